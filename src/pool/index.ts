@@ -1,0 +1,2 @@
+export type { Executor, ExecutorStats } from './executor.js';
+export { InlineExecutor } from './inline.js';

@@ -1,0 +1,66 @@
+import type { LogLevel } from '../protocol/events.js';
+
+/** Limits one sandbox enforces on itself. */
+export interface SandboxLimits {
+  /** Wall-clock budget from start, tool waits included. */
+  timeoutMs: number;
+  memoryLimitBytes: number;
+  maxStackBytes: number;
+  /** Bytes of console output (stdout and log events together). */
+  maxStdoutBytes: number;
+  maxResultBytes: number;
+}
+
+export interface SandboxSpec {
+  code: string;
+  /** JSON text of the context object (frozen inside the guest). */
+  contextJson: string;
+  limits: SandboxLimits;
+}
+
+export type SandboxErrorCode =
+  | 'SYNTAX_ERROR'
+  | 'RUNTIME_ERROR'
+  | 'TIMEOUT'
+  | 'MEMORY_LIMIT'
+  | 'STACK_OVERFLOW'
+  | 'STDOUT_LIMIT'
+  | 'INVALID_RESULT'
+  | 'RESULT_TOO_LARGE'
+  | 'SANDBOX_CRASHED'
+  | (string & {});
+
+export interface SandboxFailure {
+  code: SandboxErrorCode;
+  message: string;
+  /** The guest's own stack, when the guest threw. */
+  stack?: string;
+  /** True when the engine failed, not the code: the session may be retried. */
+  recoverable?: boolean;
+}
+
+export type SandboxOutcome =
+  | { ok: true; /** JSON text of the result; absent for `undefined`. */ resultJson?: string }
+  | { ok: false; error: SandboxFailure };
+
+/** What a sandbox reports to whoever runs it. Calls arrive in the order they happened. */
+export interface SandboxListener {
+  /** The guest called `callTool(name, args)`; `argsJson` is the guest's own JSON text. */
+  onToolCall(id: number, name: string, argsJson: string): void;
+  onStdout(chunk: string): void;
+  onLog(level: LogLevel, message: string): void;
+  /** Exactly once, last. */
+  onDone(outcome: SandboxOutcome): void;
+}
+
+/** A tool outcome for the guest: the result's JSON text, or an error. */
+export type ToolSettlement =
+  | { ok: true; resultJson?: string }
+  | { ok: false; error: { message: string; code: string; details?: unknown } };
+
+/** A running sandbox, as seen by its owner. */
+export interface SandboxHandle {
+  settleTool(id: number, settlement: ToolSettlement): void;
+  /** Stops the guest; `onDone` follows with this failure. No-op once done. */
+  abort(failure: SandboxFailure): void;
+}

@@ -1,0 +1,146 @@
+import type { StreamEvent } from '../protocol/events.js';
+import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, Unsubscribe } from './types.js';
+
+export interface MemoryStoreOptions {
+  /** Events kept per session; older ones are dropped first. */
+  maxEventsPerSession?: number;
+  /** How often expired entries are swept (ms). */
+  sweepIntervalMs?: number;
+}
+
+interface Entry {
+  record: SessionRecord;
+  events: StreamEvent[];
+  pending: Set<string>;
+}
+
+/** The default store: one process, nothing shared. Expiry never keeps the process alive. */
+export class MemoryStore implements BrokerStore {
+  readonly name = 'memory';
+  readonly shared = false;
+  private readonly sessions = new Map<string, Entry>();
+  private readonly counters = new Map<string, CounterResult>();
+  private readonly channels = new Map<string, Set<(message: string) => void>>();
+  private readonly maxEvents: number;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly options: MemoryStoreOptions = {}) {
+    this.maxEvents = options.maxEventsPerSession ?? 10_000;
+  }
+
+  async connect(): Promise<void> {
+    this.startSweeper();
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  async createSession(record: SessionRecord, events: StreamEvent[] = []): Promise<void> {
+    this.startSweeper();
+    this.sessions.set(record.id, { record: { ...record }, events: [], pending: new Set() });
+    if (events.length) await this.appendEvents(record.id, events);
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const entry = this.live(id);
+    return entry ? { ...entry.record } : null;
+  }
+
+  async appendEvents(id: string, events: StreamEvent[], patch?: SessionPatch): Promise<void> {
+    const entry = this.live(id);
+    if (!entry) return;
+    for (const e of events) entry.events.push(e);
+    const overflow = entry.events.length - this.maxEvents;
+    if (overflow > 0) entry.events.splice(0, overflow);
+    const last = events[events.length - 1];
+    if (last) entry.record.lastSeq = Math.max(entry.record.lastSeq, last.seq);
+    if (patch) Object.assign(entry.record, patch);
+  }
+
+  async readEvents(id: string, afterSeq: number): Promise<StreamEvent[]> {
+    const entry = this.live(id);
+    if (!entry) return [];
+    const events = entry.events;
+    // Events are in seq order: find the first one after `afterSeq` by binary search.
+    let lo = 0;
+    let hi = events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (events[mid]!.seq <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    return events.slice(lo);
+  }
+
+  async listSessions(tenant: string | undefined): Promise<SessionRecord[]> {
+    const out: SessionRecord[] = [];
+    const now = Date.now();
+    for (const entry of this.sessions.values()) {
+      if (entry.record.expiresAt > now && entry.record.tenant === tenant) out.push({ ...entry.record });
+    }
+    return out;
+  }
+
+  async addPendingCall(sessionId: string, callId: string): Promise<void> {
+    this.live(sessionId)?.pending.add(callId);
+  }
+
+  async claimPendingCall(sessionId: string, callId: string): Promise<boolean> {
+    const entry = this.live(sessionId);
+    return entry ? entry.pending.delete(callId) : false;
+  }
+
+  async increment(key: string, windowMs: number): Promise<CounterResult> {
+    this.startSweeper();
+    const now = Date.now();
+    let counter = this.counters.get(key);
+    if (!counter || counter.resetAt <= now) {
+      counter = { count: 0, resetAt: now + windowMs };
+      this.counters.set(key, counter);
+    }
+    counter.count++;
+    return { ...counter };
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    const handlers = this.channels.get(channel);
+    if (!handlers) return;
+    for (const handler of [...handlers]) queueMicrotask(() => handler(message));
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
+    let handlers = this.channels.get(channel);
+    if (!handlers) this.channels.set(channel, (handlers = new Set()));
+    const fn = (m: string) => handler(m);
+    handlers.add(fn);
+    return async () => {
+      handlers.delete(fn);
+      if (handlers.size === 0 && this.channels.get(channel) === handlers) this.channels.delete(channel);
+    };
+  }
+
+  private live(id: string): Entry | undefined {
+    const entry = this.sessions.get(id);
+    if (!entry) return undefined;
+    if (entry.record.expiresAt <= Date.now()) {
+      this.sessions.delete(id);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private startSweeper(): void {
+    if (this.sweeper !== undefined) return;
+    this.sweeper = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 30_000);
+    // Never keep the process alive for housekeeping.
+    (this.sweeper as { unref?: () => void }).unref?.();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.sessions) if (entry.record.expiresAt <= now) this.sessions.delete(id);
+    for (const [key, counter] of this.counters) if (counter.resetAt <= now) this.counters.delete(key);
+  }
+}

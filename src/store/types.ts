@@ -1,0 +1,77 @@
+import type { StreamEvent } from '../protocol/events.js';
+
+export type SessionStatus = 'pending' | 'running' | 'completed' | 'error';
+
+/** What every process can know about a session. */
+export interface SessionRecord {
+  id: string;
+  status: SessionStatus;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms: `createdAt + sessionTimeout`. The record is gone after it. */
+  expiresAt: number;
+  /** The broker instance running the session. */
+  owner: string;
+  /** The tenant (or user) the session belongs to; absent without authentication. */
+  tenant?: string;
+  /** Highest `seq` stored. */
+  lastSeq: number;
+  /** Set when the session ended. */
+  endedAt?: number;
+  errorCode?: string;
+}
+
+export type SessionPatch = Partial<Omit<SessionRecord, 'id' | 'createdAt' | 'expiresAt'>>;
+
+export interface CounterResult {
+  /** The count after this increment. */
+  count: number;
+  /** Epoch ms at which the window resets. */
+  resetAt: number;
+}
+
+export type Unsubscribe = () => Promise<void>;
+
+/**
+ * Storage of sessions, their event logs, pending client tool calls and counters, plus a
+ * message channel between broker processes. Every method is async so that Redis, Upstash and
+ * Durable Objects implement it as they are. Everything expires: nothing outlives
+ * `expiresAt`.
+ */
+export interface BrokerStore {
+  readonly name: string;
+  /** True when other processes see the same data (a process may then not own a session). */
+  readonly shared: boolean;
+
+  /** Checks the store can be reached; `listen()` fails with its error otherwise. */
+  connect(): Promise<void>;
+  close(): Promise<void>;
+
+  /**
+   * Writes a session record, and optionally its first events, in one round trip. The record
+   * and its log expire at `record.expiresAt`.
+   */
+  createSession(record: SessionRecord, events?: StreamEvent[]): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | null>;
+  /** Appends events (with increasing `seq`) and applies `patch` to the record, atomically. */
+  appendEvents(id: string, events: StreamEvent[], patch?: SessionPatch): Promise<void>;
+  /** Events with `seq > afterSeq`, in order. */
+  readEvents(id: string, afterSeq: number): Promise<StreamEvent[]>;
+  /** Records of one tenant (or of sessions without one when `tenant` is undefined). */
+  listSessions(tenant: string | undefined): Promise<SessionRecord[]>;
+
+  /** Marks a client tool call as waiting for its result. */
+  addPendingCall(sessionId: string, callId: string): Promise<void>;
+  /**
+   * Takes a waiting call: true exactly once per call, to the first caller. Guarantees that a
+   * result is applied once, whichever process receives it.
+   */
+  claimPendingCall(sessionId: string, callId: string): Promise<boolean>;
+
+  /** Increments a counter in a fixed window of `windowMs`. */
+  increment(key: string, windowMs: number): Promise<CounterResult>;
+
+  /** Sends a message to every subscriber of `channel`, in any process. */
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
+}

@@ -1,0 +1,85 @@
+import type { ParameterDef, ToolDefinition } from './types.js';
+
+const TS_TYPES: Record<ParameterDef['type'], string> = {
+  string: 'string',
+  number: 'number',
+  boolean: 'boolean',
+  object: 'Record<string, unknown>',
+  array: 'unknown[]',
+};
+
+function comment(text: string, indent: string): string {
+  const lines = text.replace(/\*\//g, '*\\/').split('\n');
+  if (lines.length === 1) return `${indent}/** ${lines[0]} */\n`;
+  return `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join('\n')}\n${indent} */\n`;
+}
+
+function propertyKey(name: string): string {
+  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : JSON.stringify(name);
+}
+
+function schemaType(schema: unknown, depth = 0): string {
+  if (!schema || typeof schema !== 'object' || depth > 4) return 'unknown';
+  const s = schema as Record<string, unknown>;
+  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ') || 'never';
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  const parts = types.map((t) => {
+    switch (t) {
+      case 'string':
+      case 'number':
+      case 'boolean':
+      case 'null':
+        return t;
+      case 'integer':
+        return 'number';
+      case 'array':
+        return `Array<${schemaType(s.items, depth + 1)}>`;
+      case 'object': {
+        const props = (s.properties ?? {}) as Record<string, unknown>;
+        const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
+        const fields = Object.entries(props).map(
+          ([k, v]) => `${propertyKey(k)}${required.has(k) ? '' : '?'}: ${schemaType(v, depth + 1)}`,
+        );
+        return fields.length ? `{ ${fields.join('; ')} }` : 'Record<string, unknown>';
+      }
+      default:
+        return 'unknown';
+    }
+  });
+  return parts.join(' | ');
+}
+
+function argsType(tool: ToolDefinition): string {
+  if (tool.inputSchema) {
+    const schema = tool.inputSchema as Record<string, unknown>;
+    const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+    const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
+    const lines = Object.entries(props).map(([name, prop]) => {
+      const doc = typeof prop.description === 'string' ? comment(prop.description, '  ') : '';
+      return `${doc}  ${propertyKey(name)}${required.has(name) ? '' : '?'}: ${schemaType(prop)};`;
+    });
+    return lines.length ? `{\n${lines.join('\n')}\n}` : 'Record<string, never>';
+  }
+  const entries = Object.entries(tool.parameters);
+  if (entries.length === 0) return 'Record<string, never>';
+  const lines = entries.map(([name, def]) => {
+    const optional = !def.required || def.default !== undefined;
+    const note = def.default !== undefined ? ` (default: ${JSON.stringify(def.default)})` : '';
+    return `${comment(def.description + note, '  ')}  ${propertyKey(name)}${optional ? '?' : ''}: ${TS_TYPES[def.type]};`;
+  });
+  return `{\n${lines.join('\n')}\n}`;
+}
+
+/** TypeScript declarations of the tools, ready to paste into an LLM prompt. */
+export function renderDocumentation(tools: readonly ToolDefinition[]): string {
+  const example = tools[0]?.name ?? 'tool:name';
+  let out =
+    '// Tools available to your code. Call them with `await callTool(name, args)`, e.g.\n' +
+    `// const result = await callTool(${JSON.stringify(example)}, { /* args */ });\n` +
+    '// A failed call rejects with an Error whose `code` says why (TOOL_ARGS_INVALID, TOOL_ERROR, …).\n';
+  for (const tool of tools) {
+    out += '\n' + comment(tool.description || tool.name, '');
+    out += `declare function callTool(name: ${JSON.stringify(tool.name)}, args: ${argsType(tool)}): Promise<unknown>;\n`;
+  }
+  return out;
+}

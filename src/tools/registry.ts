@@ -1,0 +1,52 @@
+import { renderDocumentation } from './documentation.js';
+import type { ToolDefinition } from './types.js';
+
+const TOOL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,127}$/;
+const PARAMETER_TYPES = new Set(['string', 'number', 'boolean', 'object', 'array']);
+
+/** The reference's tool registry: server-side tools the sandboxed code can call. */
+export class ToolRegistry {
+  private readonly tools = new Map<string, ToolDefinition>();
+
+  register(tool: ToolDefinition): void {
+    if (!tool || typeof tool.name !== 'string' || !TOOL_NAME.test(tool.name)) {
+      throw new TypeError(
+        `invalid tool name ${JSON.stringify(tool?.name)}: use 1-128 characters of letters, digits and _ . : - /`,
+      );
+    }
+    if (this.tools.has(tool.name)) throw new Error(`a tool named ${JSON.stringify(tool.name)} is already registered`);
+    if (typeof tool.handler !== 'function') throw new TypeError(`tool ${tool.name}: handler must be a function`);
+    const parameters = tool.parameters ?? {};
+    for (const [name, def] of Object.entries(parameters)) {
+      if (!def || !PARAMETER_TYPES.has(def.type)) {
+        throw new TypeError(`tool ${tool.name}: parameter ${name} has an invalid type ${JSON.stringify(def?.type)}`);
+      }
+    }
+    this.tools.set(tool.name, { ...tool, parameters, description: tool.description ?? '' });
+  }
+
+  /** Removes a tool; true when it existed. */
+  unregister(name: string): boolean {
+    return this.tools.delete(name);
+  }
+
+  get(name: string): ToolDefinition | undefined {
+    return this.tools.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.tools.has(name);
+  }
+
+  list(): ToolDefinition[] {
+    return [...this.tools.values()];
+  }
+
+  /**
+   * TypeScript declarations of every tool for an LLM prompt; `allow` keeps only the tools a
+   * caller may call.
+   */
+  getDocumentation(allow?: (name: string) => boolean): string {
+    return renderDocumentation(allow ? this.list().filter((t) => allow(t.name)) : this.list());
+  }
+}
