@@ -1,4 +1,4 @@
-import { ModulePool, type ModulePoolOptions, type ModuleSlot } from '../sandbox/modules.js';
+import { ModulePool, type ModulePoolOptions } from '../sandbox/modules.js';
 import { QuickJSSandbox } from '../sandbox/sandbox.js';
 import type {
   SandboxFailure,
@@ -34,11 +34,17 @@ export class InlineExecutor implements Executor {
       },
     };
     const slot = this.modules.acquire();
-    if (!(slot instanceof Promise)) return this.launch(slot, spec, counted);
-    return new DeferredHandle(
-      slot.then((s) => this.launch(s, spec, counted)),
-      (failure) => counted.onDone({ ok: false, error: failure }),
+    if (!(slot instanceof Promise)) {
+      const sandbox = new QuickJSSandbox(this.modules, slot, spec, counted);
+      sandbox.start();
+      return sandbox;
+    }
+    const handle = new DeferredHandle();
+    slot.then(
+      (s) => handle.launch(new QuickJSSandbox(this.modules, s, spec, counted)),
+      () => counted.onDone({ ok: false, error: { code: 'SANDBOX_CRASHED', message: 'the sandbox engine failed to load', recoverable: true } }),
     );
+    return handle;
   }
 
   warm(): Promise<void> {
@@ -51,30 +57,26 @@ export class InlineExecutor implements Executor {
 
   async close(): Promise<void> {}
 
-  private launch(slot: ModuleSlot, spec: SandboxSpec, listener: SandboxListener): SandboxHandle {
-    const sandbox = new QuickJSSandbox(this.modules, slot, spec, listener);
-    sandbox.start();
-    return sandbox;
-  }
 }
 
-/** A handle whose sandbox is still being set up (the first module is loading). */
+/** A handle whose sandbox is still being set up (a module is loading). */
 class DeferredHandle implements SandboxHandle {
-  private target: SandboxHandle | undefined;
+  private target: QuickJSSandbox | undefined;
   private aborted: SandboxFailure | undefined;
 
-  constructor(ready: Promise<SandboxHandle>, onFailure: (f: SandboxFailure) => void) {
-    ready.then(
-      (handle) => {
-        this.target = handle;
-        if (this.aborted) handle.abort(this.aborted);
-      },
-      () => onFailure({ code: 'SANDBOX_CRASHED', message: 'the sandbox engine failed to load', recoverable: true }),
-    );
+  /** Points the handle at its sandbox before the sandbox runs, so calls made during the run land. */
+  launch(sandbox: QuickJSSandbox): void {
+    this.target = sandbox;
+    if (this.aborted) {
+      // Cancelled while loading: never run the code.
+      sandbox.start();
+      sandbox.abort(this.aborted);
+      return;
+    }
+    sandbox.start();
   }
 
   settleTool(id: number, settlement: ToolSettlement): void {
-    // No tool call can exist before the sandbox started.
     this.target?.settleTool(id, settlement);
   }
 

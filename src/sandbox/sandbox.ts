@@ -49,6 +49,7 @@ export class QuickJSSandbox implements SandboxHandle {
   private outputBytes = 0;
   private stdoutBuffer = '';
   private nextCallId = 1;
+  private deferred: [number, ToolSettlement][] = [];
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
 
@@ -80,6 +81,12 @@ export class QuickJSSandbox implements SandboxHandle {
 
   settleTool(id: number, settlement: ToolSettlement): void {
     if (this.ended) return;
+    if (this.depth > 0) {
+      // Called back while the guest is on the stack (a tool that answered synchronously):
+      // apply it once the guest returns, after its promise bookkeeping is done.
+      this.deferred.push([id, settlement]);
+      return;
+    }
     this.enter(() => {
       const ctx = this.ctx;
       const idHandle = ctx.newNumber(id);
@@ -203,7 +210,14 @@ export class QuickJSSandbox implements SandboxHandle {
     this.flushStdout();
     if (this.stop) this.tainted = true;
     const outcome = this.stop ?? this.outcome;
-    if (outcome) this.finish(outcome);
+    if (outcome) {
+      this.finish(outcome);
+      return;
+    }
+    if (this.depth === 0 && this.deferred.length > 0) {
+      const [id, settlement] = this.deferred.shift()!;
+      this.settleTool(id, settlement);
+    }
   }
 
   private drainJobs(): void {

@@ -1,0 +1,66 @@
+import type { AuthConfig, CorsConfig, RateLimitConfig } from './http/types.js';
+import type { Executor } from './pool/executor.js';
+import type { BrokerLimits } from './session/limits.js';
+import type { Logger } from './session/types.js';
+import type { BrokerStore } from './store/types.js';
+import type { ToolRegistry } from './tools/registry.js';
+import type { CallerIdentity, ToolHandler } from './tools/types.js';
+import type { EventFilter } from './protocol/events.js';
+
+/** The reference's worker pool settings (Node and Bun). */
+export interface RuntimePoolOptions {
+  minSize: number;
+  maxSize: number;
+  scaleUpThreshold: number;
+  scaleDownThreshold: number;
+  scaleInterval: number;
+}
+
+/** Anything that looks like an `ioredis` client. */
+export interface RedisLike {
+  duplicate(...args: unknown[]): unknown;
+  [key: string]: unknown;
+}
+
+export interface BrokerOptions {
+  /** An `ioredis` client: sessions, events and counters live in Redis, shared by processes. */
+  redis?: RedisLike;
+  /** Any store adapter (memory by default; Upstash, Durable Objects…). Overrides `redis`. */
+  store?: BrokerStore;
+  /** Lifetime of a session record in ms (default 300000). */
+  sessionTimeout?: number;
+  /** Sessions this process runs at once (default 1000). */
+  maxConcurrentSessions?: number;
+  tools?: ToolRegistry;
+  /** Serves every tool name the registry does not know. */
+  toolHandler?: ToolHandler;
+  /** When false, unknown tool names fail with TOOL_NOT_FOUND instead of going to the client. */
+  clientTools?: boolean;
+  /** Worker-thread pool settings, or `false` to run sandboxes on the calling thread. */
+  runtimePool?: RuntimePoolOptions | false;
+  /** Where sandboxes run; overrides `runtimePool`. */
+  executor?: Executor;
+  authentication?: AuthConfig;
+  rateLimiting?: RateLimitConfig;
+  logger?: Logger;
+  /** Broker-wide limits (SPEC §6); requests may only lower them. */
+  limits?: Partial<BrokerLimits>;
+  /** Largest request body in bytes (default 2 MiB). */
+  maxBodyBytes?: number;
+  cors?: CorsConfig;
+  /** The compiled QuickJS WASM (required on Cloudflare Workers: import it statically). */
+  wasmModule?: WebAssembly.Module;
+  /** This process's id in a shared store (random by default). */
+  instanceId?: string;
+}
+
+/** Options of `broker.execute()`. */
+export interface ExecuteOptions {
+  timeout?: number;
+  maxToolCalls?: number;
+  context?: Record<string, unknown>;
+  filter?: EventFilter;
+  limits?: Partial<BrokerLimits>;
+  /** Who runs the code (embedders without HTTP authentication): tenant, user, permissions. */
+  identity?: CallerIdentity;
+}

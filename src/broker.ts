@@ -1,0 +1,209 @@
+import type { Hono } from 'hono';
+import { createApp } from './http/app.js';
+import type { AppEnv } from './http/types.js';
+import { consoleLogger } from './logger.js';
+import { randomId } from './protocol/ids.js';
+import { compileFilter, type StreamEvent } from './protocol/events.js';
+import { executeRequestSchema } from './protocol/schemas.js';
+import { BrokerError } from './protocol/errors.js';
+import type { Executor } from './pool/executor.js';
+import { InlineExecutor } from './pool/inline.js';
+import type { EventCursor } from './session/cursor.js';
+import { Emitter } from './session/emitter.js';
+import { brokerLimits, type BrokerLimits } from './session/limits.js';
+import { SessionManager } from './session/manager.js';
+import { createToolResolver } from './session/tool-resolver.js';
+import type { BrokerEventMap, Logger, SessionInfo } from './session/types.js';
+import { MemoryStore } from './store/memory.js';
+import type { BrokerStore } from './store/types.js';
+import type { CallerIdentity } from './tools/types.js';
+import type { BrokerOptions, ExecuteOptions } from './broker-options.js';
+import { validateBrokerOptions } from './broker-validate.js';
+
+interface RunningServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+type Fetch = (request: Request, env?: unknown, ctx?: unknown) => Promise<Response>;
+
+/**
+ * The broker: sessions, tools, sandboxes and the HTTP API. Serve it with `listen()` (Node,
+ * Bun), export its `fetch` (Workers, Bun), or mount `broker.app` in another Hono app.
+ */
+export class EnclaveBroker extends Emitter<BrokerEventMap> {
+  readonly app: Hono<AppEnv>;
+  readonly limits: BrokerLimits;
+  readonly store: BrokerStore;
+  readonly executor: Executor;
+  readonly logger: Logger;
+  readonly instanceId: string;
+  /** The port `listen()` bound (useful with `listen(0)`). */
+  port: number | undefined;
+
+  private readonly sessions: SessionManager;
+  private server: RunningServer | undefined;
+  private starting: Promise<void> | undefined;
+  private started = false;
+  private closed = false;
+
+  constructor(readonly options: BrokerOptions = {}) {
+    super();
+    validateBrokerOptions(options);
+    this.logger = options.logger ?? consoleLogger('warn');
+    this.limits = brokerLimits(options.limits);
+    this.instanceId = options.instanceId ?? `i_${randomId(12)}`;
+    this.store = options.store ?? createRedisStore(options) ?? new MemoryStore();
+    this.executor = options.executor ?? new InlineExecutor(options.wasmModule ? { wasmModule: options.wasmModule } : {});
+    this.sessions = new SessionManager({
+      store: this.store,
+      executor: this.executor,
+      resolveTool: createToolResolver(options),
+      events: this,
+      logger: this.logger,
+      limits: this.limits,
+      sessionTimeoutMs: options.sessionTimeout ?? 300_000,
+      maxConcurrentSessions: options.maxConcurrentSessions ?? 1000,
+      instanceId: this.instanceId,
+    });
+    this.app = createApp({
+      sessions: this.sessions,
+      store: this.store,
+      executor: this.executor,
+      limits: this.limits,
+      logger: this.logger,
+      startedAt: Date.now(),
+      authentication: options.authentication,
+      rateLimiting: options.rateLimiting,
+      cors: options.cors,
+      maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024,
+      clientIp: (request, env) => this.clientIp?.(request, env),
+      ensureReady: () => (this.started ? undefined : this.ready()),
+    });
+  }
+
+  /** Set by the server adapter so rate limiting can key on the client address. */
+  clientIp: ((request: Request, env: unknown) => string | undefined) | undefined;
+
+  /** A Web-standard fetch handler (Workers, Bun, any router). */
+  readonly fetch: Fetch = async (request, env, ctx) => {
+    if (!this.started) await this.ready();
+    return this.app.fetch(request, env, ctx as never);
+  };
+
+  /** Connects the store and warms the sandbox engine; `listen()` and the first request call it. */
+  ready(): Promise<void> {
+    this.starting ??= (async () => {
+      await this.store.connect();
+      await this.sessions.start();
+      await this.executor.warm();
+      this.started = true;
+    })();
+    return this.starting;
+  }
+
+  /** Starts the HTTP server (Node or Bun). `listen(0)` picks a free port; see `port`. */
+  async listen(port: number, hostname?: string): Promise<void> {
+    if (this.server) throw new Error('the broker is already listening');
+    await this.ready();
+    const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
+    const specifier = isBun ? './serve.bun.js' : './serve.node.js';
+    const mod = (await import(/* @vite-ignore */ specifier)) as {
+      serve(fetch: Fetch, port: number, hostname?: string): Promise<RunningServer>;
+      clientIp(request: Request, env: unknown): string | undefined;
+    };
+    this.clientIp ??= mod.clientIp;
+    this.server = await mod.serve(this.fetch, port, hostname);
+    this.port = this.server.port;
+    this.logger.info({ port: this.port, store: this.store.name, executor: this.executor.kind }, 'broker listening');
+  }
+
+  /** Stops accepting requests, ends live sessions with CANCELLED, and releases everything. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const server = this.server;
+    this.server = undefined;
+    const stopped = server?.close();
+    await this.sessions.close();
+    await stopped;
+    await this.executor.close();
+    await this.store.close();
+  }
+
+  /** Runs code and yields its events (no HTTP needed). Breaking out of the loop detaches. */
+  execute(code: string, options: ExecuteOptions = {}): AsyncIterable<StreamEvent> {
+    return {
+      [Symbol.asyncIterator]: () => {
+        let cursor: EventCursor | undefined;
+        let opening: Promise<EventCursor> | undefined;
+        return {
+          next: async (): Promise<IteratorResult<StreamEvent>> => {
+            cursor ??= await (opening ??= this.open(code, options));
+            const event = await cursor.next();
+            return event ? { value: event, done: false } : { value: undefined, done: true };
+          },
+          return: async (): Promise<IteratorResult<StreamEvent>> => {
+            (cursor ?? (await opening?.catch(() => undefined)))?.close();
+            return { value: undefined, done: true };
+          },
+        };
+      },
+    };
+  }
+
+  async getSession(sessionId: string, identity?: CallerIdentity): Promise<SessionInfo | null> {
+    try {
+      return await this.sessions.info(sessionId, identity);
+    } catch (err) {
+      if (err instanceof BrokerError && err.code === 'NOT_FOUND') return null;
+      throw err;
+    }
+  }
+
+  /** Answers a client tool call; pass `{ error }` to reject it instead. */
+  async submitToolResult(
+    sessionId: string,
+    callId: string,
+    result: unknown,
+    options: { error?: { message: string; code?: string }; identity?: CallerIdentity } = {},
+  ): Promise<void> {
+    if (!this.started) await this.ready();
+    const input = options.error ? { error: options.error } : { result };
+    await this.sessions.submitToolResult(sessionId, callId, input, options.identity);
+  }
+
+  /** Cancels a session; it ends with CANCELLED. */
+  async cancel(sessionId: string, identity?: CallerIdentity): Promise<void> {
+    await this.sessions.cancel(sessionId, identity);
+  }
+
+  private async open(code: string, options: ExecuteOptions): Promise<EventCursor> {
+    if (this.closed) throw new BrokerError('INTERNAL_ERROR', 'the broker is closed');
+    const parsed = executeRequestSchema.safeParse({ code, ...pick(options) });
+    if (!parsed.success) throw new BrokerError('VALIDATION_ERROR', parsed.error.issues.map((i) => i.message).join('; '));
+    if (!this.started) await this.ready();
+    const limits = { ...options.limits };
+    if (options.timeout !== undefined) limits.timeoutMs = Math.min(options.timeout, limits.timeoutMs ?? Infinity);
+    if (options.maxToolCalls !== undefined) limits.maxToolCalls = Math.min(options.maxToolCalls, limits.maxToolCalls ?? Infinity);
+    const session = await this.sessions.create({ code, context: options.context, limits, identity: options.identity, attached: true });
+    return session.readAsCreator(compileFilter(options.filter));
+  }
+
+  protected override onError(err: unknown, event: string): void {
+    this.logger.error({ event, err: err instanceof Error ? err.message : String(err) }, 'a broker event listener threw');
+  }
+}
+
+function pick(options: ExecuteOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of ['timeout', 'maxToolCalls', 'context', 'filter', 'limits'] as const) {
+    if (options[key] !== undefined) out[key] = options[key];
+  }
+  return out;
+}
+
+function createRedisStore(options: BrokerOptions): BrokerStore | undefined {
+  if (!options.redis) return undefined;
+  throw new TypeError('the redis option needs the Redis store adapter, which this build does not include yet');
+}

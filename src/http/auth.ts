@@ -1,0 +1,67 @@
+import type { MiddlewareHandler } from 'hono';
+import { BrokerError } from '../protocol/errors.js';
+import type { Logger } from '../session/types.js';
+import type { AppEnv, AuthConfig, AuthResult } from './types.js';
+
+const BEARER = /^Bearer\s+(\S.*)$/i;
+
+function challenge(config: AuthConfig): Record<string, string> {
+  if (config.type === 'bearer') return { 'WWW-Authenticate': 'Bearer realm="enclave-broker"' };
+  if (config.type === 'api-key') return { 'WWW-Authenticate': `ApiKey header="${config.header ?? 'X-API-Key'}"` };
+  return { 'WWW-Authenticate': 'Custom realm="enclave-broker"' };
+}
+
+function credential(config: AuthConfig, headers: Headers): string | undefined {
+  switch (config.type) {
+    case 'bearer': {
+      const match = BEARER.exec(headers.get('authorization') ?? '');
+      return match?.[1]?.trim() || undefined;
+    }
+    case 'api-key':
+      return headers.get(config.header ?? 'x-api-key')?.trim() || undefined;
+    case 'custom':
+      return headers.get('authorization') ?? undefined;
+  }
+}
+
+/**
+ * Authenticates every request it guards: the identity (`userId`, `tenantId`, `permissions`)
+ * lands in `c.var.identity`. A `validate` that throws is a 401; one that hangs is a 503.
+ */
+export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHandler<AppEnv> {
+  const timeoutMs = config.timeoutMs ?? 5000;
+  return async (c, next) => {
+    const token = credential(config, c.req.raw.headers);
+    if (token === undefined) {
+      logger.info({ path: c.req.path, reason: 'missing credentials' }, 'request refused');
+      throw new BrokerError('UNAUTHORIZED', 'credentials are required', undefined, challenge(config));
+    }
+    let result: AuthResult | 'timeout';
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      result = await Promise.race([
+        Promise.resolve().then(() => config.validate(token)),
+        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
+      ]);
+    } catch (err) {
+      logger.info({ path: c.req.path, reason: 'validate threw', err: String(err) }, 'request refused');
+      throw new BrokerError('UNAUTHORIZED', 'invalid credentials', undefined, challenge(config));
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    if (result === 'timeout') {
+      logger.warn({ path: c.req.path }, 'authentication timed out');
+      throw new BrokerError('STORE_UNAVAILABLE', 'authentication is unavailable, try again', undefined, { 'Retry-After': '1' });
+    }
+    if (!result || result.valid !== true) {
+      logger.info({ path: c.req.path, reason: 'invalid credentials' }, 'request refused');
+      throw new BrokerError('UNAUTHORIZED', 'invalid credentials', undefined, challenge(config));
+    }
+    const identity: AuthResult = { valid: true };
+    if (typeof result.userId === 'string') identity.userId = result.userId;
+    if (typeof result.tenantId === 'string') identity.tenantId = result.tenantId;
+    if (Array.isArray(result.permissions)) identity.permissions = result.permissions.filter((p) => typeof p === 'string');
+    c.set('identity', identity);
+    await next();
+  };
+}

@@ -1,0 +1,61 @@
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { BrokerError } from '../protocol/errors.js';
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * Reads a JSON body under a byte limit (refused before buffering when Content-Length says
+ * so, and while streaming otherwise), then validates it with a zod schema.
+ * A missing Content-Type is read as JSON; any other non-JSON type is 415.
+ */
+export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<z.infer<S>> {
+  const type = c.req.header('content-type');
+  if (type !== undefined && type.trim() !== '' && !JSON_TYPE.test(type)) {
+    throw new BrokerError('UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
+  }
+  const length = c.req.header('content-length');
+  if (length !== undefined && Number(length) > maxBytes) {
+    throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
+  }
+  const text = await readText(c.req.raw, maxBytes);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new BrokerError('VALIDATION_ERROR', 'the body is not valid JSON');
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new BrokerError('VALIDATION_ERROR', 'the body does not match the expected shape', {
+      issues: parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    });
+  }
+  return parsed.data;
+}
+
+async function readText(request: Request, maxBytes: number): Promise<string> {
+  const body = request.body;
+  if (!body) return '';
+  const reader = body.getReader();
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let size = 0;
+  let text = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
+      }
+      text += decoder.decode(value, { stream: true });
+    }
+    return text + decoder.decode();
+  } catch (err) {
+    if (err instanceof BrokerError) throw err;
+    if (err instanceof TypeError) throw new BrokerError('VALIDATION_ERROR', 'the body is not valid UTF-8');
+    throw new BrokerError('VALIDATION_ERROR', 'the body could not be read');
+  }
+}

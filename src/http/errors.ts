@@ -1,0 +1,39 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { BrokerError, type ErrorCode } from '../protocol/errors.js';
+import type { Logger } from '../session/types.js';
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'VALIDATION_ERROR',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
+
+/** The JSON error answer of SPEC §4. */
+export function errorResponse(err: BrokerError): Response {
+  const headers = new Headers({ 'Content-Type': 'application/json; charset=utf-8' });
+  for (const [k, v] of Object.entries(err.headers ?? {})) headers.set(k, v);
+  return new Response(JSON.stringify(err.toJSON()), { status: err.status, headers });
+}
+
+/** Maps anything thrown by a route to a coded answer; a 500 never shows host details. */
+export function onError(logger: Logger) {
+  return (err: Error, c: Context): Response => {
+    if (err instanceof BrokerError) return errorResponse(err);
+    if (err instanceof HTTPException) {
+      const code = STATUS_CODES[err.status] ?? 'INTERNAL_ERROR';
+      return errorResponse(new BrokerError(code, err.status >= 500 ? 'internal error' : err.message || code));
+    }
+    logger.error({ err: err?.message, stack: err?.stack, path: c.req.path }, 'unhandled error in a route');
+    return errorResponse(new BrokerError('INTERNAL_ERROR', 'internal error'));
+  };
+}
+
+export function notFound(c: Context): Response {
+  return errorResponse(new BrokerError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`));
+}

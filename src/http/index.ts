@@ -1,0 +1,3 @@
+export { createApp, EMPTY_CATALOG_VERSION } from './app.js';
+export { errorResponse } from './errors.js';
+export type * from './types.js';

@@ -1,0 +1,49 @@
+import type { Context, Hono } from 'hono';
+import { compileFilter } from '../../protocol/events.js';
+import { createSessionRequestSchema, executeRequestSchema } from '../../protocol/schemas.js';
+import type { CreateSessionInput } from '../../session/manager.js';
+import { readJson } from '../body.js';
+import { ndjsonStream, ndjsonText } from '../stream.js';
+import type { AppEnv, HttpDeps } from '../types.js';
+import type { EventFilter } from '../../protocol/events.js';
+
+/** The mount prefix, from the route's own path ('' at the root, '/enclave' when mounted). */
+function basePath(c: Context<AppEnv>, suffix: string): string {
+  const path = c.req.path;
+  return path.endsWith(suffix) ? path.slice(0, path.length - suffix.length) : '';
+}
+
+async function run(c: Context<AppEnv>, deps: HttpDeps, input: CreateSessionInput, filter: EventFilter | undefined): Promise<Response> {
+  const session = await deps.sessions.create({ ...input, identity: c.get('identity'), attached: true });
+  const accept = compileFilter(filter);
+  const headers = { 'X-Session-ID': session.id };
+  // A script that finished at once is sent as one string; anything else is streamed.
+  await session.settled();
+  if (session.complete) return ndjsonText(session.events, accept, headers);
+  return ndjsonStream(session.readAsCreator(accept), headers);
+}
+
+export function executeRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {
+  app.post('/execute', async (c) => {
+    const body = await readJson(c, executeRequestSchema, deps.maxBodyBytes);
+    const limits = { ...body.limits };
+    if (body.timeout !== undefined) limits.timeoutMs = Math.min(body.timeout, limits.timeoutMs ?? Infinity);
+    if (body.maxToolCalls !== undefined) limits.maxToolCalls = Math.min(body.maxToolCalls, limits.maxToolCalls ?? Infinity);
+    return run(c, deps, { code: body.code, context: body.context, limits, basePath: basePath(c, '/execute') }, body.filter);
+  });
+
+  // Upstream EnclaveJS clients create sessions this way.
+  app.post('/sessions', async (c) => {
+    const body = await readJson(c, createSessionRequestSchema, deps.maxBodyBytes);
+    const limits: CreateSessionInput['limits'] = {};
+    if (body.config?.maxExecutionMs !== undefined) limits.timeoutMs = body.config.maxExecutionMs;
+    if (body.config?.maxToolCalls !== undefined) limits.maxToolCalls = body.config.maxToolCalls;
+    if (body.config?.heartbeatIntervalMs !== undefined) limits.heartbeatIntervalMs = body.config.heartbeatIntervalMs;
+    return run(
+      c,
+      deps,
+      { code: body.code, id: body.sessionId, context: body.context, limits, basePath: basePath(c, '/sessions') },
+      body.filter,
+    );
+  });
+}

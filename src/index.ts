@@ -1,0 +1,22 @@
+export { EnclaveBroker } from './broker.js';
+export type { BrokerOptions, ExecuteOptions, RuntimePoolOptions, RedisLike } from './broker-options.js';
+export { ToolRegistry } from './tools/registry.js';
+export type {
+  CallerIdentity,
+  ExecutionContext,
+  ParameterDef,
+  ParameterType,
+  ToolDefinition,
+  ToolHandler,
+} from './tools/types.js';
+export { createApp } from './http/app.js';
+export type { AuthConfig, AuthResult, CorsConfig, RateLimitConfig, RateLimitRequest } from './http/types.js';
+export type { BrokerEventMap, Logger, SessionError, SessionInfo, SessionInfo as Session } from './session/types.js';
+export type { BrokerLimits } from './session/limits.js';
+export { DEFAULT_LIMITS } from './session/limits.js';
+export { consoleLogger } from './logger.js';
+export { MemoryStore } from './store/memory.js';
+export type { BrokerStore, SessionRecord, SessionStatus } from './store/types.js';
+export type { Executor, ExecutorStats } from './pool/executor.js';
+export { InlineExecutor } from './pool/inline.js';
+export * from './protocol/index.js';

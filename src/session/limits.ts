@@ -1,0 +1,66 @@
+import { BrokerError } from '../protocol/errors.js';
+
+/** Every limit of SPEC §6. Broker-wide values; a request may only lower them. */
+export interface BrokerLimits {
+  timeoutMs: number;
+  maxToolCalls: number;
+  memoryLimitBytes: number;
+  maxStackBytes: number;
+  maxStdoutBytes: number;
+  maxCodeBytes: number;
+  maxResultBytes: number;
+  heartbeatIntervalMs: number;
+  disconnectGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<BrokerLimits> = Object.freeze({
+  timeoutMs: 30_000,
+  maxToolCalls: 100,
+  memoryLimitBytes: 64 * 1024 * 1024,
+  maxStackBytes: 256 * 1024,
+  maxStdoutBytes: 1024 * 1024,
+  maxCodeBytes: 1024 * 1024,
+  maxResultBytes: 5 * 1024 * 1024,
+  heartbeatIntervalMs: 5_000,
+  disconnectGraceMs: 30_000,
+});
+
+/** Above this the QuickJS stack overflows the host's own stack (NOTES: ≤ 256 KiB is safe). */
+export const MAX_STACK_BYTES = 256 * 1024;
+
+/** Broker-wide limits: defaults, overridden by the `limits` option, validated. */
+export function brokerLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(overrides) as [keyof BrokerLimits, number | undefined][]) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`unknown limit ${JSON.stringify(key)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value)) {
+      throw new TypeError(`limits.${key} must be a non-negative integer`);
+    }
+    limits[key] = value;
+  }
+  if (limits.maxStackBytes > MAX_STACK_BYTES) {
+    throw new TypeError(`limits.maxStackBytes must be at most ${MAX_STACK_BYTES} (a larger QuickJS stack overflows the host stack)`);
+  }
+  return limits;
+}
+
+/** A request's limits: each value the smaller of the broker's and the request's. */
+export function requestLimits(broker: BrokerLimits, requested: Partial<BrokerLimits> = {}): BrokerLimits {
+  const out = { ...broker };
+  for (const [key, value] of Object.entries(requested) as [keyof BrokerLimits, number | undefined][]) {
+    if (value === undefined || !(key in broker)) continue;
+    out[key] = Math.min(broker[key], value);
+  }
+  return out;
+}
+
+/** Throws PAYLOAD_TOO_LARGE when the code is longer than allowed. */
+export function checkCodeSize(code: string, limits: BrokerLimits): void {
+  // A UTF-8 byte is at most 3 per UTF-16 unit; count exactly only when it could matter.
+  if (code.length * 3 <= limits.maxCodeBytes) return;
+  const bytes = new TextEncoder().encode(code).length;
+  if (bytes > limits.maxCodeBytes) {
+    throw new BrokerError('PAYLOAD_TOO_LARGE', `code is ${bytes} bytes; the limit is ${limits.maxCodeBytes}`);
+  }
+}

@@ -1,0 +1,225 @@
+import { BrokerError } from '../protocol/errors.js';
+import { compileFilter, type EventFilter } from '../protocol/events.js';
+import { newSessionId } from '../protocol/ids.js';
+import type { Executor } from '../pool/executor.js';
+import type { BrokerStore, SessionRecord } from '../store/types.js';
+import { permissionMatcher } from '../tools/permissions.js';
+import type { CallerIdentity } from '../tools/types.js';
+import type { EventCursor } from './cursor.js';
+import type { Emitter } from './emitter.js';
+import { checkCodeSize, requestLimits, type BrokerLimits } from './limits.js';
+import { Session, type SessionEnvironment } from './session.js';
+import { StoreCursor } from './store-cursor.js';
+import type { ToolRoute } from './tool-resolver.js';
+import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
+
+export interface SessionManagerOptions {
+  store: BrokerStore;
+  executor: Executor;
+  resolveTool(name: string): ToolRoute;
+  events: Emitter<BrokerEventMap>;
+  logger: Logger;
+  limits: BrokerLimits;
+  sessionTimeoutMs: number;
+  maxConcurrentSessions: number;
+  /** This process's id in the store (owner of the sessions it runs). */
+  instanceId: string;
+}
+
+export interface CreateSessionInput {
+  code: string;
+  id?: string;
+  context?: Record<string, unknown>;
+  limits?: Partial<BrokerLimits>;
+  identity?: CallerIdentity;
+  basePath?: string;
+  /** The caller reads the stream from the start (counts as a reader for the disconnect grace). */
+  attached?: boolean;
+}
+
+type OwnerMessage =
+  | { t: 'result'; s: string; c: string; input: ToolResultInput }
+  | { t: 'cancel'; s: string };
+
+/** Creates sessions, finds them (here or in the store) and routes commands to their owner. */
+export class SessionManager {
+  private readonly local = new Map<string, Session>();
+  private readonly env: SessionEnvironment;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  /** Sessions this process created since it started. */
+  totalCreated = 0;
+
+  constructor(private readonly options: SessionManagerOptions) {
+    const { store, executor, events, logger } = options;
+    this.env = {
+      store,
+      executor,
+      resolveTool: options.resolveTool,
+      emit: (event, ...args) => events.emit(event, ...args),
+      listening: (event) => events.hasListeners(event),
+      logger,
+      onEnded: (session) => this.local.delete(session.id),
+    };
+  }
+
+  /** Sessions of this process that are pending or running. */
+  get active(): number {
+    return this.local.size;
+  }
+
+  /** Listens for commands other processes route to this one. */
+  async start(): Promise<void> {
+    const { store, instanceId } = this.options;
+    if (!store.shared || this.unsubscribe) return;
+    this.unsubscribe = await store.subscribe(`owner:${instanceId}`, (message) => this.onOwnerMessage(message));
+  }
+
+  async create(input: CreateSessionInput): Promise<Session> {
+    const { options } = this;
+    if (this.local.size >= options.maxConcurrentSessions) {
+      throw new BrokerError('TOO_MANY_SESSIONS', `this broker runs ${options.maxConcurrentSessions} sessions already`, undefined, {
+        'Retry-After': '1',
+      });
+    }
+    const limits = requestLimits(options.limits, input.limits);
+    checkCodeSize(input.code, limits);
+    const identity = input.identity ?? {};
+    const id = input.id ?? newSessionId();
+    if (input.id && (this.local.has(id) || (await this.guard(options.store.getSession(id))))) {
+      throw new BrokerError('CONFLICT', `a session ${id} exists already`);
+    }
+    const session = new Session(
+      {
+        id,
+        code: input.code,
+        context: input.context ?? {},
+        limits,
+        identity,
+        tenant: ownerKey(identity),
+        owner: options.instanceId,
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        basePath: input.basePath ?? '',
+        attached: input.attached ?? true,
+        allowTool: permissionMatcher(identity.permissions),
+      },
+      this.env,
+    );
+    this.local.set(id, session);
+    this.totalCreated++;
+    try {
+      await session.start();
+    } catch (err) {
+      this.local.delete(id);
+      session.abort('INTERNAL_ERROR', 'the session could not be started');
+      throw storeError(err);
+    }
+    return session;
+  }
+
+  /** A session this process runs, if it is visible to `identity`. */
+  localSession(id: string, identity: CallerIdentity | undefined): Session | undefined {
+    const session = this.local.get(id);
+    return session && session.tenant === ownerKey(identity) ? session : undefined;
+  }
+
+  async info(id: string, identity: CallerIdentity | undefined): Promise<SessionInfo> {
+    const local = this.localSession(id, identity);
+    if (local) return local.info();
+    return sessionInfo(await this.record(id, identity));
+  }
+
+  async list(identity: CallerIdentity | undefined): Promise<SessionInfo[]> {
+    const records = await this.guard(this.options.store.listSessions(ownerKey(identity)));
+    const byId = new Map(records.map((r) => [r.id, sessionInfo(r)]));
+    for (const session of this.local.values()) {
+      if (session.tenant === ownerKey(identity)) byId.set(session.id, session.info());
+    }
+    return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Replays events after `afterSeq`, then follows live ones until `final`. */
+  async read(id: string, afterSeq: number, identity: CallerIdentity | undefined, filter?: EventFilter): Promise<EventCursor> {
+    const accept = compileFilter(filter);
+    const local = this.localSession(id, identity);
+    if (local) return local.read(afterSeq, accept);
+    await this.record(id, identity);
+    return new StoreCursor(this.options.store, id, afterSeq, accept);
+  }
+
+  async submitToolResult(id: string, callId: string, input: ToolResultInput, identity: CallerIdentity | undefined): Promise<void> {
+    const local = this.localSession(id, identity);
+    if (local) return local.submitToolResult(callId, input);
+    const { store } = this.options;
+    const record = await this.record(id, identity);
+    if (record.status !== 'running' && record.status !== 'pending') {
+      throw new BrokerError('CONFLICT', 'the session is no longer running');
+    }
+    if (!(await this.guard(store.claimPendingCall(id, callId)))) {
+      const events = await this.guard(store.readEvents(id, 0));
+      const known = events.some((e) => e.type === 'tool_call' && e.payload.callId === callId);
+      throw known
+        ? new BrokerError('CONFLICT', 'this tool call was already resolved or runs on the server')
+        : new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
+    }
+    await this.sendToOwner(record, { t: 'result', s: id, c: callId, input });
+  }
+
+  async cancel(id: string, identity: CallerIdentity | undefined): Promise<void> {
+    const local = this.localSession(id, identity);
+    if (local) {
+      local.cancel();
+      return;
+    }
+    const record = await this.record(id, identity);
+    if (record.status === 'running' || record.status === 'pending') {
+      await this.sendToOwner(record, { t: 'cancel', s: id });
+    }
+  }
+
+  /** Ends every local session with CANCELLED and waits until their final events are stored. */
+  async close(): Promise<void> {
+    const sessions = [...this.local.values()];
+    for (const s of sessions) s.abort('CANCELLED', 'the broker is shutting down');
+    await Promise.all(sessions.map((s) => s.finished));
+    await this.unsubscribe?.().catch(() => {});
+    this.unsubscribe = undefined;
+  }
+
+  private async record(id: string, identity: CallerIdentity | undefined): Promise<SessionRecord> {
+    const record = await this.guard(this.options.store.getSession(id));
+    if (!record || record.tenant !== ownerKey(identity) || record.expiresAt <= Date.now()) {
+      throw new BrokerError('NOT_FOUND', `no session ${id}`);
+    }
+    return record;
+  }
+
+  private async sendToOwner(record: SessionRecord, message: OwnerMessage): Promise<void> {
+    await this.guard(this.options.store.publish(`owner:${record.owner}`, JSON.stringify(message)));
+  }
+
+  private onOwnerMessage(raw: string): void {
+    let message: OwnerMessage;
+    try {
+      message = JSON.parse(raw) as OwnerMessage;
+    } catch {
+      return;
+    }
+    const session = this.local.get(message.s);
+    if (!session) return;
+    if (message.t === 'cancel') session.cancel();
+    else session.submitToolResult(message.c, message.input, true).catch(() => {});
+  }
+
+  private async guard<T>(promise: Promise<T>): Promise<T> {
+    try {
+      return await promise;
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+}
+
+function storeError(err: unknown): BrokerError {
+  if (err instanceof BrokerError) return err;
+  return new BrokerError('STORE_UNAVAILABLE', 'the session store cannot be reached', undefined, { 'Retry-After': '1' });
+}

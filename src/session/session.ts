@@ -1,0 +1,546 @@
+import { BrokerError } from '../protocol/errors.js';
+import { newCallId } from '../protocol/ids.js';
+import {
+  PROTOCOL_VERSION,
+  type EventPayloads,
+  type EventType,
+  type FinalPayload,
+  type StreamEvent,
+} from '../protocol/events.js';
+import type { Executor } from '../pool/executor.js';
+import type { SandboxHandle, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
+import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
+import { validateArgs } from '../tools/validate.js';
+import type { CallerIdentity, ExecutionContext } from '../tools/types.js';
+import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
+import type { BrokerLimits } from './limits.js';
+import type { ToolRoute } from './tool-resolver.js';
+import {
+  sessionInfo,
+  type BrokerEventMap,
+  type Logger,
+  type SessionError,
+  type SessionInfo,
+  type ToolResultInput,
+} from './types.js';
+
+/** What a session needs from the broker around it. */
+export interface SessionEnvironment {
+  store: BrokerStore;
+  executor: Executor;
+  resolveTool(name: string): ToolRoute;
+  emit<K extends keyof BrokerEventMap>(event: K, ...args: Parameters<BrokerEventMap[K]>): void;
+  /** Whether anyone listens to a broker event (spares building its arguments). */
+  listening(event: keyof BrokerEventMap): boolean;
+  logger: Logger;
+  /** Called once the session's final event is stored. */
+  onEnded(session: Session): void;
+}
+
+export interface SessionInit {
+  id: string;
+  code: string;
+  context: Record<string, unknown>;
+  limits: BrokerLimits;
+  identity: CallerIdentity;
+  /** tenantId or userId: who may see the session. */
+  tenant: string | undefined;
+  owner: string;
+  sessionTimeoutMs: number;
+  /** Path prefix the HTTP API is mounted under ('' at the root). */
+  basePath: string;
+  /** Whether a reader is attached from the start (the stream that created the session). */
+  attached: boolean;
+  /** Whether the caller may call a server-side tool (from `permissions`). */
+  allowTool: (toolName: string) => boolean;
+}
+
+type CallState = {
+  sandboxId: number;
+  toolName: string;
+  handler: 'server' | 'client';
+  startedAt: number;
+  abort?: AbortController;
+};
+
+const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
+
+/** One session on the process that runs its sandbox: events, tool calls, limits, readers. */
+export class Session implements EventSource {
+  readonly id: string;
+  readonly tenant: string | undefined;
+  readonly createdAt = Date.now();
+  readonly expiresAt: number;
+  status: SessionStatus = 'pending';
+  /** Events already stored, in seq order; what readers see. */
+  readonly events: StreamEvent[] = [];
+  complete = false;
+
+  private seq = 0;
+  private sandbox: SandboxHandle | undefined;
+  /** Commands for the sandbox issued while its first run is still on the stack. */
+  private early: ((sandbox: SandboxHandle) => void)[] | undefined = [];
+  private launched = false;
+  private readonly calls = new Map<string, CallState>();
+  private readonly resolvedCalls = new Set<string>();
+  private toolCallCount = 0;
+  private stdoutBytes = 0;
+  private readonly startedAt = Date.now();
+  private ended = false;
+  private queue: StreamEvent[] = [];
+  private pendingPatch: SessionPatch | undefined;
+  private flushScheduled = false;
+  private writes: Promise<void> = Promise.resolve();
+  private more = deferred();
+  private readers = 0;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private expiry: ReturnType<typeof setTimeout> | undefined;
+  private grace: ReturnType<typeof setTimeout> | undefined;
+  private readonly contextFrozen: Readonly<Record<string, unknown>>;
+  /** Resolves when the final event is stored and visible. */
+  readonly finished: Promise<void>;
+  private resolveFinished!: () => void;
+
+  constructor(
+    private readonly init: SessionInit,
+    private readonly env: SessionEnvironment,
+  ) {
+    this.id = init.id;
+    this.tenant = init.tenant;
+    this.expiresAt = this.createdAt + init.sessionTimeoutMs;
+    this.contextFrozen = deepFreeze(structuredClone(init.context));
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    if (init.attached) this.readers = 1;
+  }
+
+  get limits(): BrokerLimits {
+    return this.init.limits;
+  }
+
+  info(): SessionInfo {
+    return sessionInfo(this.record());
+  }
+
+  /** Stores the record and `session_init`, then starts the sandbox. */
+  async start(): Promise<void> {
+    const { limits, basePath, id } = this.init;
+    const base = `${basePath}/sessions/${id}`;
+    const initEvent = this.envelope('session_init', {
+      expiresAt: new Date(this.expiresAt).toISOString(),
+      limits: {
+        timeoutMs: limits.timeoutMs,
+        maxToolCalls: limits.maxToolCalls,
+        memoryLimitBytes: limits.memoryLimitBytes,
+        maxStdoutBytes: limits.maxStdoutBytes,
+      },
+      cancelUrl: `${base}/cancel`,
+      toolResultUrl: `${base}/tool-result`,
+      replayUrl: `${base}/events`,
+    });
+    this.status = 'running';
+    await this.env.store.createSession(this.record(), [initEvent]);
+    this.makeVisible([initEvent]);
+    if (this.env.listening('session:created')) this.env.emit('session:created', this.info());
+    this.env.logger.debug({ sessionId: id, tenant: this.tenant }, 'session started');
+
+    if (limits.heartbeatIntervalMs > 0) {
+      this.heartbeat = setInterval(() => this.emit('heartbeat', { ts: new Date().toISOString() }), limits.heartbeatIntervalMs);
+      unref(this.heartbeat);
+    }
+    this.expiry = setTimeout(
+      () => this.abort('SESSION_EXPIRED', 'the session reached its sessionTimeout'),
+      Math.max(0, this.expiresAt - Date.now()),
+    );
+    unref(this.expiry);
+    if (!this.init.attached) this.startGrace();
+
+    this.launched = true;
+    const sandbox = this.env.executor.start(
+      {
+        code: this.init.code,
+        contextJson: JSON.stringify(this.init.context),
+        limits: {
+          timeoutMs: limits.timeoutMs,
+          memoryLimitBytes: limits.memoryLimitBytes,
+          maxStackBytes: limits.maxStackBytes,
+          maxStdoutBytes: limits.maxStdoutBytes,
+          maxResultBytes: limits.maxResultBytes,
+        },
+      },
+      {
+        onToolCall: (sandboxId, name, argsJson) => this.onToolCall(sandboxId, name, argsJson),
+        onStdout: (chunk) => {
+          this.stdoutBytes += byteLength(chunk);
+          this.emit('stdout', { chunk });
+        },
+        onLog: (level, message) => this.emit('log', { level, message }),
+        onDone: (outcome) => this.onSandboxDone(outcome),
+      },
+    );
+    this.sandbox = sandbox;
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const command of early) command(sandbox);
+  }
+
+  /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
+  private withSandbox(command: (sandbox: SandboxHandle) => void): void {
+    if (this.sandbox) command(this.sandbox);
+    else if (this.early) this.early.push(command);
+  }
+
+  // ---- readers --------------------------------------------------------------------------
+
+  /** Reads events with `seq > afterSeq`, then live ones until `final`. */
+  read(afterSeq: number, accept?: (e: StreamEvent) => boolean): EventCursor {
+    this.attach();
+    return new LocalCursor(this, afterSeq, accept, () => this.detach());
+  }
+
+  /** Takes over the reader the session was created with (the creating stream). */
+  readAsCreator(accept?: (e: StreamEvent) => boolean): EventCursor {
+    return new LocalCursor(this, 0, accept, () => this.detach());
+  }
+
+  waitForMore(): Promise<void> {
+    return this.more.promise;
+  }
+
+  /** Resolves when everything emitted so far is stored and visible. */
+  settled(): Promise<void> {
+    if (this.flushScheduled) this.flush();
+    return this.writes;
+  }
+
+  private attach(): void {
+    this.readers++;
+    if (this.grace !== undefined) {
+      clearTimeout(this.grace);
+      this.grace = undefined;
+    }
+  }
+
+  private detach(): void {
+    this.readers = Math.max(0, this.readers - 1);
+    if (this.readers === 0 && !this.ended) this.startGrace();
+  }
+
+  private startGrace(): void {
+    if (this.grace !== undefined || this.ended) return;
+    this.grace = setTimeout(() => {
+      this.grace = undefined;
+      if (this.readers === 0) this.abort('CANCELLED', 'no client read the session within disconnectGraceMs');
+    }, this.init.limits.disconnectGraceMs);
+    unref(this.grace);
+  }
+
+  // ---- commands -------------------------------------------------------------------------
+
+  /** Ends the session with `code` (CANCELLED, SESSION_EXPIRED, …). */
+  abort(code: string, message: string): void {
+    if (this.ended) return;
+    if (!this.launched) this.onSandboxDone({ ok: false, error: { code, message } });
+    else this.withSandbox((sandbox) => sandbox.abort({ code, message }));
+  }
+
+  cancel(): void {
+    this.abort('CANCELLED', 'the session was cancelled');
+  }
+
+  /**
+   * A client's answer to one of its tool calls. `claimed` is true when another process
+   * already claimed the call in the store.
+   */
+  async submitToolResult(callId: string, input: ToolResultInput, claimed = false): Promise<void> {
+    if (this.ended || this.status !== 'running') {
+      throw new BrokerError('CONFLICT', 'the session is no longer running');
+    }
+    const call = this.calls.get(callId);
+    if (!call) {
+      if (this.resolvedCalls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
+      throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
+    }
+    if (call.handler === 'server') throw new BrokerError('CONFLICT', 'this tool call runs on the server');
+    if (!claimed && !(await this.env.store.claimPendingCall(this.id, callId))) {
+      throw new BrokerError('CONFLICT', 'this tool call was already resolved');
+    }
+    if (!this.calls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
+    if (input.error) {
+      this.settle(callId, {
+        ok: false,
+        error: { message: String(input.error.message), code: input.error.code ?? 'TOOL_ERROR' },
+      });
+      return;
+    }
+    this.settle(callId, this.encodeResult(input.result));
+  }
+
+  // ---- tool calls -----------------------------------------------------------------------
+
+  private onToolCall(sandboxId: number, toolName: string, argsJson: string): void {
+    if (this.ended) return;
+    const callId = newCallId();
+    this.toolCallCount++;
+    if (this.toolCallCount > this.init.limits.maxToolCalls) {
+      this.abort('MAX_TOOL_CALLS', `the session made more than ${this.init.limits.maxToolCalls} tool calls`);
+      return;
+    }
+    let args: Record<string, unknown>;
+    try {
+      args = JSON.parse(argsJson) as Record<string, unknown>;
+    } catch {
+      args = {};
+    }
+    const route = this.env.resolveTool(toolName);
+    const handler = route.kind === 'client' ? 'client' : 'server';
+    this.calls.set(callId, { sandboxId, toolName, handler, startedAt: Date.now() });
+    if (this.env.listening('tool:called')) this.env.emit('tool:called', this.info(), toolName, args);
+
+    if (route.kind === 'client') {
+      // The pending mark must be stored before the client can see the call.
+      this.env.store.addPendingCall(this.id, callId).then(
+        () => this.emit('tool_call', { callId, toolName, args, handler }),
+        (err) => {
+          this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending tool call failed');
+          this.emit('tool_call', { callId, toolName, args, handler });
+        },
+      );
+      return;
+    }
+    this.emit('tool_call', { callId, toolName, args, handler });
+    if (route.kind === 'missing') {
+      this.settle(callId, { ok: false, error: { code: 'TOOL_NOT_FOUND', message: `no tool named ${JSON.stringify(toolName)}` } });
+      return;
+    }
+    if (!this.init.allowTool(toolName)) {
+      this.settle(callId, {
+        ok: false,
+        error: { code: 'TOOL_PERMISSION_DENIED', message: `not permitted to call ${JSON.stringify(toolName)}` },
+      });
+      return;
+    }
+    void this.runServerTool(callId, route, args);
+  }
+
+  private async runServerTool(
+    callId: string,
+    route: Extract<ToolRoute, { kind: 'registry' | 'handler' }>,
+    rawArgs: Record<string, unknown>,
+  ): Promise<void> {
+    const call = this.calls.get(callId)!;
+    let args = rawArgs;
+    if (route.kind === 'registry') {
+      const checked = validateArgs(route.tool, rawArgs);
+      if (checked.problems.length > 0) {
+        this.settle(callId, {
+          ok: false,
+          error: {
+            code: 'TOOL_ARGS_INVALID',
+            message: `invalid arguments for ${call.toolName}: ${checked.problems.join('; ')}`,
+            details: { problems: checked.problems },
+          },
+        });
+        return;
+      }
+      args = checked.args;
+    }
+    const abort = new AbortController();
+    call.abort = abort;
+    const context: ExecutionContext = {
+      ...this.init.identity,
+      sessionId: this.id,
+      callId,
+      toolName: call.toolName,
+      signal: abort.signal,
+      context: this.contextFrozen,
+    };
+    const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
+    let settlement: ToolSettlement;
+    let result: unknown;
+    try {
+      result = await handler(args, context);
+      settlement = this.encodeResult(result);
+    } catch (err) {
+      settlement = { ok: false, error: toolError(err) };
+    }
+    if (!this.calls.has(callId)) return;
+    if (settlement.ok && this.env.listening('tool:completed')) {
+      this.env.emit('tool:completed', this.info(), call.toolName, result);
+    }
+    this.settle(callId, settlement);
+  }
+
+  private encodeResult(result: unknown): ToolSettlement {
+    if (result === undefined) return { ok: true };
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(result);
+    } catch (err) {
+      return { ok: false, error: { code: 'TOOL_ERROR', message: `the tool result is not JSON-serializable: ${(err as Error).message}` } };
+    }
+    if (json === undefined) return { ok: true };
+    if (byteLength(json) > this.init.limits.maxResultBytes) {
+      return { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the tool result exceeds ${this.init.limits.maxResultBytes} bytes` } };
+    }
+    return { ok: true, resultJson: json };
+  }
+
+  private settle(callId: string, settlement: ToolSettlement): void {
+    const call = this.calls.get(callId);
+    if (!call || this.ended) return;
+    this.calls.delete(callId);
+    this.resolvedCalls.add(callId);
+    this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs: Date.now() - call.startedAt });
+    this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
+  }
+
+  // ---- ending ---------------------------------------------------------------------------
+
+  private onSandboxDone(outcome: SandboxOutcome): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopTimers();
+    for (const call of this.calls.values()) call.abort?.abort();
+    this.calls.clear();
+    const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
+    let final: FinalPayload;
+    let result: unknown;
+    if (outcome.ok) {
+      result = outcome.resultJson === undefined ? undefined : JSON.parse(outcome.resultJson);
+      final = { ok: true, stats };
+      if (outcome.resultJson !== undefined) final.result = result;
+    } else {
+      const { code, message, stack, recoverable } = outcome.error;
+      this.emit('error', { code, message, recoverable: recoverable === true });
+      const error: SessionError = { code, message };
+      if (stack) error.stack = stack;
+      final = { ok: false, error, stats };
+    }
+    this.status = FINAL_STATUS[outcome.ok ? 'ok' : 'error'];
+    this.pendingPatch = { status: this.status, endedAt: Date.now() };
+    if (!outcome.ok) this.pendingPatch.errorCode = outcome.error.code;
+    this.emit('final', final);
+    void this.settled().then(() => {
+      this.complete = true;
+      this.wakeReaders();
+      this.resolveFinished();
+      const info = this.info();
+      if (final.ok) this.env.emit('session:completed', info, result);
+      else this.env.emit('session:error', info, final.error!);
+      this.env.logger.info(
+        { sessionId: this.id, outcome: final.ok ? 'completed' : final.error!.code, ...stats },
+        'session ended',
+      );
+      this.env.onEnded(this);
+    });
+  }
+
+  private stopTimers(): void {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    if (this.expiry !== undefined) clearTimeout(this.expiry);
+    if (this.grace !== undefined) clearTimeout(this.grace);
+    this.heartbeat = this.expiry = this.grace = undefined;
+  }
+
+  // ---- events and storage ---------------------------------------------------------------
+
+  private envelope<T extends EventType>(type: T, payload: EventPayloads[T]): StreamEvent {
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      sessionId: this.id,
+      seq: ++this.seq,
+      timestamp: Date.now(),
+      type,
+      payload,
+    } as StreamEvent;
+  }
+
+  private emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
+    if (this.complete) return;
+    this.queue.push(this.envelope(type, payload));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /** Stores what was emitted since the last flush in one write, then shows it to readers. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    const patch = this.pendingPatch;
+    this.queue = [];
+    this.pendingPatch = undefined;
+    if (batch.length === 0 && !patch) return;
+    const last = batch[batch.length - 1];
+    if (last && patch) patch.lastSeq = last.seq;
+    this.writes = this.writes.then(async () => {
+      try {
+        await this.env.store.appendEvents(this.id, batch, patch);
+        if (this.env.store.shared) await this.env.store.publish(`ev:${this.id}`, JSON.stringify(batch));
+      } catch (err) {
+        // The session goes on in memory; readers here still get every event.
+        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing session events failed');
+      }
+      this.makeVisible(batch);
+    });
+  }
+
+  private makeVisible(batch: StreamEvent[]): void {
+    for (const e of batch) this.events.push(e);
+    this.wakeReaders();
+  }
+
+  private wakeReaders(): void {
+    const current = this.more;
+    this.more = deferred();
+    current.resolve();
+  }
+
+  private record(): SessionRecord {
+    const record: SessionRecord = {
+      id: this.id,
+      status: this.status,
+      createdAt: this.createdAt,
+      expiresAt: this.expiresAt,
+      owner: this.init.owner,
+      lastSeq: this.events.length ? this.events[this.events.length - 1]!.seq : 0,
+    };
+    if (this.tenant !== undefined) record.tenant = this.tenant;
+    return record;
+  }
+}
+
+function toolError(err: unknown): { code: string; message: string; details?: unknown } {
+  if (err instanceof BrokerError) {
+    const out: { code: string; message: string; details?: unknown } = { code: err.code, message: err.message };
+    if (err.details !== undefined) out.details = err.details;
+    return out;
+  }
+  const message = err instanceof Error ? err.message : typeof err === 'string' ? err : 'the tool failed';
+  return { code: 'TOOL_ERROR', message };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+const encoder = new TextEncoder();
+function byteLength(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return encoder.encode(s).length;
+  return s.length;
+}
+
+function unref(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}

@@ -1,0 +1,28 @@
+import type { ToolRegistry } from '../tools/registry.js';
+import type { ToolDefinition, ToolHandler } from '../tools/types.js';
+
+/** Where a tool call goes. */
+export type ToolRoute =
+  | { kind: 'registry'; tool: ToolDefinition }
+  | { kind: 'handler'; handler: ToolHandler }
+  | { kind: 'client' }
+  | { kind: 'missing' };
+
+export interface ToolResolverOptions {
+  tools?: ToolRegistry;
+  /** Serves every name the registry does not know (then no call goes to the client). */
+  toolHandler?: ToolHandler;
+  /** When false, names nobody serves fail at once with TOOL_NOT_FOUND. Default true. */
+  clientTools?: boolean;
+}
+
+/** Registry first, then the `toolHandler` fallback, then the client. */
+export function createToolResolver(options: ToolResolverOptions): (name: string) => ToolRoute {
+  const { tools, toolHandler, clientTools = true } = options;
+  return (name) => {
+    const tool = tools?.get(name);
+    if (tool) return { kind: 'registry', tool };
+    if (toolHandler) return { kind: 'handler', handler: toolHandler };
+    return clientTools ? { kind: 'client' } : { kind: 'missing' };
+  };
+}
