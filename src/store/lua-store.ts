@@ -90,6 +90,15 @@ export abstract class LuaStore implements BrokerStore {
   protected abstract command<T>(run: () => Promise<T>): Promise<T>;
   protected abstract evalsha(sha: string, keys: string[], args: string[]): Promise<unknown>;
   protected abstract evalScript(source: string, keys: string[], args: string[]): Promise<unknown>;
+  protected abstract scriptLoad(source: string): Promise<unknown>;
+
+  /**
+   * Loads every script into the server's script cache (one pipelined batch), so that the
+   * first calls cost one round trip each too. Called by `connect()`; harmless to repeat.
+   */
+  protected async loadScripts(): Promise<void> {
+    await Promise.all(Object.values(SCRIPTS).map((s) => this.command(() => this.scriptLoad(s.source))));
+  }
 
   async createSession(record: SessionRecord, events: StreamEvent[] = []): Promise<void> {
     const last = events[events.length - 1];

@@ -4,7 +4,7 @@ import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
 /** What the store uses of an `ioredis` client. */
-export type RedisClient = Pick<Redis, 'evalsha' | 'eval' | 'ping' | 'publish' | 'duplicate' | 'once' | 'off'> & {
+export type RedisClient = Pick<Redis, 'evalsha' | 'eval' | 'script' | 'ping' | 'publish' | 'duplicate' | 'once' | 'off'> & {
   readonly status?: string;
   readonly options?: { host?: string; port?: number; path?: string | null };
 };
@@ -71,6 +71,7 @@ export class RedisStore extends LuaStore {
     } finally {
       if (onError) this.client.off('error', onError);
     }
+    await this.loadScripts();
   }
 
   async close(): Promise<void> {
@@ -125,6 +126,10 @@ export class RedisStore extends LuaStore {
 
   protected override evalScript(source: string, keys: string[], args: string[]): Promise<unknown> {
     return this.client.eval(source, keys.length, ...keys, ...args);
+  }
+
+  protected override scriptLoad(source: string): Promise<unknown> {
+    return this.client.script('LOAD', source);
   }
 
   private async guard<T>(client: { readonly status?: string }, run: () => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@ import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
 /** What the store uses of an `@upstash/redis` client (any of its platform builds). */
-export type UpstashClient = Pick<Redis, 'evalsha' | 'eval' | 'ping' | 'publish' | 'subscribe'>;
+export type UpstashClient = Pick<Redis, 'evalsha' | 'eval' | 'scriptLoad' | 'ping' | 'publish' | 'subscribe'>;
 
 export interface UpstashStoreOptions extends LuaStoreOptions {
   /**
@@ -58,6 +58,7 @@ export class UpstashStore extends LuaStore {
       const why = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
       throw new StoreUnavailableError(`The Upstash store at ${this.address} cannot be reached: ${why}`, { cause: err });
     }
+    await this.loadScripts();
   }
 
   async close(): Promise<void> {
@@ -115,6 +116,10 @@ export class UpstashStore extends LuaStore {
 
   protected override evalScript(source: string, keys: string[], args: string[]): Promise<unknown> {
     return this.redis.eval(source, keys, args);
+  }
+
+  protected override scriptLoad(source: string): Promise<unknown> {
+    return this.redis.scriptLoad(source);
   }
 
   private open(name: string): Channel {

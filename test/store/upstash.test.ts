@@ -51,6 +51,33 @@ describe('upstash store', () => {
     await store.close();
   });
 
+  it('sends one request per store call once connected', async () => {
+    const store = new UpstashStore(upstash());
+    await store.connect();
+    const now = Date.now();
+    const rec = { id: 's_rt', status: 'running' as const, createdAt: now, expiresAt: now + 60_000, owner: 'a', lastSeq: 0 };
+    const event = (seq: number) =>
+      ({ protocolVersion: 2, sessionId: 's_rt', seq, timestamp: 0, type: 'stdout', payload: { chunk: 'x' } }) as const;
+    const calls: Array<() => Promise<unknown>> = [
+      () => store.createSession(rec, [event(1)]),
+      () => store.appendEvents('s_rt', [event(2)], { status: 'completed' }),
+      () => store.getSession('s_rt'),
+      () => store.readEvents('s_rt', 0),
+      () => store.listSessions(undefined),
+      () => store.addPendingCall('s_rt', 'c_1'),
+      () => store.claimPendingCall('s_rt', 'c_1'),
+      () => store.increment('rt', 1000),
+      () => store.publish('rt', 'm'),
+    ];
+    const total = () => [...bridge.requests.values()].reduce((a, b) => a + b, 0);
+    for (const call of calls) {
+      const before = total();
+      await call();
+      expect(total() - before).toBe(1);
+    }
+    expect((await store.getSession('s_rt'))!.status).toBe('completed');
+  });
+
   it('reports a wrong token as a server error, not as an outage', async () => {
     const store = new UpstashStore(upstash('wrong'));
     const err = await store.getSession('s_x').catch((e: unknown) => e);
