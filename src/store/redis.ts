@@ -31,9 +31,18 @@ const DOWN = new Set(['reconnecting', 'close', 'end']);
 
 /**
  * A store on Redis through any `ioredis` client (`new RedisStore(new Redis(url))`). The store
- * does not own the client: `close()` ends only the subscriber connection it opened. The
- * client's own reconnection brings the store back after an outage; meanwhile commands fail
- * fast with `STORE_UNAVAILABLE` (see `commandTimeoutMs`).
+ * does not own the client: `close()` ends only the subscriber connection it opened (a
+ * `duplicate()` of the client, made on the first `subscribe()`, shared by every channel).
+ *
+ * Outages: a client with default options works. While the client is reconnecting, every
+ * command rejects at once with `STORE_UNAVAILABLE` instead of waiting in ioredis's offline
+ * queue; a command already sent when the connection drops rejects after `commandTimeoutMs`
+ * (ioredis may still apply it after reconnecting). The client's own reconnection (its
+ * default `retryStrategy` retries forever) brings the same store back; the subscriber
+ * resubscribes by itself and the scripts are reloaded on demand. Keep `retryStrategy`
+ * retrying, and keep `enableOfflineQueue` on (with it off, commands sent before the first
+ * connection is ready fail). Listen for the client's `error` events to keep ioredis from
+ * logging them.
  */
 export class RedisStore extends LuaStore {
   readonly name = 'redis';
