@@ -136,12 +136,18 @@ export class UpstashStore extends LuaStore {
       }
       for (const handler of [...handlers]) queueMicrotask(() => handler(text));
     });
+    let entry: Channel | undefined;
     const opened = new Promise<void>((resolve, reject) => {
       subscriber.on('subscribe', () => resolve());
-      subscriber.on('error', (err: unknown) => reject(new StoreUnavailableError(undefined, { cause: err })));
+      subscriber.on('error', (err: unknown) => {
+        reject(new StoreUnavailableError(undefined, { cause: err }));
+        // A failed stream is not reopened by the client: let the next subscribe() open a new one.
+        if (entry && this.channels.get(name) === entry) this.channels.delete(name);
+      });
     });
     const ready = withTimeout(opened, this.connectTimeoutMs, 'Upstash subscribe');
     ready.catch(() => undefined);
-    return { handlers, subscriber, ready };
+    entry = { handlers, subscriber, ready };
+    return entry;
   }
 }
