@@ -1,0 +1,169 @@
+import type { Redis } from 'ioredis';
+import { StoreUnavailableError, withTimeout } from './errors.js';
+import { LuaStore, type LuaStoreOptions } from './lua-store.js';
+import type { Unsubscribe } from './types.js';
+
+/** What the store uses of an `ioredis` client. */
+export type RedisClient = Pick<Redis, 'evalsha' | 'eval' | 'script' | 'ping' | 'publish' | 'duplicate' | 'once' | 'off'> & {
+  readonly status?: string;
+  readonly options?: { host?: string; port?: number; path?: string | null };
+};
+
+export interface RedisStoreOptions extends LuaStoreOptions {
+  /**
+   * A command that has not answered after this many ms rejects with `STORE_UNAVAILABLE`.
+   * Default 5000. While the client is reconnecting, commands reject at once instead.
+   */
+  commandTimeoutMs?: number;
+  /** How long `connect()` waits for PING. Default 3000. */
+  connectTimeoutMs?: number;
+}
+
+type Subscriber = ReturnType<Redis['duplicate']>;
+
+interface Channel {
+  handlers: Set<(message: string) => void>;
+  ready: Promise<unknown>;
+}
+
+/** ioredis client states in which a command would only wait in the offline queue. */
+const DOWN = new Set(['reconnecting', 'close', 'end']);
+
+/**
+ * A store on Redis through any `ioredis` client (`new RedisStore(new Redis(url))`). The store
+ * does not own the client: `close()` ends only the subscriber connection it opened (a
+ * `duplicate()` of the client, made on the first `subscribe()`, shared by every channel).
+ *
+ * Outages: a client with default options works. While the client is reconnecting, every
+ * command rejects at once with `STORE_UNAVAILABLE` instead of waiting in ioredis's offline
+ * queue; a command already sent when the connection drops rejects after `commandTimeoutMs`
+ * (ioredis may still apply it after reconnecting). The client's own reconnection (its
+ * default `retryStrategy` retries forever) brings the same store back; the subscriber
+ * resubscribes by itself and the scripts are reloaded on demand. Keep `retryStrategy`
+ * retrying, and keep `enableOfflineQueue` on (with it off, commands sent before the first
+ * connection is ready fail). Listen for the client's `error` events to keep ioredis from
+ * logging them.
+ */
+export class RedisStore extends LuaStore {
+  readonly name = 'redis';
+  private readonly commandTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private subscriber: Subscriber | undefined;
+  private readonly channels = new Map<string, Channel>();
+
+  constructor(
+    private readonly client: RedisClient,
+    options: RedisStoreOptions = {},
+  ) {
+    super(options);
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 5000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  }
+
+  /** `host:port` (or the socket path) the client talks to. */
+  get address(): string {
+    const o = this.client.options ?? {};
+    return o.path ? String(o.path) : `${o.host ?? 'localhost'}:${o.port ?? 6379}`;
+  }
+
+  async connect(): Promise<void> {
+    let onError: ((err: Error) => void) | undefined;
+    const failed = new Promise<never>((_, reject) => {
+      onError = (err) => reject(err);
+      this.client.once('error', onError);
+    });
+    try {
+      await withTimeout(Promise.race([this.command(() => this.client.ping()), failed]), this.connectTimeoutMs, 'PING');
+    } catch (err) {
+      const why = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+      throw new StoreUnavailableError(`The Redis store at ${this.address} cannot be reached: ${why}`, { cause: err });
+    } finally {
+      if (onError) this.client.off('error', onError);
+    }
+    await this.loadScripts();
+  }
+
+  async close(): Promise<void> {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    this.channels.clear();
+    subscriber?.disconnect();
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.command(() => this.client.publish(this.channelName(channel), message));
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
+    const name = this.channelName(channel);
+    const subscriber = this.ensureSubscriber();
+    let entry = this.channels.get(name);
+    if (!entry) {
+      const ready = this.guard(subscriber, () => subscriber.subscribe(name));
+      entry = { handlers: new Set(), ready };
+      this.channels.set(name, entry);
+      ready.catch(() => {
+        if (this.channels.get(name) === entry && entry!.handlers.size === 0) this.channels.delete(name);
+      });
+    }
+    const fn = (m: string) => handler(m);
+    entry.handlers.add(fn);
+    try {
+      await entry.ready;
+    } catch (err) {
+      entry.handlers.delete(fn);
+      if (this.channels.get(name) === entry) this.channels.delete(name);
+      throw err;
+    }
+    const current = entry;
+    return async () => {
+      if (!current.handlers.delete(fn) || current.handlers.size > 0) return;
+      if (this.channels.get(name) !== current) return;
+      this.channels.delete(name);
+      // A failed UNSUBSCRIBE is harmless: messages on a channel without handlers are dropped.
+      await subscriber.unsubscribe(name).catch(() => undefined);
+    };
+  }
+
+  protected override async command<T>(run: () => Promise<T>): Promise<T> {
+    return this.guard(this.client, run);
+  }
+
+  protected override evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.evalsha(sha, keys.length, ...keys, ...args);
+  }
+
+  protected override evalScript(source: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.eval(source, keys.length, ...keys, ...args);
+  }
+
+  protected override scriptLoad(source: string): Promise<unknown> {
+    return this.client.script('LOAD', source);
+  }
+
+  private async guard<T>(client: { readonly status?: string }, run: () => Promise<T>): Promise<T> {
+    if (client.status !== undefined && DOWN.has(client.status)) {
+      throw new StoreUnavailableError(`The Redis connection is ${client.status}`);
+    }
+    try {
+      return await withTimeout(run(), this.commandTimeoutMs, 'Redis');
+    } catch (err) {
+      // A reply error is Redis answering (a bug, not an outage): keep it as it is.
+      if ((err as Error | undefined)?.name === 'ReplyError' || err instanceof StoreUnavailableError) throw err;
+      throw new StoreUnavailableError(undefined, { cause: err });
+    }
+  }
+
+  private ensureSubscriber(): Subscriber {
+    if (this.subscriber) return this.subscriber;
+    const subscriber = this.client.duplicate();
+    // The store owns this connection; its errors show up as failed commands instead.
+    subscriber.on('error', () => undefined);
+    subscriber.on('message', (channel: string, message: string) => {
+      const entry = this.channels.get(channel);
+      if (entry) for (const handler of [...entry.handlers]) queueMicrotask(() => handler(message));
+    });
+    this.subscriber = subscriber;
+    return subscriber;
+  }
+}
