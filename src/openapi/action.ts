@@ -43,13 +43,19 @@ export function buildRequest(spec: ActionSpec, settings: CallSettings, args: Rec
   for (const param of spec.params) {
     if (param.in !== 'path') continue;
     if (!present(param)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} is required`);
-    path = path.split(`{${param.name}}`).join(serializePathParam(param, args[param.argName]));
+    const value = serializePathParam(param, args[param.argName]);
+    // `.` and `..` (also as %2e) would be path navigation, not a value: refuse them.
+    if (/^(\.|%2e){1,2}$/i.test(value)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} must not be "${value}"`);
+    path = path.split(`{${param.name}}`).join(value);
   }
   const query = buildQuery(spec.params.filter((p) => p.in === 'query' && present(p)).map((param) => ({ param, value: args[param.argName] })));
   const url = new URL(joinUrl(settings.baseUrl, path) + (query ? `?${query}` : ''));
+  const basePath = settings.baseUrl.pathname.replace(/\/+$/, '');
+  if (url.origin !== settings.baseUrl.origin || !url.pathname.startsWith(basePath)) {
+    throw new BrokerError('TOOL_ARGS_INVALID', `${spec.name}: the arguments lead outside the service`);
+  }
 
-  const headers = new Headers(settings.headers);
-  if (!headers.has('accept')) headers.set('accept', 'application/json, */*;q=0.8');
+  const headers = new Headers({ accept: 'application/json, */*;q=0.8' });
   const cookies: string[] = [];
   for (const param of spec.params) {
     if (!present(param)) continue;
@@ -57,6 +63,8 @@ export function buildRequest(spec: ActionSpec, settings: CallSettings, args: Rec
     if (param.in === 'cookie') cookies.push(serializeCookieParam(param, args[param.argName]));
   }
   if (cookies.length) headers.set('cookie', cookies.join('; '));
+  // The source's static headers (credentials) win over header parameters.
+  for (const [name, value] of Object.entries(settings.headers)) headers.set(name, value);
 
   let body: string | undefined;
   if (spec.body && args[spec.body.argName] !== undefined) {

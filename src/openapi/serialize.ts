@@ -13,11 +13,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Percent-encodes, keeping RFC 3986 reserved characters when `allowReserved` is set. */
+/** Percent-encodes, keeping RFC 3986 reserved characters (but `#`) when `allowReserved` is set. */
 function encode(text: string, allowReserved = false): string {
   const encoded = encodeURIComponent(text);
   if (!allowReserved) return encoded;
-  return encoded.replace(/%(3A|2F|3F|23|5B|5D|40|21|24|26|27|28|29|2A|2B|2C|3B|3D)/gi, (m) => decodeURIComponent(m));
+  return encoded.replace(/%(3A|2F|3F|5B|5D|40|21|24|26|27|28|29|2A|2B|2C|3B|3D)/gi, (m) => decodeURIComponent(m));
 }
 
 /** The value of a path parameter, already percent-encoded (styles simple, label, matrix). */

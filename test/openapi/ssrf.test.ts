@@ -104,3 +104,33 @@ describe('SSRF guard on calls (recording fetch, nothing is sent)', () => {
     expect(seen).toEqual(['POST /pets {"name":"a"}', 'GET /done ']);
   });
 });
+
+describe('request building stays inside the service', () => {
+  it('refuses path parameters that navigate (. and ..) and encodes the rest', async () => {
+    const recorder = recordingFetch(() => new Response('{}', { headers: { 'content-type': 'application/json' } }));
+    const registry = new ToolRegistry();
+    await new CatalogHandler(registry, [{ name: 'svc', spec: petstoreSpec(), baseUrl: 'https://api.example.com/v1' }], { fetch: recorder.fetch }).refresh();
+    const getPet = registry.get('svc_getPet')!;
+    for (const petId of ['..', '.']) {
+      await expect(getPet.handler({ petId }, ctx)).rejects.toMatchObject({ code: 'TOOL_ARGS_INVALID' });
+    }
+    await getPet.handler({ petId: '../../admin?x=1#y' }, ctx);
+    await getPet.handler({ petId: '%2e%2e' }, ctx);
+    expect(recorder.requests.map((r) => r.url)).toEqual([
+      'https://api.example.com/v1/pets/..%2F..%2Fadmin%3Fx%3D1%23y',
+      'https://api.example.com/v1/pets/%252e%252e',
+    ]);
+  });
+
+  it('lets the static headers win over header parameters', async () => {
+    const seen: Array<string | null> = [];
+    const registry = new ToolRegistry();
+    const fetchFn = async (_input: string | URL | Request, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('x-request-id'));
+      return new Response('{}');
+    };
+    await new CatalogHandler(registry, [{ name: 'svc', spec: petstoreSpec(), baseUrl: 'https://api.example.com', headers: { 'X-Request-Id': 'fixed' } }], { fetch: fetchFn }).refresh();
+    await registry.get('svc_getPet')!.handler({ petId: 1, 'X-Request-Id': 'mine' }, ctx);
+    expect(seen).toEqual(['fixed']);
+  });
+});
