@@ -1,0 +1,107 @@
+/** An `ActionSpec` → a `ToolDefinition` whose handler calls the service over HTTP. */
+import { BrokerError } from '../protocol/errors.js';
+import type { ExecutionContext, ToolDefinition } from '../tools/types.js';
+import { isJsonContentType } from './body.js';
+import { sendRequest } from './http.js';
+import { buildQuery, serializeCookieParam, serializeHeaderParam, serializePathParam } from './serialize.js';
+import { joinUrl } from './servers.js';
+import type { ActionSpec, FetchLike, ParamSpec } from './types.js';
+import { createArgsValidator } from './validate.js';
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024 * 1024;
+
+/** What calls of one source share. */
+export interface CallSettings {
+  /** Where requests go. */
+  baseUrl: URL;
+  /** The configured `baseUrl` (the only private host:port allowed), when there is one. */
+  trustedBase?: URL;
+  headers: Record<string, string>;
+  fetch: FetchLike;
+  timeoutMs: number;
+  maxResponseBytes: number;
+}
+
+function encodeBody(mediaType: string, value: unknown): string {
+  const type = mediaType.toLowerCase();
+  if (isJsonContentType(type)) return JSON.stringify(value);
+  if (type === 'application/x-www-form-urlencoded' && value && typeof value === 'object') {
+    const form = new URLSearchParams();
+    for (const [k, v] of Object.entries(value)) {
+      for (const item of Array.isArray(v) ? v : [v]) form.append(k, typeof item === 'object' ? JSON.stringify(item) : String(item));
+    }
+    return form.toString();
+  }
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Builds the HTTP request of one call. Throws `TOOL_ARGS_INVALID` for a missing path parameter. */
+export function buildRequest(spec: ActionSpec, settings: CallSettings, args: Record<string, unknown>) {
+  const present = (p: ParamSpec) => args[p.argName] !== undefined && args[p.argName] !== null;
+  let path = spec.path;
+  for (const param of spec.params) {
+    if (param.in !== 'path') continue;
+    if (!present(param)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} is required`);
+    const value = serializePathParam(param, args[param.argName]);
+    // `.` and `..` (also as %2e) would be path navigation, not a value: refuse them.
+    if (/^(\.|%2e){1,2}$/i.test(value)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} must not be "${value}"`);
+    path = path.split(`{${param.name}}`).join(value);
+  }
+  const query = buildQuery(spec.params.filter((p) => p.in === 'query' && present(p)).map((param) => ({ param, value: args[param.argName] })));
+  const url = new URL(joinUrl(settings.baseUrl, path) + (query ? `?${query}` : ''));
+  const basePath = settings.baseUrl.pathname.replace(/\/+$/, '');
+  if (url.origin !== settings.baseUrl.origin || !url.pathname.startsWith(basePath)) {
+    throw new BrokerError('TOOL_ARGS_INVALID', `${spec.name}: the arguments lead outside the service`);
+  }
+
+  const headers = new Headers({ accept: 'application/json, */*;q=0.8' });
+  const cookies: string[] = [];
+  for (const param of spec.params) {
+    if (!present(param)) continue;
+    if (param.in === 'header') headers.set(param.name, serializeHeaderParam(param, args[param.argName]));
+    if (param.in === 'cookie') cookies.push(serializeCookieParam(param, args[param.argName]));
+  }
+  if (cookies.length) headers.set('cookie', cookies.join('; '));
+  // The source's static headers (credentials) win over header parameters.
+  for (const [name, value] of Object.entries(settings.headers)) headers.set(name, value);
+
+  let body: string | undefined;
+  if (spec.body && args[spec.body.argName] !== undefined) {
+    body = encodeBody(spec.body.mediaType, args[spec.body.argName]);
+    headers.set('content-type', spec.body.mediaType);
+  }
+  return { url, method: spec.method, headers, ...(body !== undefined ? { body } : {}) };
+}
+
+/** The tool of one action: validated by its `inputSchema`, handled by an HTTP call. */
+export function createActionTool(spec: ActionSpec, settings: CallSettings): ToolDefinition {
+  const validateArgs = createArgsValidator(spec.inputSchema);
+  const label = spec.name;
+  return {
+    name: spec.name,
+    description: spec.description ?? `${spec.method} ${spec.path}`,
+    parameters: {},
+    inputSchema: spec.inputSchema,
+    validateArgs,
+    source: spec.service,
+    async handler(args: Record<string, unknown>, context?: ExecutionContext): Promise<unknown> {
+      let request;
+      try {
+        request = buildRequest(spec, settings, args ?? {});
+      } catch (err) {
+        if (err instanceof BrokerError) throw err;
+        throw new BrokerError('TOOL_ARGS_INVALID', `${label}: ${(err as Error).message}`);
+      }
+      const response = await sendRequest(request, {
+        fetch: settings.fetch,
+        timeoutMs: settings.timeoutMs,
+        maxResponseBytes: settings.maxResponseBytes,
+        label,
+        ...(settings.trustedBase ? { trustedBase: settings.trustedBase } : {}),
+        ...(context?.signal ? { signal: context.signal } : {}),
+      });
+      return response.body;
+    },
+  };
+}

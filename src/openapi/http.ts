@@ -1,0 +1,121 @@
+/**
+ * Sending one action's request: a timeout joined with the caller's signal, the SSRF guard on
+ * every hop, same-host redirects followed by hand (at most 5), and a response-size cap.
+ */
+import { BrokerError } from '../protocol/errors.js';
+import { BodyTooLargeError, parseBody, readCapped } from './body.js';
+import { checkUrl, hostPort } from './ssrf.js';
+import type { FetchLike } from './types.js';
+
+export const MAX_REDIRECTS = 5;
+/** How much of an error response is kept in `details.body`. */
+export const ERROR_BODY_CHARS = 4096;
+
+export interface OutgoingRequest {
+  url: URL;
+  method: string;
+  headers: Headers;
+  body?: string;
+}
+
+export interface SendOptions {
+  fetch: FetchLike;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** The source's configured `baseUrl`: its exact host:port may be a private address. */
+  trustedBase?: URL;
+  /** Aborts the request (the session's signal). */
+  signal?: AbortSignal;
+  /** Names the call in error messages. */
+  label: string;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+function ssrfError(url: URL, reason: string): BrokerError {
+  return new BrokerError('UPSTREAM_ERROR', `request to ${url.host} refused: ${reason}`, { reason: 'ssrf', host: url.host });
+}
+
+function truncatedBody(text: string, truncated: boolean, contentType: string | null): unknown {
+  if (!truncated && text.length <= ERROR_BODY_CHARS) return parseBody(text, contentType);
+  return text.slice(0, ERROR_BODY_CHARS) + '…';
+}
+
+/** Sends the request; resolves to the parsed 2xx answer or throws a `BrokerError`. */
+export async function sendRequest(request: OutgoingRequest, options: SendOptions): Promise<UpstreamResponse> {
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const origin = hostPort(request.url);
+  let { url, method, body } = request;
+  const headers = new Headers(request.headers);
+
+  try {
+    for (let hop = 0; ; hop++) {
+      const refused = checkUrl(url, options.trustedBase);
+      if (refused) throw ssrfError(url, refused);
+      const init: RequestInit = { method, headers, redirect: 'manual', signal };
+      if (body !== undefined) init.body = body;
+      const response = await options.fetch(url.href, init);
+      const location = response.headers.get('location');
+
+      if (REDIRECTS.has(response.status) && location) {
+        await response.body?.cancel().catch(() => {});
+        if (hop >= MAX_REDIRECTS) {
+          throw new BrokerError('UPSTREAM_ERROR', `${options.label}: more than ${MAX_REDIRECTS} redirects`, { status: response.status, reason: 'too_many_redirects' });
+        }
+        const next = new URL(location, url);
+        if (hostPort(next) !== origin || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+          throw new BrokerError('UPSTREAM_ERROR', `${options.label}: redirect to another host (${next.host}) refused`, {
+            status: response.status,
+            reason: 'redirect',
+            location: next.origin,
+          });
+        }
+        if (response.status === 303 ? method !== 'HEAD' : (response.status === 301 || response.status === 302) && method === 'POST') {
+          method = 'GET';
+          body = undefined;
+          headers.delete('content-type');
+        }
+        url = next;
+        continue;
+      }
+
+      const contentType = response.headers.get('content-type');
+      if (response.status < 200 || response.status > 299) {
+        const { text, truncated } = await readCapped(response, Math.min(options.maxResponseBytes, 64 * 1024), true);
+        throw new BrokerError('UPSTREAM_ERROR', `${options.label}: upstream answered ${response.status}`, {
+          status: response.status,
+          body: truncatedBody(text, truncated, contentType),
+        });
+      }
+      const { text } = await readCapped(response, options.maxResponseBytes);
+      return { status: response.status, headers: response.headers, body: method === 'HEAD' ? null : parseBody(text, contentType) };
+    }
+  } catch (err) {
+    if (err instanceof BrokerError) throw err;
+    if (err instanceof BodyTooLargeError) {
+      throw new BrokerError('UPSTREAM_ERROR', `${options.label}: response larger than ${err.limit} bytes`, {
+        reason: 'response_too_large',
+        maxResponseBytes: err.limit,
+      });
+    }
+    if (options.signal?.aborted) throw new BrokerError('CANCELLED', `${options.label}: cancelled`);
+    if (timeout.aborted) {
+      throw new BrokerError('TOOL_TIMEOUT', `${options.label}: no answer within ${options.timeoutMs} ms`, {
+        reason: 'timeout',
+        timeoutMs: options.timeoutMs,
+      });
+    }
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    throw new BrokerError('UPSTREAM_ERROR', `${options.label}: request failed (${(err as Error).message})`, {
+      reason: 'network',
+      ...(typeof cause?.code === 'string' ? { cause: cause.code } : {}),
+    });
+  }
+}
