@@ -1,79 +1,33 @@
 /**
- * The guest-side runtime, evaluated in every fresh QuickJS context before the agent's code.
- * It receives the host's bridge functions as an argument and keeps them in this closure:
- * nothing of the bridge is reachable from a global. Only strings and numbers cross it.
- *
- * Output kinds for `out(kind, text)`: 0 stdout, 1 debug, 2 info, 3 warn, 4 error.
- * `done(status, json)`: 1 ok, 0 uncaught error, 2 syntax error, 3 invalid result.
- * Written without template literals so it can live in a String.raw block.
+ * Guest-side JavaScript that the sandbox evaluates on demand. A session starts with no guest
+ * bootstrap at all — its globals are host functions — because QuickJS parses source slowly
+ * (≈ 0.2 ms per KB here): these pieces are parsed only by the sessions that need them.
+ * Written without template literals so they can live in String.raw blocks.
  */
-export const GUEST_SOURCE = String.raw`(function (host) {
+
+/** Freezes the `context` object deeply (evaluated only for a non-empty context). */
+export const DEEP_FREEZE_SOURCE = String.raw`(function deepFreeze(o) {
+  Object.freeze(o);
+  for (var k in o) { var v = o[k]; if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) deepFreeze(v); }
+  return o;
+})`;
+
+/**
+ * Node-like `console.log` formatting (`%s %d %i %f %j %o %O %c`, objects inspected to depth 2),
+ * evaluated in a session only the first time it logs something other than plain strings and
+ * numbers: parsing it costs more than the rest of a short session.
+ */
+export const FORMATTER_SOURCE = String.raw`(function () {
   'use strict';
-  var hostCall = host.call, hostOut = host.out, hostTimer = host.timer, hostDone = host.done;
-  var JSONparse = JSON.parse, JSONstringify = JSON.stringify;
-  var freeze = Object.freeze, isFrozen = Object.isFrozen, ownKeys = Reflect.ownKeys;
-  var defineProperty = Object.defineProperty, getPrototypeOf = Object.getPrototypeOf;
-  var objToString = Object.prototype.toString, fnToString = Function.prototype.toString;
-  var isArray = Array.isArray, PromiseCtor = Promise, ErrorCtor = Error, TypeErrorCtor = TypeError;
-  var MapCtor = Map, SetCtor = Set, DateCtor = Date, RegExpCtor = RegExp;
+  var JSONstringify = JSON.stringify;
+  var ownKeys = Reflect.ownKeys, getPrototypeOf = Object.getPrototypeOf;
+  var fnToString = Function.prototype.toString, isArray = Array.isArray;
+  var ErrorCtor = Error, MapCtor = Map, SetCtor = Set, DateCtor = Date, RegExpCtor = RegExp;
   var dateToISO = Date.prototype.toISOString, regexpToString = RegExp.prototype.toString;
   var mapEntries = Map.prototype.entries, setValues = Set.prototype.values;
   var mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size').get;
   var setSize = Object.getOwnPropertyDescriptor(Set.prototype, 'size').get;
-  var pending = new MapCtor();
-  var timers = new MapCtor();
-  var nextTimer = 1;
-  var MAX_TIMERS = 10000;
-
-  function call(name, args) {
-    if (typeof name !== 'string') return PromiseCtor.reject(new TypeErrorCtor('callTool: the tool name must be a string'));
-    var json = '{}';
-    if (args !== undefined && args !== null) {
-      if (typeof args !== 'object' || isArray(args)) return PromiseCtor.reject(new TypeErrorCtor('callTool: args must be an object'));
-      try { json = JSONstringify(args); } catch (e) {
-        return PromiseCtor.reject(new TypeErrorCtor('callTool: args are not JSON-serializable: ' + safeMessage(e)));
-      }
-    }
-    return new PromiseCtor(function (resolve, reject) {
-      var id = hostCall(name, json);
-      pending.set(id, [resolve, reject]);
-    });
-  }
-
-  function settle(id, ok, json) {
-    var p = pending.get(id);
-    if (!p) return;
-    pending['delete'](id);
-    if (ok) { p[0](json === undefined ? undefined : JSONparse(json)); return; }
-    var info = JSONparse(json);
-    var err = new ErrorCtor(info.message);
-    err.code = info.code;
-    if (info.details !== undefined) err.details = info.details;
-    p[1](err);
-  }
-
-  function setTimeout(fn, ms) {
-    if (typeof fn !== 'function') throw new TypeErrorCtor('setTimeout: the callback must be a function');
-    if (timers.size >= MAX_TIMERS) throw new ErrorCtor('setTimeout: too many pending timers');
-    var args = [];
-    for (var i = 2; i < arguments.length; i++) args.push(arguments[i]);
-    var id = nextTimer++;
-    timers.set(id, [fn, args]);
-    var delay = +ms;
-    hostTimer(1, id, delay > 0 ? delay : 0);
-    return id;
-  }
-  function clearTimeout(id) {
-    if (timers['delete'](id)) hostTimer(0, id, 0);
-  }
-  function fire(id) {
-    var t = timers.get(id);
-    if (!t) return;
-    timers['delete'](id);
-    t[0].apply(undefined, t[1]);
-  }
-
-  // ---- console: Node-like formatting -------------------------------------------------
+  var objectProto = Object.prototype, getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
   function safeMessage(e) {
     try { return String(e && typeof e === 'object' && 'message' in e ? e.message : e); } catch (_) { return 'unknown error'; }
   }
@@ -132,10 +86,10 @@ export const GUEST_SOURCE = String.raw`(function (host) {
       open = '{'; close = '}';
       var proto = getPrototypeOf(v);
       if (proto === null) prefix = '[Object: null prototype] ';
-      else if (proto !== Object.prototype && proto && proto.constructor && typeof proto.constructor.name === 'string' && proto.constructor.name) prefix = proto.constructor.name + ' ';
+      else if (proto !== objectProto && proto && proto.constructor && typeof proto.constructor.name === 'string' && proto.constructor.name) prefix = proto.constructor.name + ' ';
       var keys = ownKeys(v);
       for (var j = 0; j < keys.length; j++) {
-        var k = keys[j], d = Object.getOwnPropertyDescriptor(v, k);
+        var k = keys[j], d = getOwnPropertyDescriptor(v, k);
         if (!d || (!d.enumerable && typeof k !== 'symbol')) continue;
         var shownValue = 'get' in d || 'set' in d ? (d.get ? (d.set ? '[Getter/Setter]' : '[Getter]') : '[Setter]') : inspect(d.value, depth + 1, seen);
         parts.push(keyText(k) + ': ' + shownValue);
@@ -177,66 +131,5 @@ export const GUEST_SOURCE = String.raw`(function (host) {
     for (var i = rest; i < args.length; i++) out += ' ' + inspect(args[i], 0, []);
     return out;
   }
-  function writer(kind) {
-    return function () {
-      var text;
-      try { text = format(arguments); } catch (e) { text = '[unprintable: ' + safeMessage(e) + ']'; }
-      hostOut(kind, text);
-    };
-  }
-  var consoleObject = {
-    log: writer(0), dir: writer(0), debug: writer(1), trace: writer(1),
-    info: writer(2), warn: writer(3), error: writer(4)
-  };
-
-  function deepFreeze(v) {
-    if (v === null || typeof v !== 'object' || isFrozen(v)) return v;
-    freeze(v);
-    var keys = ownKeys(v);
-    for (var i = 0; i < keys.length; i++) deepFreeze(v[keys[i]]);
-    return v;
-  }
-  function defineGlobal(name, value) {
-    defineProperty(globalThis, name, { value: value, writable: false, enumerable: false, configurable: false });
-  }
-
-  function describe(e) {
-    var info = { name: 'Error', message: '' };
-    try {
-      if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
-        info.name = String(e.name);
-        info.message = String(e.message);
-        if (typeof e.stack === 'string') info.stack = e.stack;
-        if (typeof e.code === 'string') info.code = e.code;
-      } else {
-        info.name = 'Error';
-        info.message = 'Uncaught ' + inspect(e, 1, []);
-      }
-    } catch (_) {
-      info.message = 'an error that could not be described';
-    }
-    return JSONstringify(info);
-  }
-
-  function start(main) {
-    var p;
-    try { p = main(); } catch (e) { hostDone(0, describe(e)); return; }
-    p.then(function (value) {
-      if (value === undefined) { hostDone(1, undefined); return; }
-      var json;
-      try { json = JSONstringify(value); } catch (e) { hostDone(3, describe(e)); return; }
-      if (json === undefined) { hostDone(3, describe(new TypeErrorCtor('a result of type ' + typeof value + ' is not JSON-representable'))); return; }
-      hostDone(1, json);
-    }, function (e) { hostDone(0, describe(e)); });
-  }
-
-  function install(contextJson) {
-    defineGlobal('callTool', call);
-    defineGlobal('console', freeze(consoleObject));
-    defineGlobal('setTimeout', setTimeout);
-    defineGlobal('clearTimeout', clearTimeout);
-    defineGlobal('context', deepFreeze(JSONparse(contextJson)));
-  }
-
-  return { install: install, start: start, settle: settle, fire: fire };
-})`;
+  return function () { return format(arguments); };
+})()`;

@@ -1,6 +1,11 @@
-import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
+import type {
+  QuickJSContext,
+  QuickJSDeferredPromise,
+  QuickJSHandle,
+  QuickJSRuntime,
+} from 'quickjs-emscripten-core';
 import type { LogLevel } from '../protocol/events.js';
-import { GUEST_SOURCE } from './guest-source.js';
+import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
 import { classifyGuestError, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import type {
@@ -11,44 +16,51 @@ import type {
   ToolSettlement,
 } from './types.js';
 
-const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
 const encoder = new TextEncoder();
+const MAX_TIMERS = 10_000;
 
 /** UTF-8 length of a string without allocating for ASCII. */
 export function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    return encoder.encode(s).length;
-  }
-  return n;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return encoder.encode(s).length;
+  return s.length;
 }
 
-interface GuestApi {
-  settle: QuickJSHandle;
-  fire: QuickJSHandle;
+interface Timer {
+  host: ReturnType<typeof setTimeout>;
+  fn: QuickJSHandle;
+  args: QuickJSHandle[];
 }
+
+type Outcome = SandboxFailure | { ok: true; resultJson?: string };
 
 /**
- * One agent script in its own QuickJS runtime. Everything that crosses the boundary is a
- * string or a number: JSON text both ways, parsed on the other side.
+ * One agent script in its own QuickJS runtime. The guest's globals (`callTool`, `console`,
+ * `setTimeout`, `clearTimeout`, `context`) are host functions: no bootstrap script is parsed
+ * per session. Values cross the boundary as JSON text only, turned into values by the
+ * guest's own `JSON.parse`/`JSON.stringify` (captured before the agent's code runs), so no
+ * host object reaches the guest and no guest getter, `toJSON` or proxy runs on the host.
  */
 export class QuickJSSandbox implements SandboxHandle {
   private runtime!: QuickJSRuntime;
   private ctx!: QuickJSContext;
-  private api!: GuestApi;
+  private readonly owned: QuickJSHandle[] = [];
+  private jsonParse!: QuickJSHandle;
+  private jsonStringify!: QuickJSHandle;
+  private formatter: QuickJSHandle | undefined;
+  private main: QuickJSHandle | undefined;
   private readonly deadline: number;
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly timers = new Map<number, ReturnType<typeof setTimeout>>();
+  private readonly timers = new Map<number, Timer>();
+  private nextTimer = 1;
+  private readonly calls = new Map<number, QuickJSDeferredPromise>();
+  private nextCallId = 1;
   /** Set when the host decided the guest must stop; the interrupt handler reads it. */
   private stop: SandboxFailure | undefined;
-  private outcome: SandboxFailure | { ok: true; resultJson?: string } | undefined;
+  private outcome: Outcome | undefined;
   private ended = false;
   private depth = 0;
   private outputBytes = 0;
   private stdoutBuffer = '';
-  private nextCallId = 1;
   private deferred: [number, ToolSettlement][] = [];
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
@@ -76,29 +88,47 @@ export class QuickJSSandbox implements SandboxHandle {
       () => this.abort({ code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` }),
       Math.max(0, this.deadline - Date.now()),
     );
-    this.enter(() => this.compileAndStart());
+    this.enter(() => this.compileAndRun());
   }
 
   settleTool(id: number, settlement: ToolSettlement): void {
     if (this.ended) return;
     if (this.depth > 0) {
-      // Called back while the guest is on the stack (a tool that answered synchronously):
-      // apply it once the guest returns, after its promise bookkeeping is done.
+      // Called back while the guest is on the stack (a tool that answered synchronously).
       this.deferred.push([id, settlement]);
       return;
     }
+    const call = this.calls.get(id);
+    if (!call) return;
+    this.calls.delete(id);
     this.enter(() => {
       const ctx = this.ctx;
-      const idHandle = ctx.newNumber(id);
-      const okHandle = settlement.ok ? ctx.true : ctx.false;
-      const payload = settlement.ok ? settlement.resultJson : JSON.stringify(settlement.error);
-      const payloadHandle = payload === undefined ? ctx.undefined : ctx.newString(payload);
-      try {
-        return ctx.callFunction(this.api.settle, ctx.undefined, idHandle, okHandle, payloadHandle);
-      } finally {
-        idHandle.dispose();
-        payloadHandle.dispose();
+      if (settlement.ok) {
+        const parsed = settlement.resultJson === undefined ? undefined : this.parseInGuest(settlement.resultJson);
+        if (parsed?.error) {
+          call.dispose();
+          return parsed;
+        }
+        call.resolve(parsed?.value);
+        parsed?.value?.dispose();
+      } else {
+        const { message, code, details } = settlement.error;
+        const error = ctx.newError({ name: 'Error', message });
+        const codeHandle = ctx.newString(code);
+        ctx.setProp(error, 'code', codeHandle);
+        codeHandle.dispose();
+        if (details !== undefined) {
+          const parsed = this.parseInGuest(JSON.stringify(details));
+          if ('value' in parsed) {
+            ctx.setProp(error, 'details', parsed.value!);
+            parsed.value!.dispose();
+          } else parsed.error?.dispose();
+        }
+        call.reject(error);
+        error.dispose();
       }
+      call.dispose();
+      return undefined;
     });
   }
 
@@ -113,8 +143,10 @@ export class QuickJSSandbox implements SandboxHandle {
   crash(reason: string): void {
     if (this.ended) return;
     this.tainted = true;
-    this.finish({ code: 'SANDBOX_CRASHED', message: `the sandbox engine failed: ${reason}`, recoverable: true }, false);
+    this.finish({ code: 'SANDBOX_CRASHED', message: `the sandbox engine failed: ${reason}`, recoverable: true });
   }
+
+  // ---- set-up ---------------------------------------------------------------------------
 
   private createRuntime(): void {
     const { limits } = this.spec;
@@ -125,63 +157,75 @@ export class QuickJSSandbox implements SandboxHandle {
     runtime.setInterruptHandler(() => this.stop !== undefined || Date.now() > this.deadline);
     const ctx = runtime.newContext();
     this.ctx = ctx;
-
-    const hostObject = ctx.newObject();
-    const fns = {
-      call: ctx.newFunction('call', (name, argsJson) => this.onCall(name, argsJson)),
-      out: ctx.newFunction('out', (kind, text) => {
-        this.onOut(ctx.getNumber(kind), ctx.getString(text));
-      }),
-      timer: ctx.newFunction('timer', (op, id, ms) => {
-        this.onTimer(ctx.getNumber(op), ctx.getNumber(id), ctx.getNumber(ms));
-      }),
-      done: ctx.newFunction('done', (status, json) => {
-        this.onGuestDone(ctx.getNumber(status), ctx.typeof(json) === 'string' ? ctx.getString(json) : undefined);
-      }),
+    const own = <T extends QuickJSHandle>(h: T): T => {
+      this.owned.push(h);
+      return h;
     };
-    for (const [name, fn] of Object.entries(fns)) {
-      ctx.setProp(hostObject, name, fn);
+    const json = ctx.getProp(ctx.global, 'JSON');
+    this.jsonParse = own(ctx.getProp(json, 'parse'));
+    this.jsonStringify = own(ctx.getProp(json, 'stringify'));
+    json.dispose();
+
+    const define = (name: string, value: QuickJSHandle) => {
+      ctx.defineProp(ctx.global, name, { value, configurable: false, enumerable: false });
+      value.dispose();
+    };
+    define('callTool', ctx.newFunction('callTool', (name, args) => this.onCallTool(name, args)));
+    define('setTimeout', ctx.newFunction('setTimeout', (fn, ms, ...args) => this.onSetTimeout(fn, ms, args)));
+    define('clearTimeout', ctx.newFunction('clearTimeout', (id) => this.onClearTimeout(id)));
+
+    const consoleObject = ctx.newObject();
+    const writers: [string, number][] = [['log', 0], ['dir', 0], ['debug', 1], ['trace', 1], ['info', 2], ['warn', 3], ['error', 4]];
+    for (const [name, kind] of writers) {
+      const fn = ctx.newFunction(name, (...args) => this.onConsole(kind, args));
+      ctx.defineProp(consoleObject, name, { value: fn, configurable: false, enumerable: true });
       fn.dispose();
     }
-    const factory = ctx.unwrapResult(ctx.evalCode(GUEST_SOURCE, 'enclave:guest'));
-    const apiHandle = ctx.unwrapResult(ctx.callFunction(factory, ctx.undefined, hostObject));
-    factory.dispose();
-    hostObject.dispose();
-    this.api = { settle: ctx.getProp(apiHandle, 'settle'), fire: ctx.getProp(apiHandle, 'fire') };
-    const install = ctx.getProp(apiHandle, 'install');
-    const start = ctx.getProp(apiHandle, 'start');
-    apiHandle.dispose();
-    const contextHandle = ctx.newString(this.spec.contextJson);
-    const installed = ctx.callFunction(install, ctx.undefined, contextHandle);
-    contextHandle.dispose();
-    install.dispose();
-    ctx.unwrapResult(installed).dispose();
-    this.startFn = start;
+    this.freeze(consoleObject);
+    define('console', consoleObject);
+
+    const contextValue = this.parseInGuest(this.spec.contextJson);
+    if ('error' in contextValue) {
+      contextValue.error!.dispose();
+      throw new Error('the context is not valid JSON');
+    }
+    if (this.spec.contextJson.includes('{', 1) || this.spec.contextJson.includes('[', 1)) {
+      const deepFreeze = ctx.unwrapResult(ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest'));
+      ctx.unwrapResult(ctx.callFunction(deepFreeze, ctx.undefined, contextValue.value!)).dispose();
+      deepFreeze.dispose();
+    } else {
+      this.freeze(contextValue.value!);
+    }
+    define('context', contextValue.value!);
   }
 
-  private startFn: QuickJSHandle | undefined;
+  private freeze(handle: QuickJSHandle): void {
+    const ctx = this.ctx;
+    const object = ctx.getProp(ctx.global, 'Object');
+    const freeze = ctx.getProp(object, 'freeze');
+    ctx.unwrapResult(ctx.callFunction(freeze, object, handle)).dispose();
+    freeze.dispose();
+    object.dispose();
+  }
 
-  private compileAndStart() {
+  private compileAndRun() {
     const ctx = this.ctx;
     const compiled = ctx.evalCode(`(async function () {${this.spec.code}\n})`, 'agent.js');
     if (compiled.error) {
       const info = this.readError(compiled.error);
       compiled.error.dispose();
-      this.startFn?.dispose();
-      this.startFn = undefined;
-      const failure = this.stop ?? classifyGuestError(info, 'compile');
-      this.outcome = failure;
+      this.outcome = this.stop ?? classifyGuestError(info, 'compile');
       return undefined;
     }
-    const main = compiled.value;
-    try {
-      return ctx.callFunction(this.startFn!, ctx.undefined, main);
-    } finally {
-      main.dispose();
-      this.startFn!.dispose();
-      this.startFn = undefined;
-    }
+    const fn = compiled.value;
+    const called = ctx.callFunction(fn, ctx.undefined);
+    fn.dispose();
+    if (called.error) return called;
+    this.main = called.value;
+    return undefined;
   }
+
+  // ---- running --------------------------------------------------------------------------
 
   /**
    * Runs one entry into the guest, then its pending jobs, then settles what it led to.
@@ -201,6 +245,7 @@ export class QuickJSSandbox implements SandboxHandle {
         }
       }
       if (!this.outcome) this.drainJobs();
+      if (!this.outcome && !this.stop) this.checkMain();
     } catch (err) {
       this.depth--;
       this.fail(err);
@@ -229,8 +274,61 @@ export class QuickJSSandbox implements SandboxHandle {
         this.outcome ??= this.stop ?? classifyGuestError(info, 'run');
         return;
       }
-      const executed = res.value;
-      if (executed === 0 || this.outcome || this.stop) return;
+      if (res.value === 0 || this.outcome || this.stop) return;
+    }
+  }
+
+  /** Looks whether the agent's async function settled, and takes its result if so. */
+  private checkMain(): void {
+    const main = this.main;
+    if (!main) return;
+    const state = this.ctx.getPromiseState(main);
+    if (state.type === 'pending') return;
+    if (state.type === 'rejected') {
+      const info = this.readError(state.error);
+      state.error.dispose();
+      this.outcome = classifyGuestError(info, 'run');
+      return;
+    }
+    const value = state.value;
+    try {
+      this.outcome = this.serializeResult(value);
+    } finally {
+      if (value !== main) value.dispose();
+    }
+  }
+
+  private serializeResult(value: QuickJSHandle): Outcome {
+    const ctx = this.ctx;
+    if (ctx.typeof(value) === 'undefined') return { ok: true };
+    const json = ctx.callFunction(this.jsonStringify, ctx.undefined, value);
+    if (json.error) {
+      const info = this.readError(json.error);
+      json.error.dispose();
+      const failure = classifyGuestError(info, 'run');
+      if (failure.code !== 'RUNTIME_ERROR') return failure;
+      return { code: 'INVALID_RESULT', message: `the result is not JSON-representable: ${info.message}` };
+    }
+    const handle = json.value;
+    const type = ctx.typeof(handle);
+    const text = type === 'string' ? ctx.getString(handle) : undefined;
+    handle.dispose();
+    if (text === undefined) {
+      return { code: 'INVALID_RESULT', message: `the result is not JSON-representable: a result of type ${ctx.typeof(value)}` };
+    }
+    if (utf8Length(text) > this.spec.limits.maxResultBytes) {
+      return { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${this.spec.limits.maxResultBytes} bytes` };
+    }
+    return { ok: true, resultJson: text };
+  }
+
+  /** `JSON.parse` in the guest: the value is the guest's own, built by the guest's engine. */
+  private parseInGuest(json: string): { value?: QuickJSHandle; error?: QuickJSHandle } {
+    const text = this.ctx.newString(json);
+    try {
+      return this.ctx.callFunction(this.jsonParse, this.ctx.undefined, text);
+    } finally {
+      text.dispose();
     }
   }
 
@@ -238,18 +336,19 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     const info: GuestErrorInfo = { name: 'Error', message: '' };
     try {
-      if (ctx.typeof(handle) === 'object') {
-        const name = ctx.getProp(handle, 'name');
-        const message = ctx.getProp(handle, 'message');
-        const stack = ctx.getProp(handle, 'stack');
-        if (ctx.typeof(name) === 'string') info.name = ctx.getString(name);
-        if (ctx.typeof(message) === 'string') info.message = ctx.getString(message);
-        if (ctx.typeof(stack) === 'string') info.stack = ctx.getString(stack);
-        name.dispose();
-        message.dispose();
-        stack.dispose();
-      } else if (ctx.typeof(handle) === 'string') {
-        info.message = ctx.getString(handle);
+      const type = ctx.typeof(handle);
+      if (type === 'object' || type === 'function') {
+        for (const key of ['name', 'message', 'stack'] as const) {
+          const prop = ctx.getProp(handle, key);
+          if (ctx.typeof(prop) === 'string') info[key] = ctx.getString(prop);
+          prop.dispose();
+        }
+      } else if (type === 'string') {
+        info.message = `Uncaught ${JSON.stringify(ctx.getString(handle))}`;
+      } else if (type === 'number' || type === 'boolean') {
+        info.message = `Uncaught ${String(ctx.dump(handle))}`;
+      } else {
+        info.message = `Uncaught ${type}`;
       }
     } catch (err) {
       if (isWasmAbort(err)) throw err;
@@ -258,27 +357,49 @@ export class QuickJSSandbox implements SandboxHandle {
     return info;
   }
 
-  // ---- bridge callbacks (run while the guest is on the stack) ---------------------------
+  // ---- globals (host functions, called while the guest is on the stack) ------------------
 
-  private onCall(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle): QuickJSHandle {
+  private onCallTool(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle | undefined): QuickJSHandle {
     const ctx = this.ctx;
+    const deferred = ctx.newPromise();
+    const rejectWith = (message: string) => {
+      const error = ctx.newError({ name: 'TypeError', message });
+      deferred.reject(error);
+      error.dispose();
+      // The library takes the promise handle; reject() already released the resolvers.
+      return deferred.handle;
+    };
+    if (ctx.typeof(nameHandle) !== 'string') return rejectWith('callTool: the tool name must be a string');
+    const name = ctx.getString(nameHandle);
+    let argsJson = '{}';
+    const argsType = argsHandle ? ctx.typeof(argsHandle) : 'undefined';
+    if (argsHandle && argsType !== 'undefined' && !(argsType === 'object' && isNull(ctx, argsHandle))) {
+      if (argsType !== 'object') return rejectWith('callTool: args must be an object');
+      const json = ctx.callFunction(this.jsonStringify, ctx.undefined, argsHandle);
+      if (json.error) {
+        const info = this.readError(json.error);
+        json.error.dispose();
+        return rejectWith(`callTool: args are not JSON-serializable: ${info.message}`);
+      }
+      argsJson = ctx.typeof(json.value) === 'string' ? ctx.getString(json.value) : '{}';
+      json.value.dispose();
+      if (argsJson.charCodeAt(0) !== 123 /* { */) return rejectWith('callTool: args must be an object');
+    }
     const id = this.nextCallId++;
-    const name = ctx.typeof(nameHandle) === 'string' ? ctx.getString(nameHandle) : '';
-    const argsJson = ctx.typeof(argsHandle) === 'string' ? ctx.getString(argsHandle) : '{}';
+    this.calls.set(id, deferred);
     this.flushStdout();
     this.listener.onToolCall(id, name, argsJson);
-    return ctx.newNumber(id);
+    // The library takes this handle; the deferred keeps its resolve/reject functions.
+    return deferred.handle.dup();
   }
 
-  private onOut(kind: number, text: string): void {
+  private onConsole(kind: number, args: QuickJSHandle[]): void {
     if (this.stop) return;
+    const text = this.format(args);
     const line = kind === 0 ? text + '\n' : text;
     this.outputBytes += utf8Length(line);
     if (this.outputBytes > this.spec.limits.maxStdoutBytes) {
-      this.stop = {
-        code: 'STDOUT_LIMIT',
-        message: `console output exceeded ${this.spec.limits.maxStdoutBytes} bytes`,
-      };
+      this.stop = { code: 'STDOUT_LIMIT', message: `console output exceeded ${this.spec.limits.maxStdoutBytes} bytes` };
       return;
     }
     if (kind === 0) {
@@ -290,55 +411,77 @@ export class QuickJSSandbox implements SandboxHandle {
     this.listener.onLog(LEVELS[kind] ?? 'info', text);
   }
 
-  private onTimer(op: number, id: number, ms: number): void {
-    if (op === 0) {
-      const t = this.timers.get(id);
-      if (t !== undefined) clearTimeout(t);
-      this.timers.delete(id);
-      return;
+  /** Plain strings and numbers are joined here; anything else goes to the guest formatter. */
+  private format(args: QuickJSHandle[]): string {
+    const ctx = this.ctx;
+    let out = '';
+    let plain = true;
+    for (let i = 0; i < args.length && plain; i++) {
+      const type = ctx.typeof(args[i]!);
+      if (type === 'string') {
+        const s = ctx.getString(args[i]!);
+        if (i === 0 && args.length > 1 && s.includes('%')) plain = false;
+        else out += (i ? ' ' : '') + s;
+      } else if (type === 'number') {
+        const n = ctx.getNumber(args[i]!);
+        if (Object.is(n, -0)) plain = false;
+        else out += (i ? ' ' : '') + String(n);
+      } else if (type === 'boolean') {
+        out += (i ? ' ' : '') + String(ctx.dump(args[i]!));
+      } else plain = false;
     }
-    // A timer that would fire after the deadline is never armed: the deadline ends the session first.
-    const delay = Math.min(Number.isFinite(ms) ? ms : 0, Math.max(0, this.deadline - Date.now()) + 1);
-    this.timers.set(
-      id,
-      setTimeout(() => {
-        this.timers.delete(id);
-        if (this.ended) return;
-        this.enter(() => {
-          const idHandle = this.ctx.newNumber(id);
-          try {
-            return this.ctx.callFunction(this.api.fire, this.ctx.undefined, idHandle);
-          } finally {
-            idHandle.dispose();
-          }
-        });
-      }, delay),
-    );
+    if (plain) return out;
+    if (!this.formatter) this.formatter = ctx.unwrapResult(ctx.evalCode(FORMATTER_SOURCE, 'enclave:guest'));
+    const result = ctx.callFunction(this.formatter, ctx.undefined, ...args);
+    if (result.error) {
+      const info = this.readError(result.error);
+      result.error.dispose();
+      return `[unprintable: ${info.message}]`;
+    }
+    const text = ctx.typeof(result.value) === 'string' ? ctx.getString(result.value) : '';
+    result.value.dispose();
+    return text;
   }
 
-  private onGuestDone(status: number, json: string | undefined): void {
-    if (this.outcome) return;
-    if (status === 1) {
-      if (json !== undefined && utf8Length(json) > this.spec.limits.maxResultBytes) {
-        this.outcome = {
-          code: 'RESULT_TOO_LARGE',
-          message: `the result exceeds ${this.spec.limits.maxResultBytes} bytes`,
-        };
-        return;
+  private onSetTimeout(fn: QuickJSHandle | undefined, msHandle: QuickJSHandle | undefined, args: QuickJSHandle[]): QuickJSHandle {
+    const ctx = this.ctx;
+    if (!fn || ctx.typeof(fn) !== 'function') throw new TypeError('setTimeout: the callback must be a function');
+    if (this.timers.size >= MAX_TIMERS) throw new Error('setTimeout: too many pending timers');
+    const requested = msHandle && ctx.typeof(msHandle) === 'number' ? ctx.getNumber(msHandle) : 0;
+    const ms = Number.isFinite(requested) && requested > 0 ? requested : 0;
+    const id = this.nextTimer++;
+    // A timer due after the deadline never fires: the deadline ends the session first.
+    const delay = Math.min(ms, Math.max(0, this.deadline - Date.now()) + 1);
+    const timer: Timer = {
+      fn: fn.dup(),
+      args: args.map((a) => a.dup()),
+      host: setTimeout(() => this.fire(id), delay),
+    };
+    this.timers.set(id, timer);
+    return ctx.newNumber(id);
+  }
+
+  private onClearTimeout(idHandle: QuickJSHandle | undefined): void {
+    if (!idHandle || this.ctx.typeof(idHandle) !== 'number') return;
+    const id = this.ctx.getNumber(idHandle);
+    const timer = this.timers.get(id);
+    if (!timer) return;
+    this.timers.delete(id);
+    clearTimeout(timer.host);
+    disposeTimer(timer);
+  }
+
+  private fire(id: number): void {
+    const timer = this.timers.get(id);
+    if (!timer || this.ended) return;
+    this.timers.delete(id);
+    this.enter(() => {
+      try {
+        return this.ctx.callFunction(timer.fn, this.ctx.undefined, ...timer.args);
+      } finally {
+        disposeTimer(timer);
       }
-      this.outcome = json === undefined ? { ok: true } : { ok: true, resultJson: json };
-      return;
-    }
-    let info: GuestErrorInfo = { name: 'Error', message: 'unknown error' };
-    try {
-      if (json !== undefined) info = JSON.parse(json) as GuestErrorInfo;
-    } catch {
-      /* keep the fallback */
-    }
-    this.outcome =
-      status === 3
-        ? { code: 'INVALID_RESULT', message: `the result is not JSON-representable: ${info.message}` }
-        : classifyGuestError(info, 'run');
+    });
   }
 
   private flushStdout(): void {
@@ -354,35 +497,33 @@ export class QuickJSSandbox implements SandboxHandle {
     if (isWasmAbort(err)) {
       const reason = err instanceof Error ? err.message : String(err);
       this.tainted = true;
-      // Ends this sandbox and every other one in the module.
       this.crash(reason);
       this.pool.crash(this.slot, reason);
       return;
     }
+    this.tainted = true;
     const message = err instanceof Error ? err.message : String(err);
     if (/out of memory/i.test(message)) {
-      this.tainted = true;
-      this.finish({ code: 'MEMORY_LIMIT', message: 'the sandbox ran out of memory' });
+      this.finish({ code: 'MEMORY_LIMIT', message: 'the sandbox exceeded its memory limit' });
       return;
     }
-    this.tainted = true;
     this.finish({ code: 'INTERNAL_ERROR', message: 'the sandbox failed to start', recoverable: true });
   }
 
-  private finish(outcome: SandboxFailure | { ok: true; resultJson?: string }, dispose = true): void {
+  private finish(outcome: Outcome): void {
     if (this.ended) return;
     this.ended = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
     this.pool.release(this.slot, this);
-    if (dispose) this.dispose();
+    if ('code' in outcome && (outcome.code === 'MEMORY_LIMIT' || outcome.code === 'SANDBOX_CRASHED')) this.tainted = true;
+    this.dispose();
     if ('ok' in outcome) this.listener.onDone(outcome);
     else this.listener.onDone({ ok: false, error: outcome });
   }
 
   private dispose(): void {
-    if (this.tainted || (this.outcome && 'code' in this.outcome && (this.outcome.code === 'MEMORY_LIMIT' || this.outcome.code === 'STACK_OVERFLOW'))) {
+    for (const timer of this.timers.values()) clearTimeout(timer.host);
+    if (this.tainted) {
       // Disposing a runtime after out-of-memory or an interrupted job can abort the whole
       // module (quickjs-emscripten #257/#269). Leave it, retire the module, and let the
       // module be collected once its last sandbox ends.
@@ -390,14 +531,30 @@ export class QuickJSSandbox implements SandboxHandle {
       return;
     }
     try {
-      this.api?.settle.dispose();
-      this.api?.fire.dispose();
-      this.startFn?.dispose();
+      for (const timer of this.timers.values()) disposeTimer(timer);
+      for (const call of this.calls.values()) call.dispose();
+      this.main?.dispose();
+      this.formatter?.dispose();
+      for (const h of this.owned) h.dispose();
       this.ctx?.dispose();
       this.runtime?.dispose();
     } catch (err) {
       if (isWasmAbort(err)) this.pool.crash(this.slot, err instanceof Error ? err.message : String(err));
       else this.pool.retire(this.slot);
+    } finally {
+      this.timers.clear();
+      this.calls.clear();
     }
   }
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
+
+function disposeTimer(timer: Timer): void {
+  timer.fn.dispose();
+  for (const a of timer.args) a.dispose();
+}
+
+function isNull(ctx: QuickJSContext, handle: QuickJSHandle): boolean {
+  return ctx.sameValue(handle, ctx.null);
 }
