@@ -6,6 +6,21 @@
  * Output kinds for `out(kind, text)`: 0 stdout, 1 debug, 2 info, 3 warn, 4 error.
  * `done(status, json)`: 1 ok, 0 uncaught error, 2 syntax error, 3 invalid result.
  * Written without template literals so it can live in a String.raw block.
+ *
+ * Hardening decisions:
+ * - The built-ins the bridge path relies on (Map methods, `Promise.prototype.then`, `call`,
+ *   `JSON`) are captured before the agent's code runs and called uncurried, so an agent that
+ *   patches prototypes only breaks its own code, never the bookkeeping of tool calls, timers
+ *   or the result. The console formatter is not fully protected that way: patching it can
+ *   garble the agent's own output, but the text handed to the host is always a string.
+ * - `eval` and `Function` stay. They compile code in the guest's own realm with the same
+ *   globals, limits and interrupt as the agent's code, so they reach nothing the agent could
+ *   not already write directly (and agents do use `new Function`).
+ * - `FinalizationRegistry` and `WeakRef` are removed. Their callbacks run at the collector's
+ *   whim, which makes a run non-deterministic (deterministic replay needs them gone). They
+ *   could never run after a session ended anyway: guest jobs only run while the host drives
+ *   the runtime, and an ended runtime is never driven again.
+ * - Error texts crossing to the host are clipped (see `clip`); the host clips again.
  */
 export const GUEST_SOURCE = String.raw`(function (host) {
   'use strict';
@@ -20,6 +35,14 @@ export const GUEST_SOURCE = String.raw`(function (host) {
   var mapEntries = Map.prototype.entries, setValues = Set.prototype.values;
   var mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size').get;
   var setSize = Object.getOwnPropertyDescriptor(Set.prototype, 'size').get;
+  // Uncurried built-ins for the bridge path: immune to the agent patching prototypes.
+  var uncurry = Function.prototype.bind.bind(Function.prototype.call);
+  var mapGet = uncurry(Map.prototype.get), mapSet = uncurry(Map.prototype.set);
+  var mapDelete = uncurry(Map.prototype['delete']), mapCount = uncurry(mapSize);
+  var promiseThen = uncurry(Promise.prototype.then), apply = Reflect.apply;
+  var StringCtor = String, strSlice = uncurry(String.prototype.slice);
+  var MAX_TEXT = 8192, MAX_STACK_TEXT = 16384;
+  function clip(s, n) { return s.length > n ? strSlice(s, 0, n) + '... [truncated]' : s; }
   var pending = new MapCtor();
   var timers = new MapCtor();
   var nextTimer = 1;
@@ -35,15 +58,16 @@ export const GUEST_SOURCE = String.raw`(function (host) {
       }
     }
     return new PromiseCtor(function (resolve, reject) {
+      // The host may refuse the call (a name or arguments too large): that rejects.
       var id = hostCall(name, json);
-      pending.set(id, [resolve, reject]);
+      mapSet(pending, id, [resolve, reject]);
     });
   }
 
   function settle(id, ok, json) {
-    var p = pending.get(id);
+    var p = mapGet(pending, id);
     if (!p) return;
-    pending['delete'](id);
+    mapDelete(pending, id);
     if (ok) { p[0](json === undefined ? undefined : JSONparse(json)); return; }
     var info = JSONparse(json);
     var err = new ErrorCtor(info.message);
@@ -54,23 +78,24 @@ export const GUEST_SOURCE = String.raw`(function (host) {
 
   function setTimeout(fn, ms) {
     if (typeof fn !== 'function') throw new TypeErrorCtor('setTimeout: the callback must be a function');
-    if (timers.size >= MAX_TIMERS) throw new ErrorCtor('setTimeout: too many pending timers');
+    if (mapCount(timers) >= MAX_TIMERS) throw new ErrorCtor('setTimeout: too many pending timers');
     var args = [];
-    for (var i = 2; i < arguments.length; i++) args.push(arguments[i]);
-    var id = nextTimer++;
-    timers.set(id, [fn, args]);
+    for (var i = 2; i < arguments.length; i++) args[i - 2] = arguments[i];
     var delay = +ms;
+    var id = nextTimer++;
+    // The host counts timers too and throws past its own cap, before anything is recorded.
     hostTimer(1, id, delay > 0 ? delay : 0);
+    mapSet(timers, id, [fn, args]);
     return id;
   }
   function clearTimeout(id) {
-    if (timers['delete'](id)) hostTimer(0, id, 0);
+    if (mapDelete(timers, id)) hostTimer(0, id, 0);
   }
   function fire(id) {
-    var t = timers.get(id);
+    var t = mapGet(timers, id);
     if (!t) return;
-    timers['delete'](id);
-    t[0].apply(undefined, t[1]);
+    mapDelete(timers, id);
+    apply(t[0], undefined, t[1]);
   }
 
   // ---- console: Node-like formatting -------------------------------------------------
@@ -181,6 +206,8 @@ export const GUEST_SOURCE = String.raw`(function (host) {
     return function () {
       var text;
       try { text = format(arguments); } catch (e) { text = '[unprintable: ' + safeMessage(e) + ']'; }
+      // A patched built-in can make format() return anything: only a string goes out.
+      if (typeof text !== 'string') text = '[unprintable]';
       hostOut(kind, text);
     };
   }
@@ -204,13 +231,15 @@ export const GUEST_SOURCE = String.raw`(function (host) {
     var info = { name: 'Error', message: '' };
     try {
       if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
-        info.name = String(e.name);
-        info.message = String(e.message);
-        if (typeof e.stack === 'string') info.stack = e.stack;
-        if (typeof e.code === 'string') info.code = e.code;
+        info.name = clip(StringCtor(e.name), 256);
+        info.message = clip(StringCtor(e.message), MAX_TEXT);
+        var stack = e.stack;
+        if (typeof stack === 'string') info.stack = clip(stack, MAX_STACK_TEXT);
+        var code = e.code;
+        if (typeof code === 'string') info.code = clip(code, 256);
       } else {
         info.name = 'Error';
-        info.message = 'Uncaught ' + inspect(e, 1, []);
+        info.message = clip('Uncaught ' + inspect(e, 1, []), MAX_TEXT);
       }
     } catch (_) {
       info.message = 'an error that could not be described';
@@ -221,7 +250,7 @@ export const GUEST_SOURCE = String.raw`(function (host) {
   function start(main) {
     var p;
     try { p = main(); } catch (e) { hostDone(0, describe(e)); return; }
-    p.then(function (value) {
+    promiseThen(p, function (value) {
       if (value === undefined) { hostDone(1, undefined); return; }
       var json;
       try { json = JSONstringify(value); } catch (e) { hostDone(3, describe(e)); return; }
@@ -231,6 +260,8 @@ export const GUEST_SOURCE = String.raw`(function (host) {
   }
 
   function install(contextJson) {
+    delete globalThis.FinalizationRegistry;
+    delete globalThis.WeakRef;
     defineGlobal('callTool', call);
     defineGlobal('console', freeze(consoleObject));
     defineGlobal('setTimeout', setTimeout);

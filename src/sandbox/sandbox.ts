@@ -1,7 +1,7 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import type { LogLevel } from '../protocol/events.js';
 import { GUEST_SOURCE } from './guest-source.js';
-import { classifyGuestError, type GuestErrorInfo } from './errors.js';
+import { clipText, classifyGuestError, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import type {
   SandboxFailure,
@@ -12,6 +12,21 @@ import type {
 } from './types.js';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
+
+/**
+ * The guest stack is capped below the 256 KiB of NOTES.md. QuickJS's own check measures the
+ * WASM shadow stack, but native recursion (JSON.stringify/parse of deep values, Array
+ * toString/join/flat of deep arrays, the parser on deeply nested code) uses far more of the
+ * *host* stack per level than of the shadow stack: measured on Node 20, deep JSON overflowed
+ * the host stack (a host RangeError thrown through the WASM module) from about 96 KiB of
+ * shadow stack up, while 64 KiB still gave a clean, catchable `InternalError: stack overflow`
+ * for every case in test/security. 64 KiB allows about 370 nested guest JS calls.
+ */
+export const MAX_GUEST_STACK_BYTES = 64 * 1024;
+/** Pending timers one sandbox may hold on the host (the guest keeps the same cap itself). */
+export const MAX_PENDING_TIMERS = 10_000;
+/** Longest tool name the host accepts from the guest. */
+export const MAX_TOOL_NAME_LENGTH = 1024;
 const encoder = new TextEncoder();
 
 /** UTF-8 length of a string without allocating for ASCII. */
@@ -23,6 +38,11 @@ export function utf8Length(s: string): number {
     return encoder.encode(s).length;
   }
   return n;
+}
+
+/** A host stack overflow (V8 `RangeError`) raised while WASM code was running. */
+function isHostStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /maximum call stack size exceeded/i.test(err.message);
 }
 
 interface GuestApi {
@@ -80,6 +100,12 @@ export class QuickJSSandbox implements SandboxHandle {
 
   settleTool(id: number, settlement: ToolSettlement): void {
     if (this.ended) return;
+    if (this.depth > 0) {
+      // Answered from inside onToolCall: the guest has not recorded the call yet. Settle it
+      // once the guest is off the stack instead of losing it.
+      queueMicrotask(() => this.settleTool(id, settlement));
+      return;
+    }
     this.enter(() => {
       const ctx = this.ctx;
       const idHandle = ctx.newNumber(id);
@@ -114,8 +140,11 @@ export class QuickJSSandbox implements SandboxHandle {
     const runtime = this.slot.module.newRuntime();
     this.runtime = runtime;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
-    runtime.setMaxStackSize(Math.min(limits.maxStackBytes, 256 * 1024));
-    runtime.setInterruptHandler(() => this.stop !== undefined || Date.now() > this.deadline);
+    runtime.setMaxStackSize(Math.min(limits.maxStackBytes, MAX_GUEST_STACK_BYTES));
+    // Once the code's function has settled, leftover jobs (a microtask flood) are cut short.
+    runtime.setInterruptHandler(
+      () => this.stop !== undefined || this.outcome !== undefined || Date.now() > this.deadline,
+    );
     const ctx = runtime.newContext();
     this.ctx = ctx;
 
@@ -123,6 +152,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const fns = {
       call: ctx.newFunction('call', (name, argsJson) => this.onCall(name, argsJson)),
       out: ctx.newFunction('out', (kind, text) => {
+        if (ctx.typeof(kind) !== 'number' || ctx.typeof(text) !== 'string') return;
         this.onOut(ctx.getNumber(kind), ctx.getString(text));
       }),
       timer: ctx.newFunction('timer', (op, id, ms) => {
@@ -212,6 +242,8 @@ export class QuickJSSandbox implements SandboxHandle {
       if (res.error) {
         const info = this.readError(res.error);
         res.error.dispose();
+        // Interrupted in a job left over after the result: do not trust the runtime's state.
+        if (this.outcome) this.tainted = true;
         this.outcome ??= this.stop ?? classifyGuestError(info, 'run');
         return;
       }
@@ -248,16 +280,24 @@ export class QuickJSSandbox implements SandboxHandle {
 
   private onCall(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle): QuickJSHandle {
     const ctx = this.ctx;
-    const id = this.nextCallId++;
     const name = ctx.typeof(nameHandle) === 'string' ? ctx.getString(nameHandle) : '';
     const argsJson = ctx.typeof(argsHandle) === 'string' ? ctx.getString(argsHandle) : '{}';
+    // Thrown errors reject the guest's callTool promise; the host never sees the call.
+    if (name.length > MAX_TOOL_NAME_LENGTH) {
+      throw new RangeError(`callTool: the tool name exceeds ${MAX_TOOL_NAME_LENGTH} characters`);
+    }
+    if (utf8Length(argsJson) > this.spec.limits.maxResultBytes) {
+      throw new RangeError(`callTool: the arguments exceed ${this.spec.limits.maxResultBytes} bytes`);
+    }
+    const id = this.nextCallId++;
     this.flushStdout();
     this.listener.onToolCall(id, name, argsJson);
     return ctx.newNumber(id);
   }
 
   private onOut(kind: number, text: string): void {
-    if (this.stop) return;
+    // Output after the code's function settled is dropped, like its pending timers.
+    if (this.stop || this.outcome) return;
     const line = kind === 0 ? text + '\n' : text;
     this.outputBytes += utf8Length(line);
     if (this.outputBytes > this.spec.limits.maxStdoutBytes) {
@@ -282,6 +322,10 @@ export class QuickJSSandbox implements SandboxHandle {
       if (t !== undefined) clearTimeout(t);
       this.timers.delete(id);
       return;
+    }
+    // The guest's own cap can be defeated by patching its built-ins; this one cannot.
+    if (this.timers.size >= MAX_PENDING_TIMERS || this.timers.has(id)) {
+      throw new RangeError('setTimeout: too many pending timers');
     }
     // A timer that would fire after the deadline is never armed: the deadline ends the session first.
     const delay = Math.min(Number.isFinite(ms) ? ms : 0, Math.max(0, this.deadline - Date.now()) + 1);
@@ -321,10 +365,16 @@ export class QuickJSSandbox implements SandboxHandle {
     } catch {
       /* keep the fallback */
     }
-    this.outcome =
-      status === 3
-        ? { code: 'INVALID_RESULT', message: `the result is not JSON-representable: ${info.message}` }
-        : classifyGuestError(info, 'run');
+    if (status === 3) {
+      // Serializing the result hit a limit (deep nesting, memory): report the limit.
+      const limit = classifyGuestError(info, 'run');
+      this.outcome =
+        limit.code === 'STACK_OVERFLOW' || limit.code === 'MEMORY_LIMIT'
+          ? limit
+          : { code: 'INVALID_RESULT', message: `the result is not JSON-representable: ${clipText(String(info.message))}` };
+      return;
+    }
+    this.outcome = classifyGuestError(info, 'run');
   }
 
   private flushStdout(): void {
@@ -337,6 +387,17 @@ export class QuickJSSandbox implements SandboxHandle {
   // ---- ending ---------------------------------------------------------------------------
 
   private fail(err: unknown): void {
+    if (isHostStackOverflow(err)) {
+      // Native recursion in the engine overflowed the host's stack and unwound the WASM
+      // code mid-call: this runtime is unusable and the module's shared state (its shadow
+      // stack pointer, its allocator) can no longer be trusted. The code caused it, so this
+      // session ends with STACK_OVERFLOW; the module is replaced and any other sandbox in
+      // it ends with SANDBOX_CRASHED (recoverable).
+      this.tainted = true;
+      this.finish({ code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' });
+      this.pool.crash(this.slot, 'host stack overflow inside the engine');
+      return;
+    }
     if (isWasmAbort(err)) {
       const reason = err instanceof Error ? err.message : String(err);
       this.tainted = true;
