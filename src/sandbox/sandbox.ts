@@ -141,10 +141,7 @@ export class QuickJSSandbox implements SandboxHandle {
     this.runtime = runtime;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, MAX_GUEST_STACK_BYTES));
-    // Once the code's function has settled, leftover jobs (a microtask flood) are cut short.
-    runtime.setInterruptHandler(
-      () => this.stop !== undefined || this.outcome !== undefined || Date.now() > this.deadline,
-    );
+    runtime.setInterruptHandler(() => this.stop !== undefined || Date.now() > this.deadline);
     const ctx = runtime.newContext();
     this.ctx = ctx;
 
@@ -218,7 +215,7 @@ export class QuickJSSandbox implements SandboxHandle {
         if (result.error) {
           const info = this.readError(result.error);
           result.error.dispose();
-          this.outcome ??= this.stop ?? classifyGuestError(info, 'run');
+          this.outcome ??= this.stop ?? this.classify(info);
         } else {
           result.value?.dispose();
         }
@@ -244,12 +241,24 @@ export class QuickJSSandbox implements SandboxHandle {
         res.error.dispose();
         // Interrupted in a job left over after the result: do not trust the runtime's state.
         if (this.outcome) this.tainted = true;
-        this.outcome ??= this.stop ?? classifyGuestError(info, 'run');
+        this.outcome ??= this.stop ?? this.classify(info);
         return;
       }
       const executed = res.value;
       if (executed === 0 || this.outcome || this.stop) return;
     }
+  }
+
+  /**
+   * Classifies an error the code ended with. The guest can forge an engine error
+   * (`new InternalError('interrupted')`): only a deadline that really passed is a TIMEOUT.
+   */
+  private classify(info: GuestErrorInfo): SandboxFailure {
+    const failure = classifyGuestError(info, 'run');
+    if (failure.code === 'TIMEOUT' && Date.now() < this.deadline) {
+      return { code: 'RUNTIME_ERROR', message: clipText(`${String(info.name)}: ${String(info.message)}`) };
+    }
+    return failure;
   }
 
   private readError(handle: QuickJSHandle): GuestErrorInfo {
@@ -367,14 +376,14 @@ export class QuickJSSandbox implements SandboxHandle {
     }
     if (status === 3) {
       // Serializing the result hit a limit (deep nesting, memory): report the limit.
-      const limit = classifyGuestError(info, 'run');
+      const limit = this.classify(info);
       this.outcome =
         limit.code === 'STACK_OVERFLOW' || limit.code === 'MEMORY_LIMIT'
           ? limit
           : { code: 'INVALID_RESULT', message: `the result is not JSON-representable: ${clipText(String(info.message))}` };
       return;
     }
-    this.outcome = classifyGuestError(info, 'run');
+    this.outcome = this.classify(info);
   }
 
   private flushStdout(): void {
