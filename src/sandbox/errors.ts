@@ -8,9 +8,18 @@ export interface GuestErrorInfo {
   code?: string;
 }
 
+/** Longest error message (and, times two, stack) passed on to the host's events. */
+export const MAX_ERROR_TEXT = 8192;
+
+/** Clips guest-controlled text so an error cannot smuggle megabytes past the output limits. */
+export function clipText(text: string, max = MAX_ERROR_TEXT): string {
+  return text.length > max ? `${text.slice(0, max)}... [truncated]` : text;
+}
+
 /** Maps an error the guest ended with to a SPEC §5 code. */
 export function classifyGuestError(info: GuestErrorInfo, phase: 'compile' | 'run'): SandboxFailure {
-  const { name, message } = info;
+  const name = clipText(String(info.name), 256);
+  const message = clipText(String(info.message));
   if (phase === 'compile' && name === 'SyntaxError') {
     return withStack({ code: 'SYNTAX_ERROR', message: `SyntaxError: ${message}` }, info);
   }
@@ -21,15 +30,12 @@ export function classifyGuestError(info: GuestErrorInfo, phase: 'compile' | 'run
     if (/stack overflow|call stack/i.test(message)) {
       return { code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' };
     }
-    if (name === 'InternalError' && /interrupted/i.test(message)) {
-      return { code: 'TIMEOUT', message: 'execution timed out' };
-    }
   }
   return withStack({ code: 'RUNTIME_ERROR', message: message ? `${name}: ${message}` : name }, info);
 }
 
 function withStack(failure: SandboxFailure, info: GuestErrorInfo): SandboxFailure {
-  const stack = info.stack ? guestFrames(info.stack) : '';
+  const stack = info.stack ? clipText(guestFrames(String(info.stack)), MAX_ERROR_TEXT * 2) : '';
   if (stack) failure.stack = stack;
   return failure;
 }

@@ -3,6 +3,20 @@
  * bootstrap at all — its globals are host functions — because QuickJS parses source slowly
  * (≈ 0.2 ms per KB here): these pieces are parsed only by the sessions that need them.
  * Written without template literals so they can live in String.raw blocks.
+ *
+ * Hardening decisions:
+ * - The bridge path (tool calls, timers, results) runs on the host with `JSON.parse` and
+ *   `JSON.stringify` handles captured before the agent's code runs, so an agent that patches
+ *   prototypes or globals only breaks its own code. The console formatter is evaluated later
+ *   and may be garbled by such patching, but the text handed to the host is always a string.
+ * - `eval` and `Function` stay. They compile code in the guest's own realm with the same
+ *   globals, limits and interrupt as the agent's code, so they reach nothing the agent could
+ *   not already write directly (and agents do use `new Function`).
+ * - `FinalizationRegistry` and `WeakRef` are removed. Their callbacks run at the collector's
+ *   whim, which makes a run non-deterministic (deterministic replay needs them gone). They
+ *   could never run after a session ended anyway: guest jobs only run while the host drives
+ *   the runtime, and an ended runtime is never driven again.
+ * - Error texts crossing to the host are clipped.
  */
 
 /** Freezes the `context` object deeply (evaluated only for a non-empty context). */

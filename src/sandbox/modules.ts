@@ -24,6 +24,13 @@ export interface ModulePoolOptions {
   wasmModule?: WebAssembly.Module | (() => Promise<WebAssembly.Module | undefined>);
   /** Sandboxes one module hosts before it is replaced (WASM memory never shrinks). */
   sandboxesPerModule?: number;
+  /**
+   * Largest QuickJS stack granted, whatever a session asks. The engine's native recursion
+   * (deeply nested JSON, parser nesting) uses the host thread's own stack beyond what QuickJS
+   * counts: 64 KiB is safe on a main thread with Node's default stack; a worker with a larger
+   * `stackSizeMb` can grant the SPEC's 256 KiB.
+   */
+  maxStackBytes?: number;
 }
 
 /**
@@ -36,10 +43,12 @@ export class ModulePool {
   private loading: Promise<ModuleSlot> | undefined;
   private variant: typeof releaseSyncVariant | undefined;
   private readonly perModule: number;
+  readonly maxStackBytes: number;
   modulesCreated = 0;
 
   constructor(private readonly options: ModulePoolOptions = {}) {
     this.perModule = options.sandboxesPerModule ?? 5000;
+    this.maxStackBytes = options.maxStackBytes ?? 64 * 1024;
   }
 
   /** A module ready for a new sandbox (synchronous when one is warm). */

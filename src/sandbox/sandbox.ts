@@ -6,7 +6,7 @@ import type {
 } from 'quickjs-emscripten-core';
 import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
-import { classifyGuestError, type GuestErrorInfo } from './errors.js';
+import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import type {
   SandboxFailure,
@@ -18,6 +18,9 @@ import type {
 
 const encoder = new TextEncoder();
 const MAX_TIMERS = 10_000;
+const MAX_TOOL_NAME = 1024;
+/** Jobs run between two looks at whether the agent's function settled. */
+const JOB_BATCH = 256;
 
 /** UTF-8 length of a string without allocating for ASCII. */
 export function utf8Length(s: string): number {
@@ -153,8 +156,13 @@ export class QuickJSSandbox implements SandboxHandle {
     const runtime = this.slot.module.newRuntime();
     this.runtime = runtime;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
-    runtime.setMaxStackSize(Math.min(limits.maxStackBytes, 256 * 1024));
-    runtime.setInterruptHandler(() => this.stop !== undefined || Date.now() > this.deadline);
+    runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
+    runtime.setInterruptHandler(() => {
+      if (this.stop) return true;
+      if (Date.now() <= this.deadline) return false;
+      this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
+      return true;
+    });
     const ctx = runtime.newContext();
     this.ctx = ctx;
     const own = <T extends QuickJSHandle>(h: T): T => {
@@ -165,6 +173,9 @@ export class QuickJSSandbox implements SandboxHandle {
     this.jsonParse = own(ctx.getProp(json, 'parse'));
     this.jsonStringify = own(ctx.getProp(json, 'stringify'));
     json.dispose();
+
+    // Their callbacks would run at moments no replay can reproduce (see guest-source.ts).
+    ctx.unwrapResult(ctx.evalCode('delete globalThis.WeakRef; delete globalThis.FinalizationRegistry', 'enclave:guest')).dispose();
 
     const define = (name: string, value: QuickJSHandle) => {
       ctx.defineProp(ctx.global, name, { value, configurable: false, enumerable: false });
@@ -244,8 +255,8 @@ export class QuickJSSandbox implements SandboxHandle {
           result.value?.dispose();
         }
       }
-      if (!this.outcome) this.drainJobs();
       if (!this.outcome && !this.stop) this.checkMain();
+      if (!this.outcome && !this.stop) this.drainJobs();
     } catch (err) {
       this.depth--;
       this.fail(err);
@@ -265,17 +276,28 @@ export class QuickJSSandbox implements SandboxHandle {
     }
   }
 
+  /**
+   * Runs pending jobs in batches, looking after each batch whether the agent's function
+   * settled: jobs still queued then (a microtask flood left behind) are dropped with the
+   * runtime, and the result stands.
+   */
   private drainJobs(): void {
     for (;;) {
-      const res = this.runtime.executePendingJobs(-1);
+      const res = this.runtime.executePendingJobs(JOB_BATCH);
       if (res.error) {
         const info = this.readError(res.error);
         res.error.dispose();
         this.outcome ??= this.stop ?? classifyGuestError(info, 'run');
         return;
       }
-      if (res.value === 0 || this.outcome || this.stop) return;
+      if (this.outcome || this.stop) return;
+      this.checkMain();
+      if (res.value === 0 || this.outcome) return;
     }
+  }
+
+  private mainSettled(): boolean {
+    return this.main !== undefined && this.ctx.getPromiseState(this.main).type !== 'pending';
   }
 
   /** Looks whether the agent's async function settled, and takes its result if so. */
@@ -284,6 +306,10 @@ export class QuickJSSandbox implements SandboxHandle {
     if (!main) return;
     const state = this.ctx.getPromiseState(main);
     if (state.type === 'pending') return;
+    if (state.type === 'fulfilled' && state.notAPromise) {
+      this.outcome = { code: 'RUNTIME_ERROR', message: 'the code broke out of the async function it runs in' };
+      return;
+    }
     if (state.type === 'rejected') {
       const info = this.readError(state.error);
       state.error.dispose();
@@ -337,14 +363,16 @@ export class QuickJSSandbox implements SandboxHandle {
     const info: GuestErrorInfo = { name: 'Error', message: '' };
     try {
       const type = ctx.typeof(handle);
-      if (type === 'object' || type === 'function') {
+      if (type === 'object' && ctx.sameValue(handle, ctx.null)) {
+        info.message = 'Uncaught null';
+      } else if (type === 'object' || type === 'function') {
         for (const key of ['name', 'message', 'stack'] as const) {
           const prop = ctx.getProp(handle, key);
-          if (ctx.typeof(prop) === 'string') info[key] = ctx.getString(prop);
+          if (ctx.typeof(prop) === 'string') info[key] = clipText(ctx.getString(prop), key === 'stack' ? MAX_ERROR_TEXT * 2 : MAX_ERROR_TEXT);
           prop.dispose();
         }
       } else if (type === 'string') {
-        info.message = `Uncaught ${JSON.stringify(ctx.getString(handle))}`;
+        info.message = `Uncaught ${JSON.stringify(clipText(ctx.getString(handle)))}`;
       } else if (type === 'number' || type === 'boolean') {
         info.message = `Uncaught ${String(ctx.dump(handle))}`;
       } else {
@@ -362,8 +390,8 @@ export class QuickJSSandbox implements SandboxHandle {
   private onCallTool(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle | undefined): QuickJSHandle {
     const ctx = this.ctx;
     const deferred = ctx.newPromise();
-    const rejectWith = (message: string) => {
-      const error = ctx.newError({ name: 'TypeError', message });
+    const rejectWith = (message: string, name = 'TypeError') => {
+      const error = ctx.newError({ name, message });
       deferred.reject(error);
       error.dispose();
       // The library takes the promise handle; reject() already released the resolvers.
@@ -371,6 +399,7 @@ export class QuickJSSandbox implements SandboxHandle {
     };
     if (ctx.typeof(nameHandle) !== 'string') return rejectWith('callTool: the tool name must be a string');
     const name = ctx.getString(nameHandle);
+    if (name.length > MAX_TOOL_NAME) return rejectWith(`callTool: the tool name is longer than ${MAX_TOOL_NAME} characters`, 'RangeError');
     let argsJson = '{}';
     const argsType = argsHandle ? ctx.typeof(argsHandle) : 'undefined';
     if (argsHandle && argsType !== 'undefined' && !(argsType === 'object' && isNull(ctx, argsHandle))) {
@@ -384,6 +413,9 @@ export class QuickJSSandbox implements SandboxHandle {
       argsJson = ctx.typeof(json.value) === 'string' ? ctx.getString(json.value) : '{}';
       json.value.dispose();
       if (argsJson.charCodeAt(0) !== 123 /* { */) return rejectWith('callTool: args must be an object');
+      if (utf8Length(argsJson) > this.spec.limits.maxResultBytes) {
+        return rejectWith(`callTool: args exceed ${this.spec.limits.maxResultBytes} bytes`, 'RangeError');
+      }
     }
     const id = this.nextCallId++;
     this.calls.set(id, deferred);
@@ -394,7 +426,7 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   private onConsole(kind: number, args: QuickJSHandle[]): void {
-    if (this.stop) return;
+    if (this.stop || this.outcome || this.mainSettled()) return;
     const text = this.format(args);
     const line = kind === 0 ? text + '\n' : text;
     this.outputBytes += utf8Length(line);
@@ -434,11 +466,10 @@ export class QuickJSSandbox implements SandboxHandle {
     if (!this.formatter) this.formatter = ctx.unwrapResult(ctx.evalCode(FORMATTER_SOURCE, 'enclave:guest'));
     const result = ctx.callFunction(this.formatter, ctx.undefined, ...args);
     if (result.error) {
-      const info = this.readError(result.error);
       result.error.dispose();
-      return `[unprintable: ${info.message}]`;
+      return '[unprintable]';
     }
-    const text = ctx.typeof(result.value) === 'string' ? ctx.getString(result.value) : '';
+    const text = ctx.typeof(result.value) === 'string' ? ctx.getString(result.value) : '[unprintable]';
     result.value.dispose();
     return text;
   }
@@ -447,7 +478,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     if (!fn || ctx.typeof(fn) !== 'function') throw new TypeError('setTimeout: the callback must be a function');
     if (this.timers.size >= MAX_TIMERS) throw new Error('setTimeout: too many pending timers');
-    const requested = msHandle && ctx.typeof(msHandle) === 'number' ? ctx.getNumber(msHandle) : 0;
+    const requested = msHandle ? this.toNumber(msHandle) : 0;
     const ms = Number.isFinite(requested) && requested > 0 ? requested : 0;
     const id = this.nextTimer++;
     // A timer due after the deadline never fires: the deadline ends the session first.
@@ -459,6 +490,21 @@ export class QuickJSSandbox implements SandboxHandle {
     };
     this.timers.set(id, timer);
     return ctx.newNumber(id);
+  }
+
+  /** `Number(value)` in the guest (its `valueOf` runs there); a throw goes back to the guest. */
+  private toNumber(value: QuickJSHandle): number {
+    const ctx = this.ctx;
+    const type = ctx.typeof(value);
+    if (type === 'number') return ctx.getNumber(value);
+    if (type === 'undefined') return 0;
+    const numberCtor = ctx.getProp(ctx.global, 'Number');
+    const result = ctx.callFunction(numberCtor, ctx.undefined, value);
+    numberCtor.dispose();
+    if (result.error) throw result.error;
+    const n = ctx.typeof(result.value) === 'number' ? ctx.getNumber(result.value) : 0;
+    result.value.dispose();
+    return n;
   }
 
   private onClearTimeout(idHandle: QuickJSHandle | undefined): void {
@@ -494,6 +540,14 @@ export class QuickJSSandbox implements SandboxHandle {
   // ---- ending ---------------------------------------------------------------------------
 
   private fail(err: unknown): void {
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      // The engine's native recursion outran the host's stack: the WASM frames were unwound
+      // by a JavaScript exception and the module's state cannot be trusted any more.
+      this.tainted = true;
+      this.finish({ code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' });
+      this.pool.crash(this.slot, 'the host stack overflowed inside the engine');
+      return;
+    }
     if (isWasmAbort(err)) {
       const reason = err instanceof Error ? err.message : String(err);
       this.tainted = true;
