@@ -1,0 +1,28 @@
+import type { LogLevel } from '../protocol/events.js';
+import type { SandboxFailure, SandboxOutcome, SandboxSpec, ToolSettlement } from '../sandbox/types.js';
+
+/**
+ * Messages between the pool (main thread) and a worker thread. Plain objects of strings and
+ * numbers only: the sandbox API is string-based, so nothing else needs to cross.
+ */
+export type ToWorker =
+  /** The compiled QuickJS WASM (absent when it could not be sent: the worker compiles its own). */
+  | { t: 'init'; wasm?: WebAssembly.Module }
+  | { t: 'start'; id: number; spec: SandboxSpec }
+  | { t: 'settle'; id: number; callId: number; settlement: ToolSettlement }
+  | { t: 'abort'; id: number; failure: SandboxFailure };
+
+/** One thing a sandbox did, tagged with the pool's id for it. */
+export type SandboxEvent =
+  | { id: number; k: 'call'; callId: number; name: string; args: string }
+  | { id: number; k: 'out'; chunk: string }
+  | { id: number; k: 'log'; level: LogLevel; message: string }
+  | { id: number; k: 'done'; outcome: SandboxOutcome };
+
+export type FromWorker =
+  /** The worker has instantiated a QuickJS module and can run sandboxes at once. */
+  | { t: 'ready' }
+  /** Sent on a timer: a worker whose heartbeats stop is running guest code (or is stuck). */
+  | { t: 'hb' }
+  /** Events of one turn of the worker's event loop, in order (batched to cut message count). */
+  | { t: 'ev'; list: SandboxEvent[] };
