@@ -8,9 +8,13 @@ import type { SandboxFailure, SandboxOutcome, SandboxSpec, ToolSettlement } from
 export type ToWorker =
   /** The compiled QuickJS WASM (absent when it could not be sent: the worker compiles its own). */
   | { t: 'init'; wasm?: WebAssembly.Module }
-  | { t: 'start'; id: number; spec: SandboxSpec }
+  /** `slot`: this sandbox's abort flag in the shared `flags` array (-1: none). */
+  | { t: 'start'; id: number; spec: SandboxSpec; slot: number }
   | { t: 'settle'; id: number; callId: number; settlement: ToolSettlement }
   | { t: 'abort'; id: number; failure: SandboxFailure };
+
+/** Length of the shared abort-flag array each worker gets: sandboxes past it abort by message only. */
+export const ABORT_SLOTS = 4096;
 
 /** One thing a sandbox did, tagged with the pool's id for it. */
 export type SandboxEvent =
@@ -24,5 +28,9 @@ export type FromWorker =
   | { t: 'ready' }
   /** Sent on a timer: a worker whose heartbeats stop is running guest code (or is stuck). */
   | { t: 'hb' }
-  /** Events of one turn of the worker's event loop, in order (batched to cut message count). */
-  | { t: 'ev'; list: SandboxEvent[] };
+  /**
+   * Events of one turn of the worker's event loop, in order (batched to cut message count),
+   * and how many `start`/`settle` messages the worker has finished handling since its last
+   * batch: the main thread uses that to see a worker stuck in guest code at once.
+   */
+  | { t: 'ev'; list: SandboxEvent[]; acks: number };

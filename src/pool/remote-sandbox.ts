@@ -38,7 +38,7 @@ export class RemoteSandbox implements SandboxHandle {
 
   /** Sends the sandbox to its worker; the deadline counts from when the worker is ready. */
   begin(): void {
-    this.host.post({ t: 'start', id: this.id, spec: this.spec });
+    this.host.post({ t: 'start', id: this.id, spec: this.spec, slot: -1 });
     this.host.whenReady(() => {
       this.armed = true;
       if (this.ended) return;
@@ -66,7 +66,8 @@ export class RemoteSandbox implements SandboxHandle {
   deliver(event: SandboxEvent): void {
     if (this.ended) return;
     if (event.k === 'done') {
-      this.end(event.outcome);
+      // A guest stopped through the shared flag reports a stand-in failure: the abort's own wins.
+      this.end(this.aborting && !event.outcome.ok ? { ok: false, error: this.aborting } : event.outcome);
       return;
     }
     if (++this.events > this.options.maxEvents) {

@@ -143,7 +143,7 @@ export class WorkerPoolExecutor implements Executor {
     let bestScore = Infinity;
     for (const w of this.workers) {
       // Sandboxes first; a worker running guest code right now, or still booting, after.
-      const score = w.active + (w.stalled(now) ? 1e6 : 0) + (w.ready ? 0 : 0.5);
+      const score = w.active + w.backlog / 4 + (w.stalled(now) ? 1e6 : 0) + (w.ready ? 0 : 0.5);
       if (score < bestScore) {
         best = w;
         bestScore = score;

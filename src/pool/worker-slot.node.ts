@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import type { FromWorker, ToWorker } from './messages.js';
+import { ABORT_SLOTS, type FromWorker, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
@@ -28,6 +28,14 @@ export class WorkerSlot implements SandboxHost {
   private gapMark = Date.now();
   private gapBusyMs = 0;
   private readonly waiting: Array<() => void> = [];
+  /** Abort flags shared with the worker, read by its interrupt handler. */
+  private readonly flags = new Int32Array(new SharedArrayBuffer(4 * ABORT_SLOTS));
+  private readonly freeSlots = Array.from({ length: ABORT_SLOTS }, (_, i) => ABORT_SLOTS - 1 - i);
+  private readonly slotOf = new Map<number, number>();
+  /** `start`/`settle` messages sent and not yet handled by the worker. */
+  private outstanding = 0;
+  /** When the worker last made progress on outstanding messages. */
+  private progressAt = Date.now();
 
   constructor(
     readonly index: number,
@@ -36,6 +44,7 @@ export class WorkerSlot implements SandboxHost {
     private readonly events: SlotEvents,
   ) {
     const boot: WorkerBootData = {
+      flags: this.flags.buffer as SharedArrayBuffer,
       heartbeatMs: options.heartbeatMs,
       maxEventsPerSandbox: options.maxEventsPerSandbox,
       ...(options.sandboxesPerModule ? { sandboxesPerModule: options.sandboxesPerModule } : {}),
@@ -54,20 +63,46 @@ export class WorkerSlot implements SandboxHost {
     return this.sandboxes.size;
   }
 
-  /** No heartbeat for two periods: the worker is running guest code (or stuck). */
+  /**
+   * Running guest code right now (or stuck): a `start`/`settle` unanswered for over 50 ms, or
+   * no heartbeat for two periods.
+   */
   stalled(now = Date.now()): boolean {
-    return this.ready && now - this.lastHeartbeat > 2 * this.options.heartbeatMs + 50;
+    if (!this.ready) return false;
+    if (this.outstanding > 0 && now - this.progressAt > STALL_MS) return true;
+    return now - this.lastHeartbeat > 2 * this.options.heartbeatMs + STALL_MS;
+  }
+
+  /** Messages the worker has not handled yet (a hint of how busy it is). */
+  get backlog(): number {
+    return this.outstanding;
   }
 
   start(sandbox: RemoteSandbox): void {
     this.sandboxes.set(sandbox.id, sandbox);
+    const slot = this.freeSlots.pop();
+    if (slot !== undefined) {
+      Atomics.store(this.flags, slot, 0);
+      this.slotOf.set(sandbox.id, slot);
+    }
     sandbox.begin();
   }
 
   // ---- SandboxHost ---------------------------------------------------------------------
 
   post(message: ToWorker): void {
-    if (!this.gone) this.worker.postMessage(message);
+    if (this.gone) return;
+    if (message.t === 'start' || message.t === 'settle') {
+      if (this.outstanding++ === 0) this.progressAt = Date.now();
+    }
+    if (message.t === 'start') {
+      message = { ...message, slot: this.slotOf.get(message.id) ?? -1 };
+    } else if (message.t === 'abort') {
+      // Read by the worker's interrupt handler even while guest code holds its thread.
+      const slot = this.slotOf.get(message.id);
+      if (slot !== undefined) Atomics.store(this.flags, slot, 1);
+    }
+    this.worker.postMessage(message);
   }
 
   whenReady(fn: () => void): void {
@@ -81,6 +116,11 @@ export class WorkerSlot implements SandboxHost {
 
   release(sandbox: RemoteSandbox): void {
     this.sandboxes.delete(sandbox.id);
+    const slot = this.slotOf.get(sandbox.id);
+    if (slot !== undefined) {
+      this.slotOf.delete(sandbox.id);
+      this.freeSlots.push(slot);
+    }
   }
 
   // ---- utilisation ---------------------------------------------------------------------
@@ -137,6 +177,10 @@ export class WorkerSlot implements SandboxHost {
         this.markReady();
         return;
       case 'ev':
+        if (typeof message.acks === 'number' && message.acks > 0) {
+          this.outstanding = Math.max(0, this.outstanding - message.acks);
+          this.progressAt = Date.now();
+        }
         if (!Array.isArray(message.list)) return;
         for (const event of message.list) this.sandboxes.get(event?.id)?.deliver(event);
         return;
@@ -147,6 +191,7 @@ export class WorkerSlot implements SandboxHost {
     if (this.ready) return;
     this.ready = true;
     this.lastHeartbeat = Date.now();
+    this.progressAt = Date.now();
     this.gapMark = Date.now();
     this.eluMark = (this.worker as { performance?: Worker['performance'] }).performance?.eventLoopUtilization?.();
     for (const fn of this.waiting.splice(0)) fn();
@@ -170,6 +215,8 @@ export class WorkerSlot implements SandboxHost {
 
   private reported = false;
 }
+
+const STALL_MS = 50;
 
 function clamp(x: number): number {
   return x < 0 ? 0 : x > 1 ? 1 : x;

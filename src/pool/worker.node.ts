@@ -8,6 +8,8 @@ import type { FromWorker, SandboxEvent, ToWorker } from './messages.js';
  * `QuickJSSandbox` as on the main thread) behind a message relay.
  */
 export interface WorkerBootData {
+  /** One Int32 per sandbox slot; the main thread stores 1 in a slot to abort its sandbox. */
+  flags: SharedArrayBuffer;
   heartbeatMs: number;
   maxEventsPerSandbox: number;
   sandboxesPerModule?: number;
@@ -24,6 +26,9 @@ interface Running {
 const port = parentPort;
 if (!port) throw new Error('worker.node.js must run in a worker thread');
 const boot = workerData as WorkerBootData;
+const flags = new Int32Array(boot.flags);
+/** Stand-in failure for a flag-abort; the main thread reports the abort's own failure. */
+const FLAGGED = { code: 'CANCELLED', message: 'aborted by the host' };
 
 let receiveWasm!: (wasm: WebAssembly.Module | undefined) => void;
 const wasm = new Promise<WebAssembly.Module | undefined>((resolve) => (receiveWasm = resolve));
@@ -35,6 +40,7 @@ const executor = new InlineExecutor({
 const running = new Map<number, Running>();
 
 let batch: SandboxEvent[] = [];
+let acks = 0;
 let flushQueued = false;
 
 function send(message: FromWorker): void {
@@ -43,20 +49,30 @@ function send(message: FromWorker): void {
 
 function flush(): void {
   flushQueued = false;
-  if (batch.length === 0) return;
+  if (batch.length === 0 && acks === 0) return;
   const list = batch;
   batch = [];
-  send({ t: 'ev', list });
+  send({ t: 'ev', list, acks });
+  acks = 0;
+}
+
+function scheduleFlush(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(flush);
+}
+
+/** A `start` or `settle` has been handled: the guest gave the thread back. */
+function ack(): void {
+  acks++;
+  scheduleFlush();
 }
 
 /** Queues an event; a guest running synchronously flushes every `BATCH_MAX` events. */
 function emit(event: SandboxEvent): void {
   batch.push(event);
   if (batch.length >= BATCH_MAX) flush();
-  else if (!flushQueued) {
-    flushQueued = true;
-    queueMicrotask(flush);
-  }
+  else scheduleFlush();
 }
 
 /** Counts an event against the sandbox's budget; false once it is spent (the event is dropped). */
@@ -76,7 +92,7 @@ function budgetFailure() {
   };
 }
 
-function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec']): void {
+function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec'], slot: number): void {
   const record: Running = { handle: undefined, events: 0, overBudget: false };
   running.set(id, record);
   const listener: SandboxListener = {
@@ -93,6 +109,10 @@ function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec']): voi
       running.delete(id);
       emit({ id, k: 'done', outcome });
     },
+    pollAbort: () => {
+      if (record.overBudget) return budgetFailure();
+      return slot >= 0 && Atomics.load(flags, slot) !== 0 ? FLAGGED : undefined;
+    },
   };
   const handle = executor.start(spec, listener);
   if (running.get(id) === record) {
@@ -108,10 +128,12 @@ port.on('message', (message: ToWorker) => {
       void executor.warm().then(() => send({ t: 'ready' }));
       return;
     case 'start':
-      start(message.id, message.spec);
+      start(message.id, message.spec, message.slot);
+      ack();
       return;
     case 'settle':
       running.get(message.id)?.handle?.settleTool(message.callId, message.settlement);
+      ack();
       return;
     case 'abort': {
       const r = running.get(message.id);

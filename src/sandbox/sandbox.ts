@@ -115,7 +115,11 @@ export class QuickJSSandbox implements SandboxHandle {
     this.runtime = runtime;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, 256 * 1024));
-    runtime.setInterruptHandler(() => this.stop !== undefined || Date.now() > this.deadline);
+    const poll = this.listener.pollAbort?.bind(this.listener);
+    runtime.setInterruptHandler(() => {
+      if (poll && this.stop === undefined) this.stop = poll();
+      return this.stop !== undefined || Date.now() > this.deadline;
+    });
     const ctx = runtime.newContext();
     this.ctx = ctx;
 
