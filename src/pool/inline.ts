@@ -33,6 +33,7 @@ export class InlineExecutor implements Executor {
         listener.onDone(outcome);
       },
     };
+    if (listener.pollAbort) counted.pollAbort = () => listener.pollAbort!();
     const slot = this.modules.acquire();
     if (!(slot instanceof Promise)) {
       const sandbox = new QuickJSSandbox(this.modules, slot, spec, counted);

@@ -157,7 +157,9 @@ export class QuickJSSandbox implements SandboxHandle {
     this.runtime = runtime;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
+    const poll = this.listener.pollAbort?.bind(this.listener);
     runtime.setInterruptHandler(() => {
+      if (poll && this.stop === undefined) this.stop = poll();
       if (this.stop) return true;
       if (Date.now() <= this.deadline) return false;
       this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };

@@ -51,6 +51,12 @@ export interface SandboxListener {
   onLog(level: LogLevel, message: string): void;
   /** Exactly once, last. */
   onDone(outcome: SandboxOutcome): void;
+  /**
+   * Optional, polled by the interrupt handler while guest code runs (about every 10 000
+   * instructions). A failure returned stops the guest as `abort()` would. Lets another thread
+   * stop a guest that holds this thread (its `abort()` message could not be read meanwhile).
+   */
+  pollAbort?(): SandboxFailure | undefined;
 }
 
 /** A tool outcome for the guest: the result's JSON text, or an error. */

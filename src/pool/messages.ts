@@ -1,0 +1,36 @@
+import type { LogLevel } from '../protocol/events.js';
+import type { SandboxFailure, SandboxOutcome, SandboxSpec, ToolSettlement } from '../sandbox/types.js';
+
+/**
+ * Messages between the pool (main thread) and a worker thread. Plain objects of strings and
+ * numbers only: the sandbox API is string-based, so nothing else needs to cross.
+ */
+export type ToWorker =
+  /** The compiled QuickJS WASM (absent when it could not be sent: the worker compiles its own). */
+  | { t: 'init'; wasm?: WebAssembly.Module }
+  /** `slot`: this sandbox's abort flag in the shared `flags` array (-1: none). */
+  | { t: 'start'; id: number; spec: SandboxSpec; slot: number }
+  | { t: 'settle'; id: number; callId: number; settlement: ToolSettlement }
+  | { t: 'abort'; id: number; failure: SandboxFailure };
+
+/** Length of the shared abort-flag array each worker gets: sandboxes past it abort by message only. */
+export const ABORT_SLOTS = 4096;
+
+/** One thing a sandbox did, tagged with the pool's id for it. */
+export type SandboxEvent =
+  | { id: number; k: 'call'; callId: number; name: string; args: string }
+  | { id: number; k: 'out'; chunk: string }
+  | { id: number; k: 'log'; level: LogLevel; message: string }
+  | { id: number; k: 'done'; outcome: SandboxOutcome };
+
+export type FromWorker =
+  /** The worker has instantiated a QuickJS module and can run sandboxes at once. */
+  | { t: 'ready' }
+  /** Sent on a timer: a worker whose heartbeats stop is running guest code (or is stuck). */
+  | { t: 'hb' }
+  /**
+   * Events of one turn of the worker's event loop, in order (batched to cut message count),
+   * and how many `start`/`settle` messages the worker has finished handling since its last
+   * batch: the main thread uses that to see a worker stuck in guest code at once.
+   */
+  | { t: 'ev'; list: SandboxEvent[]; acks: number };

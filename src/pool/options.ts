@@ -1,0 +1,126 @@
+/** The reference's `RuntimePoolOptions`: how many worker threads run sandboxes. */
+export interface RuntimePoolOptions {
+  /** Workers started by `warm()` and always kept. */
+  minSize: number;
+  /** Upper bound on workers. */
+  maxSize: number;
+  /** Utilisation (0..1, see `WorkerPoolExecutor`) above which one worker is added per check. */
+  scaleUpThreshold: number;
+  /** Utilisation (0..1) below which one idle worker is removed per check. */
+  scaleDownThreshold: number;
+  /** Milliseconds between scaling checks. */
+  scaleInterval: number;
+}
+
+export interface PoolLogger {
+  debug(message: string, data?: Record<string, unknown>): void;
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+/** V8 heap limits of one worker thread (Node's `ResourceLimits`). */
+export interface WorkerResourceLimits {
+  maxOldGenerationSizeMb?: number;
+  maxYoungGenerationSizeMb?: number;
+  codeRangeSizeMb?: number;
+  stackSizeMb?: number;
+}
+
+export interface WorkerPoolOptions extends Partial<RuntimePoolOptions> {
+  logger?: PoolLogger;
+  /**
+   * How long a sandbox may outlive its deadline, or an `abort()`, before its worker is
+   * terminated (and replaced). Default 1000 ms.
+   */
+  terminateGraceMs?: number;
+  /** Interval of worker heartbeats. Default 250 ms. */
+  heartbeatMs?: number;
+  /**
+   * Events (tool calls, stdout chunks, log lines) one sandbox may send; past it the sandbox
+   * ends with `OUTPUT_BUDGET_EXCEEDED`. Protects the main thread from a message flood.
+   * Default 100 000.
+   */
+  maxEventsPerSandbox?: number;
+  /** Sandboxes one QuickJS module hosts inside a worker before it is replaced. */
+  sandboxesPerModule?: number;
+  resourceLimits?: WorkerResourceLimits;
+}
+
+export interface ResolvedPoolOptions extends RuntimePoolOptions {
+  terminateGraceMs: number;
+  heartbeatMs: number;
+  maxEventsPerSandbox: number;
+  sandboxesPerModule: number | undefined;
+  resourceLimits: WorkerResourceLimits | undefined;
+}
+
+/**
+ * Defaults from the core count: one warm worker, up to one per core (at least two, so that
+ * one spinning guest never holds every session), grow above 75 % utilisation, shrink below
+ * 25 %, checked every second.
+ */
+export function defaultPoolOptions(cores: number): RuntimePoolOptions {
+  return {
+    minSize: 1,
+    maxSize: Math.max(2, Math.floor(cores)),
+    scaleUpThreshold: 0.75,
+    scaleDownThreshold: 0.25,
+    scaleInterval: 1000,
+  };
+}
+
+/** Fills defaults and checks every option; throws a `TypeError` that names the bad one. */
+export function resolvePoolOptions(options: WorkerPoolOptions, cores: number): ResolvedPoolOptions {
+  const d = defaultPoolOptions(cores);
+  const minSize = options.minSize ?? Math.min(d.minSize, options.maxSize ?? d.minSize);
+  const maxSize = options.maxSize ?? Math.max(d.maxSize, minSize);
+  const resolved: ResolvedPoolOptions = {
+    minSize,
+    maxSize,
+    scaleUpThreshold: options.scaleUpThreshold ?? d.scaleUpThreshold,
+    scaleDownThreshold: options.scaleDownThreshold ?? Math.min(d.scaleDownThreshold, options.scaleUpThreshold ?? 1),
+    scaleInterval: options.scaleInterval ?? d.scaleInterval,
+    terminateGraceMs: options.terminateGraceMs ?? 1000,
+    heartbeatMs: options.heartbeatMs ?? 250,
+    maxEventsPerSandbox: options.maxEventsPerSandbox ?? 100_000,
+    sandboxesPerModule: options.sandboxesPerModule,
+    resourceLimits: options.resourceLimits,
+  };
+  integer('minSize', resolved.minSize, 0);
+  integer('maxSize', resolved.maxSize, 1);
+  if (resolved.minSize > resolved.maxSize) {
+    throw new TypeError(`runtimePool.minSize (${resolved.minSize}) must not exceed maxSize (${resolved.maxSize})`);
+  }
+  fraction('scaleUpThreshold', resolved.scaleUpThreshold);
+  fraction('scaleDownThreshold', resolved.scaleDownThreshold);
+  if (resolved.scaleDownThreshold > resolved.scaleUpThreshold) {
+    throw new TypeError(
+      `runtimePool.scaleDownThreshold (${resolved.scaleDownThreshold}) must not exceed scaleUpThreshold (${resolved.scaleUpThreshold})`,
+    );
+  }
+  positive('scaleInterval', resolved.scaleInterval);
+  positive('terminateGraceMs', resolved.terminateGraceMs);
+  positive('heartbeatMs', resolved.heartbeatMs);
+  integer('maxEventsPerSandbox', resolved.maxEventsPerSandbox, 1);
+  if (resolved.sandboxesPerModule !== undefined) integer('sandboxesPerModule', resolved.sandboxesPerModule, 1);
+  return resolved;
+}
+
+function integer(name: string, value: unknown, min: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(`runtimePool.${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+}
+
+function fraction(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+    throw new TypeError(`runtimePool.${name} must be a number between 0 and 1, got ${String(value)}`);
+  }
+}
+
+function positive(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`runtimePool.${name} must be a positive number of milliseconds, got ${String(value)}`);
+  }
+}

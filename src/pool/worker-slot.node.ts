@@ -1,0 +1,225 @@
+import { Worker } from 'node:worker_threads';
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { ABORT_SLOTS, type FromWorker, type ToWorker } from './messages.js';
+import type { ResolvedPoolOptions } from './options.js';
+import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
+import type { WorkerBootData } from './worker.node.js';
+import { workerEntry } from './worker-url.node.js';
+
+export interface SlotEvents {
+  onReady(slot: WorkerSlot): void;
+  /** The thread is gone (exited, crashed or killed); every sandbox on it has been ended. */
+  onGone(slot: WorkerSlot, reason: string): void;
+}
+
+/** One worker thread: its sandboxes, its heartbeat and how busy it has been. */
+export class WorkerSlot implements SandboxHost {
+  readonly worker: Worker;
+  readonly sandboxes = new Map<number, RemoteSandbox>();
+  ready = false;
+  gone = false;
+  /** Removed by scale-down: not replaced when it exits. */
+  retired = false;
+  /** Utilisation over the last sampling interval (0..1). */
+  utilisation = 0;
+  readonly startedAt = Date.now();
+  private lastHeartbeat = Date.now();
+  private eluMark: EventLoopUtilization | undefined;
+  private gapMark = Date.now();
+  private gapBusyMs = 0;
+  private readonly waiting: Array<() => void> = [];
+  /** Abort flags shared with the worker, read by its interrupt handler. */
+  private readonly flags = new Int32Array(new SharedArrayBuffer(4 * ABORT_SLOTS));
+  private readonly freeSlots = Array.from({ length: ABORT_SLOTS }, (_, i) => ABORT_SLOTS - 1 - i);
+  private readonly slotOf = new Map<number, number>();
+  /** `start`/`settle` messages sent and not yet handled by the worker. */
+  private outstanding = 0;
+  /** When the worker last made progress on outstanding messages. */
+  private progressAt = Date.now();
+
+  constructor(
+    readonly index: number,
+    private readonly options: ResolvedPoolOptions,
+    wasm: Promise<WebAssembly.Module | undefined>,
+    private readonly events: SlotEvents,
+  ) {
+    const boot: WorkerBootData = {
+      flags: this.flags.buffer as SharedArrayBuffer,
+      heartbeatMs: options.heartbeatMs,
+      maxEventsPerSandbox: options.maxEventsPerSandbox,
+      ...(options.sandboxesPerModule ? { sandboxesPerModule: options.sandboxesPerModule } : {}),
+    };
+    this.worker = new Worker(workerEntry(), {
+      workerData: boot,
+      // A large thread stack lets sandboxes have the full 256 KiB QuickJS stack: the engine's
+      // native recursion (deep JSON, parser nesting) runs on this thread's own stack.
+      resourceLimits: { stackSizeMb: 16, ...options.resourceLimits },
+    });
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (err) => this.die(`worker error: ${err instanceof Error ? err.message : String(err)}`));
+    this.worker.on('exit', (code) => this.die(`worker exited with code ${code}`));
+    void wasm.then((module) => this.sendInit(module));
+  }
+
+  get active(): number {
+    return this.sandboxes.size;
+  }
+
+  /**
+   * Running guest code right now (or stuck): a `start`/`settle` unanswered for over 50 ms, or
+   * no heartbeat for two periods.
+   */
+  stalled(now = Date.now()): boolean {
+    if (!this.ready) return false;
+    if (this.outstanding > 0 && now - this.progressAt > STALL_MS) return true;
+    return now - this.lastHeartbeat > 2 * this.options.heartbeatMs + STALL_MS;
+  }
+
+  /** Messages the worker has not handled yet (a hint of how busy it is). */
+  get backlog(): number {
+    return this.outstanding;
+  }
+
+  start(sandbox: RemoteSandbox): void {
+    this.sandboxes.set(sandbox.id, sandbox);
+    const slot = this.freeSlots.pop();
+    if (slot !== undefined) {
+      Atomics.store(this.flags, slot, 0);
+      this.slotOf.set(sandbox.id, slot);
+    }
+    sandbox.begin();
+  }
+
+  // ---- SandboxHost ---------------------------------------------------------------------
+
+  post(message: ToWorker): void {
+    if (this.gone) return;
+    if (message.t === 'start' || message.t === 'settle') {
+      if (this.outstanding++ === 0) this.progressAt = Date.now();
+    }
+    if (message.t === 'start') {
+      message = { ...message, slot: this.slotOf.get(message.id) ?? -1 };
+    } else if (message.t === 'abort') {
+      // Read by the worker's interrupt handler even while guest code holds its thread.
+      const slot = this.slotOf.get(message.id);
+      if (slot !== undefined) Atomics.store(this.flags, slot, 1);
+    }
+    this.worker.postMessage(message);
+  }
+
+  whenReady(fn: () => void): void {
+    if (this.ready) fn();
+    else this.waiting.push(fn);
+  }
+
+  kill(reason: string): void {
+    this.die(reason);
+  }
+
+  release(sandbox: RemoteSandbox): void {
+    this.sandboxes.delete(sandbox.id);
+    const slot = this.slotOf.get(sandbox.id);
+    if (slot !== undefined) {
+      this.slotOf.delete(sandbox.id);
+      this.freeSlots.push(slot);
+    }
+  }
+
+  // ---- utilisation ---------------------------------------------------------------------
+
+  /**
+   * Fraction of the time since the last sample the worker's event loop was not idle. With
+   * `worker.performance` (Node) this is the worker's event-loop utilisation read from this
+   * thread, which counts a guest spinning synchronously as busy. Without it (runtimes that
+   * lack the API), late heartbeats are counted as busy time instead.
+   */
+  sample(now = Date.now()): number {
+    const perf = (this.worker as { performance?: Worker['performance'] }).performance;
+    if (perf?.eventLoopUtilization) {
+      const elu = this.eluMark ? perf.eventLoopUtilization(this.eluMark) : undefined;
+      this.eluMark = perf.eventLoopUtilization();
+      this.utilisation = clamp(elu?.utilization ?? 0);
+      return this.utilisation;
+    }
+    const span = now - this.gapMark;
+    const current = Math.max(0, now - this.lastHeartbeat - this.options.heartbeatMs);
+    this.utilisation = span > 0 ? clamp((this.gapBusyMs + current) / span) : 0;
+    this.gapBusyMs = -current;
+    this.gapMark = now;
+    return this.utilisation;
+  }
+
+  terminate(): Promise<number> {
+    this.gone = true;
+    return this.worker.terminate();
+  }
+
+  // ---- internals -----------------------------------------------------------------------
+
+  private sendInit(module: WebAssembly.Module | undefined): void {
+    if (this.gone) return;
+    try {
+      this.worker.postMessage({ t: 'init', wasm: module } satisfies ToWorker);
+    } catch {
+      // The runtime cannot clone a WebAssembly.Module: the worker compiles its own.
+      this.worker.postMessage({ t: 'init' } satisfies ToWorker);
+    }
+  }
+
+  private onMessage(message: FromWorker): void {
+    if (this.gone || typeof message !== 'object' || message === null) return;
+    switch (message.t) {
+      case 'hb': {
+        const now = Date.now();
+        this.gapBusyMs += Math.max(0, now - this.lastHeartbeat - this.options.heartbeatMs);
+        this.lastHeartbeat = now;
+        return;
+      }
+      case 'ready':
+        this.markReady();
+        return;
+      case 'ev':
+        if (typeof message.acks === 'number' && message.acks > 0) {
+          this.outstanding = Math.max(0, this.outstanding - message.acks);
+          this.progressAt = Date.now();
+        }
+        if (!Array.isArray(message.list)) return;
+        for (const event of message.list) this.sandboxes.get(event?.id)?.deliver(event);
+        return;
+    }
+  }
+
+  private markReady(): void {
+    if (this.ready) return;
+    this.ready = true;
+    this.lastHeartbeat = Date.now();
+    this.progressAt = Date.now();
+    this.gapMark = Date.now();
+    this.eluMark = (this.worker as { performance?: Worker['performance'] }).performance?.eventLoopUtilization?.();
+    for (const fn of this.waiting.splice(0)) fn();
+    this.events.onReady(this);
+  }
+
+  /** Ends every sandbox on this worker, stops the thread and tells the pool (once). */
+  private die(reason: string): void {
+    if (this.gone && this.sandboxes.size === 0 && this.reported) return;
+    const wasGone = this.gone;
+    this.gone = true;
+    for (const sandbox of [...this.sandboxes.values()]) sandbox.crash(reason);
+    this.sandboxes.clear();
+    this.waiting.length = 0;
+    if (!wasGone) void this.worker.terminate();
+    if (!this.reported) {
+      this.reported = true;
+      this.events.onGone(this, reason);
+    }
+  }
+
+  private reported = false;
+}
+
+const STALL_MS = 50;
+
+function clamp(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
+}

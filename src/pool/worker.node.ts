@@ -1,0 +1,148 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
+import { InlineExecutor } from './inline.js';
+import type { FromWorker, SandboxEvent, ToWorker } from './messages.js';
+
+/**
+ * Entry of a pool worker thread: an `InlineExecutor` (so the same `ModulePool` and
+ * `QuickJSSandbox` as on the main thread) behind a message relay.
+ */
+export interface WorkerBootData {
+  /** One Int32 per sandbox slot; the main thread stores 1 in a slot to abort its sandbox. */
+  flags: SharedArrayBuffer;
+  heartbeatMs: number;
+  maxEventsPerSandbox: number;
+  sandboxesPerModule?: number;
+}
+
+const BATCH_MAX = 256;
+
+interface Running {
+  handle: SandboxHandle | undefined;
+  events: number;
+  overBudget: boolean;
+}
+
+const port = parentPort;
+if (!port) throw new Error('worker.node.js must run in a worker thread');
+const boot = workerData as WorkerBootData;
+const flags = new Int32Array(boot.flags);
+/** Stand-in failure for a flag-abort; the main thread reports the abort's own failure. */
+const FLAGGED = { code: 'CANCELLED', message: 'aborted by the host' };
+
+let receiveWasm!: (wasm: WebAssembly.Module | undefined) => void;
+const wasm = new Promise<WebAssembly.Module | undefined>((resolve) => (receiveWasm = resolve));
+const executor = new InlineExecutor({
+  // Without a module from the main thread the pool compiles its own (same as inline).
+  wasmModule: async () => (await wasm) ?? (await import('../sandbox/wasm.node.js')).compileQuickJSWasm(),
+  ...(boot.sandboxesPerModule ? { sandboxesPerModule: boot.sandboxesPerModule } : {}),
+  // The pool gives each worker a 16 MB stack (worker-slot.node.ts): room for the full QuickJS stack.
+  maxStackBytes: 256 * 1024,
+});
+const running = new Map<number, Running>();
+
+let batch: SandboxEvent[] = [];
+let acks = 0;
+let flushQueued = false;
+
+function send(message: FromWorker): void {
+  port!.postMessage(message);
+}
+
+function flush(): void {
+  flushQueued = false;
+  if (batch.length === 0 && acks === 0) return;
+  const list = batch;
+  batch = [];
+  send({ t: 'ev', list, acks });
+  acks = 0;
+}
+
+function scheduleFlush(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(flush);
+}
+
+/** A `start` or `settle` has been handled: the guest gave the thread back. */
+function ack(): void {
+  acks++;
+  scheduleFlush();
+}
+
+/** Queues an event; a guest running synchronously flushes every `BATCH_MAX` events. */
+function emit(event: SandboxEvent): void {
+  batch.push(event);
+  if (batch.length >= BATCH_MAX) flush();
+  else scheduleFlush();
+}
+
+/** Counts an event against the sandbox's budget; false once it is spent (the event is dropped). */
+function spend(id: number): boolean {
+  const r = running.get(id);
+  if (!r || r.overBudget) return false;
+  if (++r.events <= boot.maxEventsPerSandbox) return true;
+  r.overBudget = true;
+  r.handle?.abort(budgetFailure());
+  return false;
+}
+
+function budgetFailure() {
+  return {
+    code: 'OUTPUT_BUDGET_EXCEEDED',
+    message: `the sandbox sent more than ${boot.maxEventsPerSandbox} events`,
+  };
+}
+
+function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec'], slot: number): void {
+  const record: Running = { handle: undefined, events: 0, overBudget: false };
+  running.set(id, record);
+  const listener: SandboxListener = {
+    onToolCall: (callId, name, args) => {
+      if (spend(id)) emit({ id, k: 'call', callId, name, args });
+    },
+    onStdout: (chunk) => {
+      if (spend(id)) emit({ id, k: 'out', chunk });
+    },
+    onLog: (level, message) => {
+      if (spend(id)) emit({ id, k: 'log', level, message });
+    },
+    onDone: (outcome) => {
+      running.delete(id);
+      emit({ id, k: 'done', outcome });
+    },
+    pollAbort: () => {
+      if (record.overBudget) return budgetFailure();
+      return slot >= 0 && Atomics.load(flags, slot) !== 0 ? FLAGGED : undefined;
+    },
+  };
+  const handle = executor.start(spec, listener);
+  if (running.get(id) === record) {
+    record.handle = handle;
+    if (record.overBudget) handle.abort(budgetFailure());
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.t) {
+    case 'init':
+      receiveWasm(message.wasm);
+      void executor.warm().then(() => send({ t: 'ready' }));
+      return;
+    case 'start':
+      start(message.id, message.spec, message.slot);
+      ack();
+      return;
+    case 'settle':
+      running.get(message.id)?.handle?.settleTool(message.callId, message.settlement);
+      ack();
+      return;
+    case 'abort': {
+      const r = running.get(message.id);
+      if (r?.handle) r.handle.abort(message.failure);
+      return;
+    }
+  }
+});
+
+setInterval(() => send({ t: 'hb' }), boot.heartbeatMs);

@@ -1,0 +1,175 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
+import type { WorkerPoolOptions } from '../../src/pool/options.js';
+import { until } from './executor-contract.js';
+import { failureCode, run, spec } from './helpers.js';
+
+const BOMB = 'let a = []; while (true) a.push(new Array(1e5).fill(1))';
+const pools: WorkerPoolExecutor[] = [];
+
+function pool(options: WorkerPoolOptions): WorkerPoolExecutor {
+  const p = new WorkerPoolExecutor({ heartbeatMs: 50, ...options });
+  pools.push(p);
+  return p;
+}
+
+function recorder() {
+  const lines: string[] = [];
+  const note = (level: string) => (message: string) => lines.push(`${level}: ${message}`);
+  return { lines, logger: { debug: note('debug'), info: note('info'), warn: note('warn'), error: note('error') } };
+}
+
+/** Normal sessions with a tool round trip each. */
+function normalSessions(p: WorkerPoolExecutor, n: number) {
+  return Array.from({ length: n }, (_, i) =>
+    run(p, spec(`const v = await callTool("echo", { i: ${i} }); console.log(v.i); return v.i * 2`), (_n, args) => ({
+      ok: true,
+      resultJson: JSON.stringify(args),
+    })),
+  );
+}
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+describe('WorkerPoolExecutor isolation', () => {
+  it('completes normal sessions while a guest spins on another worker', async () => {
+    const p = pool({ minSize: 2, maxSize: 2, terminateGraceMs: 500 });
+    await p.warm();
+    const spinner = run(p, spec('while (true) {}', { timeoutMs: 4000 }));
+    await until(() => p.stats().workers.some((w) => w.stalled));
+    const normal = normalSessions(p, 6);
+    const outcomes = await Promise.all(normal.map((r) => r.done));
+    expect(spinner.finished()).toBe(false);
+    outcomes.forEach((o, i) => expect(o).toEqual({ ok: true, resultJson: String(i * 2) }));
+    expect(normal[3]!.seen).toContainEqual({ k: 'out', chunk: '3\n' });
+    spinner.handle.abort({ code: 'CANCELLED', message: 'stop' });
+    expect(failureCode(await spinner.done)).toBe('CANCELLED');
+  });
+
+  it('bounds a memory bomb that ignores its deadline by terminating its worker', async () => {
+    const { lines, logger } = recorder();
+    const p = pool({ minSize: 2, maxSize: 2, terminateGraceMs: 300, logger });
+    await p.warm();
+    const bomb = run(p, spec(BOMB, { timeoutMs: 300, memoryLimitBytes: 32 * 1024 * 1024 }));
+    await until(() => p.stats().workers.some((w) => w.stalled));
+    const normal = normalSessions(p, 4);
+    await Promise.all(normal.map((r) => r.done));
+    expect(bomb.finished()).toBe(false);
+    const outcome = await bomb.done;
+    // The watchdog ended it (the bomb alone keeps its worker busy for seconds).
+    expect(failureCode(outcome)).toBe('TIMEOUT');
+    await until(() => p.stats().replaced === 1 && p.stats().size === 2 && p.stats().workers.every((w) => w.ready));
+    expect(lines.some((l) => l.startsWith('warn: runtime pool: worker died'))).toBe(true);
+    expect(await run(p, spec('return "after"')).done).toEqual({ ok: true, resultJson: '"after"' });
+  });
+});
+
+describe('WorkerPoolExecutor abort', () => {
+  it('reaches a spinning sandbox through the interrupt, keeping the worker', async () => {
+    const p = pool({ minSize: 1, maxSize: 1, terminateGraceMs: 5000 });
+    await p.warm();
+    const before = p.workersForTest()[0];
+    const spinner = run(p, spec('while (true) {}', { timeoutMs: 20_000 }));
+    await until(() => p.stats().workers[0]!.stalled);
+    spinner.handle.abort({ code: 'CANCELLED', message: 'cancelled by the client' });
+    expect(await spinner.done).toEqual({ ok: false, error: { code: 'CANCELLED', message: 'cancelled by the client' } });
+    expect(p.workersForTest()[0]).toBe(before);
+    expect(p.stats().replaced).toBe(0);
+  });
+
+  it('terminates the worker when the sandbox ignores the abort', async () => {
+    const p = pool({ minSize: 1, maxSize: 1, terminateGraceMs: 200 });
+    await p.warm();
+    const before = p.workersForTest()[0];
+    const bomb = run(p, spec(BOMB, { timeoutMs: 60_000, memoryLimitBytes: 32 * 1024 * 1024 }));
+    const waiting = run(p, spec('await callTool("never", {})', { timeoutMs: 60_000 }));
+    await until(() => p.stats().workers[0]!.stalled);
+    bomb.handle.abort({ code: 'CANCELLED', message: 'cancelled by the client' });
+    expect(await bomb.done).toEqual({ ok: false, error: { code: 'CANCELLED', message: 'cancelled by the client' } });
+    const other = await waiting.done;
+    expect(other.ok).toBe(false);
+    if (!other.ok) expect(other.error).toMatchObject({ code: 'SANDBOX_CRASHED', recoverable: true });
+    await until(() => p.stats().workers[0]?.ready === true);
+    expect(p.workersForTest()[0]).not.toBe(before);
+    expect(await run(p, spec('return 7')).done).toEqual({ ok: true, resultJson: '7' });
+  });
+});
+
+describe('WorkerPoolExecutor crashes', () => {
+  it('ends only the dead worker’s sandboxes with SANDBOX_CRASHED and replaces it', async () => {
+    const { lines, logger } = recorder();
+    const p = pool({ minSize: 2, maxSize: 2, logger });
+    await p.warm();
+    let settleLater: (() => void) | undefined;
+    const victim = run(p, spec('await callTool("never", {})', { timeoutMs: 60_000 }));
+    await until(() => victim.seen.length === 1);
+    const hostIndex = p.stats().workers.findIndex((w) => w.active === 1);
+    const survivor = run(p, spec('const v = await callTool("later", {}); return v'), () => {
+      return new Promise((resolve) => (settleLater = () => resolve({ ok: true, resultJson: '"survived"' })));
+    });
+    await until(() => survivor.seen.length === 1);
+    expect(p.stats().workers.map((w) => w.active)).toEqual([1, 1]);
+
+    await p.workersForTest()[hostIndex]!.terminate();
+    const outcome = await victim.done;
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) expect(outcome.error).toMatchObject({ code: 'SANDBOX_CRASHED', recoverable: true });
+    expect(survivor.finished()).toBe(false);
+    settleLater!();
+    expect(await survivor.done).toEqual({ ok: true, resultJson: '"survived"' });
+
+    await until(() => p.stats().size === 2 && p.stats().workers.every((w) => w.ready));
+    expect(p.stats().replaced).toBe(1);
+    expect(lines.filter((l) => l.startsWith('warn: runtime pool: worker died'))).toHaveLength(1);
+    expect(await run(p, spec('return 1')).done).toEqual({ ok: true, resultJson: '1' });
+  });
+
+  it('ends a sandbox that floods events with OUTPUT_BUDGET_EXCEEDED', async () => {
+    const p = pool({ minSize: 1, maxSize: 1, maxEventsPerSandbox: 500 });
+    await p.warm();
+    const flood = run(p, spec("for (let i = 0; i < 1e6; i++) console.debug('')", { timeoutMs: 10_000 }));
+    expect(failureCode(await flood.done)).toBe('OUTPUT_BUDGET_EXCEEDED');
+    expect(flood.seen.length).toBeLessThanOrEqual(500);
+    expect(p.stats().replaced).toBe(0);
+  });
+});
+
+describe('WorkerPoolExecutor scaling', () => {
+  it('warms minSize workers before the first request', async () => {
+    const p = pool({ minSize: 2, maxSize: 3 });
+    await p.warm();
+    const s = p.stats();
+    expect(s.size).toBe(2);
+    expect(s.workers.every((w) => w.ready)).toBe(true);
+  });
+
+  it('grows under load and shrinks back to minSize when idle', async () => {
+    const { lines, logger } = recorder();
+    const p = pool({ minSize: 1, maxSize: 2, scaleInterval: 100, scaleUpThreshold: 0.6, scaleDownThreshold: 0.2, logger });
+    await p.warm();
+    expect(p.stats().size).toBe(1);
+    const spinner = run(p, spec('while (true) {}', { timeoutMs: 20_000 }));
+    await until(() => p.stats().size === 2);
+    expect(p.stats().utilisation).toBeGreaterThan(0.6);
+    expect(lines).toContain('info: runtime pool: scaling up');
+    spinner.handle.abort({ code: 'CANCELLED', message: 'done' });
+    await spinner.done;
+    await until(() => p.stats().size === 1);
+    expect(lines).toContain('info: runtime pool: scaling down');
+    expect(await run(p, spec('return 2')).done).toEqual({ ok: true, resultJson: '2' });
+  });
+
+  it('adds a worker at once when every worker is running guest code', async () => {
+    const p = pool({ minSize: 1, maxSize: 2, scaleInterval: 60_000 });
+    await p.warm();
+    const spinner = run(p, spec('while (true) {}', { timeoutMs: 20_000 }));
+    await until(() => p.stats().workers[0]!.stalled);
+    expect(await run(p, spec('return 3')).done).toEqual({ ok: true, resultJson: '3' });
+    expect(spinner.finished()).toBe(false);
+    expect(p.stats().size).toBe(2);
+    spinner.handle.abort({ code: 'CANCELLED', message: 'done' });
+    await spinner.done;
+  });
+});
