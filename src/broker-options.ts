@@ -6,6 +6,7 @@ import type { BrokerStore } from './store/types.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { CallerIdentity, ToolHandler } from './tools/types.js';
 import type { EventFilter } from './protocol/events.js';
+import type { FetchLike, OpenApiSourceConfig } from './openapi/types.js';
 
 /** The reference's worker pool settings (Node and Bun). */
 export interface RuntimePoolOptions {
@@ -52,6 +53,8 @@ export interface BrokerOptions {
   wasmModule?: WebAssembly.Module;
   /** This process's id in a shared store (random by default). */
   instanceId?: string;
+  /** OpenAPI services whose operations become tools (`GET /code/actions` lists them). */
+  openapi?: { sources: OpenApiSourceConfig[]; fetch?: FetchLike };
 }
 
 /** Options of `broker.execute()`. */

@@ -15,6 +15,11 @@ import { SessionManager } from './session/manager.js';
 import { createToolResolver } from './session/tool-resolver.js';
 import type { BrokerEventMap, Logger, SessionInfo } from './session/types.js';
 import { MemoryStore } from './store/memory.js';
+import { RedisStore } from './store/redis.js';
+import { CatalogHandler } from './openapi/catalog.js';
+import { ToolRegistry } from './tools/registry.js';
+import { permissionMatcher } from './tools/permissions.js';
+import type { Context } from 'hono';
 import type { BrokerStore } from './store/types.js';
 import type { CallerIdentity } from './tools/types.js';
 import type { BrokerOptions, ExecuteOptions } from './broker-options.js';
@@ -35,13 +40,15 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   readonly app: Hono<AppEnv>;
   readonly limits: BrokerLimits;
   readonly store: BrokerStore;
-  readonly executor: Executor;
   readonly logger: Logger;
+  /** The OpenAPI catalog (`GET /code/actions`); its actions are tools of `tools`. */
+  readonly catalog: CatalogHandler;
   readonly instanceId: string;
   /** The port `listen()` bound (useful with `listen(0)`). */
   port: number | undefined;
 
   private readonly sessions: SessionManager;
+  private currentExecutor: Executor | undefined;
   private server: RunningServer | undefined;
   private starting: Promise<void> | undefined;
   private started = false;
@@ -53,12 +60,19 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.logger = options.logger ?? consoleLogger('warn');
     this.limits = brokerLimits(options.limits);
     this.instanceId = options.instanceId ?? `i_${randomId(12)}`;
-    this.store = options.store ?? createRedisStore(options) ?? new MemoryStore();
-    this.executor = options.executor ?? new InlineExecutor(options.wasmModule ? { wasmModule: options.wasmModule } : {});
+    this.store = options.store ?? (options.redis ? new RedisStore(options.redis as never) : new MemoryStore());
+    this.currentExecutor = options.executor;
+    const tools = options.tools ?? (options.openapi ? new ToolRegistry() : undefined);
+    this.catalog = new CatalogHandler(tools ?? new ToolRegistry(), options.openapi?.sources ?? [], {
+      ...(options.openapi?.fetch ? { fetch: options.openapi.fetch } : {}),
+      allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
+      onError: (source, err) => this.logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
+    });
+    this.catalog.onChange((change) => this.sessions.broadcastCatalogChange(change));
     this.sessions = new SessionManager({
       store: this.store,
-      executor: this.executor,
-      resolveTool: createToolResolver(options),
+      executor: PENDING_EXECUTOR,
+      resolveTool: createToolResolver({ ...options, tools }),
       events: this,
       logger: this.logger,
       limits: this.limits,
@@ -69,10 +83,11 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.app = createApp({
       sessions: this.sessions,
       store: this.store,
-      executor: this.executor,
+      executorStats: () => this.currentExecutor?.stats() ?? { kind: 'starting', active: 0 },
       limits: this.limits,
       logger: this.logger,
       startedAt: Date.now(),
+      catalogRoute: this.catalog.getRoutes()[0]!.handler,
       authentication: options.authentication,
       rateLimiting: options.rateLimiting,
       cors: options.cors,
@@ -91,14 +106,26 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     return this.app.fetch(request, env, ctx as never);
   };
 
-  /** Connects the store and warms the sandbox engine; `listen()` and the first request call it. */
+  /** Where sandboxes run: the worker pool on Node and Bun, inline elsewhere. */
+  get executor(): Executor | undefined {
+    return this.currentExecutor;
+  }
+
+  /**
+   * Connects the store, starts the sandbox engine (and the worker pool) and loads the OpenAPI
+   * sources; `listen()` and the first request call it.
+   */
   ready(): Promise<void> {
     this.starting ??= (async () => {
       await this.store.connect();
       await this.sessions.start();
-      await this.executor.warm();
+      const executor = (this.currentExecutor ??= await createExecutor(this.options, this.logger));
+      this.sessions.setExecutor(executor);
+      await executor.warm();
+      await this.catalog.start();
       this.started = true;
     })();
+    this.starting.catch(() => (this.starting = undefined));
     return this.starting;
   }
 
@@ -115,7 +142,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.clientIp ??= mod.clientIp;
     this.server = await mod.serve(this.fetch, port, hostname);
     this.port = this.server.port;
-    this.logger.info({ port: this.port, store: this.store.name, executor: this.executor.kind }, 'broker listening');
+    this.logger.info({ port: this.port, store: this.store.name, executor: this.currentExecutor?.kind }, 'broker listening');
   }
 
   /** Stops accepting requests, ends live sessions with CANCELLED, and releases everything. */
@@ -125,9 +152,10 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     const server = this.server;
     this.server = undefined;
     const stopped = server?.close();
+    this.catalog.stop();
     await this.sessions.close();
     await stopped;
-    await this.executor.close();
+    await this.currentExecutor?.close();
     await this.store.close();
   }
 
@@ -203,7 +231,34 @@ function pick(options: ExecuteOptions): Record<string, unknown> {
   return out;
 }
 
-function createRedisStore(options: BrokerOptions): BrokerStore | undefined {
-  if (!options.redis) return undefined;
-  throw new TypeError('the redis option needs the Redis store adapter, which this build does not include yet');
+/** Stands in for the executor until `ready()` chose one; sessions only start after it. */
+const PENDING_EXECUTOR: Executor = {
+  kind: 'pending',
+  start() {
+    throw new Error('the broker is not ready');
+  },
+  warm: async () => {},
+  stats: () => ({ kind: 'pending', active: 0 }),
+  close: async () => {},
+};
+
+/**
+ * The worker pool on Node and Bun unless `runtimePool: false` (or a `wasmModule` was given,
+ * as on Workers); sandboxes run inline otherwise. The pool's file is Node-only, so it is
+ * imported by a computed specifier that bundlers for other runtimes leave alone.
+ */
+async function createExecutor(options: BrokerOptions, logger: Logger): Promise<Executor> {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (options.runtimePool !== false && !options.wasmModule && proc?.versions?.node) {
+    const specifier = './pool/worker-pool.node.js';
+    const { WorkerPoolExecutor } = (await import(/* @vite-ignore */ specifier)) as typeof import('./pool/worker-pool.node.js');
+    return new WorkerPoolExecutor({ ...(options.runtimePool || {}), logger: poolLogger(logger) });
+  }
+  return new InlineExecutor(options.wasmModule ? { wasmModule: options.wasmModule } : {});
+}
+
+function poolLogger(logger: Logger) {
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, data?: Record<string, unknown>) =>
+    logger[level]({ component: 'runtime-pool', ...data }, message);
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -50,12 +50,6 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
   healthRoute(app, deps);
   executeRoutes(app, deps);
   sessionRoutes(app, deps);
-  app.get('/code/actions', async (c) => {
-    if (!deps.catalog) return c.json({ actions: [], services: [], version: EMPTY_CATALOG_VERSION });
-    return c.json(await deps.catalog.handle(c.req.raw, c.get('identity')) as Record<string, unknown>);
-  });
+  if (deps.catalogRoute) app.get('/code/actions', deps.catalogRoute);
   return app;
 }
-
-/** SHA-256 of the empty string: the version of a catalog with no sources. */
-export const EMPTY_CATALOG_VERSION = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

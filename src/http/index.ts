@@ -1,3 +1,3 @@
-export { createApp, EMPTY_CATALOG_VERSION } from './app.js';
+export { createApp } from './app.js';
 export { errorResponse } from './errors.js';
 export type * from './types.js';

@@ -1,4 +1,4 @@
-import type { Executor } from '../pool/executor.js';
+import type { Context } from 'hono';
 import type { SessionManager } from '../session/manager.js';
 import type { Logger } from '../session/types.js';
 import type { BrokerLimits } from '../session/limits.js';
@@ -40,15 +40,12 @@ export interface CorsConfig {
   origin?: string | string[] | ((origin: string) => string | undefined | null);
 }
 
-export interface Catalog {
-  /** The `GET /code/actions` handler (mounted when present). */
-  handle(request: Request, identity: CallerIdentity | undefined): Promise<unknown> | unknown;
-}
 
 export interface HttpDeps {
   sessions: SessionManager;
   store: BrokerStore;
-  executor: Executor;
+  /** Load figures of wherever sandboxes run, for `/health`. */
+  executorStats: () => unknown;
   limits: BrokerLimits;
   logger: Logger;
   startedAt: number;
@@ -57,7 +54,8 @@ export interface HttpDeps {
   cors?: CorsConfig;
   /** Request bodies larger than this are refused before they are read (413). */
   maxBodyBytes: number;
-  catalog?: Catalog;
+  /** `GET /code/actions` (the `CatalogHandler`'s route). */
+  catalogRoute?: (c: Context<AppEnv>) => Promise<Response>;
   /** How the client address is found (the Node and Bun adapters set it). */
   clientIp?: (request: Request, env: unknown) => string | undefined;
   /** A promise while the broker is still starting (store connection, warm sandbox). */

@@ -1,5 +1,5 @@
 import { BrokerError } from '../protocol/errors.js';
-import { compileFilter, type EventFilter } from '../protocol/events.js';
+import { compileFilter, type CatalogChangedPayload, type EventFilter } from '../protocol/events.js';
 import { newSessionId } from '../protocol/ids.js';
 import type { Executor } from '../pool/executor.js';
 import type { BrokerStore, SessionRecord } from '../store/types.js';
@@ -60,6 +60,16 @@ export class SessionManager {
       logger,
       onEnded: (session) => this.local.delete(session.id),
     };
+  }
+
+  /** Where new sandboxes run (set once the broker knows: inline, or the worker pool). */
+  setExecutor(executor: Executor): void {
+    this.env.executor = executor;
+  }
+
+  /** Tells every live session of this process that the OpenAPI catalog changed. */
+  broadcastCatalogChange(change: CatalogChangedPayload): void {
+    for (const session of this.local.values()) session.notifyCatalogChanged(change);
   }
 
   /** Sessions of this process that are pending or running. */

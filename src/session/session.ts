@@ -2,6 +2,7 @@ import { BrokerError } from '../protocol/errors.js';
 import { newCallId } from '../protocol/ids.js';
 import {
   PROTOCOL_VERSION,
+  type CatalogChangedPayload,
   type EventPayloads,
   type EventType,
   type FinalPayload,
@@ -206,6 +207,19 @@ export class Session implements EventSource {
     return this.more.promise;
   }
 
+  /** True once `final` is stored and visible (a moment before `complete`). */
+  get finalVisible(): boolean {
+    return this.events[this.events.length - 1]?.type === 'final';
+  }
+
+  /** Resolves when a new event is visible or `ms` passed, whichever comes first. */
+  async progress(ms: number): Promise<void> {
+    if (this.complete) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.more.promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
   /** Resolves when everything emitted so far is stored and visible. */
   settled(): Promise<void> {
     if (this.flushScheduled) this.flush();
@@ -245,6 +259,10 @@ export class Session implements EventSource {
 
   cancel(): void {
     this.abort('CANCELLED', 'the session was cancelled');
+  }
+
+  notifyCatalogChanged(change: CatalogChangedPayload): void {
+    if (!this.ended) this.emit('catalog_changed', change);
   }
 
   /**

@@ -7,6 +7,9 @@ import { ndjsonStream, ndjsonText } from '../stream.js';
 import type { AppEnv, HttpDeps } from '../types.js';
 import type { EventFilter } from '../../protocol/events.js';
 
+/** How long the first answer waits for a session that runs in a worker to finish. */
+const FAST_PATH_WAIT_MS = 20;
+
 /** The mount prefix, from the route's own path ('' at the root, '/enclave' when mounted). */
 function basePath(c: Context<AppEnv>, suffix: string): string {
   const path = c.req.path;
@@ -17,9 +20,11 @@ async function run(c: Context<AppEnv>, deps: HttpDeps, input: CreateSessionInput
   const session = await deps.sessions.create({ ...input, identity: c.get('identity'), attached: true });
   const accept = compileFilter(filter);
   const headers = { 'X-Session-ID': session.id };
-  // A script that finished at once is sent as one string; anything else is streamed.
+  // A script that finishes at once is sent as one string (much cheaper than a stream on Node);
+  // anything that emits an event first, or runs longer, is streamed.
   await session.settled();
-  if (session.complete) return ndjsonText(session.events, accept, headers);
+  if (!session.finalVisible) await session.progress(FAST_PATH_WAIT_MS);
+  if (session.finalVisible) return ndjsonText(session.events, accept, headers);
   return ndjsonStream(session.readAsCreator(accept), headers);
 }
 

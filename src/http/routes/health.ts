@@ -8,7 +8,7 @@ export function healthRoute(app: Hono<AppEnv>, deps: HttpDeps): void {
       status: 'ok' as const,
       uptime: Math.round((Date.now() - deps.startedAt) / 1000),
       sessions: { active: deps.sessions.active, total: deps.sessions.totalCreated },
-      pool: deps.executor.stats(),
+      pool: deps.executorStats(),
       store: deps.store.name,
     }),
   );
