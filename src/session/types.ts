@@ -11,6 +11,10 @@ export interface SessionInfo {
   lastSeq: number;
   endedAt?: number;
   errorCode?: string;
+  /** Broker events only: the identity that created the session (from authentication). */
+  userId?: string;
+  tenantId?: string;
+  permissions?: string[];
 }
 
 export function sessionInfo(record: SessionRecord): SessionInfo {
