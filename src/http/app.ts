@@ -3,7 +3,8 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { authenticate } from './auth.js';
 import { notFound, onError } from './errors.js';
-import { rateLimit } from './rate-limit.js';
+import { createRateLimiter } from './rate-limit.js';
+import { BrokerError } from '../protocol/errors.js';
 import { executeRoutes } from './routes/execute.js';
 import { healthRoute } from './routes/health.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -38,13 +39,27 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
 
   const clientIp = (c: Context<AppEnv>): string => deps.clientIp?.(c.req.raw, c.env) ?? c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? 'unknown';
+  const limiter = deps.rateLimiting ? createRateLimiter(deps.rateLimiting, deps.store, clientIp, deps.logger) : undefined;
   if (deps.authentication) {
     const auth = authenticate(deps.authentication, deps.logger);
-    app.use('*', (c, next) => (OPEN_PATHS.test(c.req.path) ? next() : auth(c, next)));
+    app.use('*', async (c, next) => {
+      if (OPEN_PATHS.test(c.req.path) || c.req.method === 'OPTIONS') return next();
+      if (!limiter) return auth(c, next);
+      const blocked = limiter.blocked(c);
+      if (blocked) throw blocked;
+      try {
+        await auth(c, next);
+      } catch (err) {
+        // Errors of later handlers are answered inside `next`: this one is the refusal.
+        if (!(err instanceof BrokerError) || err.code !== 'UNAUTHORIZED') throw err;
+        const counted = await limiter.refused(c);
+        if ('error' in counted) throw counted.error;
+        throw new BrokerError(err.code, err.message, err.details, { ...err.headers, ...counted.headers });
+      }
+    });
   }
-  if (deps.rateLimiting) {
-    const limit = rateLimit(deps.rateLimiting, deps.store, clientIp, deps.logger);
-    app.use('*', (c, next) => (OPEN_PATHS.test(c.req.path) || c.req.method === 'OPTIONS' ? next() : limit(c, next)));
+  if (limiter) {
+    app.use('*', (c, next) => (OPEN_PATHS.test(c.req.path) || c.req.method === 'OPTIONS' ? next() : limiter.middleware(c, next)));
   }
 
   healthRoute(app, deps);

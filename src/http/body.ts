@@ -3,22 +3,52 @@ import type { z } from 'zod';
 import { BrokerError } from '../protocol/errors.js';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
+
+/** Deepest nesting of arrays and objects a body may have (deeper ones are 400). */
+export const MAX_JSON_DEPTH = 256;
+
+/** Whether JSON text nests arrays/objects deeper than `max` (a scan; strings are skipped). */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > max) return true;
+    } else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return false;
+}
 
 /**
  * Reads a JSON body under a byte limit (refused before buffering when Content-Length says
  * so, and while streaming otherwise), then validates it with a zod schema.
- * A missing Content-Type is read as JSON; any other non-JSON type is 415.
+ * A missing Content-Type is read as JSON; any other non-JSON type, or a charset other than
+ * UTF-8, is 415. A leading BOM is ignored. Nesting deeper than MAX_JSON_DEPTH is 400.
  */
 export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<z.infer<S>> {
   const type = c.req.header('content-type');
   if (type !== undefined && type.trim() !== '' && !JSON_TYPE.test(type)) {
     throw new BrokerError('UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
   }
+  // JSON is UTF-8 (RFC 8259); a body declared in another charset would be misread.
+  const charset = type !== undefined ? CHARSET.exec(type)?.[1] : undefined;
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new BrokerError('UNSUPPORTED_MEDIA_TYPE', 'the body must be UTF-8 encoded JSON');
+  }
   const length = c.req.header('content-length');
   if (length !== undefined && Number(length) > maxBytes) {
     throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
   }
   const text = await readText(c.req.raw, maxBytes);
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new BrokerError('VALIDATION_ERROR', `the body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -93,6 +93,9 @@ export class SessionManager {
     }
     const limits = requestLimits(options.limits, input.limits);
     checkCodeSize(input.code, limits);
+    if (input.context !== undefined && nestedDeeperThan(input.context, MAX_CONTEXT_DEPTH)) {
+      throw new BrokerError('VALIDATION_ERROR', `context nests deeper than ${MAX_CONTEXT_DEPTH} levels`);
+    }
     const identity = input.identity ?? {};
     const id = input.id ?? newSessionId();
     if (input.id && (this.local.has(id) || (await this.guard(options.store.getSession(id))))) {
@@ -227,6 +230,23 @@ export class SessionManager {
       throw storeError(err);
     }
   }
+}
+
+/** Deepest `context` accepted (deeper ones overflow the stack while it is copied and frozen). */
+const MAX_CONTEXT_DEPTH = 256;
+
+/** Whether arrays/objects nest deeper than `max` (iterative, so any depth is safe to check). */
+function nestedDeeperThan(root: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (!value || typeof value !== 'object' || seen.has(value)) continue;
+    if (depth > max) return true;
+    seen.add(value);
+    for (const v of Object.values(value)) if (v && typeof v === 'object') stack.push([v, depth + 1]);
+  }
+  return false;
 }
 
 function storeError(err: unknown): BrokerError {

@@ -122,6 +122,16 @@ export class Session implements EventSource {
     return sessionInfo(this.record());
   }
 
+  /** The session object of the broker events: `info()` plus who created the session. */
+  eventInfo(): SessionInfo {
+    const info = this.info();
+    const { userId, tenantId, permissions } = this.init.identity;
+    if (userId !== undefined) info.userId = userId;
+    if (tenantId !== undefined) info.tenantId = tenantId;
+    if (permissions !== undefined) info.permissions = [...permissions];
+    return info;
+  }
+
   /** Stores the record and `session_init`, then starts the sandbox. */
   async start(): Promise<void> {
     const { limits, basePath, id } = this.init;
@@ -141,7 +151,7 @@ export class Session implements EventSource {
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
     this.makeVisible([initEvent]);
-    if (this.env.listening('session:created')) this.env.emit('session:created', this.info());
+    if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
     this.env.logger.debug({ sessionId: id, tenant: this.tenant }, 'session started');
 
     if (limits.heartbeatIntervalMs > 0) {
@@ -312,7 +322,7 @@ export class Session implements EventSource {
     const route = this.env.resolveTool(toolName);
     const handler = route.kind === 'client' ? 'client' : 'server';
     this.calls.set(callId, { sandboxId, toolName, handler, startedAt: Date.now() });
-    if (this.env.listening('tool:called')) this.env.emit('tool:called', this.info(), toolName, args);
+    if (this.env.listening('tool:called')) this.env.emit('tool:called', this.eventInfo(), toolName, args);
 
     if (route.kind === 'client') {
       // The pending mark must be stored before the client can see the call.
@@ -383,7 +393,7 @@ export class Session implements EventSource {
     }
     if (!this.calls.has(callId)) return;
     if (settlement.ok && this.env.listening('tool:completed')) {
-      this.env.emit('tool:completed', this.info(), call.toolName, result);
+      this.env.emit('tool:completed', this.eventInfo(), call.toolName, result);
     }
     this.settle(callId, settlement);
   }
@@ -442,7 +452,7 @@ export class Session implements EventSource {
       this.complete = true;
       this.wakeReaders();
       this.resolveFinished();
-      const info = this.info();
+      const info = this.eventInfo();
       if (final.ok) this.env.emit('session:completed', info, result);
       else this.env.emit('session:error', info, final.error!);
       this.env.logger.info(

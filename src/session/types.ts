@@ -11,6 +11,10 @@ export interface SessionInfo {
   lastSeq: number;
   endedAt?: number;
   errorCode?: string;
+  /** Broker events only: the identity that created the session (from authentication). */
+  userId?: string;
+  tenantId?: string;
+  permissions?: string[];
 }
 
 export function sessionInfo(record: SessionRecord): SessionInfo {
@@ -60,8 +64,11 @@ export interface SessionOwner extends CallerIdentity {
   readonly key?: string;
 }
 
+/** Tenants and users are kept apart (`t:`/`u:`), so a user named like a tenant sees nothing of it. */
 export function ownerKey(identity: CallerIdentity | undefined): string | undefined {
-  return identity?.tenantId ?? identity?.userId;
+  if (identity?.tenantId !== undefined) return `t:${identity.tenantId}`;
+  if (identity?.userId !== undefined) return `u:${identity.userId}`;
+  return undefined;
 }
 
 /** A result or error for a client tool call. */
