@@ -159,24 +159,26 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       const auth = authenticate(opts.authentication, logger);
       app.use('*', (c, next) => (open.test(c.req.path) ? next() : auth(c as never, next)));
     }
-    const counter = counters(env);
+    // Stubs are I/O objects of the request that made them: one per request.
+    const hasCounters = counters(env) !== undefined;
     if (opts.rateLimiting) {
-      if (!counter) throw new TypeError(`rateLimiting on Workers needs the ${countersBinding} Durable Object binding`);
-      const store = { increment: (key: string, windowMs: number) => counter.increment(key, windowMs) } as unknown as BrokerStore;
+      if (!hasCounters) throw new TypeError(`rateLimiting on Workers needs the ${countersBinding} Durable Object binding`);
+      const store = { increment: (key: string, windowMs: number) => counters(env)!.increment(key, windowMs) } as unknown as BrokerStore;
       const ip = (c: Context<WorkerEnv<Env>>) => c.req.header('cf-connecting-ip') ?? c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? 'unknown';
       const limit = rateLimit(opts.rateLimiting, store, ip as never, logger);
       app.use('*', (c, next) => (open.test(c.req.path) || c.req.method === 'OPTIONS' ? next() : limit(c as never, next)));
     }
 
-    app.get('/health', async (c) =>
-      c.json({
+    app.get('/health', async (c) => {
+      const counter = counters(env);
+      return c.json({
         status: 'ok' as const,
         uptime: Math.round((Date.now() - startedAt) / 1000),
         sessions: counter ? await counter.stats() : { active: 0, total: 0 },
         pool: { kind: 'durable-object', active: 0, modules: 0 },
         store: 'durable-object',
-      }),
-    );
+      });
+    });
     app.get('/code/actions', (c) => c.json({ actions: [], services: [], version: EMPTY_CATALOG_VERSION }));
     app.get('/sessions', (c) =>
       c.json({ error: { code: 'NOT_IMPLEMENTED', message: 'listing sessions is not available on Workers (each session is its own object)' } }, 501),
@@ -214,6 +216,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
           // The session object answers the validation error.
         }
       }
+      const counter = counters(env);
       if (counter && !(await counter.acquire(max))) {
         throw new BrokerError('TOO_MANY_SESSIONS', `this broker runs ${max} sessions already`, undefined, { 'Retry-After': '1' });
       }
@@ -301,9 +304,8 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       const store = this.store;
       const executor = new InlineExecutor({ wasmModule });
       const events = new Emitter<BrokerEventMap>();
-      const counter = counters(this.env);
-      if (counter) {
-        const release = () => this.ctx.waitUntil(counter.release().catch(() => {}));
+      if (counters(this.env)) {
+        const release = () => this.ctx.waitUntil(counters(this.env)!.release().catch(() => {}));
         events.on('session:completed', release);
         events.on('session:error', release);
       }
