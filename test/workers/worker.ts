@@ -56,7 +56,9 @@ export class StoreHost extends DurableObject {
 
   override async fetch(request: Request): Promise<Response> {
     const method = new URL(request.url).pathname.split('/').pop()!;
-    const { args = [], maxEventsPerSession } = (await request.json()) as { args?: unknown[]; maxEventsPerSession?: number };
+    const body = (await request.json()) as { args?: unknown[]; maxEventsPerSession?: number };
+    const args = (body.args ?? []).map(revive);
+    const maxEventsPerSession = body.maxEventsPerSession;
     const key = String(maxEventsPerSession ?? '');
     let store = this.stores.get(key);
     if (!store) this.stores.set(key, (store = new DurableObjectStore(this.ctx.storage, { maxEventsPerSession })));
@@ -84,4 +86,16 @@ export class StoreHost extends DurableObject {
   override async alarm(): Promise<void> {
     for (const store of this.stores.values()) await store.sweep();
   }
+}
+
+/** JSON has no `undefined`: the test sends it as a marker (patches remove fields patched to undefined). */
+function revive(value: unknown): unknown {
+  if (value === '__undefined__') return undefined;
+  if (Array.isArray(value)) return value.map(revive);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = revive(v);
+    return out;
+  }
+  return value;
 }
