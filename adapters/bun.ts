@@ -3,7 +3,7 @@ import type { BrokerOptions } from '../src/broker-options.js';
 import { consoleLogger } from '../src/logger.js';
 import { exampleTools } from '../examples/users-tools.js';
 
-export { EnclaveBroker };
+export * from '../src/index.js';
 
 declare const process: {
   env: Record<string, string | undefined>;

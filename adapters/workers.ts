@@ -23,7 +23,7 @@ import type { BrokerStore, CounterResult } from '../src/store/types.js';
 import type { ToolRegistry } from '../src/tools/registry.js';
 import type { CallerIdentity } from '../src/tools/types.js';
 
-export { ToolRegistry } from '../src/tools/registry.js';
+export * from '../src/index.js';
 export { DurableObjectStore } from '../src/store/durable-object.js';
 
 /** Broker options that make sense on Workers (the store, executor and WASM are the adapter's). */
