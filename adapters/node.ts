@@ -4,7 +4,7 @@ import type { BrokerOptions } from '../src/broker-options.js';
 import { consoleLogger } from '../src/logger.js';
 import { exampleTools } from '../examples/users-tools.js';
 
-export { EnclaveBroker };
+export * from '../src/index.js';
 
 /**
  * Starts a broker on Node and stops it gracefully on SIGTERM/SIGINT: it stops accepting,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Request bodies of the HTTP API; the same schemas validate the programmatic API. */
 

@@ -1,0 +1,68 @@
+import { build, type Plugin } from 'esbuild';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Miniflare } from 'miniflare';
+
+const root = join(import.meta.dirname, '..', '..');
+const outdir = join(root, '.scratch', 'workerd-test');
+let bundled: Promise<void> | undefined;
+
+/** Bundles test/workers/worker.ts like wrangler does: the QuickJS `.wasm` as a CompiledWasm module. */
+function bundle(): Promise<void> {
+  bundled ??= (async () => {
+    await mkdir(outdir, { recursive: true });
+    const wasmPath = createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm');
+    await copyFile(wasmPath, join(outdir, 'quickjs.wasm'));
+    const wasm: Plugin = {
+      name: 'quickjs-wasm',
+      setup(b) {
+        b.onResolve({ filter: /^@jitl\/quickjs-wasmfile-release-sync\/wasm$/ }, () => ({ path: './quickjs.wasm', external: true }));
+      },
+    };
+    await build({
+      entryPoints: [join(root, 'test/workers/worker.ts')],
+      outfile: join(outdir, 'worker.js'),
+      bundle: true,
+      format: 'esm',
+      platform: 'neutral',
+      target: 'es2022',
+      conditions: ['workerd', 'worker', 'browser'],
+      mainFields: ['module', 'main'],
+      external: ['cloudflare:*'],
+      plugins: [wasm],
+      logLevel: 'error',
+    });
+  })();
+  return bundled;
+}
+
+export interface Workerd {
+  mf: Miniflare;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The test Worker in a real workerd, listening on a free loopback port. */
+export async function startWorkerd(bindings: Record<string, string> = {}): Promise<Workerd> {
+  await bundle();
+  const mf = new Miniflare({
+    // Listed by hand: the bundle keeps computed `import()`s (Node-only paths) Miniflare cannot follow.
+    modules: [
+      { type: 'ESModule', path: join(outdir, 'worker.js') },
+      { type: 'CompiledWasm', path: join(outdir, 'quickjs.wasm') },
+    ],
+    modulesRoot: outdir,
+    compatibilityDate: '2026-04-20',
+    durableObjects: {
+      ENCLAVE_SESSION: { className: 'EnclaveSession', useSQLite: true },
+      ENCLAVE_COUNTERS: { className: 'EnclaveCounters', useSQLite: true },
+      STORE_HOST: { className: 'StoreHost', useSQLite: true },
+    },
+    bindings,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  return { mf, url, close: () => mf.dispose() };
+}
