@@ -4,7 +4,9 @@ import wasm from '@jitl/quickjs-wasmfile-release-sync/wasm';
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import type { BrokerOptions } from '../src/broker-options.js';
-import { createApp, EMPTY_CATALOG_VERSION } from '../src/http/app.js';
+import { createApp } from '../src/http/app.js';
+import { CatalogHandler } from '../src/openapi/catalog.js';
+import { permissionMatcher } from '../src/tools/permissions.js';
 import { authenticate } from '../src/http/auth.js';
 import { notFound, onError } from '../src/http/errors.js';
 import { rateLimit } from '../src/http/rate-limit.js';
@@ -20,7 +22,7 @@ import { createToolResolver } from '../src/session/tool-resolver.js';
 import type { BrokerEventMap } from '../src/session/types.js';
 import { DurableObjectStore } from '../src/store/durable-object.js';
 import type { BrokerStore, CounterResult } from '../src/store/types.js';
-import type { ToolRegistry } from '../src/tools/registry.js';
+import { ToolRegistry } from '../src/tools/registry.js';
 import type { CallerIdentity } from '../src/tools/types.js';
 
 export * from '../src/index.js';
@@ -179,7 +181,15 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
         store: 'durable-object',
       });
     });
-    app.get('/code/actions', (c) => c.json({ actions: [], services: [], version: EMPTY_CATALOG_VERSION }));
+    // The catalog for listing only (its own registry): sessions load actions in their object.
+    // No timers on Workers: the route loads the sources on first use; call `refresh()` from a
+    // cron trigger to poll.
+    const catalog = new CatalogHandler(new ToolRegistry(), opts.openapi?.sources ?? [], {
+      ...(opts.openapi?.fetch ? { fetch: opts.openapi.fetch } : {}),
+      allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
+      onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
+    });
+    app.get('/code/actions', catalog.getRoutes()[0]!.handler as never);
     app.get('/sessions', (c) =>
       c.json({ error: { code: 'NOT_IMPLEMENTED', message: 'listing sessions is not available on Workers (each session is its own object)' } }, 501),
     );
@@ -273,7 +283,9 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
   /** One session: its sandbox, stream, storage and alarm. */
   class EnclaveSession extends DurableObject<Env> {
     private readonly store: DurableObjectStore;
-    private state: { manager: WorkerSessionManager; apps: Map<string, Hono>; inner: Hono<AppEnv> } | undefined;
+    private state:
+      | { manager: WorkerSessionManager; apps: Map<string, Hono>; inner: Hono<AppEnv>; catalogReady: Promise<void> | undefined }
+      | undefined;
 
     constructor(ctx: DurableObjectState, env: Env) {
       super(ctx, env);
@@ -282,6 +294,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
 
     override async fetch(request: Request): Promise<Response> {
       const state = (this.state ??= this.build());
+      await state.catalogReady;
       const base = request.headers.get(H_BASE) ?? '';
       let app = state.apps.get(base);
       if (!app) state.apps.set(base, (app = mountAt(base, state.inner)));
@@ -303,6 +316,16 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       const limits = brokerLimits(opts.limits);
       const store = this.store;
       const executor = new InlineExecutor({ wasmModule });
+      // OpenAPI actions become tools of this session's registry, loaded before its first request.
+      const tools = opts.tools ?? (opts.openapi ? new ToolRegistry() : undefined);
+      const catalogReady = opts.openapi
+        ? new CatalogHandler(tools!, opts.openapi.sources, {
+            ...(opts.openapi.fetch ? { fetch: opts.openapi.fetch } : {}),
+            onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
+          })
+            .refresh()
+            .then(() => undefined, () => undefined)
+        : undefined;
       const events = new Emitter<BrokerEventMap>();
       if (counters(this.env)) {
         const release = () => this.ctx.waitUntil(counters(this.env)!.release().catch(() => {}));
@@ -312,7 +335,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       const manager = new WorkerSessionManager({
         store,
         executor,
-        resolveTool: createToolResolver(opts),
+        resolveTool: createToolResolver({ ...opts, tools }),
         events,
         logger,
         limits,
@@ -323,14 +346,14 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       const inner = createApp({
         sessions: manager,
         store,
-        executor,
+        executorStats: () => executor.stats(),
         limits,
         logger,
         startedAt: Date.now(),
         cors: opts.cors,
         maxBodyBytes: opts.maxBodyBytes ?? 2 * 1024 * 1024,
       });
-      return { manager, apps: new Map<string, Hono>(), inner };
+      return { manager, apps: new Map<string, Hono>(), inner, catalogReady };
     }
   }
 
