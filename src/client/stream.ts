@@ -128,7 +128,8 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
   }
 
   private async replay(signal: AbortSignal): Promise<Response> {
-    const id = this.sessionId!;
+    const id = this.sessionId;
+    if (!id) throw new EnclaveError('PROTOCOL_ERROR', 'the broker did not tell the session id; the stream cannot be resumed');
     const path = `/sessions/${encodeURIComponent(id)}/events${replayQuery(this.lastSeq, serverFilter(this.options.filter))}`;
     const res = await this.deps.transport.send(path, { signal }, id);
     if (!res.ok) throw await errorFromResponse(res, id);
