@@ -1,0 +1,24 @@
+export { EnclaveClient } from './client.js';
+export { EnclaveStream } from './stream.js';
+export { EnclaveError, isEnclaveError, type ClientErrorCode, type EnclaveErrorInit } from './errors.js';
+export type {
+  ClientToolHandler,
+  ClientTools,
+  EnclaveClientOptions,
+  ExecuteOptions,
+  FollowOptions,
+  HeadersSource,
+  HealthInfo,
+  LimitName,
+  RetryOptions,
+  SessionInfo,
+  ToolAnswer,
+  ToolCallContext,
+} from './types.js';
+export type {
+  EventFilter,
+  EventType,
+  FinalPayload,
+  StreamEvent,
+  ToolCallPayload,
+} from '../protocol/events.js';

@@ -1,0 +1,87 @@
+import type { EventFilter, StreamEvent } from '../protocol/events.js';
+
+export type HeadersSource = HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
+
+export interface RetryOptions {
+  /** Reconnection attempts in a row without progress before giving up (default 5). */
+  attempts?: number;
+  /** First delay in ms, doubled each attempt (default 200). */
+  baseDelayMs?: number;
+  /** Largest delay in ms (default 5000). */
+  maxDelayMs?: number;
+}
+
+export interface EnclaveClientOptions {
+  /** The broker's URL, e.g. `https://broker.example.com` or `http://localhost:3001/enclave`. */
+  baseUrl: string;
+  /** Sent with every request; a function is called per request (rotating tokens). */
+  headers?: HeadersSource;
+  /** A fetch implementation (default `globalThis.fetch`). */
+  fetch?: typeof fetch;
+  /** How dropped streams and tool results are retried. */
+  retry?: RetryOptions;
+}
+
+export interface ToolCallContext {
+  callId: string;
+  sessionId: string;
+  /** Aborted when the call is aborted or the stream ends. */
+  signal: AbortSignal;
+}
+
+export type ClientToolHandler = (args: Record<string, unknown>, ctx: ToolCallContext) => unknown;
+
+export type ClientTools = Record<string, ClientToolHandler>;
+
+export interface FollowOptions {
+  /** Handlers answering `tool_call` events with `handler: 'client'`. */
+  tools?: ClientTools;
+  /**
+   * What to do with a client tool call no handler matches: `reject` answers it with
+   * `TOOL_NOT_FOUND` (default), `ignore` leaves it to the caller (`submitToolResult`).
+   */
+  unknownTools?: 'reject' | 'ignore';
+  /** Events to drop from what this call yields (`final` and fatal `error` always pass). */
+  filter?: EventFilter;
+  /** Aborting cancels the session on the broker and rejects with code `CANCELLED`. */
+  signal?: AbortSignal;
+}
+
+export interface ExecuteOptions extends FollowOptions {
+  context?: Record<string, unknown>;
+  /** Execution timeout in ms (may only lower the broker's). */
+  timeout?: number;
+  maxToolCalls?: number;
+  limits?: Partial<Record<LimitName, number>>;
+  /** Called with every event `execute()` sees. */
+  onEvent?: (event: StreamEvent) => void;
+}
+
+export type LimitName =
+  | 'timeoutMs'
+  | 'maxToolCalls'
+  | 'memoryLimitBytes'
+  | 'maxStackBytes'
+  | 'maxStdoutBytes'
+  | 'maxCodeBytes'
+  | 'maxResultBytes'
+  | 'heartbeatIntervalMs'
+  | 'disconnectGraceMs';
+
+export interface SessionInfo {
+  id: string;
+  status: 'pending' | 'running' | 'completed' | 'error';
+  createdAt: number;
+  expiresAt: number;
+  [key: string]: unknown;
+}
+
+export interface HealthInfo {
+  status: 'ok';
+  uptime: number;
+  sessions: { active: number; total: number };
+  [key: string]: unknown;
+}
+
+/** A tool call's answer: a result, or `{ error }`. */
+export type ToolAnswer = { result: unknown } | { error: { message: string; code?: string } };
