@@ -2,6 +2,9 @@ import { serve as honoServe } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 
+/** How long `close()` lets open streams finish before their connections are cut. */
+const CLOSE_GRACE_MS = 2000;
+
 export interface RunningServer {
   port: number;
   close(): Promise<void>;
@@ -21,8 +24,17 @@ export function serve(
           new Promise<void>((done) => {
             const http = server as Server;
             http.close(() => done());
-            // Streams still open (followers of finished sessions end on their own).
-            http.closeIdleConnections?.();
+            http.closeIdleConnections();
+            // Live sessions are being cancelled: their streams end with `final` in a moment and
+            // their connections turn idle; close those as they do, and anything left after a grace.
+            const sweep = setInterval(() => http.closeIdleConnections(), 50);
+            const force = setTimeout(() => http.closeAllConnections(), CLOSE_GRACE_MS);
+            sweep.unref();
+            force.unref();
+            http.once('close', () => {
+              clearInterval(sweep);
+              clearTimeout(force);
+            });
           }),
       });
     }) as Server;
