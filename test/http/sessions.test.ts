@@ -67,14 +67,17 @@ describe('POST /sessions/:id/tool-result', () => {
   });
 
   it('answers 409 for a call already resolved, 404 for an unknown call, and 409 once the session ended', async () => {
-    const { id, reader, callId } = await waitingSession('const a = await callTool("client:a", {}); await new Promise((r) => setTimeout(r, 50)); return a');
+    const { id, reader, callId } = await waitingSession('const a = await callTool("client:a", {}); const b = await callTool("client:b", {}); return a + b');
     expect((await postJson(`${server.url}/sessions/${id}/tool-result`, { callId, result: 1 })).status).toBe(200);
     const again = await postJson(`${server.url}/sessions/${id}/tool-result`, { callId, result: 2 });
     expect(again.status).toBe(409);
     expect((await again.json()).error.code).toBe('CONFLICT');
     const unknown = await postJson(`${server.url}/sessions/${id}/tool-result`, { callId: 'c_unknown', result: 1 });
     expect(unknown.status).toBe(404);
-    await reader.rest();
+    const second = await reader.until('tool_call');
+    if (second.type !== 'tool_call') throw new Error('no second call');
+    await postJson(`${server.url}/sessions/${id}/tool-result`, { callId: second.payload.callId, result: 2 });
+    expect(finalOf(await reader.rest()).result).toBe(3);
     const late = await postJson(`${server.url}/sessions/${id}/tool-result`, { callId: 'c_whatever', result: 1 });
     expect(late.status).toBe(409);
   });
