@@ -20,6 +20,10 @@ export function clipText(text: string, max = MAX_ERROR_TEXT): string {
 export function classifyGuestError(info: GuestErrorInfo, phase: 'compile' | 'run'): SandboxFailure {
   const name = clipText(String(info.name), 256);
   const message = clipText(String(info.message));
+  if (name === 'SyntaxError' && message === 'stack overflow') {
+    // The parser (or JSON.parse) nested deeper than the stack allows.
+    return { code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' };
+  }
   if (phase === 'compile' && name === 'SyntaxError') {
     return withStack({ code: 'SYNTAX_ERROR', message: `SyntaxError: ${message}` }, info);
   }

@@ -32,7 +32,8 @@ export type Expectation =
   /** Failed with this SPEC §5 code; `message` (when given) matches the error message. */
   | { code: string; message?: RegExp }
   /** Only for `needsPool` cases whose outcome depends on which limit trips first. */
-  | { anyOf: string[] };
+  /** One of these codes; with `orValue`, also `ok` with that value. */
+  | { anyOf: string[]; orValue?: unknown };
 
 export interface HostileCase {
   /** Unique, stable: `class/short-name`. */
@@ -172,6 +173,7 @@ export function assertExpectation(id: string, expect: Expectation, run: CaseRun)
     return;
   }
   if ('anyOf' in expect) {
+    if (run.outcome.ok && 'orValue' in expect && deepEqual(run.value, expect.orValue)) return;
     if (run.outcome.ok || !expect.anyOf.includes(run.outcome.error.code)) fail(`expected one of ${expect.anyOf.join(', ')}`);
     return;
   }
