@@ -17,10 +17,12 @@ export interface RuntimePoolOptions {
   scaleInterval: number;
 }
 
-/** Anything that looks like an `ioredis` client. */
+/**
+ * Anything that looks like an `ioredis` client (`new Redis(url)` type-checks as it is; the
+ * store uses what `RedisClient` in `store/redis.ts` lists).
+ */
 export interface RedisLike {
-  duplicate(...args: unknown[]): unknown;
-  [key: string]: unknown;
+  duplicate(...args: never[]): unknown;
 }
 
 export interface BrokerOptions {
