@@ -375,6 +375,10 @@ function unref(timer: unknown): void {
 }
 
 function storeError(err: unknown): BrokerError {
+  if (err instanceof BrokerError && err.code === 'STORE_UNAVAILABLE' && !err.headers?.['Retry-After']) {
+    // The store's own error (no Retry-After): answer as every other 503 of the broker does.
+    return new BrokerError('STORE_UNAVAILABLE', err.message, undefined, { ...err.headers, 'Retry-After': '1' });
+  }
   if (err instanceof BrokerError) return err;
   return new BrokerError('STORE_UNAVAILABLE', 'the session store cannot be reached', undefined, { 'Retry-After': '1' });
 }
