@@ -17,10 +17,12 @@ export interface RuntimePoolOptions {
   scaleInterval: number;
 }
 
-/** Anything that looks like an `ioredis` client. */
+/**
+ * Anything that looks like an `ioredis` client (`new Redis(url)` type-checks as it is; the
+ * store uses what `RedisClient` in `store/redis.ts` lists).
+ */
 export interface RedisLike {
-  duplicate(...args: unknown[]): unknown;
-  [key: string]: unknown;
+  duplicate(...args: never[]): unknown;
 }
 
 export interface BrokerOptions {
@@ -30,7 +32,10 @@ export interface BrokerOptions {
   store?: BrokerStore;
   /** Lifetime of a session record in ms (default 300000). */
   sessionTimeout?: number;
-  /** Sessions this process runs at once (default 1000). */
+  /**
+   * Sessions this process runs at once (default 1000). Per process: with a shared store each
+   * process has its own limit, and `GET /health` counts its own sessions.
+   */
   maxConcurrentSessions?: number;
   tools?: ToolRegistry;
   /** Serves every tool name the registry does not know. */
@@ -53,6 +58,12 @@ export interface BrokerOptions {
   wasmModule?: WebAssembly.Module;
   /** This process's id in a shared store (random by default). */
   instanceId?: string;
+  /**
+   * TTL in ms of this process's owner lease in a shared store (default 3000; renewed every
+   * third of it). When a process dies, its sessions end with SESSION_LOST once its lease
+   * lapsed and another process touches them (or follows their events).
+   */
+  ownerLeaseMs?: number;
   /** OpenAPI services whose operations become tools (`GET /code/actions` lists them). */
   openapi?: { sources: OpenApiSourceConfig[]; fetch?: FetchLike };
 }

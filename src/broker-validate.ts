@@ -14,6 +14,7 @@ export function validateBrokerOptions(options: BrokerOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('EnclaveBroker options must be an object');
   positive('sessionTimeout', options.sessionTimeout);
   positive('maxConcurrentSessions', options.maxConcurrentSessions);
+  positive('ownerLeaseMs', options.ownerLeaseMs);
   positive('maxBodyBytes', options.maxBodyBytes);
   if (options.tools !== undefined && typeof (options.tools as { get?: unknown }).get !== 'function') {
     throw new TypeError('tools must be a ToolRegistry');

@@ -79,6 +79,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       sessionTimeoutMs: options.sessionTimeout ?? 300_000,
       maxConcurrentSessions: options.maxConcurrentSessions ?? 1000,
       instanceId: this.instanceId,
+      ...(options.ownerLeaseMs !== undefined ? { ownerLeaseMs: options.ownerLeaseMs } : {}),
     });
     this.app = createApp({
       sessions: this.sessions,

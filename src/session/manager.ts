@@ -1,5 +1,12 @@
 import { BrokerError } from '../protocol/errors.js';
-import { compileFilter, type CatalogChangedPayload, type EventFilter } from '../protocol/events.js';
+import {
+  compileFilter,
+  PROTOCOL_VERSION,
+  type CatalogChangedPayload,
+  type EventFilter,
+  type EventPayloads,
+  type StreamEvent,
+} from '../protocol/events.js';
 import { newSessionId } from '../protocol/ids.js';
 import type { Executor } from '../pool/executor.js';
 import type { BrokerStore, SessionRecord } from '../store/types.js';
@@ -24,6 +31,11 @@ export interface SessionManagerOptions {
   maxConcurrentSessions: number;
   /** This process's id in the store (owner of the sessions it runs). */
   instanceId: string;
+  /**
+   * TTL of this process's owner lease in a shared store (renewed every third of it). Another
+   * process ends a session as SESSION_LOST once its owner's lease lapsed. Default 3000.
+   */
+  ownerLeaseMs?: number;
 }
 
 export interface CreateSessionInput {
@@ -39,18 +51,36 @@ export interface CreateSessionInput {
 
 type OwnerMessage =
   | { t: 'result'; s: string; c: string; input: ToolResultInput }
-  | { t: 'cancel'; s: string };
+  | { t: 'cancel'; s: string }
+  /** A reader in another process follows the session; it holds for `ttl` ms unless renewed. */
+  | { t: 'reading'; s: string; r: string; ttl: number }
+  | { t: 'detach'; s: string; r: string };
 
-/** Creates sessions, finds them (here or in the store) and routes commands to their owner. */
+/**
+ * Creates sessions, finds them (here or in the store) and routes commands to their owner.
+ *
+ * With a shared store, several processes act as one: a session runs in the process that
+ * created it (its owner); the others answer from the store and route tool results, cancels
+ * and reader presence to the owner over pub/sub (`owner:<instanceId>`). Each process keeps
+ * an owner lease in the store; a process that touches a session whose owner's lease lapsed
+ * ends it with SESSION_LOST. `maxConcurrentSessions`, `active` and `totalCreated` (so
+ * `GET /health`) are per process.
+ */
 export class SessionManager {
   private readonly local = new Map<string, Session>();
   private readonly env: SessionEnvironment;
   private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly leaseMs: number;
+  private leaseTimer: ReturnType<typeof setInterval> | undefined;
+  private leaseFailing = false;
+  /** Owners whose lease was seen alive, until when that answer is trusted. */
+  private readonly ownersAlive = new Map<string, number>();
   /** Sessions this process created since it started. */
   totalCreated = 0;
 
   constructor(private readonly options: SessionManagerOptions) {
     const { store, executor, events, logger } = options;
+    this.leaseMs = Math.max(30, options.ownerLeaseMs ?? 3000);
     this.env = {
       store,
       executor,
@@ -72,16 +102,30 @@ export class SessionManager {
     for (const session of this.local.values()) session.notifyCatalogChanged(change);
   }
 
-  /** Sessions of this process that are pending or running. */
+  /** Sessions of this process that are pending or running (not those of other processes). */
   get active(): number {
     return this.local.size;
   }
 
-  /** Listens for commands other processes route to this one. */
+  /** Takes the owner lease and listens for commands other processes route to this one. */
   async start(): Promise<void> {
     const { store, instanceId } = this.options;
     if (!store.shared || this.unsubscribe) return;
+    await this.guard(store.renewLease(instanceId, this.leaseMs));
     this.unsubscribe = await store.subscribe(`owner:${instanceId}`, (message) => this.onOwnerMessage(message));
+    this.leaseTimer ??= setInterval(() => void this.renewLease(), Math.max(10, Math.floor(this.leaseMs / 3)));
+    unref(this.leaseTimer);
+  }
+
+  private async renewLease(): Promise<void> {
+    try {
+      await this.options.store.renewLease(this.options.instanceId, this.leaseMs);
+      if (this.leaseFailing) this.options.logger.info({ instanceId: this.options.instanceId }, 'owner lease renewed again');
+      this.leaseFailing = false;
+    } catch (err) {
+      if (!this.leaseFailing) this.options.logger.warn({ err: String(err) }, 'renewing the owner lease failed');
+      this.leaseFailing = true;
+    }
   }
 
   async create(input: CreateSessionInput): Promise<Session> {
@@ -155,8 +199,26 @@ export class SessionManager {
     const accept = compileFilter(filter);
     const local = this.localSession(id, identity);
     if (local) return local.read(afterSeq, accept);
-    await this.record(id, identity);
-    return new StoreCursor(this.options.store, id, afterSeq, accept);
+    const record = await this.record(id, identity);
+    if (record.status !== 'running' && record.status !== 'pending') return new StoreCursor(this.options.store, id, afterSeq, { accept });
+    // Tell the owner someone reads (for its disconnect grace), and keep telling it.
+    const readerId = `${this.options.instanceId}:${newSessionId()}`;
+    const ttl = this.leaseMs;
+    const hold = () => this.sendToOwner(record, { t: 'reading', s: id, r: readerId, ttl }).catch(() => {});
+    await hold();
+    const timer = setInterval(() => void hold(), Math.max(10, Math.floor(ttl / 3)));
+    unref(timer);
+    return new StoreCursor(this.options.store, id, afterSeq, {
+      accept,
+      onIdle: async () => {
+        const now = await this.options.store.getSession(id);
+        if (now) await this.endIfLost(now);
+      },
+      onClose: () => {
+        clearInterval(timer);
+        void this.sendToOwner(record, { t: 'detach', s: id, r: readerId }).catch(() => {});
+      },
+    });
   }
 
   async submitToolResult(id: string, callId: string, input: ToolResultInput, identity: CallerIdentity | undefined): Promise<void> {
@@ -191,6 +253,8 @@ export class SessionManager {
 
   /** Ends every local session with CANCELLED and waits until their final events are stored. */
   async close(): Promise<void> {
+    if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
+    this.leaseTimer = undefined;
     const sessions = [...this.local.values()];
     for (const s of sessions) s.abort('CANCELLED', 'the broker is shutting down');
     await Promise.all(sessions.map((s) => s.finished));
@@ -199,11 +263,66 @@ export class SessionManager {
   }
 
   private async record(id: string, identity: CallerIdentity | undefined): Promise<SessionRecord> {
-    const record = await this.guard(this.options.store.getSession(id));
+    let record = await this.guard(this.options.store.getSession(id));
     if (!record || record.tenant !== ownerKey(identity) || record.expiresAt <= Date.now()) {
       throw new BrokerError('NOT_FOUND', `no session ${id}`);
     }
+    if (await this.guard(this.endIfLost(record))) record = (await this.guard(this.options.store.getSession(id))) ?? record;
     return record;
+  }
+
+  /**
+   * Ends a session whose owner is gone (its lease lapsed, or it is this process's id but the
+   * session is not here: a restart under the same id) with SESSION_LOST: an `error` and a
+   * `final` with the next seqs, status `error`. The store makes it happen once, whichever
+   * processes notice together. True when the record changed (by us or someone else).
+   */
+  private async endIfLost(record: SessionRecord): Promise<boolean> {
+    const { store, instanceId, logger } = this.options;
+    if (!store.shared || (record.status !== 'running' && record.status !== 'pending')) return false;
+    const self = record.owner === instanceId;
+    if (self ? this.local.has(record.id) : await this.ownerAlive(record.owner)) return false;
+    const events = await store.readEvents(record.id, 0);
+    const lastSeq = Math.max(record.lastSeq, events[events.length - 1]?.seq ?? 0);
+    const now = Date.now();
+    const message = 'the process running the session stopped';
+    const envelope = <T extends 'error' | 'final'>(seq: number, type: T, payload: EventPayloads[T]) =>
+      ({ protocolVersion: PROTOCOL_VERSION, sessionId: record.id, seq, timestamp: now, type, payload }) as StreamEvent;
+    let stdoutBytes = 0;
+    for (const e of events) if (e.type === 'stdout') stdoutBytes += new TextEncoder().encode(e.payload.chunk).length;
+    const ending = [
+      envelope(lastSeq + 1, 'error', { code: 'SESSION_LOST', message, recoverable: true }),
+      envelope(lastSeq + 2, 'final', {
+        ok: false,
+        error: { code: 'SESSION_LOST', message },
+        stats: {
+          durationMs: now - record.createdAt,
+          toolCallCount: events.filter((e) => e.type === 'tool_call').length,
+          stdoutBytes,
+        },
+      }),
+    ];
+    const patch = { status: 'error' as const, endedAt: now, errorCode: 'SESSION_LOST', lastSeq: lastSeq + 2 };
+    const won = await store.takeOverSession(record.id, { owner: record.owner, lastSeq, ignoreLease: self }, ending, patch);
+    if (won) {
+      logger.warn({ sessionId: record.id, owner: record.owner }, 'session lost: its owner stopped');
+      await store.publish(`ev:${record.id}`, JSON.stringify(ending)).catch(() => {});
+      return true;
+    }
+    const after = await store.getSession(record.id);
+    return !!after && (after.status !== record.status || after.lastSeq !== record.lastSeq);
+  }
+
+  /** Whether `owner`'s lease is alive; an alive answer is trusted for a third of the TTL. */
+  private async ownerAlive(owner: string): Promise<boolean> {
+    const now = Date.now();
+    if ((this.ownersAlive.get(owner) ?? 0) > now) return true;
+    const alive = await this.options.store.leaseAlive(owner);
+    if (alive) {
+      if (this.ownersAlive.size > 1000) this.ownersAlive.clear();
+      this.ownersAlive.set(owner, now + Math.floor(this.leaseMs / 3));
+    } else this.ownersAlive.delete(owner);
+    return alive;
   }
 
   private async sendToOwner(record: SessionRecord, message: OwnerMessage): Promise<void> {
@@ -220,6 +339,8 @@ export class SessionManager {
     const session = this.local.get(message.s);
     if (!session) return;
     if (message.t === 'cancel') session.cancel();
+    else if (message.t === 'reading') session.holdRemoteReader(message.r, message.ttl);
+    else if (message.t === 'detach') session.releaseRemoteReader(message.r);
     else session.submitToolResult(message.c, message.input, true).catch(() => {});
   }
 
@@ -249,7 +370,15 @@ function nestedDeeperThan(root: unknown, max: number): boolean {
   return false;
 }
 
+function unref(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}
+
 function storeError(err: unknown): BrokerError {
+  if (err instanceof BrokerError && err.code === 'STORE_UNAVAILABLE' && !err.headers?.['Retry-After']) {
+    // The store's own error (no Retry-After): answer as every other 503 of the broker does.
+    return new BrokerError('STORE_UNAVAILABLE', err.message, undefined, { ...err.headers, 'Retry-After': '1' });
+  }
   if (err instanceof BrokerError) return err;
   return new BrokerError('STORE_UNAVAILABLE', 'the session store cannot be reached', undefined, { 'Retry-After': '1' });
 }

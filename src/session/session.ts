@@ -97,6 +97,8 @@ export class Session implements EventSource {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
   private grace: ReturnType<typeof setTimeout> | undefined;
+  /** Readers in other processes, each held until its timer lapses or it lets go. */
+  private readonly remoteReaders = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly contextFrozen: Readonly<Record<string, unknown>>;
   /** Resolves when the final event is stored and visible. */
   readonly finished: Promise<void>;
@@ -236,6 +238,29 @@ export class Session implements EventSource {
     return this.writes;
   }
 
+  /**
+   * A reader of this session in another process (it follows the stored events). It counts
+   * for the disconnect grace like a local one until it lets go or `ttlMs` passes without it
+   * renewing the hold (so a reader whose process died is dropped).
+   */
+  holdRemoteReader(readerId: string, ttlMs: number): void {
+    if (this.ended) return;
+    const timer = this.remoteReaders.get(readerId);
+    if (timer !== undefined) clearTimeout(timer);
+    else this.attach();
+    const lapse = setTimeout(() => this.releaseRemoteReader(readerId), ttlMs);
+    unref(lapse);
+    this.remoteReaders.set(readerId, lapse);
+  }
+
+  releaseRemoteReader(readerId: string): void {
+    const timer = this.remoteReaders.get(readerId);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.remoteReaders.delete(readerId);
+    this.detach();
+  }
+
   private attach(): void {
     this.readers++;
     if (this.grace !== undefined) {
@@ -289,7 +314,7 @@ export class Session implements EventSource {
       throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
     }
     if (call.handler === 'server') throw new BrokerError('CONFLICT', 'this tool call runs on the server');
-    if (!claimed && !(await this.env.store.claimPendingCall(this.id, callId))) {
+    if (!claimed && !(await this.claim(callId))) {
       throw new BrokerError('CONFLICT', 'this tool call was already resolved');
     }
     if (!this.calls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
@@ -301,6 +326,21 @@ export class Session implements EventSource {
       return;
     }
     this.settle(callId, this.encodeResult(input.result));
+  }
+
+  /**
+   * Claims a call in the store. When the store cannot be reached the call is applied anyway:
+   * every result ends up in this process, where `calls` lets only the first one through, so
+   * the store claim only decides which of two submitters hears 409.
+   */
+  private async claim(callId: string): Promise<boolean> {
+    try {
+      return await this.env.store.claimPendingCall(this.id, callId);
+    } catch (err) {
+      if ((err as { code?: unknown } | undefined)?.code !== 'STORE_UNAVAILABLE') throw err;
+      this.env.logger.warn({ sessionId: this.id, callId }, 'the store is unavailable: applying a tool result without claiming it');
+      return true;
+    }
   }
 
   // ---- tool calls -----------------------------------------------------------------------
@@ -468,6 +508,8 @@ export class Session implements EventSource {
     if (this.expiry !== undefined) clearTimeout(this.expiry);
     if (this.grace !== undefined) clearTimeout(this.grace);
     this.heartbeat = this.expiry = this.grace = undefined;
+    for (const timer of this.remoteReaders.values()) clearTimeout(timer);
+    this.remoteReaders.clear();
   }
 
   // ---- events and storage ---------------------------------------------------------------

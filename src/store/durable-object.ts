@@ -1,5 +1,5 @@
 import type { StreamEvent } from '../protocol/events.js';
-import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, Unsubscribe } from './types.js';
+import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
 
 /**
  * The part of a Durable Object's `ctx.storage` this store uses (the key-value API; it works
@@ -56,6 +56,12 @@ export class DurableObjectStore implements BrokerStore {
   readonly shared = false;
   private readonly maxEvents: number;
   private readonly channels = new Map<string, Set<(message: string) => void>>();
+  /**
+   * Owner leases (instance id → epoch ms they lapse), kept in memory: a session's object is
+   * its own owner, so nothing else ever needs them; they exist to satisfy the interface.
+   */
+  private readonly leases = new Map<string, number>();
+  private takeovers: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly storage: DurableObjectStorageLike,
@@ -137,6 +143,33 @@ export class DurableObjectStore implements BrokerStore {
     if (!(await this.live(sessionId))) return false;
     // `delete` answers whether the key existed: exactly one caller gets true.
     return (await this.storage.delete(pendKey(sessionId, callId))) === true;
+  }
+
+  async renewLease(instanceId: string, ttlMs: number): Promise<void> {
+    this.leases.set(instanceId, Date.now() + ttlMs);
+  }
+
+  async leaseAlive(instanceId: string): Promise<boolean> {
+    return (this.leases.get(instanceId) ?? 0) > Date.now();
+  }
+
+  /** Check, then append; take-overs are queued one after another, so one of them wins. */
+  takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
+    const run = this.takeovers.then(() => this.takeOverNow(id, takeover, events, patch));
+    this.takeovers = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async takeOverNow(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
+    const record = await this.live(id);
+    if (!record || (record.status !== 'running' && record.status !== 'pending')) return false;
+    if (record.owner !== takeover.owner || record.lastSeq !== takeover.lastSeq) return false;
+    if (!takeover.ignoreLease && (await this.leaseAlive(takeover.owner))) return false;
+    await this.appendEvents(id, events, patch);
+    return true;
   }
 
   async increment(key: string, windowMs: number): Promise<CounterResult> {

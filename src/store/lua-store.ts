@@ -1,6 +1,6 @@
 import type { StreamEvent } from '../protocol/events.js';
 import * as scripts from './redis-scripts.js';
-import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, Unsubscribe } from './types.js';
+import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
 
 export interface LuaStoreOptions {
   /** Prepended to every key and channel name. Default `enclave:`. */
@@ -31,6 +31,9 @@ const SCRIPTS = {
   addPending: new Script(scripts.ADD_PENDING_CALL),
   claim: new Script(scripts.CLAIM_PENDING_CALL),
   increment: new Script(scripts.INCREMENT),
+  renewLease: new Script(scripts.RENEW_LEASE),
+  leaseAlive: new Script(scripts.LEASE_ALIVE),
+  takeOver: new Script(scripts.TAKE_OVER_SESSION),
 };
 
 /** Record fields in hash order; values are stored as JSON. */
@@ -148,6 +151,32 @@ export abstract class LuaStore implements BrokerStore {
     return Number(await this.run(SCRIPTS.claim, [this.pendingKey(sessionId)], [callId])) === 1;
   }
 
+  async renewLease(instanceId: string, ttlMs: number): Promise<void> {
+    await this.run(SCRIPTS.renewLease, [this.leaseKey(instanceId)], [String(Date.now()), String(Math.max(1, Math.ceil(ttlMs)))]);
+  }
+
+  async leaseAlive(instanceId: string): Promise<boolean> {
+    return Number(await this.run(SCRIPTS.leaseAlive, [this.leaseKey(instanceId)], [])) === 1;
+  }
+
+  async takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
+    const fields = recordFields(patch, true);
+    const reply = await this.run(
+      SCRIPTS.takeOver,
+      [this.recordKey(id), this.eventsKey(id), this.leaseKey(takeover.owner)],
+      [
+        JSON.stringify(takeover.owner),
+        String(takeover.lastSeq),
+        takeover.ignoreLease ? '1' : '0',
+        String(this.maxEvents),
+        String(fields.length / 2),
+        ...fields,
+        ...eventArgs(events),
+      ],
+    );
+    return Number(reply) === 1;
+  }
+
   async increment(key: string, windowMs: number): Promise<CounterResult> {
     const window = Math.max(1, Math.ceil(windowMs));
     const reply = await this.run(SCRIPTS.increment, [this.counterKey(key)], [String(window)]);
@@ -174,6 +203,10 @@ export abstract class LuaStore implements BrokerStore {
 
   private tenantKey(tenant: string | undefined): string {
     return tenant === undefined ? `${this.prefix}sessions-without-tenant` : `${this.prefix}tenant:${tenant}`;
+  }
+
+  private leaseKey(instanceId: string): string {
+    return `${this.prefix}lease:${instanceId}`;
   }
 
   private counterKey(key: string): string {

@@ -1,5 +1,5 @@
 import type { StreamEvent } from '../protocol/events.js';
-import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, Unsubscribe } from './types.js';
+import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per session; older ones are dropped first. */
@@ -21,6 +21,8 @@ export class MemoryStore implements BrokerStore {
   private readonly sessions = new Map<string, Entry>();
   private readonly counters = new Map<string, CounterResult>();
   private readonly channels = new Map<string, Set<(message: string) => void>>();
+  /** Owner leases: instance id → epoch ms at which the lease lapses. */
+  private readonly leases = new Map<string, number>();
   private readonly maxEvents: number;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -92,6 +94,29 @@ export class MemoryStore implements BrokerStore {
     return entry ? entry.pending.delete(callId) : false;
   }
 
+  async renewLease(instanceId: string, ttlMs: number): Promise<void> {
+    this.leases.set(instanceId, Date.now() + ttlMs);
+  }
+
+  async leaseAlive(instanceId: string): Promise<boolean> {
+    const until = this.leases.get(instanceId);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.leases.delete(instanceId);
+    return false;
+  }
+
+  async takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
+    // No await before the write: the checks and the write happen in one turn.
+    const record = this.live(id)?.record;
+    if (!record || (record.status !== 'running' && record.status !== 'pending')) return false;
+    if (record.owner !== takeover.owner || record.lastSeq !== takeover.lastSeq) return false;
+    const until = this.leases.get(takeover.owner);
+    if (!takeover.ignoreLease && until !== undefined && until > Date.now()) return false;
+    await this.appendEvents(id, events, patch);
+    return true;
+  }
+
   async increment(key: string, windowMs: number): Promise<CounterResult> {
     this.startSweeper();
     const now = Date.now();
@@ -142,5 +167,6 @@ export class MemoryStore implements BrokerStore {
     const now = Date.now();
     for (const [id, entry] of this.sessions) if (entry.record.expiresAt <= now) this.sessions.delete(id);
     for (const [key, counter] of this.counters) if (counter.resetAt <= now) this.counters.delete(key);
+    for (const [key, until] of this.leases) if (until <= now) this.leases.delete(key);
   }
 }

@@ -35,6 +35,22 @@ local function addEvents(key, argv, from, maxEvents)
   redis.call('ZREMRANGEBYRANK', key, 0, -maxEvents - 1)
   return top
 end
+local function appendAndPatch(record, events, maxEvents, argv, countAt)
+  local n = tonumber(argv[countAt])
+  local top = addEvents(events, argv, countAt + 1 + 2 * n, maxEvents)
+  if top ~= nil then
+    redis.call('PEXPIREAT', events, redis.call('HGET', record, 'expiresAt'))
+    local current = tonumber(redis.call('HGET', record, 'lastSeq') or '0') or 0
+    if top > current then redis.call('HSET', record, 'lastSeq', string.format('%d', top)) end
+  end
+  for i = countAt + 1, countAt + 2 * n, 2 do
+    if argv[i + 1] == '' then
+      redis.call('HDEL', record, argv[i])
+    else
+      redis.call('HSET', record, argv[i], argv[i + 1])
+    end
+  end
+end
 `;
 
 /**
@@ -65,20 +81,7 @@ return 1
  */
 export const APPEND_EVENTS = `${helpers}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[2])
-local top = addEvents(KEYS[2], ARGV, 3 + 2 * n, tonumber(ARGV[1]))
-if top ~= nil then
-  redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expiresAt'))
-  local current = tonumber(redis.call('HGET', KEYS[1], 'lastSeq') or '0') or 0
-  if top > current then redis.call('HSET', KEYS[1], 'lastSeq', string.format('%d', top)) end
-end
-for i = 3, 2 + 2 * n, 2 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-end
+appendAndPatch(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV, 2)
 return 1
 `;
 
@@ -131,4 +134,32 @@ if ttl < 0 then
   ttl = tonumber(ARGV[1])
 end
 return { count, ttl }
+`;
+
+/** KEYS: lease. ARGV: value, ttl ms. */
+export const RENEW_LEASE = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+/** KEYS: lease. 1 while the lease is alive. */
+export const LEASE_ALIVE = `
+return redis.call('EXISTS', KEYS[1])
+`;
+
+/**
+ * KEYS: record, events, owner's lease. ARGV: owner (JSON), lastSeq, ignoreLease ('1'/'0'),
+ * maxEvents, patch count, (field, json or '')..., (seq, event json)... Appends and patches
+ * only while the record is pending/running, owned by that owner at that lastSeq, and the
+ * lease is gone; 1 when it did.
+ */
+export const TAKE_OVER_SESSION = `${helpers}
+local h = redis.call('HMGET', KEYS[1], 'status', 'owner', 'lastSeq')
+if not h[1] then return 0 end
+if h[1] ~= '"running"' and h[1] ~= '"pending"' then return 0 end
+if h[2] ~= ARGV[1] then return 0 end
+if (tonumber(h[3] or '0') or 0) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+appendAndPatch(KEYS[1], KEYS[2], tonumber(ARGV[4]), ARGV, 5)
+return 1
 `;

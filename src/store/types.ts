@@ -23,6 +23,16 @@ export interface SessionRecord {
 
 export type SessionPatch = Partial<Omit<SessionRecord, 'id' | 'createdAt' | 'expiresAt'>>;
 
+/** What `takeOverSession` checks before it ends a session. */
+export interface SessionTakeover {
+  /** The owner the caller saw in the record. */
+  owner: string;
+  /** The `lastSeq` the caller saw; the new events follow it. */
+  lastSeq: number;
+  /** Skip the lease check (the caller is that owner, restarted, and knows it lost the session). */
+  ignoreLease?: boolean;
+}
+
 export interface CounterResult {
   /** The count after this increment. */
   count: number;
@@ -67,6 +77,23 @@ export interface BrokerStore {
    * result is applied once, whichever process receives it.
    */
   claimPendingCall(sessionId: string, callId: string): Promise<boolean>;
+
+  /**
+   * Sets or renews the owner lease of broker `instanceId` for `ttlMs` (a key with a TTL). A
+   * process renews its lease on an interval; when the lease lapses, other processes treat
+   * the sessions it owned as lost.
+   */
+  renewLease(instanceId: string, ttlMs: number): Promise<void>;
+  /** Whether the owner lease of `instanceId` is alive. */
+  leaseAlive(instanceId: string): Promise<boolean>;
+  /**
+   * Ends a session whose owner is gone, atomically and for exactly one caller: appends
+   * `events` and applies `patch` only when the record is still `pending`/`running`, still
+   * owned by `takeover.owner`, its `lastSeq` is `takeover.lastSeq`, and that owner's lease
+   * is gone (unless `takeover.ignoreLease`, for the owner's own id after a restart). True
+   * when this call ended it.
+   */
+  takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean>;
 
   /** Increments a counter in a fixed window of `windowMs`. */
   increment(key: string, windowMs: number): Promise<CounterResult>;

@@ -257,6 +257,56 @@ export function storeContract(name: string, harness: StoreHarness): void {
       expect((await b.readEvents(rec.id, 38)).map((e) => e.seq)).toEqual([39, 40]);
     });
 
+    it('keeps an owner lease alive while it is renewed, and lets it lapse after its TTL', async () => {
+      const [a, b] = [await open(), await open()];
+      const owner = `i_${randomUUID()}`;
+      expect(await b.leaseAlive(owner)).toBe(false);
+      await a.renewLease(owner, 400);
+      expect(await b.leaseAlive(owner)).toBe(true);
+      expect(await b.leaseAlive(`${owner}-other`)).toBe(false);
+      for (let i = 0; i < 3; i++) {
+        await sleep(200);
+        await a.renewLease(owner, 400);
+        expect(await b.leaseAlive(owner)).toBe(true);
+      }
+      await eventually(async () => expect(await b.leaseAlive(owner)).toBe(false));
+    });
+
+    it('takes over a session whose owner lease lapsed, exactly once, with the next seqs', async () => {
+      const [a, b] = [await open(), await open()];
+      const dead = `i_${randomUUID()}`;
+      const live = `i_${randomUUID()}`;
+      await a.renewLease(live, 60_000);
+      const lost = record({ owner: dead });
+      const kept = record({ owner: live });
+      await a.createSession(lost, [stdout(lost.id, 1)]);
+      await a.createSession(kept, [stdout(kept.id, 1)]);
+      const ending = (id: string) => [stdout(id, 2, 'error'), final(id, 3)];
+      const patch = { status: 'error' as const, endedAt: Date.now(), errorCode: 'SESSION_LOST' };
+
+      // The owner is alive: nothing happens.
+      expect(await b.takeOverSession(kept.id, { owner: live, lastSeq: 1 }, ending(kept.id), patch)).toBe(false);
+      expect((await a.getSession(kept.id))!.status).toBe('running');
+      // A stale view (another owner, another lastSeq) changes nothing either.
+      expect(await b.takeOverSession(lost.id, { owner: live, lastSeq: 1 }, ending(lost.id), patch)).toBe(false);
+      expect(await b.takeOverSession(lost.id, { owner: dead, lastSeq: 0 }, ending(lost.id), patch)).toBe(false);
+      expect(await b.readEvents(lost.id, 1)).toEqual([]);
+
+      const wins = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).takeOverSession(lost.id, { owner: dead, lastSeq: 1 }, ending(lost.id), patch)),
+      );
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      expect((await a.readEvents(lost.id, 0)).map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(await a.getSession(lost.id)).toMatchObject({ status: 'error', errorCode: 'SESSION_LOST', lastSeq: 3, owner: dead });
+      // Ended: no second take-over, whatever the caller saw.
+      expect(await b.takeOverSession(lost.id, { owner: dead, lastSeq: 3 }, ending(lost.id), patch)).toBe(false);
+      expect(await b.takeOverSession(`s_${randomUUID()}`, { owner: dead, lastSeq: 0 }, [], patch)).toBe(false);
+
+      // The owner itself, restarted under the same id, may end what it lost despite its lease.
+      expect(await a.takeOverSession(kept.id, { owner: live, lastSeq: 1, ignoreLease: true }, ending(kept.id), patch)).toBe(true);
+      expect((await b.getSession(kept.id))!.status).toBe('error');
+    });
+
     const keys = harness.keys?.bind(harness);
     if (keys) {
       it('puts every key under the prefix, each with a TTL', async () => {
