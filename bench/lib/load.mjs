@@ -26,15 +26,16 @@ function post(agent, payload, onResponse) {
 
 const spinners = [];
 if (cfg.spin) {
-  const agent = new http.Agent({ keepAlive: false });
+  // Sent, not awaited: an inline broker spins on the thread that would answer them.
   const payload = JSON.stringify({ code: 'while (true) {}' });
   for (let i = 0; i < cfg.spin; i++) {
-    await post(agent, payload, (res, req, resolve) => {
-      res.once('data', () => resolve()); // session_init arrived: it is running
-      spinners.push(req);
-    });
+    const req = http.request(cfg.url, { method: 'POST', agent: false, headers: { ...headers, 'content-length': Buffer.byteLength(payload) } });
+    req.on('error', () => {});
+    req.on('response', (res) => res.resume());
+    req.end(payload);
+    spinners.push(req);
   }
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 300));
 }
 
 let result;
@@ -46,16 +47,27 @@ if (cfg.mode === 'cannon') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.connections });
   const times = [];
   let errors = 0;
+  let unanswered = 0;
   const until = performance.now() + cfg.seconds * 1000;
+  // A request still unanswered this long after the run's end counts as unanswered (P1: a
+  // spinning guest may hold every worker).
+  const TIMED_OUT = new Error('unanswered');
+  let hardTimer;
+  const hardStop = new Promise((_, reject) => (hardTimer = setTimeout(() => reject(TIMED_OUT), cfg.seconds * 1000 + (cfg.graceMs ?? 5000))));
+  hardStop.catch(() => {});
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: cfg.connections }, async () => {
       while (performance.now() < until) {
         const s = performance.now();
         try {
-          await post(agent, body);
+          await Promise.race([post(agent, body), hardStop]);
           times.push(performance.now() - s);
         } catch (err) {
+          if (err === TIMED_OUT) {
+            unanswered++;
+            return;
+          }
           if (++errors === 1) console.error(String(err));
         }
       }
@@ -64,9 +76,12 @@ if (cfg.mode === 'cannon') {
   const elapsed = (performance.now() - t0) / 1000;
   times.sort((a, b) => a - b);
   const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-  result = { rps: times.length / elapsed, total: times.length, p50: q(0.5), p99: q(0.99), max: times.at(-1), non2xx: 0, errors };
+  clearTimeout(hardTimer);
+  // Unanswered requests sort last (as infinitely slow).
+  for (let i = 0; i < unanswered; i++) times.push(Infinity);
+  result = { rps: (times.length - unanswered) / elapsed, total: times.length, p50: q(0.5), p99: q(0.99), max: times.at(-1), unanswered, non2xx: 0, errors };
   agent.destroy();
 }
 for (const req of spinners) req.destroy();
-process.stdout.write(JSON.stringify(result) + '\n');
+process.stdout.write(JSON.stringify(result, (k, v) => (v === Infinity ? 'Infinity' : v)) + '\n');
 process.exit(0);

@@ -54,14 +54,14 @@ export async function runLoad(config) {
   const [code] = await once(child, 'exit');
   live.delete(child);
   if (code !== 0) throw new Error(`load generator exited with ${code}`);
-  const result = JSON.parse(out.trim().split('\n').at(-1));
+  const result = JSON.parse(out.trim().split('\n').at(-1), (k, v) => (v === 'Infinity' ? Infinity : v));
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`load on ${config.url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return result;
 }
 
 /** A warm-up run, then a measured one. */
-export async function measure(url, { connections, mode = 'cannon', seconds = SECONDS, headers, spin }) {
-  const base = { url: `${url}/execute`, connections, mode, headers };
+export async function measure(url, { connections, mode = 'cannon', seconds = SECONDS, headers, spin, graceMs }) {
+  const base = { url: `${url}/execute`, connections, mode, headers, graceMs };
   await runLoad({ ...base, seconds: WARMUP_SECONDS });
   return runLoad({ ...base, seconds, spin });
 }
