@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { root } from '../lib/proc.mjs';
 
 const CONCURRENCY = 10;
-const CALLS = Number(process.env.CALLS ?? 2000);
+const CALLS = Number(process.env.CALLS ?? 500);
 const ROUNDS = 3;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
