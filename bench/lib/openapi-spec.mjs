@@ -1,10 +1,5 @@
-// Catalog build time for a 500-operation OpenAPI spec (goal: ≤ 200 ms).
-// Run: npx tsx bench/openapi.mjs
-import { stringify as toYaml } from 'yaml';
-import { CatalogHandler } from '../src/openapi/index.ts';
-import { ToolRegistry } from '../src/tools/index.ts';
-
-function bigSpec(operations) {
+// A synthetic OpenAPI spec with `operations` operations (from the former bench/openapi.mjs).
+export function bigSpec(operations) {
   const paths = {};
   for (let i = 0; i < operations / 5; i++) {
     paths[`/things${i}`] = {
@@ -50,24 +45,4 @@ function bigSpec(operations) {
       },
     },
   };
-}
-
-const spec = bigSpec(500);
-const texts = { object: spec, json: JSON.stringify(spec), yaml: toYaml(spec) };
-const runs = 7;
-for (const [format, input] of Object.entries(texts)) {
-  const times = [];
-  let count = 0;
-  for (let i = 0; i < runs; i++) {
-    const registry = new ToolRegistry();
-    const catalog = new CatalogHandler(registry, [{ name: 'bench', spec: input, baseUrl: 'https://api.example.com' }]);
-    const t0 = performance.now();
-    const result = await catalog.refresh();
-    times.push(performance.now() - t0);
-    count = result.actions.length;
-  }
-  times.sort((a, b) => a - b);
-  console.log(
-    `${format.padEnd(6)} ${count} actions: median ${times[runs >> 1].toFixed(1)} ms, min ${times[0].toFixed(1)}, max ${times[runs - 1].toFixed(1)} ms (${runs} runs)`,
-  );
 }

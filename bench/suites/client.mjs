@@ -1,18 +1,15 @@
 // C1: client.execute('return 1 + 2') at 10 concurrent calls vs raw fetch + NDJSON parsing.
-// C2: minified + gzip size of the client's browser bundle (goal: ≤ 8 KiB gzip).
-// Run: npx tsx bench/client.mjs   (the broker runs in its own process: the CLI, memory store)
+// C2: minified + gzip size of the client's browser bundle (absorbs bench/client.mjs).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { EnclaveClient } from '../src/client/index.ts';
-import { decodeNdjson } from '../src/protocol/ndjson.ts';
+import { root } from '../lib/proc.mjs';
 
 const CONCURRENCY = 10;
-const CALLS = Number(process.env.CALLS ?? 2000);
+const CALLS = Number(process.env.CALLS ?? 500);
 const ROUNDS = 3;
-const root = fileURLToPath(new URL('..', import.meta.url));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function startBroker() {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/enclave-broker.ts', '--port', '0', '--host', '127.0.0.1'], {
@@ -32,16 +29,6 @@ async function startBroker() {
   return { url, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
 }
 
-async function raw(url) {
-  const res = await fetch(`${url}/execute`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ code: 'return 1 + 2' }),
-  });
-  for await (const e of decodeNdjson(res.body)) if (e.type === 'final') return e.payload.result;
-  throw new Error('no final');
-}
-
 async function measure(fn) {
   let next = 0;
   const start = performance.now();
@@ -53,35 +40,42 @@ async function measure(fn) {
   return CALLS / ((performance.now() - start) / 1000);
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function c1() {
+export async function c1() {
+  const { EnclaveClient } = await import('../../src/client/index.ts');
+  const { decodeNdjson } = await import('../../src/protocol/ndjson.ts');
   const broker = await startBroker();
   try {
+    const raw = async () => {
+      const res = await fetch(`${broker.url}/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: 'return 1 + 2' }),
+      });
+      for await (const e of decodeNdjson(res.body)) if (e.type === 'final') return e.payload.result;
+      throw new Error('no final');
+    };
     const client = new EnclaveClient({ baseUrl: broker.url });
     const viaClient = () => client.execute('return 1 + 2');
-    const viaRaw = () => raw(broker.url);
-    await measure(viaRaw);
+    await measure(raw);
     await measure(viaClient);
     const rawRates = [];
     const clientRates = [];
     for (let i = 0; i < ROUNDS; i++) {
-      rawRates.push(await measure(viaRaw));
+      rawRates.push(await measure(raw));
       clientRates.push(await measure(viaClient));
     }
     const r = median(rawRates);
     const c = median(clientRates);
-    console.log(`C1 raw fetch + NDJSON: ${r.toFixed(0)} calls/s (median of ${ROUNDS} × ${CALLS}, ${CONCURRENCY} concurrent)`);
-    console.log(`C1 client.execute:     ${c.toFixed(0)} calls/s`);
-    console.log(`C1 ratio client/raw throughput: ${(c / r).toFixed(3)}`);
+    return [{ name: 'C1 client.execute c10', figure: `${c.toFixed(0)} calls/s`, baseline: `raw fetch + NDJSON ${r.toFixed(0)} calls/s`, ratio: c / r, goal: 'info', pass: undefined }];
   } finally {
     await broker.stop();
   }
 }
 
-async function c2() {
+export async function c2() {
+  const { build } = await import('esbuild');
   const result = await build({
-    entryPoints: [fileURLToPath(new URL('../src/client/index.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -92,8 +86,5 @@ async function c2() {
   });
   const bytes = result.outputFiles[0].contents;
   const gz = gzipSync(bytes, { level: 9 }).length;
-  console.log(`C2 browser bundle: ${(bytes.length / 1024).toFixed(2)} KiB minified, ${(gz / 1024).toFixed(2)} KiB gzip (goal ≤ 8 KiB) ${gz <= 8192 ? 'OK' : 'OVER'}`);
+  return [{ name: 'C2 client bundle', figure: `${(gz / 1024).toFixed(2)} KiB gzip`, baseline: `${(bytes.length / 1024).toFixed(2)} KiB minified`, ratio: gz / bytes.length, goal: '≤ 8 KiB gzip', pass: gz <= 8192 }];
 }
-
-await c2();
-await c1();

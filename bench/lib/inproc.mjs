@@ -1,0 +1,152 @@
+// In-process measurements, each in its own child process (run with tsx; b3 with --expose-gc).
+// Prints one JSON line.  node --import tsx bench/lib/inproc.mjs <task> [pool|inline]
+import { EnclaveBroker } from '../../src/broker.ts';
+import { ToolRegistry } from '../../src/tools/registry.ts';
+
+const [task, mode = 'inline'] = process.argv.slice(2);
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function makeBroker(extra = {}) {
+  const tools = extra.tools ?? new ToolRegistry();
+  if (!tools.has?.('noop')) tools.register({ name: 'noop', description: 'does nothing', parameters: {}, handler: async () => null });
+  return new EnclaveBroker({
+    logger: quiet,
+    ...(mode === 'inline' ? { runtimePool: false } : {}),
+    limits: { timeoutMs: 120_000, maxToolCalls: 100_000 },
+    maxConcurrentSessions: 100_000,
+    ...extra,
+    tools,
+  });
+}
+
+async function final(broker, code) {
+  let last;
+  for await (const e of broker.execute(code)) last = e;
+  if (last?.type !== 'final' || !last.payload.ok) throw new Error(`not ok: ${JSON.stringify(last)}`);
+  return last.payload;
+}
+
+/** Median wall time of `code` over `runs` executions, after `warm` ones. */
+async function timeCode(broker, code, runs = 9, warm = 6) {
+  for (let i = 0; i < warm; i++) await final(broker, code);
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await final(broker, code);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+const rssNow = () => process.memoryUsage.rss();
+async function settleGc() {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let out;
+if (task === 'b2') {
+  // 1,000 sequential no-op server tool calls vs 1,000 awaits of a resolved promise.
+  const broker = makeBroker();
+  await broker.ready();
+  const N = 1000;
+  const tools = await timeCode(broker, `for (let i = 0; i < ${N}; i++) await callTool('noop', {}); return 1`);
+  const awaits = await timeCode(broker, `for (let i = 0; i < ${N}; i++) await Promise.resolve(i); return 1`);
+  const empty = await timeCode(broker, 'return 1', 21, 20);
+  out = { perCallUs: ((tools - empty) / N) * 1000, awaitUs: ((awaits - empty) / N) * 1000, toolsMs: tools, awaitsMs: awaits, emptyMs: empty };
+  await broker.close();
+} else if (task === 'b3') {
+  // 1,000 sessions each waiting on a client tool: RSS growth per waiting session.
+  const N = Number(process.env.B3_SESSIONS ?? 1000);
+  await settleGc();
+  const rss0 = rssNow();
+  const broker = makeBroker();
+  await broker.ready();
+  await final(broker, 'return 1');
+  await settleGc();
+  const rssReady = rssNow();
+  const workersAtRest = broker.executor.stats().workers ?? broker.executor.stats().size ?? null;
+  const iterators = [];
+  for (let i = 0; i < N; i++) {
+    const it = broker.execute(`const v = await callTool('client_wait', { i: ${i} }); return v`)[Symbol.asyncIterator]();
+    for (;;) {
+      const { value, done } = await it.next();
+      if (done) throw new Error('ended before its tool call');
+      if (value.type === 'tool_call') break;
+    }
+    iterators.push(it);
+  }
+  await settleGc();
+  const rssWaiting = rssNow();
+  const stats = broker.executor.stats();
+  out = {
+    rss0,
+    rssReady,
+    rssWaiting,
+    sessions: N,
+    restBytes: rssReady - rss0,
+    perSessionBytes: (rssWaiting - rssReady) / N,
+    workersAtRest,
+    stats,
+  };
+  for (const it of iterators) it.return();
+  await broker.close();
+} else if (task === 'o1') {
+  // An OpenAPI action call vs a server tool calling the same loopback endpoint with fetch.
+  const { startService, petstoreSpec } = await import('../../test/openapi/fixtures.ts');
+  const service = await startService();
+  const tools = new ToolRegistry();
+  tools.register({
+    name: 'fetchPet',
+    description: 'GET /pets/:id with fetch',
+    parameters: { petId: { type: 'number', description: 'id', required: true } },
+    handler: async (args) => {
+      const res = await fetch(`${service.url}/pets/${args.petId}`, { headers: { accept: 'application/json' } });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return res.json();
+    },
+  });
+  const broker = makeBroker({ tools, openapi: { sources: [{ name: 'petstore', spec: petstoreSpec(), baseUrl: service.url }] } });
+  await broker.ready();
+  const N = 200;
+  const names = broker.catalog && (await broker.catalog.refresh?.())?.actions?.map((a) => a.name);
+  const action = names?.find((n) => /getPet$/.test(n)) ?? 'petstore_getPet';
+  const direct = await timeCode(broker, `for (let i = 0; i < ${N}; i++) await callTool('fetchPet', { petId: 1 }); return 1`, 5, 1);
+  const viaAction = await timeCode(broker, `for (let i = 0; i < ${N}; i++) await callTool('${action}', { petId: 1 }); return 1`, 5, 1);
+  out = { action, directUs: (direct / N) * 1000, actionUs: (viaAction / N) * 1000 };
+  await broker.close();
+  await service.close();
+} else if (task === 'o2') {
+  // Catalog build for a 500-operation spec (absorbs bench/openapi.mjs) vs JSON.parse of it.
+  const { stringify: toYaml } = await import('yaml');
+  const { CatalogHandler } = await import('../../src/openapi/index.ts');
+  const { bigSpec } = await import('./openapi-spec.mjs');
+  const spec = bigSpec(500);
+  const json = JSON.stringify(spec);
+  const runs = 7;
+  out = {};
+  for (const [format, input] of Object.entries({ object: spec, json, yaml: toYaml(spec) })) {
+    const times = [];
+    let count = 0;
+    for (let i = 0; i < runs; i++) {
+      const catalog = new CatalogHandler(new ToolRegistry(), [{ name: 'bench', spec: input, baseUrl: 'https://api.example.com' }]);
+      const t0 = performance.now();
+      const result = await catalog.refresh();
+      times.push(performance.now() - t0);
+      count = result.actions.length;
+    }
+    out[format] = { ms: median(times), actions: count };
+  }
+  const parse = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    JSON.parse(json);
+    parse.push(performance.now() - t0);
+  }
+  out.jsonParseMs = median(parse);
+}
+process.stdout.write(JSON.stringify(out) + '\n');
+process.exit(0);

@@ -1,0 +1,79 @@
+// Spawning servers and load generators in their own processes.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+export const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 1.5);
+export const bunPath = `${root}node_modules/.bin/bun`;
+const serverScript = fileURLToPath(new URL('./server.mjs', import.meta.url));
+const loadScript = fileURLToPath(new URL('./load.mjs', import.meta.url));
+
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Starts bench/lib/server.mjs with `config` under Node (tsx) or Bun; resolves { url, pid, stop }. */
+export async function startServer(config, runtime = 'node') {
+  const [cmd, args] =
+    runtime === 'bun' ? [bunPath, [serverScript, JSON.stringify(config)]] : [process.execPath, ['--import', 'tsx', serverScript, JSON.stringify(config)]];
+  const child = spawn(cmd, args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
+  live.add(child);
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.split('\n')[0]));
+    });
+    child.once('exit', (code) => reject(new Error(`server ${JSON.stringify(config)} exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = once(child, 'exit');
+        child.stdin.end();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      live.delete(child);
+    },
+  };
+}
+
+/** Runs bench/lib/load.mjs with `config` and resolves its JSON result. */
+export async function runLoad(config) {
+  const child = spawn(process.execPath, [loadScript, JSON.stringify(config)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  live.add(child);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const [code] = await once(child, 'exit');
+  live.delete(child);
+  if (code !== 0) throw new Error(`load generator exited with ${code}`);
+  const result = JSON.parse(out.trim().split('\n').at(-1), (k, v) => (v === 'Infinity' ? Infinity : v));
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load on ${config.url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return result;
+}
+
+/** A warm-up run, then a measured one. */
+export async function measure(url, { connections, mode = 'cannon', seconds = SECONDS, headers, spin, graceMs }) {
+  const base = { url: `${url}/execute`, connections, mode, headers, graceMs };
+  await runLoad({ ...base, seconds: WARMUP_SECONDS });
+  return runLoad({ ...base, seconds, spin });
+}
+
+/** Runs a node script (tsx) in a child process; resolves its last stdout line as JSON. */
+export async function runNodeJson(script, args = [], nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  live.add(child);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const [code] = await once(child, 'exit');
+  live.delete(child);
+  if (code !== 0) throw new Error(`${script} exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1));
+}

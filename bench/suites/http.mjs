@@ -1,0 +1,162 @@
+// HTTP benchmarks: B1, P2, B4, P1, S1, X1, W1.
+import { SECONDS, measure, startServer } from '../lib/proc.mjs';
+import { TOKEN } from '../lib/tokens.mjs';
+
+const rps = (r) => `${r.rps.toFixed(0)} req/s`;
+const ms = (x) => `${x.toFixed(2)} ms`;
+
+async function withServers(configs, fn) {
+  const servers = [];
+  try {
+    for (const c of configs) servers.push(await startServer(c.config, c.runtime));
+    return await fn(servers);
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
+
+let b1Cache;
+/** B1 for bare Hono, the pool and inline at 10 and 100 connections (shared by P2). */
+async function b1Measurements() {
+  b1Cache ??= withServers(
+    [{ config: { kind: 'bare' } }, { config: { kind: 'broker', pool: true } }, { config: { kind: 'broker', pool: false } }],
+    async ([bare, pool, inline]) => {
+      const out = {};
+      for (const connections of [10, 100]) {
+        out[connections] = {
+          bare: await measure(bare.url, { connections }),
+          pool: await measure(pool.url, { connections }),
+          inline: await measure(inline.url, { connections }),
+        };
+      }
+      return out;
+    },
+  );
+  return b1Cache;
+}
+
+export async function b1() {
+  const m = await b1Measurements();
+  const rows = [];
+  for (const mode of ['pool', 'inline']) {
+    for (const c of [10, 100]) {
+      const ratio = m[c][mode].rps / m[c].bare.rps;
+      rows.push({ name: `B1 ${mode} c${c}`, figure: rps(m[c][mode]), baseline: `bare Hono stream ${rps(m[c].bare)}`, ratio, goal: '≥ 0.3', pass: ratio >= 0.3 });
+    }
+  }
+  for (const c of [10, 100]) {
+    const ratio = m[c].pool.rps / m[c].inline.rps;
+    rows.push({ name: `P2 pool/inline c${c}`, figure: rps(m[c].pool), baseline: `inline ${rps(m[c].inline)}`, ratio, goal: c === 100 ? '≥ 1.0' : 'info', pass: c === 100 ? ratio >= 1 : undefined });
+  }
+  return rows;
+}
+
+/** B4: latency of one `return 1 + 2` at 1 connection (own client, µs resolution). */
+export async function b4() {
+  return withServers(
+    [{ config: { kind: 'bare' } }, { config: { kind: 'broker', pool: true } }, { config: { kind: 'broker', pool: false } }],
+    async ([bare, pool, inline]) => {
+      const opts = { connections: 1, mode: 'latency' };
+      const base = await measure(bare.url, opts);
+      const rows = [];
+      for (const [mode, server] of [['pool', pool], ['inline', inline]]) {
+        const r = await measure(server.url, opts);
+        rows.push({
+          name: `B4 ${mode} p50`,
+          figure: `${ms(r.p50)} (p99 ${ms(r.p99)})`,
+          baseline: `bare p50 ${ms(base.p50)} (p99 ${ms(base.p99)})`,
+          ratio: r.p50 / base.p50,
+          goal: 'p50 ≤ 1 ms',
+          pass: r.p50 <= 1,
+        });
+      }
+      return rows;
+    },
+  );
+}
+
+/** P1: p99 of `return 1 + 2` at 10 connections while 2 sessions spin, vs an idle broker. */
+export async function p1() {
+  const rows = [];
+  for (const pool of [true, false]) {
+    const row = await withServers([{ config: { kind: 'broker', pool, timeoutMs: 600_000 } }], async ([server]) => {
+      const idle = await measure(server.url, { connections: 10, mode: 'latency' });
+      const busy = await measure(server.url, { connections: 10, mode: 'latency', spin: 2, graceMs: 3000 });
+      const ratio = busy.p99 / idle.p99;
+      const figure = busy.unanswered
+        ? `∞: ${busy.unanswered} of ${busy.total} requests unanswered ${SECONDS + 3} s after start (p50 ${ms(busy.p50)})`
+        : `${ms(busy.p99)} (p50 ${ms(busy.p50)}, ${busy.rps.toFixed(0)} req/s)`;
+      return {
+        name: `P1 ${pool ? 'pool' : 'inline'} p99 (2 spinning)`,
+        figure,
+        baseline: `idle ${ms(idle.p99)} (p50 ${ms(idle.p50)}, ${idle.rps.toFixed(0)} req/s)`,
+        ratio,
+        goal: pool ? '≤ 3' : 'info',
+        pass: pool ? ratio <= 3 : undefined,
+      };
+    });
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** S1: B1 on the Redis store (a real redis-server) vs the memory store (pool). */
+export async function s1() {
+  const { RedisServer } = await import('../../test/helpers/redis-server.ts');
+  const redis = await RedisServer.start();
+  try {
+    return await withServers(
+      [{ config: { kind: 'broker' } }, { config: { kind: 'broker', redis: redis.url } }],
+      async ([memory, onRedis]) => {
+        const rows = [];
+        for (const connections of [10, 100]) {
+          const a = await measure(memory.url, { connections });
+          const b = await measure(onRedis.url, { connections });
+          const ratio = b.rps / a.rps;
+          rows.push({ name: `S1 redis c${connections}`, figure: rps(b), baseline: `memory ${rps(a)}`, ratio, goal: '≥ 0.6', pass: ratio >= 0.6 });
+        }
+        return rows;
+      },
+    );
+  } finally {
+    await redis.stop();
+  }
+}
+
+/** X1: B1 with bearer auth + rate limiting (limit high) vs both off (absorbs bench/x1.mjs). */
+export async function x1() {
+  return withServers([{ config: { kind: 'broker' } }, { config: { kind: 'broker', secure: true } }], async ([off, on]) => {
+    const rows = [];
+    for (const connections of [10, 100]) {
+      const a = await measure(off.url, { connections });
+      const b = await measure(on.url, { connections, headers: { authorization: `Bearer ${TOKEN}` } });
+      const ratio = b.rps / a.rps;
+      rows.push({ name: `X1 auth+rate c${connections}`, figure: rps(b), baseline: `off ${rps(a)}`, ratio, goal: '≥ 0.9', pass: ratio >= 0.9 });
+    }
+    return rows;
+  });
+}
+
+/** W1: B1 under Bun vs Node (same server script, default pool), plus bare Hono on each. */
+export async function w1() {
+  return withServers(
+    [
+      { config: { kind: 'broker' }, runtime: 'node' },
+      { config: { kind: 'broker' }, runtime: 'bun' },
+      { config: { kind: 'bare' }, runtime: 'bun' },
+    ],
+    async ([node, bun, bunBare]) => {
+      const rows = [];
+      for (const connections of [10, 100]) {
+        const a = await measure(node.url, { connections });
+        const b = await measure(bun.url, { connections });
+        rows.push({ name: `W1 bun/node c${connections}`, figure: `bun ${rps(b)}`, baseline: `node ${rps(a)}`, ratio: b.rps / a.rps, goal: 'info', pass: undefined });
+        if (connections === 100) {
+          const bare = await measure(bunBare.url, { connections });
+          rows.push({ name: 'W1 bun B1 c100', figure: `bun ${rps(b)}`, baseline: `bun bare Hono stream ${rps(bare)}`, ratio: b.rps / bare.rps, goal: '≥ 0.3', pass: b.rps / bare.rps >= 0.3 });
+        }
+      }
+      return rows;
+    },
+  );
+}

@@ -1,0 +1,22 @@
+// Every benchmark: id (selectable on the command line), the row names it produces, its runner.
+import * as client from './client.mjs';
+import * as http from './http.mjs';
+import * as inproc from './inproc.mjs';
+import * as runtime from './runtime.mjs';
+
+export const tasks = [
+  { id: 'B1', rows: ['B1', 'P2'], title: 'POST /execute throughput vs bare Hono stream (pool, inline; P2 pool/inline)', run: http.b1 },
+  { id: 'B2', rows: ['B2', 'P3'], title: '1,000 sequential no-op server tool calls (inline; P3 pool)', run: inproc.b2 },
+  { id: 'B3', rows: ['B3', 'P4'], title: 'RSS per session waiting on a client tool (inline; P4 pool)', run: inproc.b3 },
+  { id: 'B4', rows: ['B4'], title: 'latency of return 1 + 2 at 1 connection', run: http.b4 },
+  { id: 'P1', rows: ['P1'], title: 'fairness: p99 at 10 connections while 2 sessions spin', run: http.p1 },
+  { id: 'S1', rows: ['S1'], title: 'B1 on the Redis store vs the memory store', run: http.s1 },
+  { id: 'X1', rows: ['X1'], title: 'B1 with bearer auth + rate limiting vs off', run: http.x1 },
+  { id: 'C1', rows: ['C1'], title: 'EnclaveClient vs raw fetch + NDJSON', run: client.c1 },
+  { id: 'C2', rows: ['C2'], title: 'client browser bundle size', run: client.c2 },
+  { id: 'O1', rows: ['O1'], title: 'OpenAPI action call vs fetch from a server tool', run: inproc.o1 },
+  { id: 'O2', rows: ['O2'], title: 'OpenAPI catalog build, 500 operations', run: inproc.o2 },
+  { id: 'W1', rows: ['W1'], title: 'B1 under Bun vs Node', run: http.w1 },
+  { id: 'W2', rows: ['W2'], title: 'cold start to first final (Node dist, Bun)', run: runtime.w2 },
+  { id: 'W3', rows: ['W3'], title: 'Cloudflare Worker bundle size', run: runtime.w3 },
+];
