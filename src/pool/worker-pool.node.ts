@@ -150,7 +150,10 @@ export class WorkerPoolExecutor implements Executor {
       }
     }
     if (!best) return this.spawn();
-    if (bestScore >= 1e6 && this.workers.length < this.options.maxSize) {
+    // Every worker is running guest code (a spinning script holds its thread until its
+    // deadline): add one, past maxSize if need be (up to twice it), so that new sessions are
+    // never queued behind spinning ones. Idle extra workers are removed by the scaler.
+    if (bestScore >= 1e6 && this.workers.length < this.options.maxSize * 2) {
       this.logger?.info('runtime pool: every worker is running guest code, adding one', { size: this.workers.length + 1 });
       return this.spawn();
     }
@@ -199,6 +202,7 @@ export class WorkerPoolExecutor implements Executor {
     const size = this.workers.length;
     const booting = size - ready.length;
     if (this.utilisation > this.options.scaleUpThreshold && size < this.options.maxSize && booting === 0) {
+      // (An extra worker added past maxSize for spinning guests leaves once it is idle, below.)
       this.logger?.info('runtime pool: scaling up', { from: size, to: size + 1, utilisation: round(this.utilisation) });
       this.spawn();
       return;
@@ -207,7 +211,8 @@ export class WorkerPoolExecutor implements Executor {
       this.spawn();
       return;
     }
-    if (this.utilisation < this.options.scaleDownThreshold && size > this.options.minSize) {
+    const overBurst = size > this.options.maxSize;
+    if ((overBurst || this.utilisation < this.options.scaleDownThreshold) && size > this.options.minSize) {
       const idle = ready.find((w) => w.active === 0 && !w.stalled(now));
       if (!idle) return;
       this.logger?.info('runtime pool: scaling down', { from: size, to: size - 1, utilisation: round(this.utilisation) });

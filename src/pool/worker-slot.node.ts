@@ -134,7 +134,7 @@ export class WorkerSlot implements SandboxHost {
    * lack the API), late heartbeats are counted as busy time instead.
    */
   sample(now = Date.now()): number {
-    const perf = (this.worker as { performance?: Worker['performance'] }).performance;
+    const perf = workerPerformance(this.worker);
     if (perf?.eventLoopUtilization) {
       const elu = this.eluMark ? perf.eventLoopUtilization(this.eluMark) : undefined;
       this.eluMark = perf.eventLoopUtilization();
@@ -195,7 +195,7 @@ export class WorkerSlot implements SandboxHost {
     this.lastHeartbeat = Date.now();
     this.progressAt = Date.now();
     this.gapMark = Date.now();
-    this.eluMark = (this.worker as { performance?: Worker['performance'] }).performance?.eventLoopUtilization?.();
+    this.eluMark = workerPerformance(this.worker)?.eventLoopUtilization?.();
     for (const fn of this.waiting.splice(0)) fn();
     this.events.onReady(this);
   }
@@ -222,4 +222,20 @@ const STALL_MS = 50;
 
 function clamp(x: number): number {
   return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
+let performanceSupported: boolean | undefined;
+
+/** `worker.performance`, where the runtime has it (Bun throws on access: heartbeats stand in). */
+function workerPerformance(worker: Worker): Worker['performance'] | undefined {
+  if (performanceSupported === false) return undefined;
+  try {
+    const perf = (worker as { performance?: Worker['performance'] }).performance;
+    perf?.eventLoopUtilization?.();
+    performanceSupported = perf !== undefined;
+    return perf;
+  } catch {
+    performanceSupported = false;
+    return undefined;
+  }
 }

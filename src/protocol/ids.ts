@@ -1,14 +1,24 @@
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
-/** A random id of `length` base-62 characters from the Web Crypto API (≈ 5.95 bits each). */
+/** Random bytes drawn from the Web Crypto API in blocks (one call per block, not per id). */
+const pool = new Uint8Array(4096);
+let used = pool.length;
+
+function randomByte(): number {
+  if (used >= pool.length) {
+    crypto.getRandomValues(pool);
+    used = 0;
+  }
+  return pool[used++]!;
+}
+
+/** A random id of `length` base-62 characters (≈ 5.95 bits each). */
 export function randomId(length = 22): string {
-  const bytes = new Uint8Array(length);
-  crypto.getRandomValues(bytes);
   let out = '';
-  // 62 * 4 = 248: rejecting bytes ≥ 248 keeps the distribution uniform.
-  for (let i = 0; i < bytes.length; i++) {
-    let b = bytes[i]!;
-    while (b >= 248) b = crypto.getRandomValues(new Uint8Array(1))[0]!;
+  for (let i = 0; i < length; i++) {
+    // 62 * 4 = 248: rejecting bytes ≥ 248 keeps the distribution uniform.
+    let b = randomByte();
+    while (b >= 248) b = randomByte();
     out += ALPHABET[b % 62];
   }
   return out;

@@ -412,15 +412,21 @@ export class Session implements EventSource {
       }
       args = checked.args;
     }
-    const abort = new AbortController();
-    call.abort = abort;
+    const session = this;
     const context: ExecutionContext = {
       ...this.init.identity,
       sessionId: this.id,
       callId,
       toolName: call.toolName,
-      signal: abort.signal,
       context: this.contextFrozen,
+      // Made on first use: most handlers never look at it.
+      get signal(): AbortSignal {
+        if (!call.abort) {
+          call.abort = new AbortController();
+          if (session.ended || !session.calls.has(callId)) call.abort.abort();
+        }
+        return call.abort.signal;
+      },
     };
     const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
     let settlement: ToolSettlement;

@@ -28,9 +28,12 @@ function matches(def: ParameterDef, value: unknown): boolean {
  */
 export function validateArgs(tool: ToolDefinition, input: Record<string, unknown>): ValidationResult {
   if (tool.validateArgs) return tool.validateArgs(input);
+  const declared = Object.keys(tool.parameters);
+  if (declared.length === 0) return { args: input, problems: [] };
   const args: Record<string, unknown> = { ...input };
   const problems: string[] = [];
-  for (const [name, def] of Object.entries(tool.parameters)) {
+  for (const name of declared) {
+    const def = tool.parameters[name]!;
     const present = Object.hasOwn(args, name) && args[name] !== undefined && args[name] !== null;
     if (!present) {
       if (def.default !== undefined) {
