@@ -172,4 +172,18 @@ describe('WorkerPoolExecutor scaling', () => {
     spinner.handle.abort({ code: 'CANCELLED', message: 'done' });
     await spinner.done;
   });
+
+  it('goes past maxSize while every worker spins, and shrinks back once they are idle', async () => {
+    const p = pool({ minSize: 1, maxSize: 1, scaleInterval: 100 });
+    await p.warm();
+    const spinner = run(p, spec('while (true) {}', { timeoutMs: 20_000 }));
+    await until(() => p.stats().workers[0]!.stalled);
+    expect(await run(p, spec('return 4')).done).toEqual({ ok: true, resultJson: '4' });
+    expect(spinner.finished()).toBe(false);
+    expect(p.stats().size).toBe(2);
+    spinner.handle.abort({ code: 'CANCELLED', message: 'done' });
+    await spinner.done;
+    await until(() => p.stats().size === 1);
+    expect(await run(p, spec('return 5')).done).toEqual({ ok: true, resultJson: '5' });
+  });
 });

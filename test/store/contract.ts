@@ -92,12 +92,12 @@ export function storeContract(name: string, harness: StoreHarness): void {
 
     it('forgets a session at expiresAt: record, events, pending calls and listing', async () => {
       const store = await open();
-      const rec = record({ tenant: 'expiring', expiresAt: Date.now() + 150 });
+      const rec = record({ tenant: 'expiring', expiresAt: Date.now() + 1500 });
       await store.createSession(rec, [stdout(rec.id, 1)]);
       await store.addPendingCall(rec.id, 'c_1');
       expect(await store.getSession(rec.id)).not.toBeNull();
       expect((await store.listSessions('expiring')).map((r) => r.id)).toContain(rec.id);
-      await sleep(300);
+      await sleep(rec.expiresAt - Date.now() + 150);
       expect(await store.getSession(rec.id)).toBeNull();
       expect(await store.readEvents(rec.id, 0)).toEqual([]);
       expect(await store.listSessions('expiring')).toEqual([]);
