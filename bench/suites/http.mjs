@@ -160,3 +160,60 @@ export async function w1() {
     },
   );
 }
+
+/** Hostile scripts of the corpus's CPU and memory classes, sent over HTTP during X2. */
+const HOSTILE = [
+  'while (true) {}',
+  'function f() { return f() + 1 } return f()',
+  "return /(a+)+$/.test('a'.repeat(40) + 'b')",
+  '[3, 2, 1].sort(() => { for (;;) {} })',
+  "let s = 'x'; while (true) s += s",
+  'let a = []; while (true) a.push(new Array(1e5).fill(1))',
+  'const o = {}; for (let i = 0; ; i++) o["k" + i] = i',
+  'await new Promise(() => {})',
+];
+
+/**
+ * X2: `/health` latency while the corpus's CPU and memory classes run (worker pool): p99 of
+ * sequential `GET /health` while 4 hostile scripts are always in flight, vs the same on an
+ * idle broker.
+ */
+export async function x2() {
+  return withServers([{ config: { kind: 'broker', timeoutMs: 2000 } }], async ([server]) => {
+    const health = async (seconds) => {
+      const times = [];
+      const end = performance.now() + seconds * 1000;
+      while (performance.now() < end) {
+        const t = performance.now();
+        await (await fetch(`${server.url}/health`)).arrayBuffer();
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      return { p50: times[Math.floor(times.length / 2)], p99: times[Math.floor(times.length * 0.99)], n: times.length };
+    };
+    const idle = await health(SECONDS);
+    let running = true;
+    let sent = 0;
+    const worker = async (offset) => {
+      for (let i = offset; running; i += 4) {
+        const code = HOSTILE[i % HOSTILE.length];
+        sent++;
+        const res = await fetch(`${server.url}/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+        await res.arrayBuffer();
+      }
+    };
+    const load = [0, 1, 2, 3].map(worker);
+    await new Promise((r) => setTimeout(r, 500));
+    const busy = await health(SECONDS);
+    running = false;
+    await Promise.all(load);
+    return [{
+      name: 'X2 /health p99 under hostile load (pool)',
+      figure: `${ms(busy.p99)} (p50 ${ms(busy.p50)}, ${busy.n} probes, ${sent} hostile scripts)`,
+      baseline: `idle ${ms(idle.p99)} (p50 ${ms(idle.p50)})`,
+      ratio: busy.p99 / idle.p99,
+      goal: 'p99 ≤ 50 ms',
+      pass: busy.p99 <= 50,
+    }];
+  });
+}

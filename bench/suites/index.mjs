@@ -12,6 +12,7 @@ export const tasks = [
   { id: 'P1', rows: ['P1'], title: 'fairness: p99 at 10 connections while 2 sessions spin', run: http.p1 },
   { id: 'S1', rows: ['S1'], title: 'B1 on the Redis store vs the memory store', run: http.s1 },
   { id: 'X1', rows: ['X1'], title: 'B1 with bearer auth + rate limiting vs off', run: http.x1 },
+  { id: 'X2', rows: ['X2'], title: '/health latency while hostile CPU and memory scripts run', run: http.x2 },
   { id: 'C1', rows: ['C1'], title: 'EnclaveClient vs raw fetch + NDJSON', run: client.c1 },
   { id: 'C2', rows: ['C2'], title: 'client browser bundle size', run: client.c2 },
   { id: 'O1', rows: ['O1'], title: 'OpenAPI action call vs fetch from a server tool', run: inproc.o1 },
