@@ -20,7 +20,6 @@ export interface RuntimePoolOptions {
 /** Anything that looks like an `ioredis` client. */
 export interface RedisLike {
   duplicate(...args: unknown[]): unknown;
-  [key: string]: unknown;
 }
 
 export interface BrokerOptions {
