@@ -66,6 +66,12 @@ export interface BrokerOptions {
   ownerLeaseMs?: number;
   /** OpenAPI services whose operations become tools (`GET /code/actions` lists them). */
   openapi?: { sources: OpenApiSourceConfig[]; fetch?: FetchLike };
+  /** Serve `GET /openapi.json` and the `GET /docs` page (default true). */
+  docs?: boolean;
+  /** Serve `GET /metrics` in Prometheus text format (default false). */
+  metrics?: boolean;
+  /** Include tool argument values in `tool call` log lines (default false: names and outcomes only). */
+  logToolArgs?: boolean;
 }
 
 /** Options of `broker.execute()`. */

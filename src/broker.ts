@@ -24,6 +24,8 @@ import type { BrokerStore } from './store/types.js';
 import type { CallerIdentity } from './tools/types.js';
 import type { BrokerOptions, ExecuteOptions } from './broker-options.js';
 import { validateBrokerOptions } from './broker-validate.js';
+import { BrokerMetrics } from './observability/metrics.js';
+import { observeLogger } from './observability/logger.js';
 
 interface RunningServer {
   port: number;
@@ -44,6 +46,8 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   /** The OpenAPI catalog (`GET /code/actions`); its actions are tools of `tools`. */
   readonly catalog: CatalogHandler;
   readonly instanceId: string;
+  /** In-process counters behind `GET /metrics` (when built with `metrics: true`). */
+  readonly metrics: BrokerMetrics | undefined;
   /** The port `listen()` bound (useful with `listen(0)`). */
   port: number | undefined;
 
@@ -58,6 +62,9 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     super();
     validateBrokerOptions(options);
     this.logger = options.logger ?? consoleLogger('warn');
+    this.metrics = options.metrics ? new BrokerMetrics() : undefined;
+    // Sessions and routes log through this: it feeds the metrics and allows tool arguments.
+    const logger = this.metrics || options.logToolArgs ? observeLogger(this.logger, { metrics: this.metrics, logToolArgs: options.logToolArgs }) : this.logger;
     this.limits = brokerLimits(options.limits);
     this.instanceId = options.instanceId ?? `i_${randomId(12)}`;
     this.store = options.store ?? (options.redis ? new RedisStore(options.redis as never) : new MemoryStore());
@@ -74,7 +81,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       executor: PENDING_EXECUTOR,
       resolveTool: createToolResolver({ ...options, tools }),
       events: this,
-      logger: this.logger,
+      logger,
       limits: this.limits,
       sessionTimeoutMs: options.sessionTimeout ?? 300_000,
       maxConcurrentSessions: options.maxConcurrentSessions ?? 1000,
@@ -86,7 +93,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       store: this.store,
       executorStats: () => this.currentExecutor?.stats() ?? { kind: 'starting', active: 0 },
       limits: this.limits,
-      logger: this.logger,
+      logger,
       startedAt: Date.now(),
       catalogRoute: this.catalog.getRoutes()[0]!.handler,
       authentication: options.authentication,
@@ -95,6 +102,8 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024,
       clientIp: (request, env) => this.clientIp?.(request, env),
       ensureReady: () => (this.started ? undefined : this.ready()),
+      docs: options.docs,
+      metrics: this.metrics,
     });
   }
 

@@ -16,6 +16,15 @@ export type { BrokerLimits } from './session/limits.js';
 export { DEFAULT_LIMITS } from './session/limits.js';
 export { consoleLogger } from './logger.js';
 export { MemoryStore } from './store/memory.js';
+export { RedisStore } from './store/redis.js';
+export { UpstashStore } from './store/upstash.js';
+export { CatalogHandler } from './openapi/catalog.js';
+export type {
+  CatalogAction,
+  CatalogResponse,
+  CatalogService,
+  OpenApiSourceConfig,
+} from './openapi/types.js';
 export type { BrokerStore, SessionRecord, SessionStatus } from './store/types.js';
 export type { Executor, ExecutorStats } from './pool/executor.js';
 export { InlineExecutor } from './pool/inline.js';

@@ -8,12 +8,15 @@ import { BrokerError } from '../protocol/errors.js';
 import { executeRoutes } from './routes/execute.js';
 import { healthRoute } from './routes/health.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { docsRoutes } from './routes/docs.js';
+import { metricsRoute } from './routes/metrics.js';
+import { observeHttp } from '../observability/http.js';
 import type { AppEnv, HttpDeps } from './types.js';
-
-const OPEN_PATHS = /\/health$/;
 
 /** The broker's Hono app: every route of SPEC §4, mountable under any prefix. */
 export function createApp(deps: HttpDeps): Hono<AppEnv> {
+  // `/health`, and the docs page (a static shell holding no data), skip auth and rate limits.
+  const OPEN_PATHS = deps.docs === false ? /\/health$/ : /\/(?:health|docs)$/;
   const app = new Hono<AppEnv>();
   app.onError(onError(deps.logger));
   app.notFound(notFound);
@@ -37,6 +40,7 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
     }),
   );
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
+  app.use('*', observeHttp(deps.logger, deps.metrics));
 
   const clientIp = (c: Context<AppEnv>): string => deps.clientIp?.(c.req.raw, c.env) ?? c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? 'unknown';
   const limiter = deps.rateLimiting ? createRateLimiter(deps.rateLimiting, deps.store, clientIp, deps.logger) : undefined;
@@ -66,5 +70,7 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
   executeRoutes(app, deps);
   sessionRoutes(app, deps);
   if (deps.catalogRoute) app.get('/code/actions', deps.catalogRoute);
+  if (deps.docs !== false) docsRoutes(app, deps);
+  metricsRoute(app, deps);
   return app;
 }

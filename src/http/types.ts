@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { BrokerMetrics } from '../observability/metrics.js';
 import type { SessionManager } from '../session/manager.js';
 import type { Logger } from '../session/types.js';
 import type { BrokerLimits } from '../session/limits.js';
@@ -60,6 +61,10 @@ export interface HttpDeps {
   clientIp?: (request: Request, env: unknown) => string | undefined;
   /** A promise while the broker is still starting (store connection, warm sandbox). */
   ensureReady?: () => Promise<void> | undefined;
+  /** Serve `GET /openapi.json` and `GET /docs` (default true). */
+  docs?: boolean;
+  /** Counters behind `GET /metrics`; the route exists only when set. */
+  metrics?: BrokerMetrics;
 }
 
 export type AppEnv = {

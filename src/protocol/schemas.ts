@@ -75,3 +75,120 @@ export type LimitsInput = z.infer<typeof limitsSchema>;
 export type ExecuteRequest = z.infer<typeof executeRequestSchema>;
 export type CreateSessionRequest = z.infer<typeof createSessionRequestSchema>;
 export type ToolResultRequest = z.infer<typeof toolResultRequestSchema>;
+
+// ---- Response schemas (the OpenAPI document of `GET /openapi.json` is generated from them) ----
+
+const epochMs = z.number().int().nonnegative();
+
+/** Every error answer of the HTTP API (SPEC §4). */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string().meta({ description: 'An error code of SPEC §5, e.g. VALIDATION_ERROR, NOT_FOUND, RATE_LIMITED' }),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+
+export const successSchema = z.object({ success: z.literal(true) });
+
+export const sessionStatusSchema = z.enum(['pending', 'running', 'completed', 'error']);
+
+/** `GET /sessions/:id`: the reference's `Session`, plus a few extra fields. */
+export const sessionInfoSchema = z.looseObject({
+  id: z.string(),
+  status: sessionStatusSchema,
+  createdAt: epochMs,
+  expiresAt: epochMs,
+  lastSeq: z.number().int().nonnegative().optional(),
+  endedAt: epochMs.optional(),
+  errorCode: z.string().optional(),
+});
+
+export const sessionListSchema = z.object({ sessions: z.array(sessionInfoSchema) });
+
+/** `GET /health`: `uptime` in seconds; counts are this process's (or object's). */
+export const healthSchema = z.looseObject({
+  status: z.literal('ok'),
+  uptime: z.number().nonnegative(),
+  sessions: z.object({ active: z.number().int().nonnegative(), total: z.number().int().nonnegative() }),
+  pool: z.unknown().optional(),
+  store: z.string().optional(),
+});
+
+/** `GET /code/actions`: the reference's `CatalogResponse`. */
+export const catalogResponseSchema = z.object({
+  actions: z.array(
+    z.object({
+      name: z.string(),
+      description: z.string().optional(),
+      inputSchema: z.record(z.string(), z.unknown()).optional(),
+      service: z.string(),
+      tags: z.array(z.string()).optional(),
+      deprecated: z.boolean().optional(),
+    }),
+  ),
+  services: z.array(
+    z.object({ name: z.string(), specUrl: z.string(), lastUpdated: z.string(), actionCount: z.number().int().nonnegative() }),
+  ),
+  version: z.string(),
+});
+
+const envelope = <T extends string, P extends z.ZodType>(type: T, payload: P) =>
+  z.object({
+    protocolVersion: z.literal(2),
+    sessionId: z.string().regex(/^s_/),
+    seq: z.number().int().positive(),
+    timestamp: epochMs,
+    type: z.literal(type),
+    payload,
+  });
+
+/** One line of an NDJSON stream (SPEC §3). */
+export const streamEventSchema = z.discriminatedUnion('type', [
+  envelope(
+    'session_init',
+    z.object({
+      expiresAt: z.string(),
+      limits: z.object({
+        timeoutMs: z.number().int(),
+        maxToolCalls: z.number().int(),
+        memoryLimitBytes: z.number().int(),
+        maxStdoutBytes: z.number().int(),
+      }),
+      cancelUrl: z.string(),
+      toolResultUrl: z.string(),
+      replayUrl: z.string(),
+    }),
+  ),
+  envelope('stdout', z.object({ chunk: z.string() })),
+  envelope('log', z.object({ level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string(), data: z.unknown().optional() })),
+  envelope(
+    'tool_call',
+    z.object({
+      callId: z.string().regex(/^c_/),
+      toolName: z.string(),
+      args: z.record(z.string(), z.unknown()),
+      handler: z.enum(['server', 'client']),
+    }),
+  ),
+  envelope('tool_result_applied', z.object({ callId: z.string(), ok: z.boolean(), durationMs: z.number().nonnegative() })),
+  envelope('heartbeat', z.object({ ts: z.string() })),
+  envelope('error', z.object({ code: z.string(), message: z.string(), recoverable: z.boolean(), details: z.unknown().optional() })),
+  envelope(
+    'final',
+    z.object({
+      ok: z.boolean(),
+      result: z.unknown().optional(),
+      error: z.object({ code: z.string(), message: z.string(), stack: z.string().optional(), details: z.unknown().optional() }).optional(),
+      stats: z.object({
+        durationMs: z.number().nonnegative(),
+        toolCallCount: z.number().int().nonnegative(),
+        stdoutBytes: z.number().int().nonnegative(),
+      }),
+    }),
+  ),
+  envelope(
+    'catalog_changed',
+    z.object({ version: z.string(), addedActions: z.array(z.string()), removedActions: z.array(z.string()) }),
+  ),
+]);

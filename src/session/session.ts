@@ -9,6 +9,8 @@ import {
   type StreamEvent,
 } from '../protocol/events.js';
 import type { Executor } from '../pool/executor.js';
+import { logsToolArgs } from '../observability/logger.js';
+import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
@@ -62,6 +64,8 @@ type CallState = {
   handler: 'server' | 'client';
   startedAt: number;
   abort?: AbortController;
+  /** Kept only when the logger may log argument values (`logToolArgs`). */
+  args?: Record<string, unknown>;
 };
 
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
@@ -154,7 +158,7 @@ export class Session implements EventSource {
     await this.env.store.createSession(this.record(), [initEvent]);
     this.makeVisible([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
-    this.env.logger.debug({ sessionId: id, tenant: this.tenant }, 'session started');
+    this.env.logger.debug({ sessionId: id, tenant: this.tenant }, LOG.sessionStarted);
 
     if (limits.heartbeatIntervalMs > 0) {
       this.heartbeat = setInterval(() => this.emit('heartbeat', { ts: new Date().toISOString() }), limits.heartbeatIntervalMs);
@@ -361,7 +365,7 @@ export class Session implements EventSource {
     }
     const route = this.env.resolveTool(toolName);
     const handler = route.kind === 'client' ? 'client' : 'server';
-    this.calls.set(callId, { sandboxId, toolName, handler, startedAt: Date.now() });
+    this.calls.set(callId, { sandboxId, toolName, handler, startedAt: Date.now(), ...(logsToolArgs(this.env.logger) ? { args } : {}) });
     if (this.env.listening('tool:called')) this.env.emit('tool:called', this.eventInfo(), toolName, args);
 
     if (route.kind === 'client') {
@@ -464,7 +468,18 @@ export class Session implements EventSource {
     if (!call || this.ended) return;
     this.calls.delete(callId);
     this.resolvedCalls.add(callId);
-    this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs: Date.now() - call.startedAt });
+    const durationMs = Date.now() - call.startedAt;
+    this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs });
+    const line: Record<string, unknown> = {
+      sessionId: this.id,
+      callId,
+      tool: call.toolName,
+      handler: call.handler,
+      durationMs,
+      outcome: settlement.ok ? 'ok' : settlement.error.code,
+    };
+    if (call.args !== undefined) line.args = call.args;
+    this.env.logger.info(line, LOG.toolCall);
     this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
   }
 
@@ -486,6 +501,7 @@ export class Session implements EventSource {
     } else {
       const { code, message, stack, recoverable } = outcome.error;
       this.emit('error', { code, message, recoverable: recoverable === true });
+      if (LIMIT_CODES.has(code)) this.env.logger.warn({ sessionId: this.id, code }, LOG.limitHit);
       const error: SessionError = { code, message };
       if (stack) error.stack = stack;
       final = { ok: false, error, stats };
@@ -503,7 +519,7 @@ export class Session implements EventSource {
       else this.env.emit('session:error', info, final.error!);
       this.env.logger.info(
         { sessionId: this.id, outcome: final.ok ? 'completed' : final.error!.code, ...stats },
-        'session ended',
+        LOG.sessionEnded,
       );
       this.env.onEnded(this);
     });

@@ -1,0 +1,3 @@
+export { BrokerMetrics } from './metrics.js';
+export { observeLogger, logsToolArgs, type ObserveOptions } from './logger.js';
+export { LOG, LIMIT_CODES } from './messages.js';
