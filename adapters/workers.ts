@@ -305,7 +305,8 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
     override async alarm(): Promise<void> {
       const alive = await this.store.sweep();
       if (alive === 0) {
-        await this.state?.manager.close();
+        // The alarm is set for expiresAt: a session still running has reached its sessionTimeout.
+        await this.state?.manager.close('SESSION_EXPIRED', 'the session reached its sessionTimeout');
         await this.ctx.storage.deleteAll();
       }
     }

@@ -251,12 +251,12 @@ export class SessionManager {
     }
   }
 
-  /** Ends every local session with CANCELLED and waits until their final events are stored. */
-  async close(): Promise<void> {
+  /** Ends every local session (CANCELLED unless told otherwise) and waits until their final events are stored. */
+  async close(code = 'CANCELLED', message = 'the broker is shutting down'): Promise<void> {
     if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
     this.leaseTimer = undefined;
     const sessions = [...this.local.values()];
-    for (const s of sessions) s.abort('CANCELLED', 'the broker is shutting down');
+    for (const s of sessions) s.abort(code, message);
     await Promise.all(sessions.map((s) => s.finished));
     await this.unsubscribe?.().catch(() => {});
     this.unsubscribe = undefined;
