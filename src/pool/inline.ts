@@ -1,4 +1,4 @@
-import { ModulePool, type ModulePoolOptions } from '../sandbox/modules.js';
+import { isWasmAbort, ModulePool, type ModulePoolOptions, type ModuleSlot } from '../sandbox/modules.js';
 import { QuickJSSandbox } from '../sandbox/sandbox.js';
 import type {
   SandboxFailure,
@@ -13,13 +13,28 @@ import type { Executor, ExecutorStats } from './executor.js';
  * Runs sandboxes on the calling thread. This is what a Durable Object uses (each has its own
  * isolate); on Node and Bun a script that spins holds this thread until its interrupt fires.
  */
+export interface InlineExecutorOptions extends ModulePoolOptions {
+  /**
+   * Sandboxes (runtime + context + the session-independent globals) kept ready ahead of
+   * need, refilled once the thread is idle. Each one serves a single session. Default 2 on
+   * Node and Bun, 0 elsewhere (a Durable Object runs few sessions and pays for CPU).
+   */
+  prewarm?: number;
+}
+
 export class InlineExecutor implements Executor {
   readonly kind = 'inline';
   private readonly modules: ModulePool;
   private active = 0;
+  private readonly prewarm: number;
+  private readonly spares: QuickJSSandbox[] = [];
+  private refillQueued = false;
+  private closed = false;
 
-  constructor(options: ModulePoolOptions = {}) {
-    this.modules = new ModulePool(options);
+  constructor(options: InlineExecutorOptions = {}) {
+    const { prewarm, ...moduleOptions } = options;
+    this.modules = new ModulePool(moduleOptions);
+    this.prewarm = Math.max(0, Math.floor(prewarm ?? (isServerRuntime() ? 2 : 0)));
   }
 
   start(spec: SandboxSpec, listener: SandboxListener): SandboxHandle {
@@ -36,8 +51,9 @@ export class InlineExecutor implements Executor {
     if (listener.pollAbort) counted.pollAbort = () => listener.pollAbort!();
     const slot = this.modules.acquire();
     if (!(slot instanceof Promise)) {
-      const sandbox = new QuickJSSandbox(this.modules, slot, spec, counted);
-      sandbox.start();
+      const sandbox = this.takeSpare(slot) ?? new QuickJSSandbox(this.modules, slot);
+      sandbox.start(spec, counted);
+      this.scheduleRefill();
       return sandbox;
     }
     const handle = new DeferredHandle();
@@ -48,15 +64,60 @@ export class InlineExecutor implements Executor {
     return handle;
   }
 
-  warm(): Promise<void> {
-    return this.modules.warm();
+  async warm(): Promise<void> {
+    await this.modules.warm();
+    this.refill();
   }
 
   stats(): ExecutorStats {
     return { kind: this.kind, active: this.active, modules: this.modules.modulesCreated };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const spare of this.spares.splice(0)) if (!spare.slot.crashed) spare.discard();
+  }
+
+  // ---- prepared sandboxes ----------------------------------------------------------------
+
+  /** A prepared sandbox of this module, if one is ready (spares of a retired module are dropped). */
+  private takeSpare(slot: ModuleSlot): QuickJSSandbox | undefined {
+    while (this.spares.length > 0) {
+      const spare = this.spares.pop()!;
+      if (spare.slot === slot) return spare;
+      // A retired or crashed module is let go as a whole: its runtimes go with it.
+    }
+    return undefined;
+  }
+
+  private scheduleRefill(): void {
+    if (this.refillQueued || this.prewarm === 0 || this.closed) return;
+    this.refillQueued = true;
+    const run = () => {
+      this.refillQueued = false;
+      this.refill();
+    };
+    if (typeof setImmediate === 'function') setImmediate(run);
+    else setTimeout(run, 0);
+  }
+
+  /** Prepares sandboxes up to `prewarm` in the current module (never loads a module for it). */
+  private refill(): void {
+    if (this.closed) return;
+    const slot = this.modules.acquire();
+    if (slot instanceof Promise) return;
+    if (this.spares.some((s) => s.slot !== slot)) this.spares.splice(0, this.spares.length, ...this.spares.filter((s) => s.slot === slot));
+    while (this.spares.length < this.prewarm && !slot.retired && !slot.crashed) {
+      const spare = new QuickJSSandbox(this.modules, slot);
+      try {
+        spare.prepare();
+      } catch (err) {
+        if (isWasmAbort(err)) this.modules.crash(slot, err instanceof Error ? err.message : String(err));
+        return;
+      }
+      this.spares.push(spare);
+    }
+  }
 
 }
 
@@ -85,4 +146,9 @@ class DeferredHandle implements SandboxHandle {
     if (this.target) this.target.abort(failure);
     else this.aborted ??= failure;
   }
+}
+
+function isServerRuntime(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string; bun?: string } } }).process;
+  return Boolean(proc?.versions?.node ?? proc?.versions?.bun);
 }

@@ -51,7 +51,7 @@ export class QuickJSSandbox implements SandboxHandle {
   private jsonStringify!: QuickJSHandle;
   private formatter: QuickJSHandle | undefined;
   private main: QuickJSHandle | undefined;
-  private readonly deadline: number;
+  private deadline = Infinity;
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly timers = new Map<number, Timer>();
   private nextTimer = 1;
@@ -67,22 +67,35 @@ export class QuickJSSandbox implements SandboxHandle {
   private deferred: [number, ToolSettlement][] = [];
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
+  /** Runtime, context and the spec-free globals exist (see `prepare`). */
+  private prepared = false;
+  private spec!: SandboxSpec;
+  private listener!: SandboxListener;
 
+  /**
+   * `spec` and `listener` may be given here or to `start()`. A sandbox without them can be
+   * `prepare()`d ahead of need; it serves exactly one session, then is disposed.
+   */
   constructor(
     private readonly pool: ModulePool,
-    private readonly slot: ModuleSlot,
-    private readonly spec: SandboxSpec,
-    private readonly listener: SandboxListener,
+    readonly slot: ModuleSlot,
+    spec?: SandboxSpec,
+    listener?: SandboxListener,
   ) {
-    this.deadline = Date.now() + spec.limits.timeoutMs;
+    if (spec) this.spec = spec;
+    if (listener) this.listener = listener;
   }
 
   /** Creates the runtime, installs the globals and runs the code up to its first wait. */
-  start(): void {
+  start(spec?: SandboxSpec, listener?: SandboxListener): void {
+    if (spec) this.spec = spec;
+    if (listener) this.listener = listener;
+    this.deadline = Date.now() + this.spec.limits.timeoutMs;
     this.slot.live.add(this);
     this.pool.noteCreated(this.slot);
     try {
-      this.createRuntime();
+      if (!this.prepared) this.prepare();
+      this.applySpec();
     } catch (err) {
       this.fail(err);
       return;
@@ -151,15 +164,18 @@ export class QuickJSSandbox implements SandboxHandle {
 
   // ---- set-up ---------------------------------------------------------------------------
 
-  private createRuntime(): void {
-    const { limits } = this.spec;
+  /**
+   * Creates the runtime and context and installs the globals that do not depend on the
+   * session (everything but `context`). Nothing of the guest runs here; the limits, the
+   * interrupt deadline and `context` are applied by `start()`.
+   */
+  prepare(): void {
+    if (this.prepared) return;
+    this.prepared = true;
     const runtime = this.slot.module.newRuntime();
     this.runtime = runtime;
-    runtime.setMemoryLimit(limits.memoryLimitBytes);
-    runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
-    const poll = this.listener.pollAbort?.bind(this.listener);
     runtime.setInterruptHandler(() => {
-      if (poll && this.stop === undefined) this.stop = poll();
+      if (this.stop === undefined && this.listener?.pollAbort) this.stop = this.listener.pollAbort();
       if (this.stop) return true;
       if (Date.now() <= this.deadline) return false;
       this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
@@ -196,6 +212,22 @@ export class QuickJSSandbox implements SandboxHandle {
     }
     this.freeze(consoleObject);
     define('console', consoleObject);
+  }
+
+  /** Disposes a prepared sandbox that never started. */
+  discard(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.dispose();
+  }
+
+  /** The session's own part: limits, then the frozen `context` global. */
+  private applySpec(): void {
+    const { limits } = this.spec;
+    const runtime = this.runtime;
+    const ctx = this.ctx;
+    runtime.setMemoryLimit(limits.memoryLimitBytes);
+    runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
 
     const contextValue = this.parseInGuest(this.spec.contextJson);
     if ('error' in contextValue) {
@@ -209,7 +241,8 @@ export class QuickJSSandbox implements SandboxHandle {
     } else {
       this.freeze(contextValue.value!);
     }
-    define('context', contextValue.value!);
+    ctx.defineProp(ctx.global, 'context', { value: contextValue.value!, configurable: false, enumerable: false });
+    contextValue.value!.dispose();
   }
 
   private freeze(handle: QuickJSHandle): void {
