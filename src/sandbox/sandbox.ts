@@ -605,13 +605,19 @@ export class QuickJSSandbox implements SandboxHandle {
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     this.pool.release(this.slot, this);
     if ('code' in outcome && (outcome.code === 'MEMORY_LIMIT' || outcome.code === 'SANDBOX_CRASHED')) this.tainted = true;
-    this.dispose();
+    for (const timer of this.timers.values()) clearTimeout(timer.host);
+    // Nothing enters the guest once `ended` is set: freeing the runtime can wait until the
+    // thread is idle, after the outcome went out (on Node and Bun; elsewhere at once).
+    if (this.tainted || typeof setImmediate !== 'function') this.dispose();
+    else disposeLater(this);
     if ('ok' in outcome) this.listener.onDone(outcome);
     else this.listener.onDone({ ok: false, error: outcome });
   }
 
-  private dispose(): void {
+  /** Frees the runtime (see `finish`). A module that crashed meanwhile is let go as a whole. */
+  dispose(): void {
     for (const timer of this.timers.values()) clearTimeout(timer.host);
+    if (this.slot.crashed) return;
     if (this.tainted) {
       // Disposing a runtime after out-of-memory or an interrupted job can abort the whole
       // module (quickjs-emscripten #257/#269). Leave it, retire the module, and let the
@@ -635,6 +641,19 @@ export class QuickJSSandbox implements SandboxHandle {
       this.calls.clear();
     }
   }
+}
+
+let toDispose: QuickJSSandbox[] = [];
+
+/** Disposes ended sandboxes in one batch once the thread is idle. */
+function disposeLater(sandbox: QuickJSSandbox): void {
+  toDispose.push(sandbox);
+  if (toDispose.length > 1) return;
+  setImmediate(() => {
+    const batch = toDispose;
+    toDispose = [];
+    for (const s of batch) s.dispose();
+  });
 }
 
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
