@@ -49,6 +49,7 @@ export class InlineExecutor implements Executor {
       },
     };
     if (listener.pollAbort) counted.pollAbort = () => listener.pollAbort!();
+    if (listener.onGuest) counted.onGuest = (running) => listener.onGuest!(running);
     const slot = this.modules.acquire();
     if (!(slot instanceof Promise)) {
       const sandbox = this.takeSpare(slot) ?? new QuickJSSandbox(this.modules, slot);

@@ -30,6 +30,8 @@ export class WorkerSlot implements SandboxHost {
   private readonly waiting: Array<() => void> = [];
   /** Abort flags shared with the worker, read by its interrupt handler. */
   private readonly flags = new Int32Array(new SharedArrayBuffer(4 * ABORT_SLOTS));
+  /** When the worker entered guest code, 0 while it is not in it (written by the worker). */
+  private readonly guest = new Float64Array(new SharedArrayBuffer(8));
   private readonly freeSlots = Array.from({ length: ABORT_SLOTS }, (_, i) => ABORT_SLOTS - 1 - i);
   private readonly slotOf = new Map<number, number>();
   /** `start`/`settle` messages sent and not yet handled by the worker. */
@@ -45,6 +47,7 @@ export class WorkerSlot implements SandboxHost {
   ) {
     const boot: WorkerBootData = {
       flags: this.flags.buffer as SharedArrayBuffer,
+      guest: this.guest.buffer as SharedArrayBuffer,
       heartbeatMs: options.heartbeatMs,
       maxEventsPerSandbox: options.maxEventsPerSandbox,
       ...(options.sandboxesPerModule ? { sandboxesPerModule: options.sandboxesPerModule } : {}),
@@ -66,11 +69,13 @@ export class WorkerSlot implements SandboxHost {
   }
 
   /**
-   * Running guest code right now (or stuck): a `start`/`settle` unanswered for over 50 ms, or
-   * no heartbeat for two periods.
+   * Running guest code right now (or stuck): in guest code for over 5 ms (the worker's own
+   * flag), a `start`/`settle` unanswered for over 50 ms, or no heartbeat for two periods.
    */
   stalled(now = Date.now()): boolean {
     if (!this.ready) return false;
+    const since = this.guest[0]!;
+    if (since > 0 && now - since > GUEST_BUSY_MS) return true;
     if (this.outstanding > 0 && now - this.progressAt > STALL_MS) return true;
     return now - this.lastHeartbeat > 2 * this.options.heartbeatMs + STALL_MS;
   }
@@ -219,6 +224,8 @@ export class WorkerSlot implements SandboxHost {
 }
 
 const STALL_MS = 50;
+/** A session's own guest code runs well under a millisecond; longer holds the worker. */
+const GUEST_BUSY_MS = 5;
 
 function clamp(x: number): number {
   return x < 0 ? 0 : x > 1 ? 1 : x;

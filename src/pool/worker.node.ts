@@ -10,6 +10,11 @@ import type { FromWorker, SandboxEvent, ToWorker } from './messages.js';
 export interface WorkerBootData {
   /** One Int32 per sandbox slot; the main thread stores 1 in a slot to abort its sandbox. */
   flags: SharedArrayBuffer;
+  /**
+   * One Float64: while this worker runs guest code, when it started (`Date.now()`); 0 when
+   * it does not. Read by the main thread to place new sandboxes elsewhere at once.
+   */
+  guest: SharedArrayBuffer;
   heartbeatMs: number;
   maxEventsPerSandbox: number;
   sandboxesPerModule?: number;
@@ -27,6 +32,7 @@ const port = parentPort;
 if (!port) throw new Error('worker.node.js must run in a worker thread');
 const boot = workerData as WorkerBootData;
 const flags = new Int32Array(boot.flags);
+const guest = new Float64Array(boot.guest);
 /** Stand-in failure for a flag-abort; the main thread reports the abort's own failure. */
 const FLAGGED = { code: 'CANCELLED', message: 'aborted by the host' };
 
@@ -114,6 +120,9 @@ function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec'], slot
     pollAbort: () => {
       if (record.overBudget) return budgetFailure();
       return slot >= 0 && Atomics.load(flags, slot) !== 0 ? FLAGGED : undefined;
+    },
+    onGuest: (inGuest) => {
+      guest[0] = inGuest ? Date.now() : 0;
     },
   };
   const handle = executor.start(spec, listener);

@@ -278,7 +278,8 @@ export class QuickJSSandbox implements SandboxHandle {
    * A WASM abort here takes the whole module down (and every sandbox in it).
    */
   private enter(fn: () => { error?: QuickJSHandle; value?: QuickJSHandle } | undefined): void {
-    this.depth++;
+    const outer = this.depth++ === 0;
+    if (outer) this.listener.onGuest?.(true);
     try {
       const result = fn();
       if (result) {
@@ -294,10 +295,12 @@ export class QuickJSSandbox implements SandboxHandle {
       if (!this.outcome && !this.stop) this.drainJobs();
     } catch (err) {
       this.depth--;
+      if (outer) this.listener.onGuest?.(false);
       this.fail(err);
       return;
     }
     this.depth--;
+    if (outer) this.listener.onGuest?.(false);
     this.flushStdout();
     if (this.stop) this.tainted = true;
     const outcome = this.stop ?? this.outcome;

@@ -57,6 +57,11 @@ export interface SandboxListener {
    * stop a guest that holds this thread (its `abort()` message could not be read meanwhile).
    */
   pollAbort?(): SandboxFailure | undefined;
+  /**
+   * Optional: the thread is about to run guest code (`true`) or got it back (`false`). Lets
+   * a pool see at once that a worker is held by guest code.
+   */
+  onGuest?(running: boolean): void;
 }
 
 /** A tool outcome for the guest: the result's JSON text, or an error. */
