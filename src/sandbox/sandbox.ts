@@ -120,7 +120,14 @@ export class QuickJSSandbox implements SandboxHandle {
     this.enter(() => {
       const ctx = this.ctx;
       if (settlement.ok) {
-        const parsed = settlement.resultJson === undefined ? undefined : this.parseInGuest(settlement.resultJson);
+        const constant = settlement.resultJson === undefined ? ctx.undefined : CONSTANTS[settlement.resultJson]?.(ctx);
+        if (constant) {
+          // `null`, `true`, `false`: the engine's own constants, no parse needed.
+          call.resolve(constant);
+          call.dispose();
+          return undefined;
+        }
+        const parsed = this.parseInGuest(settlement.resultJson!);
         if (parsed?.error) {
           call.dispose();
           return parsed;
@@ -658,6 +665,12 @@ function disposeLater(sandbox: QuickJSSandbox): void {
     for (const s of batch) s.dispose();
   });
 }
+
+const CONSTANTS: Record<string, ((ctx: QuickJSContext) => QuickJSHandle) | undefined> = Object.assign(Object.create(null) as object, {
+  null: (ctx: QuickJSContext) => ctx.null,
+  true: (ctx: QuickJSContext) => ctx.true,
+  false: (ctx: QuickJSContext) => ctx.false,
+});
 
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
 
