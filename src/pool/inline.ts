@@ -96,19 +96,27 @@ export class InlineExecutor implements Executor {
     this.refillQueued = true;
     const run = () => {
       this.refillQueued = false;
-      this.refill();
+      this.refill(false);
     };
     if (typeof setImmediate === 'function') setImmediate(run);
     else setTimeout(run, 0);
   }
 
-  /** Prepares sandboxes up to `prewarm` in the current module (never loads a module for it). */
-  private refill(): void {
+  /**
+   * Prepares sandboxes up to `prewarm` in the current module (never loads a module for it).
+   * From the idle-time refill, one per turn of the event loop, so that a request arriving
+   * meanwhile waits for one preparation at most.
+   */
+  private refill(all = true): void {
     if (this.closed) return;
     const slot = this.modules.acquire();
     if (slot instanceof Promise) return;
     if (this.spares.some((s) => s.slot !== slot)) this.spares.splice(0, this.spares.length, ...this.spares.filter((s) => s.slot === slot));
-    while (this.spares.length < this.prewarm && !slot.retired && !slot.crashed) {
+    for (let made = 0; this.spares.length < this.prewarm && !slot.retired && !slot.crashed; made++) {
+      if (!all && made > 0) {
+        this.scheduleRefill();
+        return;
+      }
       const spare = new QuickJSSandbox(this.modules, slot);
       try {
         spare.prepare();

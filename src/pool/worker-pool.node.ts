@@ -60,6 +60,7 @@ export class WorkerPoolExecutor implements Executor {
   private nextWorker = 1;
   private replaced = 0;
   private utilisation = 0;
+  private rotation = 0;
 
   constructor(options: WorkerPoolOptions = {}) {
     this.options = resolvePoolOptions(options, availableParallelism());
@@ -141,7 +142,12 @@ export class WorkerPoolExecutor implements Executor {
     const now = Date.now();
     let best: WorkerSlot | undefined;
     let bestScore = Infinity;
-    for (const w of this.workers) {
+    // Ties go round the workers: the one that ran the last sandbox gets time to free it and
+    // prepare its next one while another takes this one.
+    const n = this.workers.length;
+    const from = n > 0 ? this.rotation++ % n : 0;
+    for (let i = 0; i < n; i++) {
+      const w = this.workers[(from + i) % n]!;
       // Sandboxes first; a worker running guest code right now, or still booting, after.
       const score = w.active + w.backlog / 4 + (w.stalled(now) ? 1e6 : 0) + (w.ready ? 0 : 0.5);
       if (score < bestScore) {
