@@ -1,5 +1,6 @@
 import type { AuthConfig, CorsConfig, RateLimitConfig } from './http/types.js';
 import type { Executor } from './pool/executor.js';
+import type { RuntimePoolOptions } from './pool/options.js';
 import type { BrokerLimits } from './session/limits.js';
 import type { Logger } from './session/types.js';
 import type { BrokerStore } from './store/types.js';
@@ -8,14 +9,7 @@ import type { CallerIdentity, ToolHandler } from './tools/types.js';
 import type { EventFilter } from './protocol/events.js';
 import type { FetchLike, OpenApiSourceConfig } from './openapi/types.js';
 
-/** The reference's worker pool settings (Node and Bun). */
-export interface RuntimePoolOptions {
-  minSize: number;
-  maxSize: number;
-  scaleUpThreshold: number;
-  scaleDownThreshold: number;
-  scaleInterval: number;
-}
+export type { RuntimePoolOptions } from './pool/options.js';
 
 /**
  * Anything that looks like an `ioredis` client (`new Redis(url)` type-checks as it is; the

@@ -1,3 +1,4 @@
+import { CODE_FOR_STATUS } from '../protocol/errors.js';
 /** Errors the client rejects with. */
 
 /** Codes only the client produces (everything else comes from the broker, SPEC §5). */
@@ -42,18 +43,6 @@ export function cancelledError(sessionId: string | undefined, reason?: unknown):
   return err;
 }
 
-const STATUS_CODES: Record<number, string> = {
-  400: 'VALIDATION_ERROR',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'RATE_LIMITED',
-  503: 'TOO_MANY_SESSIONS',
-};
-
 /** Builds an error from an HTTP error answer (`{ error: { code, message, details } }`). */
 export async function errorFromResponse(res: Response, sessionId?: string): Promise<EnclaveError> {
   let body: unknown;
@@ -63,7 +52,7 @@ export async function errorFromResponse(res: Response, sessionId?: string): Prom
     body = undefined;
   }
   const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-  const code = typeof error?.code === 'string' ? error.code : (STATUS_CODES[res.status] ?? 'INTERNAL_ERROR');
+  const code = typeof error?.code === 'string' ? error.code : (CODE_FOR_STATUS[res.status] ?? 'INTERNAL_ERROR');
   const message = typeof error?.message === 'string' ? error.message : `the broker answered HTTP ${res.status}`;
   return new EnclaveError(code, message, { details: error?.details, sessionId, status: res.status });
 }

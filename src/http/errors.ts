@@ -1,18 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { BrokerError, type ErrorCode } from '../protocol/errors.js';
+import { BrokerError, CODE_FOR_STATUS } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
-
-const STATUS_CODES: Record<number, ErrorCode> = {
-  400: 'VALIDATION_ERROR',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'RATE_LIMITED',
-};
 
 /** The JSON error answer of SPEC §4. */
 export function errorResponse(err: BrokerError): Response {
@@ -26,7 +15,7 @@ export function onError(logger: Logger) {
   return (err: Error, c: Context): Response => {
     if (err instanceof BrokerError) return errorResponse(err);
     if (err instanceof HTTPException) {
-      const code = STATUS_CODES[err.status] ?? 'INTERNAL_ERROR';
+      const code = (err.status < 500 && CODE_FOR_STATUS[err.status]) || 'INTERNAL_ERROR';
       return errorResponse(new BrokerError(code, err.status >= 500 ? 'internal error' : err.message || code));
     }
     logger.error({ err: err?.message, stack: err?.stack, path: c.req.path }, 'unhandled error in a route');

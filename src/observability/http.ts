@@ -1,20 +1,9 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../http/types.js';
-import { BrokerError } from '../protocol/errors.js';
+import { BrokerError, CODE_FOR_STATUS } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
 import { LOG } from './messages.js';
 import type { BrokerMetrics } from './metrics.js';
-
-const BY_STATUS: Record<number, string> = {
-  400: 'VALIDATION_ERROR',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'RATE_LIMITED',
-};
 
 /**
  * Looks at every answer once the route (and `onError`) produced it: counts error answers by
@@ -27,7 +16,7 @@ export function observeHttp(logger: Logger, metrics: BrokerMetrics | undefined):
     const status = c.res.status;
     if (status < 400) return;
     const err = c.error;
-    const code = err instanceof BrokerError ? err.code : (BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : `HTTP_${status}`));
+    const code = err instanceof BrokerError ? err.code : ((status < 500 && CODE_FOR_STATUS[status]) || (status >= 500 ? 'INTERNAL_ERROR' : `HTTP_${status}`));
     metrics?.httpError(code);
     if (code === 'STORE_UNAVAILABLE') {
       logger.error({ path: c.req.path, code, requestId: c.get('requestId'), err: err?.message }, LOG.httpRefused);

@@ -53,6 +53,19 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   STORE_UNAVAILABLE: 503,
 };
 
+/** The code an error status stands for when an answer does not say (client and HTTP layer). */
+export const CODE_FOR_STATUS: Readonly<Partial<Record<number, ErrorCode>>> = {
+  400: 'VALIDATION_ERROR',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+  503: 'TOO_MANY_SESSIONS',
+};
+
 /** An error with a code from {@link ERROR_CODES}, safe to show to a client. */
 export class BrokerError extends Error {
   override readonly name = 'BrokerError';
