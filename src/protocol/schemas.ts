@@ -16,6 +16,7 @@ export const limitsSchema = z
     maxResultBytes: positiveInt,
     heartbeatIntervalMs: positiveInt,
     disconnectGraceMs: nonNegativeInt,
+    outputBudgetBytes: nonNegativeInt,
   })
   .partial()
   .strict();

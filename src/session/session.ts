@@ -90,6 +90,10 @@ export class Session implements EventSource {
   private readonly resolvedCalls = new Set<string>();
   private toolCallCount = 0;
   private stdoutBytes = 0;
+  /** Bytes counted against `limits.outputBudgetBytes`. */
+  private outputBytes = 0;
+  /** Set once the budget is exceeded: the session ends with it, whatever the sandbox says. */
+  private overBudget: { code: string; message: string } | undefined;
   private readonly startedAt = Date.now();
   private ended = false;
   private queue: StreamEvent[] = [];
@@ -187,10 +191,13 @@ export class Session implements EventSource {
       {
         onToolCall: (sandboxId, name, argsJson) => this.onToolCall(sandboxId, name, argsJson),
         onStdout: (chunk) => {
-          this.stdoutBytes += byteLength(chunk);
-          this.emit('stdout', { chunk });
+          const bytes = byteLength(chunk);
+          this.stdoutBytes += bytes;
+          if (this.spend(bytes, 'stdout')) this.emit('stdout', { chunk });
         },
-        onLog: (level, message) => this.emit('log', { level, message }),
+        onLog: (level, message) => {
+          if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
+        },
         onDone: (outcome) => this.onSandboxDone(outcome),
       },
     );
@@ -357,6 +364,7 @@ export class Session implements EventSource {
       this.abort('MAX_TOOL_CALLS', `the session made more than ${this.init.limits.maxToolCalls} tool calls`);
       return;
     }
+    if (!this.spend(byteLength(argsJson), 'tool arguments')) return;
     let args: Record<string, unknown>;
     try {
       args = JSON.parse(argsJson) as Record<string, unknown>;
@@ -466,6 +474,8 @@ export class Session implements EventSource {
   private settle(callId: string, settlement: ToolSettlement): void {
     const call = this.calls.get(callId);
     if (!call || this.ended) return;
+    const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
+    if (!this.spend(received, 'a tool result')) return;
     this.calls.delete(callId);
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
@@ -483,10 +493,40 @@ export class Session implements EventSource {
     this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
   }
 
+  // ---- output budget --------------------------------------------------------------------
+
+  private fits(bytes: number): boolean {
+    const budget = this.init.limits.outputBudgetBytes;
+    return budget === undefined || this.outputBytes + bytes <= budget;
+  }
+
+  private budgetFailure(what: string): { code: string; message: string } {
+    return {
+      code: 'OUTPUT_BUDGET_EXCEEDED',
+      message: `${what} would take the session's output past its budget of ${this.init.limits.outputBudgetBytes} bytes`,
+    };
+  }
+
+  /** Counts `bytes` against the output budget; false (and the session ends) when over it. */
+  private spend(bytes: number, what: string): boolean {
+    if (this.ended || this.overBudget) return false;
+    if (this.fits(bytes)) {
+      this.outputBytes += bytes;
+      return true;
+    }
+    this.overBudget = this.budgetFailure(what);
+    this.abort(this.overBudget.code, this.overBudget.message);
+    return false;
+  }
+
   // ---- ending ---------------------------------------------------------------------------
 
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
+    if (this.overBudget) outcome = { ok: false, error: this.overBudget };
+    else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
+      outcome = { ok: false, error: this.budgetFailure('the result') };
+    }
     this.ended = true;
     this.stopTimers();
     for (const call of this.calls.values()) call.abort?.abort();
