@@ -7,6 +7,7 @@ import {
   type EventType,
   type FinalPayload,
   type StreamEvent,
+  type ToolProgressPayload,
 } from '../protocol/events.js';
 import type { Executor } from '../pool/executor.js';
 import { logsToolArgs } from '../observability/logger.js';
@@ -14,7 +15,7 @@ import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ExecutionContext } from '../tools/types.js';
+import type { CallerIdentity, ExecutionContext, ToolProgress } from '../tools/types.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
 import type { ToolRoute } from './tool-resolver.js';
@@ -68,6 +69,12 @@ type CallState = {
   args?: Record<string, unknown>;
 };
 
+/** At most one `tool_progress` event per call in this window (ms). */
+const PROGRESS_INTERVAL_MS = 100;
+const MAX_PROGRESS_MESSAGE = 1024;
+
+type ProgressState = { last: number; pending?: ToolProgressPayload; timer?: ReturnType<typeof setTimeout> };
+
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
 
 /** One session on the process that runs its sandbox: events, tool calls, limits, readers. */
@@ -88,6 +95,8 @@ export class Session implements EventSource {
   private launched = false;
   private readonly calls = new Map<string, CallState>();
   private readonly resolvedCalls = new Set<string>();
+  /** Throttling of `tool_progress` per callId. */
+  private readonly progressStates = new Map<string, ProgressState>();
   private toolCallCount = 0;
   private stdoutBytes = 0;
   /** Bytes counted against `limits.outputBudgetBytes`. */
@@ -431,6 +440,7 @@ export class Session implements EventSource {
       callId,
       toolName: call.toolName,
       context: this.contextFrozen,
+      progress: (update) => this.reportProgress(callId, update),
       // Made on first use: most handlers never look at it.
       get signal(): AbortSignal {
         if (!call.abort) {
@@ -476,6 +486,8 @@ export class Session implements EventSource {
     if (!call || this.ended) return;
     const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
     if (!this.spend(received, 'a tool result')) return;
+    this.flushProgress(callId);
+    this.progressStates.delete(callId);
     this.calls.delete(callId);
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
@@ -491,6 +503,50 @@ export class Session implements EventSource {
     if (call.args !== undefined) line.args = call.args;
     this.env.logger.info(line, LOG.toolCall);
     this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
+  }
+
+  // ---- tool progress --------------------------------------------------------------------
+
+  private reportProgress(callId: string, update: ToolProgress): void {
+    if (this.ended || !this.calls.has(callId) || !update || typeof update !== 'object') return;
+    const payload: ToolProgressPayload = { callId };
+    if (typeof update.message === 'string') payload.message = update.message.slice(0, MAX_PROGRESS_MESSAGE);
+    if (typeof update.progress === 'number' && Number.isFinite(update.progress)) payload.progress = update.progress;
+    if (typeof update.total === 'number' && Number.isFinite(update.total)) payload.total = update.total;
+    let state = this.progressStates.get(callId);
+    if (!state) {
+      state = { last: -Infinity };
+      this.progressStates.set(callId, state);
+    }
+    const now = Date.now();
+    if (state.timer === undefined && now - state.last >= PROGRESS_INTERVAL_MS) {
+      state.last = now;
+      this.emit('tool_progress', payload);
+      return;
+    }
+    state.pending = payload;
+    if (state.timer === undefined) {
+      state.timer = setTimeout(() => this.flushProgress(callId), Math.max(0, state.last + PROGRESS_INTERVAL_MS - now));
+      unref(state.timer);
+    }
+  }
+
+  /** Sends the call's kept progress report, if any. */
+  private flushProgress(callId: string): void {
+    const state = this.progressStates.get(callId);
+    if (!state) return;
+    if (state.timer !== undefined) clearTimeout(state.timer);
+    state.timer = undefined;
+    const pending = state.pending;
+    state.pending = undefined;
+    if (!this.calls.has(callId)) {
+      this.progressStates.delete(callId);
+      return;
+    }
+    if (pending && !this.ended) {
+      state.last = Date.now();
+      this.emit('tool_progress', pending);
+    }
   }
 
   // ---- output budget --------------------------------------------------------------------
@@ -529,6 +585,8 @@ export class Session implements EventSource {
     }
     this.ended = true;
     this.stopTimers();
+    for (const state of this.progressStates.values()) if (state.timer !== undefined) clearTimeout(state.timer);
+    this.progressStates.clear();
     for (const call of this.calls.values()) call.abort?.abort();
     this.calls.clear();
     const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
