@@ -8,6 +8,7 @@ import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
 import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
+import { installDeterminism, type VirtualClock } from './determinism.js';
 import type {
   SandboxFailure,
   SandboxHandle,
@@ -67,6 +68,7 @@ export class QuickJSSandbox implements SandboxHandle {
   private deferred: [number, ToolSettlement][] = [];
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
+  private clock: VirtualClock | undefined;
 
   constructor(
     private readonly pool: ModulePool,
@@ -104,6 +106,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const call = this.calls.get(id);
     if (!call) return;
     this.calls.delete(id);
+    if (settlement.at !== undefined) this.clock?.advance(settlement.at);
     this.enter(() => {
       const ctx = this.ctx;
       if (settlement.ok) {
@@ -178,6 +181,7 @@ export class QuickJSSandbox implements SandboxHandle {
 
     // Their callbacks would run at moments no replay can reproduce (see guest-source.ts).
     ctx.unwrapResult(ctx.evalCode('delete globalThis.WeakRef; delete globalThis.FinalizationRegistry', 'enclave:guest')).dispose();
+    if (this.spec.determinism) this.clock = installDeterminism(ctx, this.spec.determinism);
 
     const define = (name: string, value: QuickJSHandle) => {
       ctx.defineProp(ctx.global, name, { value, configurable: false, enumerable: false });
