@@ -1,5 +1,4 @@
 import { BrokerError } from '../protocol/errors.js';
-import { newCallId } from '../protocol/ids.js';
 import {
   PROTOCOL_VERSION,
   type CatalogChangedPayload,
@@ -57,7 +56,46 @@ export interface SessionInit {
   attached: boolean;
   /** Whether the caller may call a server-side tool (from `permissions`). */
   allowTool: (toolName: string) => boolean;
+  /**
+   * Journal every nondeterministic input (tool results, the clock, the random seed) in the
+   * store before the guest sees it, so another process can resume the session.
+   */
+  durable?: boolean;
+  /** Set when this process resumes a session whose owner died (see `SessionManager`). */
+  resume?: ResumeState;
 }
+
+/** The first journal entry of a durable session: what it takes to run it again. */
+export interface JournalSpec {
+  k: 'spec';
+  code: string;
+  context: Record<string, unknown>;
+  limits: BrokerLimits;
+  identity: CallerIdentity;
+  basePath: string;
+  seed: number;
+  createdAt: number;
+}
+
+/** A tool outcome as the guest got it, in the order the guest got them. */
+export interface JournalResult {
+  k: 'r';
+  c: string;
+  s: ToolSettlement;
+}
+
+export type JournalEntry = JournalSpec | JournalResult;
+
+export interface ResumeState {
+  spec: JournalSpec;
+  journal: JournalEntry[];
+  /** Every event already stored. */
+  events: StreamEvent[];
+  expiresAt: number;
+}
+
+/** Events whose number and order a re-run need not reproduce. */
+const UNREPLAYED: ReadonlySet<string> = new Set(['session_init', 'heartbeat', 'catalog_changed', 'tool_progress']);
 
 type CallState = {
   sandboxId: number;
@@ -81,7 +119,7 @@ const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', e
 export class Session implements EventSource {
   readonly id: string;
   readonly tenant: string | undefined;
-  readonly createdAt = Date.now();
+  readonly createdAt: number;
   readonly expiresAt: number;
   status: SessionStatus = 'pending';
   /** Events already stored, in seq order; what readers see. */
@@ -103,7 +141,22 @@ export class Session implements EventSource {
   private outputBytes = 0;
   /** Set once the budget is exceeded: the session ends with it, whatever the sandbox says. */
   private overBudget: { code: string; message: string } | undefined;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
+  private readonly seed: number;
+  private readonly durable: boolean;
+  /** Replay of a resumed session: stored events per type not yet produced again. */
+  private replayLeft: Map<string, number> | undefined;
+  /** Journaled results (callId → settlement) and their order, while replaying. */
+  private readonly journaled = new Map<string, ToolSettlement>();
+  private journalOrder: string[] = [];
+  private journalPos = 0;
+  /** callIds of the tool_call events already stored. */
+  private readonly loggedCalls = new Set<string>();
+  private journalWrites: Promise<void> = Promise.resolve();
+  /** Resolves once a resumed session produced again every event stored before (or ended). */
+  readonly replayed: Promise<void>;
+  private resolveReplayed!: () => void;
+  private readonly callPrefix: string;
   private ended = false;
   private queue: StreamEvent[] = [];
   private pendingPatch: SessionPatch | undefined;
@@ -127,7 +180,16 @@ export class Session implements EventSource {
   ) {
     this.id = init.id;
     this.tenant = init.tenant;
-    this.expiresAt = this.createdAt + init.sessionTimeoutMs;
+    const resume = init.resume;
+    this.createdAt = resume ? resume.spec.createdAt : Date.now();
+    this.startedAt = this.createdAt;
+    this.expiresAt = resume ? resume.expiresAt : this.createdAt + init.sessionTimeoutMs;
+    this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
+    this.durable = init.durable === true || resume !== undefined;
+    this.callPrefix = `c_${hash36(init.id)}_`;
+    this.replayed = new Promise((r) => (this.resolveReplayed = r));
+    if (resume) this.prepareReplay(resume);
+    else this.resolveReplayed();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     if (init.attached) this.readers = 1;
@@ -153,6 +215,7 @@ export class Session implements EventSource {
 
   /** Stores the record and `session_init`, then starts the sandbox. */
   async start(): Promise<void> {
+    if (this.init.resume) return this.startResumed();
     const { limits, basePath, id } = this.init;
     const base = `${basePath}/sessions/${id}`;
     const initEvent = this.envelope('session_init', {
@@ -168,11 +231,35 @@ export class Session implements EventSource {
       replayUrl: `${base}/events`,
     });
     this.status = 'running';
-    await this.env.store.createSession(this.record(), [initEvent]);
+    const created = this.env.store.createSession(this.record(), [initEvent]);
+    if (this.durable) {
+      const spec: JournalSpec = {
+        k: 'spec',
+        code: this.init.code,
+        context: this.init.context,
+        limits,
+        identity: this.init.identity,
+        basePath,
+        seed: this.seed,
+        createdAt: this.createdAt,
+      };
+      await Promise.all([created, this.env.store.appendJournal!(id, [spec], this.expiresAt)]);
+    } else await created;
     this.makeVisible([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
     this.env.logger.debug({ sessionId: id, tenant: this.tenant }, LOG.sessionStarted);
+    this.launch();
+  }
 
+  /** Resumes a session whose owner died: runs the code again from the start, fed from the journal. */
+  private async startResumed(): Promise<void> {
+    this.status = 'running';
+    this.env.logger.warn({ sessionId: this.id }, 'resuming a session whose owner stopped');
+    this.launch();
+  }
+
+  private launch(): void {
+    const { limits } = this.init;
     if (limits.heartbeatIntervalMs > 0) {
       this.heartbeat = setInterval(() => this.emit('heartbeat', { ts: new Date().toISOString() }), limits.heartbeatIntervalMs);
       unref(this.heartbeat);
@@ -189,8 +276,10 @@ export class Session implements EventSource {
       {
         code: this.init.code,
         contextJson: JSON.stringify(this.init.context),
+        ...(this.durable ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
         limits: {
-          timeoutMs: limits.timeoutMs,
+          // A resumed session keeps the deadline it had.
+          timeoutMs: Math.max(1, limits.timeoutMs - (Date.now() - this.startedAt)),
           memoryLimitBytes: limits.memoryLimitBytes,
           maxStackBytes: limits.maxStackBytes,
           maxStdoutBytes: limits.maxStdoutBytes,
@@ -214,6 +303,41 @@ export class Session implements EventSource {
     const early = this.early ?? [];
     this.early = undefined;
     for (const command of early) command(sandbox);
+  }
+
+  private prepareReplay(resume: ResumeState): void {
+    const left = new Map<string, number>();
+    for (const e of resume.events) {
+      this.events.push(e);
+      this.seq = Math.max(this.seq, e.seq);
+      if (e.type === 'tool_call') this.loggedCalls.add(e.payload.callId);
+      if (UNREPLAYED.has(e.type)) continue;
+      left.set(e.type, (left.get(e.type) ?? 0) + 1);
+    }
+    for (const entry of resume.journal) {
+      if (entry.k !== 'r' || this.journaled.has(entry.c)) continue;
+      this.journaled.set(entry.c, entry.s);
+      this.journalOrder.push(entry.c);
+    }
+    this.replayLeft = left;
+    this.checkReplayed();
+  }
+
+  private checkReplayed(): void {
+    if (!this.replayLeft) return;
+    for (const n of this.replayLeft.values()) if (n > 0) return;
+    this.replayLeft = undefined;
+    this.resolveReplayed();
+  }
+
+  /** Applies journaled results, in journal order, as far as the re-run has made their calls. */
+  private pumpJournal(): void {
+    while (this.journalPos < this.journalOrder.length && !this.ended) {
+      const callId = this.journalOrder[this.journalPos]!;
+      if (!this.calls.has(callId)) return;
+      this.journalPos++;
+      this.apply(callId, this.journaled.get(callId)!);
+    }
   }
 
   /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
@@ -328,6 +452,7 @@ export class Session implements EventSource {
     if (this.ended || this.status !== 'running') {
       throw new BrokerError('CONFLICT', 'the session is no longer running');
     }
+    if (!this.calls.has(callId) && this.replayLeft) await this.replayed;
     const call = this.calls.get(callId);
     if (!call) {
       if (this.resolvedCalls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
@@ -367,7 +492,8 @@ export class Session implements EventSource {
 
   private onToolCall(sandboxId: number, toolName: string, argsJson: string): void {
     if (this.ended) return;
-    const callId = newCallId();
+    // Deterministic: the same call of a re-run gets the same id.
+    const callId = `${this.callPrefix}${sandboxId}`;
     this.toolCallCount++;
     if (this.toolCallCount > this.init.limits.maxToolCalls) {
       this.abort('MAX_TOOL_CALLS', `the session made more than ${this.init.limits.maxToolCalls} tool calls`);
@@ -383,6 +509,12 @@ export class Session implements EventSource {
     const route = this.env.resolveTool(toolName);
     const handler = route.kind === 'client' ? 'client' : 'server';
     this.calls.set(callId, { sandboxId, toolName, handler, startedAt: Date.now(), ...(logsToolArgs(this.env.logger) ? { args } : {}) });
+    if (this.journaled.has(callId)) {
+      // A re-run reached a call whose outcome is journaled: it is not made again.
+      this.emit('tool_call', { callId, toolName, args, handler });
+      this.pumpJournal();
+      return;
+    }
     if (this.env.listening('tool:called')) this.env.emit('tool:called', this.eventInfo(), toolName, args);
 
     if (route.kind === 'client') {
@@ -484,6 +616,32 @@ export class Session implements EventSource {
   private settle(callId: string, settlement: ToolSettlement): void {
     const call = this.calls.get(callId);
     if (!call || this.ended) return;
+    if (!this.durable) {
+      this.apply(callId, settlement);
+      return;
+    }
+    // Durable: the outcome is journaled before the guest sees it; the call is resolved now.
+    this.calls.delete(callId);
+    this.resolvedCalls.add(callId);
+    const entry: JournalResult = { k: 'r', c: callId, s: { ...settlement, at: Date.now() } };
+    const write = this.journalWrites.then(() => this.env.store.appendJournal!(this.id, [entry], this.expiresAt));
+    this.journalWrites = write.then(
+      () => {
+        if (this.ended) return;
+        this.calls.set(callId, call);
+        this.apply(callId, entry.s);
+      },
+      (err) => {
+        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'journaling a tool result failed');
+        this.abort('STORE_UNAVAILABLE', 'the tool result could not be journaled');
+      },
+    );
+  }
+
+  /** Gives the guest a call's outcome (already journaled when the session is durable). */
+  private apply(callId: string, settlement: ToolSettlement): void {
+    const call = this.calls.get(callId);
+    if (!call || this.ended) return;
     const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
     if (!this.spend(received, 'a tool result')) return;
     this.flushProgress(callId);
@@ -579,6 +737,10 @@ export class Session implements EventSource {
 
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
+    if (this.replayLeft) {
+      this.replayLeft = undefined;
+      this.resolveReplayed();
+    }
     if (this.overBudget) outcome = { ok: false, error: this.overBudget };
     else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
       outcome = { ok: false, error: this.budgetFailure('the result') };
@@ -647,6 +809,13 @@ export class Session implements EventSource {
 
   private emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
     if (this.complete) return;
+    const left = this.replayLeft?.get(type);
+    if (left !== undefined && left > 0) {
+      // Stored before the owner died: the re-run produces it again; it is not emitted twice.
+      this.replayLeft!.set(type, left - 1);
+      this.checkReplayed();
+      return;
+    }
     this.queue.push(this.envelope(type, payload));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -699,6 +868,16 @@ export class Session implements EventSource {
     if (this.tenant !== undefined) record.tenant = this.tenant;
     return record;
   }
+}
+
+/** FNV-1a of `s`, base 36. */
+function hash36(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36);
 }
 
 function toolError(err: unknown): { code: string; message: string; details?: unknown } {
