@@ -243,7 +243,11 @@ export class Session implements EventSource {
         seed: this.seed,
         createdAt: this.createdAt,
       };
-      await Promise.all([created, this.env.store.appendJournal!(id, [spec], this.expiresAt)]);
+      const journaled = this.env.store.appendJournal!(id, [spec], this.expiresAt).catch((err: unknown) => {
+        // Without its spec the session cannot be resumed: it would end as SESSION_LOST.
+        this.env.logger.error({ sessionId: id, err: String(err) }, 'journaling the session failed');
+      });
+      await Promise.all([created, journaled]);
     } else await created;
     this.makeVisible([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
@@ -625,17 +629,16 @@ export class Session implements EventSource {
     this.resolvedCalls.add(callId);
     const entry: JournalResult = { k: 'r', c: callId, s: { ...settlement, at: Date.now() } };
     const write = this.journalWrites.then(() => this.env.store.appendJournal!(this.id, [entry], this.expiresAt));
-    this.journalWrites = write.then(
-      () => {
-        if (this.ended) return;
-        this.calls.set(callId, call);
-        this.apply(callId, entry.s);
-      },
-      (err) => {
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'journaling a tool result failed');
-        this.abort('STORE_UNAVAILABLE', 'the tool result could not be journaled');
-      },
-    );
+    const applyNow = () => {
+      if (this.ended) return;
+      this.calls.set(callId, call);
+      this.apply(callId, entry.s);
+    };
+    this.journalWrites = write.then(applyNow, (err) => {
+      // The session goes on in memory; only a resume after this point would go wrong.
+      this.env.logger.error({ sessionId: this.id, err: String(err) }, 'journaling a tool result failed');
+      applyNow();
+    });
   }
 
   /** Gives the guest a call's outcome (already journaled when the session is durable). */
