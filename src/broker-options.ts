@@ -58,6 +58,13 @@ export interface BrokerOptions {
    * lapsed and another process touches them (or follows their events).
    */
   ownerLeaseMs?: number;
+  /**
+   * With a shared store (Redis, Upstash): journal every session's nondeterministic inputs
+   * (tool results, `Date`, `Math.random`) so that when the process running it dies, another
+   * process resumes it instead of ending it with SESSION_LOST. Default true; `false` turns it
+   * off. Server tools then run at least once (see `ExecutionContext`).
+   */
+  durable?: boolean;
   /** OpenAPI services whose operations become tools (`GET /code/actions` lists them). */
   openapi?: { sources: OpenApiSourceConfig[]; fetch?: FetchLike };
   /** Serve `GET /openapi.json` and the `GET /docs` page (default true). */

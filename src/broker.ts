@@ -87,6 +87,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       maxConcurrentSessions: options.maxConcurrentSessions ?? 1000,
       instanceId: this.instanceId,
       ...(options.ownerLeaseMs !== undefined ? { ownerLeaseMs: options.ownerLeaseMs } : {}),
+      ...(options.durable !== undefined ? { durable: options.durable } : {}),
     });
     this.app = createApp({
       sessions: this.sessions,

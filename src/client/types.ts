@@ -66,7 +66,8 @@ export type LimitName =
   | 'maxCodeBytes'
   | 'maxResultBytes'
   | 'heartbeatIntervalMs'
-  | 'disconnectGraceMs';
+  | 'disconnectGraceMs'
+  | 'outputBudgetBytes';
 
 export interface SessionInfo {
   id: string;

@@ -41,6 +41,14 @@ export interface ToolResultAppliedPayload {
   durationMs: number;
 }
 
+/** A server tool's report of how far it got (`ExecutionContext.progress`). */
+export interface ToolProgressPayload {
+  callId: string;
+  message?: string;
+  progress?: number;
+  total?: number;
+}
+
 export interface HeartbeatPayload {
   ts: string;
 }
@@ -77,6 +85,7 @@ export interface EventPayloads {
   log: LogPayload;
   tool_call: ToolCallPayload;
   tool_result_applied: ToolResultAppliedPayload;
+  tool_progress: ToolProgressPayload;
   heartbeat: HeartbeatPayload;
   error: ErrorPayload;
   final: FinalPayload;
@@ -91,6 +100,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'log',
   'tool_call',
   'tool_result_applied',
+  'tool_progress',
   'heartbeat',
   'error',
   'final',

@@ -16,6 +16,7 @@ export const limitsSchema = z
     maxResultBytes: positiveInt,
     heartbeatIntervalMs: positiveInt,
     disconnectGraceMs: nonNegativeInt,
+    outputBudgetBytes: nonNegativeInt,
   })
   .partial()
   .strict();
@@ -172,6 +173,10 @@ export const streamEventSchema = z.discriminatedUnion('type', [
     }),
   ),
   envelope('tool_result_applied', z.object({ callId: z.string(), ok: z.boolean(), durationMs: z.number().nonnegative() })),
+  envelope(
+    'tool_progress',
+    z.object({ callId: z.string(), message: z.string().optional(), progress: z.number().optional(), total: z.number().optional() }),
+  ),
   envelope('heartbeat', z.object({ ts: z.string() })),
   envelope('error', z.object({ code: z.string(), message: z.string(), recoverable: z.boolean(), details: z.unknown().optional() })),
   envelope(

@@ -8,6 +8,7 @@ import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
 import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
+import { installDeterminism, type VirtualClock } from './determinism.js';
 import type {
   SandboxFailure,
   SandboxHandle,
@@ -71,6 +72,8 @@ export class QuickJSSandbox implements SandboxHandle {
   private prepared = false;
   private spec!: SandboxSpec;
   private listener!: SandboxListener;
+  /** The session's virtual clock when it is durable (see determinism.ts). */
+  private clock: VirtualClock | undefined;
 
   /**
    * `spec` and `listener` may be given here or to `start()`. A sandbox without them can be
@@ -117,6 +120,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const call = this.calls.get(id);
     if (!call) return;
     this.calls.delete(id);
+    if (settlement.at !== undefined) this.clock?.advance(settlement.at);
     this.enter(() => {
       const ctx = this.ctx;
       if (settlement.ok) {
@@ -235,6 +239,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
+    if (this.spec.determinism) this.clock = installDeterminism(ctx, this.spec.determinism);
 
     const contextValue = this.parseInGuest(this.spec.contextJson);
     if ('error' in contextValue) {

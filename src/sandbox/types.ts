@@ -1,4 +1,5 @@
 import type { LogLevel } from '../protocol/events.js';
+import type { DeterminismSpec } from './determinism.js';
 
 /** Limits one sandbox enforces on itself. */
 export interface SandboxLimits {
@@ -16,6 +17,8 @@ export interface SandboxSpec {
   /** JSON text of the context object (frozen inside the guest). */
   contextJson: string;
   limits: SandboxLimits;
+  /** When set, `Math.random` and `Date` are made replayable (see determinism.ts). */
+  determinism?: DeterminismSpec;
 }
 
 export type SandboxErrorCode =
@@ -65,9 +68,13 @@ export interface SandboxListener {
 }
 
 /** A tool outcome for the guest: the result's JSON text, or an error. */
-export type ToolSettlement =
+export type ToolSettlement = (
   | { ok: true; resultJson?: string }
-  | { ok: false; error: { message: string; code: string; details?: unknown } };
+  | { ok: false; error: { message: string; code: string; details?: unknown } }
+) & {
+  /** Epoch ms the guest's virtual clock moves to when this is applied (deterministic sessions). */
+  at?: number;
+};
 
 /** A running sandbox, as seen by its owner. */
 export interface SandboxHandle {

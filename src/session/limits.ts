@@ -11,7 +11,16 @@ export interface BrokerLimits {
   maxResultBytes: number;
   heartbeatIntervalMs: number;
   disconnectGraceMs: number;
+  /**
+   * Optional: bytes a session may put out in all — the final result, stdout, logs, and the
+   * tool-call payloads (arguments sent to tools and results received) together. Exceeding
+   * it ends the session with OUTPUT_BUDGET_EXCEEDED. Absent: no such budget.
+   */
+  outputBudgetBytes?: number;
 }
+
+/** Limits that have no default (absent means unlimited). */
+const OPTIONAL_LIMITS: ReadonlySet<string> = new Set(['outputBudgetBytes']);
 
 export const DEFAULT_LIMITS: Readonly<BrokerLimits> = Object.freeze({
   timeoutMs: 30_000,
@@ -33,7 +42,7 @@ export function brokerLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimit
   const limits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(overrides) as [keyof BrokerLimits, number | undefined][]) {
     if (value === undefined) continue;
-    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`unknown limit ${JSON.stringify(key)}`);
+    if (!(key in DEFAULT_LIMITS) && !OPTIONAL_LIMITS.has(key)) throw new TypeError(`unknown limit ${JSON.stringify(key)}`);
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value)) {
       throw new TypeError(`limits.${key} must be a non-negative integer`);
     }
@@ -49,8 +58,13 @@ export function brokerLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimit
 export function requestLimits(broker: BrokerLimits, requested: Partial<BrokerLimits> = {}): BrokerLimits {
   const out = { ...broker };
   for (const [key, value] of Object.entries(requested) as [keyof BrokerLimits, number | undefined][]) {
-    if (value === undefined || !(key in broker)) continue;
-    out[key] = Math.min(broker[key], value);
+    if (value === undefined) continue;
+    if (OPTIONAL_LIMITS.has(key)) {
+      out[key] = Math.min(broker[key] ?? Infinity, value);
+      continue;
+    }
+    if (!(key in broker)) continue;
+    out[key] = Math.min(broker[key]!, value);
   }
   return out;
 }

@@ -15,7 +15,7 @@ import type { CallerIdentity } from '../tools/types.js';
 import type { EventCursor } from './cursor.js';
 import type { Emitter } from './emitter.js';
 import { checkCodeSize, requestLimits, type BrokerLimits } from './limits.js';
-import { Session, type SessionEnvironment } from './session.js';
+import { Session, type JournalEntry, type SessionEnvironment } from './session.js';
 import { StoreCursor } from './store-cursor.js';
 import type { ToolRoute } from './tool-resolver.js';
 import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
@@ -36,6 +36,12 @@ export interface SessionManagerOptions {
    * process ends a session as SESSION_LOST once its owner's lease lapsed. Default 3000.
    */
   ownerLeaseMs?: number;
+  /**
+   * With a shared store that keeps journals: journal each session's nondeterministic inputs
+   * so that, when its owner dies, another process resumes it (instead of SESSION_LOST).
+   * Default true.
+   */
+  durable?: boolean;
 }
 
 export interface CreateSessionInput {
@@ -77,10 +83,14 @@ export class SessionManager {
   private readonly ownersAlive = new Map<string, number>();
   /** Sessions this process created since it started. */
   totalCreated = 0;
+  /** Whether sessions are journaled and resumed after their owner died. */
+  readonly durable: boolean;
 
   constructor(private readonly options: SessionManagerOptions) {
     const { store, executor, events, logger } = options;
     this.leaseMs = Math.max(30, options.ownerLeaseMs ?? 3000);
+    this.durable =
+      options.durable !== false && store.shared && typeof store.appendJournal === 'function' && typeof store.readJournal === 'function';
     this.env = {
       store,
       executor,
@@ -158,6 +168,7 @@ export class SessionManager {
         basePath: input.basePath ?? '',
         attached: input.attached ?? true,
         allowTool: permissionMatcher(identity.permissions),
+        durable: this.durable,
       },
       this.env,
     );
@@ -204,7 +215,12 @@ export class SessionManager {
     // Tell the owner someone reads (for its disconnect grace), and keep telling it.
     const readerId = `${this.options.instanceId}:${newSessionId()}`;
     const ttl = this.leaseMs;
-    const hold = () => this.sendToOwner(record, { t: 'reading', s: id, r: readerId, ttl }).catch(() => {});
+    let owner = record;
+    const hold = async () => {
+      const here = this.local.get(id);
+      if (here) here.holdRemoteReader(readerId, ttl);
+      else await this.sendToOwner(owner, { t: 'reading', s: id, r: readerId, ttl }).catch(() => {});
+    };
     await hold();
     const timer = setInterval(() => void hold(), Math.max(10, Math.floor(ttl / 3)));
     unref(timer);
@@ -212,11 +228,16 @@ export class SessionManager {
       accept,
       onIdle: async () => {
         const now = await this.options.store.getSession(id);
-        if (now) await this.endIfLost(now);
+        if (now && (await this.endIfLost(now))) {
+          owner = (await this.options.store.getSession(id)) ?? now;
+          await hold();
+        }
       },
       onClose: () => {
         clearInterval(timer);
-        void this.sendToOwner(record, { t: 'detach', s: id, r: readerId }).catch(() => {});
+        const here = this.local.get(id);
+        if (here) here.releaseRemoteReader(readerId);
+        else void this.sendToOwner(owner, { t: 'detach', s: id, r: readerId }).catch(() => {});
       },
     });
   }
@@ -229,6 +250,9 @@ export class SessionManager {
     if (record.status !== 'running' && record.status !== 'pending') {
       throw new BrokerError('CONFLICT', 'the session is no longer running');
     }
+    // record() may have resumed the session here.
+    const resumed = this.localSession(id, identity);
+    if (resumed) return resumed.submitToolResult(callId, input);
     if (!(await this.guard(store.claimPendingCall(id, callId)))) {
       const events = await this.guard(store.readEvents(id, 0));
       const known = events.some((e) => e.type === 'tool_call' && e.payload.callId === callId);
@@ -246,7 +270,9 @@ export class SessionManager {
       return;
     }
     const record = await this.record(id, identity);
-    if (record.status === 'running' || record.status === 'pending') {
+    const resumed = this.localSession(id, identity);
+    if (resumed) resumed.cancel();
+    else if (record.status === 'running' || record.status === 'pending') {
       await this.sendToOwner(record, { t: 'cancel', s: id });
     }
   }
@@ -284,6 +310,7 @@ export class SessionManager {
     if (self ? this.local.has(record.id) : await this.ownerAlive(record.owner)) return false;
     const events = await store.readEvents(record.id, 0);
     const lastSeq = Math.max(record.lastSeq, events[events.length - 1]?.seq ?? 0);
+    if (this.durable && (await this.resume(record, lastSeq, self))) return true;
     const now = Date.now();
     const message = 'the process running the session stopped';
     const envelope = <T extends 'error' | 'final'>(seq: number, type: T, payload: EventPayloads[T]) =>
@@ -311,6 +338,50 @@ export class SessionManager {
     }
     const after = await store.getSession(record.id);
     return !!after && (after.status !== record.status || after.lastSeq !== record.lastSeq);
+  }
+
+  /**
+   * Resumes a durable session whose owner is gone, on this process: takes it over in the
+   * store (once, whichever processes try together), then runs its code again in a fresh
+   * sandbox fed from its journal (see `Session`). False when it cannot be resumed (no
+   * journal: it was not durable) or another process took it first.
+   */
+  private async resume(record: SessionRecord, lastSeq: number, self: boolean): Promise<boolean> {
+    const { store, instanceId, logger } = this.options;
+    const journal = (await store.readJournal!(record.id)) as JournalEntry[];
+    const spec = journal[0];
+    if (!spec || spec.k !== 'spec') return false;
+    if (this.local.has(record.id)) return true;
+    const won = await store.takeOverSession(record.id, { owner: record.owner, lastSeq, ignoreLease: self }, [], { owner: instanceId });
+    if (!won) {
+      const after = await store.getSession(record.id);
+      return !!after && (after.owner !== record.owner || after.status !== record.status);
+    }
+    logger.warn({ sessionId: record.id, owner: record.owner }, 'resuming a session: its owner stopped');
+    // Read after the takeover: nothing can be added by the old owner any more.
+    const [events, entries] = await Promise.all([store.readEvents(record.id, 0), store.readJournal!(record.id)]);
+    const identity = spec.identity ?? {};
+    const session = new Session(
+      {
+        id: record.id,
+        code: spec.code,
+        context: spec.context,
+        limits: spec.limits,
+        identity,
+        tenant: record.tenant,
+        owner: instanceId,
+        sessionTimeoutMs: record.expiresAt - spec.createdAt,
+        basePath: spec.basePath,
+        attached: false,
+        allowTool: permissionMatcher(identity.permissions),
+        durable: true,
+        resume: { spec, journal: entries as JournalEntry[], events, expiresAt: record.expiresAt },
+      },
+      this.env,
+    );
+    this.local.set(record.id, session);
+    await session.start();
+    return true;
   }
 
   /** Whether `owner`'s lease is alive; an alive answer is trusted for a third of the TTL. */

@@ -1,5 +1,4 @@
 import { BrokerError } from '../protocol/errors.js';
-import { newCallId } from '../protocol/ids.js';
 import {
   PROTOCOL_VERSION,
   type CatalogChangedPayload,
@@ -7,6 +6,7 @@ import {
   type EventType,
   type FinalPayload,
   type StreamEvent,
+  type ToolProgressPayload,
 } from '../protocol/events.js';
 import type { Executor } from '../pool/executor.js';
 import { logsToolArgs } from '../observability/logger.js';
@@ -14,7 +14,7 @@ import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ExecutionContext } from '../tools/types.js';
+import type { CallerIdentity, ExecutionContext, ToolProgress } from '../tools/types.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
 import type { ToolRoute } from './tool-resolver.js';
@@ -56,7 +56,46 @@ export interface SessionInit {
   attached: boolean;
   /** Whether the caller may call a server-side tool (from `permissions`). */
   allowTool: (toolName: string) => boolean;
+  /**
+   * Journal every nondeterministic input (tool results, the clock, the random seed) in the
+   * store before the guest sees it, so another process can resume the session.
+   */
+  durable?: boolean;
+  /** Set when this process resumes a session whose owner died (see `SessionManager`). */
+  resume?: ResumeState;
 }
+
+/** The first journal entry of a durable session: what it takes to run it again. */
+export interface JournalSpec {
+  k: 'spec';
+  code: string;
+  context: Record<string, unknown>;
+  limits: BrokerLimits;
+  identity: CallerIdentity;
+  basePath: string;
+  seed: number;
+  createdAt: number;
+}
+
+/** A tool outcome as the guest got it, in the order the guest got them. */
+export interface JournalResult {
+  k: 'r';
+  c: string;
+  s: ToolSettlement;
+}
+
+export type JournalEntry = JournalSpec | JournalResult;
+
+export interface ResumeState {
+  spec: JournalSpec;
+  journal: JournalEntry[];
+  /** Every event already stored. */
+  events: StreamEvent[];
+  expiresAt: number;
+}
+
+/** Events whose number and order a re-run need not reproduce. */
+const UNREPLAYED: ReadonlySet<string> = new Set(['session_init', 'heartbeat', 'catalog_changed', 'tool_progress']);
 
 type CallState = {
   sandboxId: number;
@@ -68,13 +107,19 @@ type CallState = {
   args?: Record<string, unknown>;
 };
 
+/** At most one `tool_progress` event per call in this window (ms). */
+const PROGRESS_INTERVAL_MS = 100;
+const MAX_PROGRESS_MESSAGE = 1024;
+
+type ProgressState = { last: number; pending?: ToolProgressPayload; timer?: ReturnType<typeof setTimeout> };
+
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
 
 /** One session on the process that runs its sandbox: events, tool calls, limits, readers. */
 export class Session implements EventSource {
   readonly id: string;
   readonly tenant: string | undefined;
-  readonly createdAt = Date.now();
+  readonly createdAt: number;
   readonly expiresAt: number;
   status: SessionStatus = 'pending';
   /** Events already stored, in seq order; what readers see. */
@@ -88,9 +133,30 @@ export class Session implements EventSource {
   private launched = false;
   private readonly calls = new Map<string, CallState>();
   private readonly resolvedCalls = new Set<string>();
+  /** Throttling of `tool_progress` per callId. */
+  private readonly progressStates = new Map<string, ProgressState>();
   private toolCallCount = 0;
   private stdoutBytes = 0;
-  private readonly startedAt = Date.now();
+  /** Bytes counted against `limits.outputBudgetBytes`. */
+  private outputBytes = 0;
+  /** Set once the budget is exceeded: the session ends with it, whatever the sandbox says. */
+  private overBudget: { code: string; message: string } | undefined;
+  private readonly startedAt: number;
+  private readonly seed: number;
+  private readonly durable: boolean;
+  /** Replay of a resumed session: stored events per type not yet produced again. */
+  private replayLeft: Map<string, number> | undefined;
+  /** Journaled results (callId → settlement) and their order, while replaying. */
+  private readonly journaled = new Map<string, ToolSettlement>();
+  private journalOrder: string[] = [];
+  private journalPos = 0;
+  /** callIds of the tool_call events already stored. */
+  private readonly loggedCalls = new Set<string>();
+  private journalWrites: Promise<void> = Promise.resolve();
+  /** Resolves once a resumed session produced again every event stored before (or ended). */
+  readonly replayed: Promise<void>;
+  private resolveReplayed!: () => void;
+  private readonly callPrefix: string;
   private ended = false;
   private queue: StreamEvent[] = [];
   private pendingPatch: SessionPatch | undefined;
@@ -114,7 +180,16 @@ export class Session implements EventSource {
   ) {
     this.id = init.id;
     this.tenant = init.tenant;
-    this.expiresAt = this.createdAt + init.sessionTimeoutMs;
+    const resume = init.resume;
+    this.createdAt = resume ? resume.spec.createdAt : Date.now();
+    this.startedAt = this.createdAt;
+    this.expiresAt = resume ? resume.expiresAt : this.createdAt + init.sessionTimeoutMs;
+    this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
+    this.durable = init.durable === true || resume !== undefined;
+    this.callPrefix = `c_${hash36(init.id)}_`;
+    this.replayed = new Promise((r) => (this.resolveReplayed = r));
+    if (resume) this.prepareReplay(resume);
+    else this.resolveReplayed();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     if (init.attached) this.readers = 1;
@@ -140,6 +215,7 @@ export class Session implements EventSource {
 
   /** Stores the record and `session_init`, then starts the sandbox. */
   async start(): Promise<void> {
+    if (this.init.resume) return this.startResumed();
     const { limits, basePath, id } = this.init;
     const base = `${basePath}/sessions/${id}`;
     const initEvent = this.envelope('session_init', {
@@ -155,11 +231,39 @@ export class Session implements EventSource {
       replayUrl: `${base}/events`,
     });
     this.status = 'running';
-    await this.env.store.createSession(this.record(), [initEvent]);
+    const created = this.env.store.createSession(this.record(), [initEvent]);
+    if (this.durable) {
+      const spec: JournalSpec = {
+        k: 'spec',
+        code: this.init.code,
+        context: this.init.context,
+        limits,
+        identity: this.init.identity,
+        basePath,
+        seed: this.seed,
+        createdAt: this.createdAt,
+      };
+      const journaled = this.env.store.appendJournal!(id, [spec], this.expiresAt).catch((err: unknown) => {
+        // Without its spec the session cannot be resumed: it would end as SESSION_LOST.
+        this.env.logger.error({ sessionId: id, err: String(err) }, 'journaling the session failed');
+      });
+      await Promise.all([created, journaled]);
+    } else await created;
     this.makeVisible([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
     this.env.logger.debug({ sessionId: id, tenant: this.tenant }, LOG.sessionStarted);
+    this.launch();
+  }
 
+  /** Resumes a session whose owner died: runs the code again from the start, fed from the journal. */
+  private async startResumed(): Promise<void> {
+    this.status = 'running';
+    this.env.logger.warn({ sessionId: this.id }, 'resuming a session whose owner stopped');
+    this.launch();
+  }
+
+  private launch(): void {
+    const { limits } = this.init;
     if (limits.heartbeatIntervalMs > 0) {
       this.heartbeat = setInterval(() => this.emit('heartbeat', { ts: new Date().toISOString() }), limits.heartbeatIntervalMs);
       unref(this.heartbeat);
@@ -176,8 +280,10 @@ export class Session implements EventSource {
       {
         code: this.init.code,
         contextJson: JSON.stringify(this.init.context),
+        ...(this.durable ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
         limits: {
-          timeoutMs: limits.timeoutMs,
+          // A resumed session keeps the deadline it had.
+          timeoutMs: Math.max(1, limits.timeoutMs - (Date.now() - this.startedAt)),
           memoryLimitBytes: limits.memoryLimitBytes,
           maxStackBytes: limits.maxStackBytes,
           maxStdoutBytes: limits.maxStdoutBytes,
@@ -187,10 +293,13 @@ export class Session implements EventSource {
       {
         onToolCall: (sandboxId, name, argsJson) => this.onToolCall(sandboxId, name, argsJson),
         onStdout: (chunk) => {
-          this.stdoutBytes += byteLength(chunk);
-          this.emit('stdout', { chunk });
+          const bytes = byteLength(chunk);
+          this.stdoutBytes += bytes;
+          if (this.spend(bytes, 'stdout')) this.emit('stdout', { chunk });
         },
-        onLog: (level, message) => this.emit('log', { level, message }),
+        onLog: (level, message) => {
+          if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
+        },
         onDone: (outcome) => this.onSandboxDone(outcome),
       },
     );
@@ -198,6 +307,41 @@ export class Session implements EventSource {
     const early = this.early ?? [];
     this.early = undefined;
     for (const command of early) command(sandbox);
+  }
+
+  private prepareReplay(resume: ResumeState): void {
+    const left = new Map<string, number>();
+    for (const e of resume.events) {
+      this.events.push(e);
+      this.seq = Math.max(this.seq, e.seq);
+      if (e.type === 'tool_call') this.loggedCalls.add(e.payload.callId);
+      if (UNREPLAYED.has(e.type)) continue;
+      left.set(e.type, (left.get(e.type) ?? 0) + 1);
+    }
+    for (const entry of resume.journal) {
+      if (entry.k !== 'r' || this.journaled.has(entry.c)) continue;
+      this.journaled.set(entry.c, entry.s);
+      this.journalOrder.push(entry.c);
+    }
+    this.replayLeft = left;
+    this.checkReplayed();
+  }
+
+  private checkReplayed(): void {
+    if (!this.replayLeft) return;
+    for (const n of this.replayLeft.values()) if (n > 0) return;
+    this.replayLeft = undefined;
+    this.resolveReplayed();
+  }
+
+  /** Applies journaled results, in journal order, as far as the re-run has made their calls. */
+  private pumpJournal(): void {
+    while (this.journalPos < this.journalOrder.length && !this.ended) {
+      const callId = this.journalOrder[this.journalPos]!;
+      if (!this.calls.has(callId)) return;
+      this.journalPos++;
+      this.apply(callId, this.journaled.get(callId)!);
+    }
   }
 
   /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
@@ -312,6 +456,7 @@ export class Session implements EventSource {
     if (this.ended || this.status !== 'running') {
       throw new BrokerError('CONFLICT', 'the session is no longer running');
     }
+    if (!this.calls.has(callId) && this.replayLeft) await this.replayed;
     const call = this.calls.get(callId);
     if (!call) {
       if (this.resolvedCalls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
@@ -351,12 +496,14 @@ export class Session implements EventSource {
 
   private onToolCall(sandboxId: number, toolName: string, argsJson: string): void {
     if (this.ended) return;
-    const callId = newCallId();
+    // Deterministic: the same call of a re-run gets the same id.
+    const callId = `${this.callPrefix}${sandboxId}`;
     this.toolCallCount++;
     if (this.toolCallCount > this.init.limits.maxToolCalls) {
       this.abort('MAX_TOOL_CALLS', `the session made more than ${this.init.limits.maxToolCalls} tool calls`);
       return;
     }
+    if (!this.spend(byteLength(argsJson), 'tool arguments')) return;
     let args: Record<string, unknown>;
     try {
       args = JSON.parse(argsJson) as Record<string, unknown>;
@@ -366,6 +513,12 @@ export class Session implements EventSource {
     const route = this.env.resolveTool(toolName);
     const handler = route.kind === 'client' ? 'client' : 'server';
     this.calls.set(callId, { sandboxId, toolName, handler, startedAt: Date.now(), ...(logsToolArgs(this.env.logger) ? { args } : {}) });
+    if (this.journaled.has(callId)) {
+      // A re-run reached a call whose outcome is journaled: it is not made again.
+      this.emit('tool_call', { callId, toolName, args, handler });
+      this.pumpJournal();
+      return;
+    }
     if (this.env.listening('tool:called')) this.env.emit('tool:called', this.eventInfo(), toolName, args);
 
     if (route.kind === 'client') {
@@ -423,6 +576,7 @@ export class Session implements EventSource {
       callId,
       toolName: call.toolName,
       context: this.contextFrozen,
+      progress: (update) => this.reportProgress(callId, update),
       // Made on first use: most handlers never look at it.
       get signal(): AbortSignal {
         if (!call.abort) {
@@ -466,6 +620,35 @@ export class Session implements EventSource {
   private settle(callId: string, settlement: ToolSettlement): void {
     const call = this.calls.get(callId);
     if (!call || this.ended) return;
+    if (!this.durable) {
+      this.apply(callId, settlement);
+      return;
+    }
+    // Durable: the outcome is journaled before the guest sees it; the call is resolved now.
+    this.calls.delete(callId);
+    this.resolvedCalls.add(callId);
+    const entry: JournalResult = { k: 'r', c: callId, s: { ...settlement, at: Date.now() } };
+    const write = this.journalWrites.then(() => this.env.store.appendJournal!(this.id, [entry], this.expiresAt));
+    const applyNow = () => {
+      if (this.ended) return;
+      this.calls.set(callId, call);
+      this.apply(callId, entry.s);
+    };
+    this.journalWrites = write.then(applyNow, (err) => {
+      // The session goes on in memory; only a resume after this point would go wrong.
+      this.env.logger.error({ sessionId: this.id, err: String(err) }, 'journaling a tool result failed');
+      applyNow();
+    });
+  }
+
+  /** Gives the guest a call's outcome (already journaled when the session is durable). */
+  private apply(callId: string, settlement: ToolSettlement): void {
+    const call = this.calls.get(callId);
+    if (!call || this.ended) return;
+    const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
+    if (!this.spend(received, 'a tool result')) return;
+    this.flushProgress(callId);
+    this.progressStates.delete(callId);
     this.calls.delete(callId);
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
@@ -483,12 +666,92 @@ export class Session implements EventSource {
     this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
   }
 
+  // ---- tool progress --------------------------------------------------------------------
+
+  private reportProgress(callId: string, update: ToolProgress): void {
+    if (this.ended || !this.calls.has(callId) || !update || typeof update !== 'object') return;
+    const payload: ToolProgressPayload = { callId };
+    if (typeof update.message === 'string') payload.message = update.message.slice(0, MAX_PROGRESS_MESSAGE);
+    if (typeof update.progress === 'number' && Number.isFinite(update.progress)) payload.progress = update.progress;
+    if (typeof update.total === 'number' && Number.isFinite(update.total)) payload.total = update.total;
+    let state = this.progressStates.get(callId);
+    if (!state) {
+      state = { last: -Infinity };
+      this.progressStates.set(callId, state);
+    }
+    const now = Date.now();
+    if (state.timer === undefined && now - state.last >= PROGRESS_INTERVAL_MS) {
+      state.last = now;
+      this.emit('tool_progress', payload);
+      return;
+    }
+    state.pending = payload;
+    if (state.timer === undefined) {
+      state.timer = setTimeout(() => this.flushProgress(callId), Math.max(0, state.last + PROGRESS_INTERVAL_MS - now));
+      unref(state.timer);
+    }
+  }
+
+  /** Sends the call's kept progress report, if any. */
+  private flushProgress(callId: string): void {
+    const state = this.progressStates.get(callId);
+    if (!state) return;
+    if (state.timer !== undefined) clearTimeout(state.timer);
+    state.timer = undefined;
+    const pending = state.pending;
+    state.pending = undefined;
+    if (!this.calls.has(callId)) {
+      this.progressStates.delete(callId);
+      return;
+    }
+    if (pending && !this.ended) {
+      state.last = Date.now();
+      this.emit('tool_progress', pending);
+    }
+  }
+
+  // ---- output budget --------------------------------------------------------------------
+
+  private fits(bytes: number): boolean {
+    const budget = this.init.limits.outputBudgetBytes;
+    return budget === undefined || this.outputBytes + bytes <= budget;
+  }
+
+  private budgetFailure(what: string): { code: string; message: string } {
+    return {
+      code: 'OUTPUT_BUDGET_EXCEEDED',
+      message: `${what} would take the session's output past its budget of ${this.init.limits.outputBudgetBytes} bytes`,
+    };
+  }
+
+  /** Counts `bytes` against the output budget; false (and the session ends) when over it. */
+  private spend(bytes: number, what: string): boolean {
+    if (this.ended || this.overBudget) return false;
+    if (this.fits(bytes)) {
+      this.outputBytes += bytes;
+      return true;
+    }
+    this.overBudget = this.budgetFailure(what);
+    this.abort(this.overBudget.code, this.overBudget.message);
+    return false;
+  }
+
   // ---- ending ---------------------------------------------------------------------------
 
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
+    if (this.replayLeft) {
+      this.replayLeft = undefined;
+      this.resolveReplayed();
+    }
+    if (this.overBudget) outcome = { ok: false, error: this.overBudget };
+    else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
+      outcome = { ok: false, error: this.budgetFailure('the result') };
+    }
     this.ended = true;
     this.stopTimers();
+    for (const state of this.progressStates.values()) if (state.timer !== undefined) clearTimeout(state.timer);
+    this.progressStates.clear();
     for (const call of this.calls.values()) call.abort?.abort();
     this.calls.clear();
     const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
@@ -549,6 +812,13 @@ export class Session implements EventSource {
 
   private emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
     if (this.complete) return;
+    const left = this.replayLeft?.get(type);
+    if (left !== undefined && left > 0) {
+      // Stored before the owner died: the re-run produces it again; it is not emitted twice.
+      this.replayLeft!.set(type, left - 1);
+      this.checkReplayed();
+      return;
+    }
     this.queue.push(this.envelope(type, payload));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -601,6 +871,16 @@ export class Session implements EventSource {
     if (this.tenant !== undefined) record.tenant = this.tenant;
     return record;
   }
+}
+
+/** FNV-1a of `s`, base 36. */
+function hash36(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36);
 }
 
 function toolError(err: unknown): { code: string; message: string; details?: unknown } {

@@ -139,6 +139,19 @@ export class DurableObjectStore implements BrokerStore {
     await this.storage.put(pendKey(sessionId, callId), 1);
   }
 
+  /** The journal is one value: a DO runs its requests one at a time, so read-modify-write is safe. */
+  async appendJournal(id: string, entries: unknown[]): Promise<void> {
+    if (!entries.length || !(await this.live(id))) return;
+    const journal = (await this.storage.get<unknown[]>(`jr:${id}`)) ?? [];
+    journal.push(...entries);
+    await this.storage.put(`jr:${id}`, journal);
+  }
+
+  async readJournal(id: string): Promise<unknown[]> {
+    if (!(await this.live(id))) return [];
+    return (await this.storage.get<unknown[]>(`jr:${id}`)) ?? [];
+  }
+
   async claimPendingCall(sessionId: string, callId: string): Promise<boolean> {
     if (!(await this.live(sessionId))) return false;
     // `delete` answers whether the key existed: exactly one caller gets true.
@@ -228,7 +241,7 @@ export class DurableObjectStore implements BrokerStore {
   }
 
   private async deleteSession(id: string): Promise<void> {
-    const keys = [recKey(id), countKey(id)];
+    const keys = [recKey(id), countKey(id), `jr:${id}`];
     for (const prefix of [evPrefix(id), `pend:${id}:`]) keys.push(...(await this.storage.list({ prefix })).keys());
     for (let i = 0; i < keys.length; i += BATCH) await this.storage.delete(keys.slice(i, i + BATCH));
   }

@@ -34,6 +34,8 @@ const SCRIPTS = {
   renewLease: new Script(scripts.RENEW_LEASE),
   leaseAlive: new Script(scripts.LEASE_ALIVE),
   takeOver: new Script(scripts.TAKE_OVER_SESSION),
+  appendJournal: new Script(scripts.APPEND_JOURNAL),
+  readJournal: new Script(scripts.READ_JOURNAL),
 };
 
 /** Record fields in hash order; values are stored as JSON. */
@@ -177,6 +179,15 @@ export abstract class LuaStore implements BrokerStore {
     return Number(reply) === 1;
   }
 
+  async appendJournal(id: string, entries: unknown[], expiresAt: number): Promise<void> {
+    if (!entries.length) return;
+    await this.run(SCRIPTS.appendJournal, [this.journalKey(id)], [String(expiresAt), ...entries.map((e) => JSON.stringify(e))]);
+  }
+
+  async readJournal(id: string): Promise<unknown[]> {
+    return fromJson<unknown[]>(await this.run(SCRIPTS.readJournal, [this.journalKey(id)], []));
+  }
+
   async increment(key: string, windowMs: number): Promise<CounterResult> {
     const window = Math.max(1, Math.ceil(windowMs));
     const reply = await this.run(SCRIPTS.increment, [this.counterKey(key)], [String(window)]);
@@ -195,6 +206,10 @@ export abstract class LuaStore implements BrokerStore {
 
   private eventsKey(id: string): string {
     return `${this.prefix}events:${id}`;
+  }
+
+  private journalKey(id: string): string {
+    return `${this.prefix}journal:${id}`;
   }
 
   private pendingKey(id: string): string {

@@ -12,6 +12,7 @@ interface Entry {
   record: SessionRecord;
   events: StreamEvent[];
   pending: Set<string>;
+  journal?: unknown[];
 }
 
 /** The default store: one process, nothing shared. Expiry never keeps the process alive. */
@@ -59,6 +60,17 @@ export class MemoryStore implements BrokerStore {
     const last = events[events.length - 1];
     if (last) entry.record.lastSeq = Math.max(entry.record.lastSeq, last.seq);
     if (patch) Object.assign(entry.record, patch);
+  }
+
+  async appendJournal(id: string, entries: unknown[]): Promise<void> {
+    const entry = this.live(id);
+    if (!entry) return;
+    entry.journal ??= [];
+    for (const e of entries) entry.journal.push(structuredClone(e));
+  }
+
+  async readJournal(id: string): Promise<unknown[]> {
+    return structuredClone(this.live(id)?.journal ?? []);
   }
 
   async readEvents(id: string, afterSeq: number): Promise<StreamEvent[]> {

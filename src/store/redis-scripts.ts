@@ -120,6 +120,18 @@ redis.call('PEXPIREAT', KEYS[2], exp)
 return 1
 `;
 
+/** KEYS: journal. ARGV: expiresAt, entry json... */
+export const APPEND_JOURNAL = `
+for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+`;
+
+/** KEYS: journal. Returns a JSON array of the entries. */
+export const READ_JOURNAL = `
+return '[' .. table.concat(redis.call('LRANGE', KEYS[1], 0, -1), ',') .. ']'
+`;
+
 /** KEYS: pending. ARGV: callId. 1 for the one caller that took it. */
 export const CLAIM_PENDING_CALL = `
 return redis.call('SREM', KEYS[1], ARGV[1])

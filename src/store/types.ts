@@ -95,6 +95,15 @@ export interface BrokerStore {
    */
   takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean>;
 
+  /**
+   * Optional: the session's journal, for durable sessions. Appends entries (JSON values) in
+   * order; they expire with the session at `expiresAt`. A store without it runs no durable
+   * session (a lost one ends with SESSION_LOST).
+   */
+  appendJournal?(id: string, entries: unknown[], expiresAt: number): Promise<void>;
+  /** Every journal entry of the session, in the order appended. */
+  readJournal?(id: string): Promise<unknown[]>;
+
   /** Increments a counter in a fixed window of `windowMs`. */
   increment(key: string, windowMs: number): Promise<CounterResult>;
 

@@ -16,16 +16,41 @@ export interface CallerIdentity {
   permissions?: string[];
 }
 
-/** What a server-side tool handler learns about the call it serves. */
+/** What a handler may report with `ExecutionContext.progress`. */
+export interface ToolProgress {
+  message?: string;
+  progress?: number;
+  total?: number;
+}
+
+/**
+ * What a server-side tool handler learns about the call it serves.
+ *
+ * Server tools run at least once: when the process running a durable session dies after a
+ * handler started but before its result was journaled, the process that resumes the session
+ * calls the handler again, with the same `callId`. A handler that uses `callId` as an
+ * idempotency key (it does the work once per `callId` and answers repeats with the first
+ * outcome) runs exactly once in effect.
+ */
 export interface ExecutionContext extends CallerIdentity {
   sessionId: string;
-  /** Stable for this call: usable as an idempotency key. */
+  /**
+   * Stable for this call, also when a resumed session makes the call again (it is derived
+   * from the session id and the call's position): usable as an idempotency key.
+   */
   callId: string;
   toolName: string;
   /** Fires when the session is cancelled, times out or ends. */
   signal: AbortSignal;
   /** The request's `context` object. */
   context: Readonly<Record<string, unknown>>;
+  /**
+   * Reports progress as a `tool_progress` event `{ callId, message?, progress?, total? }`.
+   * At most one event per call every 100 ms: a report within that window replaces the
+   * previous unsent one, which is sent when the window ends (or before the call's result).
+   * Ignored once the call is settled.
+   */
+  progress(update: ToolProgress): void;
 }
 
 export type ToolHandler = (args: Record<string, unknown>, context?: ExecutionContext) => Promise<unknown>;

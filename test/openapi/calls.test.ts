@@ -10,7 +10,7 @@ let registry: ToolRegistry;
 let catalog: CatalogHandler;
 
 function ctx(signal: AbortSignal = new AbortController().signal): ExecutionContext {
-  return { sessionId: 's_test', callId: 'c_test', toolName: 'x', signal, context: {} };
+  return { sessionId: 's_test', callId: 'c_test', toolName: 'x', signal, context: {}, progress() {} };
 }
 
 async function call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<any> {

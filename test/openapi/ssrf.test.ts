@@ -5,7 +5,7 @@ import { ToolRegistry } from '../../src/tools/registry.js';
 import type { ExecutionContext } from '../../src/tools/types.js';
 import { petstoreSpec, recordingFetch } from './fixtures.js';
 
-const ctx: ExecutionContext = { sessionId: 's_x', callId: 'c_x', toolName: 'x', signal: new AbortController().signal, context: {} };
+const ctx: ExecutionContext = { sessionId: 's_x', callId: 'c_x', toolName: 'x', signal: new AbortController().signal, context: {}, progress() {} };
 
 describe('address checks', () => {
   it.each([

@@ -166,8 +166,8 @@ describe('broker processes on one Redis act as one', () => {
     });
   });
 
-  it('ends the sessions of a killed process with SESSION_LOST, once, for followers and callers', async () => {
-    const c = await onRedis();
+  it('ends the sessions of a killed non-durable process with SESSION_LOST, once, for followers and callers', async () => {
+    const c = await spawnBroker({ STORE: 'redis', REDIS_URL: redis.url, DURABLE: '0' });
     const followed = await waitingSession(c.url);
     const touched = await waitingSession(c.url);
     const follower = eventReader(await fetch(`${b.url}/sessions/${followed.id}/events`));

@@ -307,6 +307,19 @@ export function storeContract(name: string, harness: StoreHarness): void {
       expect((await b.getSession(kept.id))!.status).toBe('error');
     });
 
+    it('keeps a journal in order, when the store has one', async () => {
+      const store = await open();
+      if (!store.appendJournal || !store.readJournal) return;
+      const rec = record();
+      await store.createSession(rec);
+      expect(await store.readJournal(rec.id)).toEqual([]);
+      await store.appendJournal(rec.id, [{ k: 'spec', code: 'return "é\\n"' }], rec.expiresAt);
+      await Promise.all([1, 2, 3].map((n) => store.appendJournal!(rec.id, [{ k: 'r', c: `c_${n}`, s: { ok: true, resultJson: String(n) } }], rec.expiresAt)));
+      const journal = (await store.readJournal(rec.id)) as { k: string; c?: string }[];
+      expect(journal[0]).toEqual({ k: 'spec', code: 'return "é\\n"' });
+      expect(journal.slice(1).map((e) => e.c).sort()).toEqual(['c_1', 'c_2', 'c_3']);
+    });
+
     const keys = harness.keys?.bind(harness);
     if (keys) {
       it('puts every key under the prefix, each with a TTL', async () => {
