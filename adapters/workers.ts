@@ -79,6 +79,8 @@ export interface EnclaveWorker<Env extends object> {
 
 export interface EnclaveWorkerHandler<Env> {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response>;
+  /** Cron trigger: polls the OpenAPI sources. */
+  scheduled(controller: unknown, env: Env, ctx: ExecutionContext): void;
 }
 
 /** Headers only the Worker sets on requests to a session object (stripped from clients). */
@@ -184,11 +186,11 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
     // The catalog for listing only (its own registry): sessions load actions in their object.
     // No timers on Workers: the route loads the sources on first use; call `refresh()` from a
     // cron trigger to poll.
-    const catalog = new CatalogHandler(new ToolRegistry(), opts.openapi?.sources ?? [], {
+    const catalog = (catalogs[0] = new CatalogHandler(new ToolRegistry(), opts.openapi?.sources ?? [], {
       ...(opts.openapi?.fetch ? { fetch: opts.openapi.fetch } : {}),
       allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
       onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
-    });
+    }));
     app.get('/code/actions', catalog.getRoutes()[0]!.handler as never);
     app.get('/sessions', (c) =>
       c.json({ error: { code: 'NOT_IMPLEMENTED', message: 'listing sessions is not available on Workers (each session is its own object)' } }, 501),
@@ -274,9 +276,21 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
     return outer;
   }
 
+  /** The Worker-level catalog of the current app (set when the app is built). */
+  const catalogs: CatalogHandler[] = [];
+
   const worker = {
     fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
       return appFor(env).fetch(request, env, ctx as never);
+    },
+    /**
+     * A cron trigger (`[triggers] crons` in wrangler.toml) polls the OpenAPI sources: Workers
+     * have no timers between requests. Session objects load the sources when they start.
+     */
+    scheduled(_controller: unknown, env: Env, ctx: ExecutionContext): void {
+      appFor(env);
+      const catalog = catalogs[0];
+      if (catalog) ctx.waitUntil(catalog.refresh().then(() => undefined));
     },
   };
 

@@ -76,4 +76,14 @@ describe('session Durable Objects', () => {
     const events = await (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
     expect(events[0].payload.replayUrl.startsWith('/sessions/')).toBe(true);
   });
+
+  it('lists OpenAPI actions at the Worker and refreshes them from a cron trigger', async () => {
+    const catalog = (await (await fetch(`${w.url}/code/actions`)).json()) as { actions: { name: string }[]; version: string };
+    expect(catalog.actions.map((a) => a.name)).toEqual(['pets_listPets']);
+    const worker = (await w.mf.getWorker()) as unknown as { scheduled(o: { cron: string }): Promise<{ outcome: string }> };
+    const result = await worker.scheduled({ cron: '*/5 * * * *' });
+    expect(result.outcome).toBe('ok');
+    const after = (await (await fetch(`${w.url}/code/actions`)).json()) as { version: string };
+    expect(after.version).toBe(catalog.version);
+  });
 });

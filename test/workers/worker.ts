@@ -12,9 +12,19 @@ interface Env {
   STORE_HOST: { idFromName(name: string): unknown; get(id: unknown): { fetch(r: Request): Promise<Response> } };
 }
 
+/** An inline OpenAPI spec: the catalog and its cron refresh need no network. */
+const PETS_SPEC = {
+  openapi: '3.1.0',
+  info: { title: 'pets', version: '1' },
+  paths: { '/pets': { get: { operationId: 'listPets', summary: 'List pets', responses: { '200': { description: 'ok' } } } } },
+};
+
 const enclave = createEnclaveWorker<Env>({
   tools: () => exampleTools(),
-  broker: (env) => ({ sessionTimeout: env.SESSION_TIMEOUT_MS ? Number(env.SESSION_TIMEOUT_MS) : undefined }),
+  broker: (env) => ({
+    sessionTimeout: env.SESSION_TIMEOUT_MS ? Number(env.SESSION_TIMEOUT_MS) : undefined,
+    openapi: { sources: [{ name: 'pets', spec: PETS_SPEC, baseUrl: 'https://pets.example' }] },
+  }),
 });
 
 const outer = new Hono<{ Bindings: Env }>();
@@ -33,6 +43,9 @@ export default {
     const path = new URL(request.url).pathname;
     if (path.startsWith('/enclave/') || path.startsWith('/__')) return outer.fetch(request, env, ctx);
     return enclave.worker.fetch(request, env, ctx);
+  },
+  scheduled(controller: unknown, env: Env, ctx: never): void {
+    enclave.worker.scheduled(controller, env, ctx);
   },
 };
 
