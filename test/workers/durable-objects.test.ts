@@ -6,7 +6,7 @@ import { startWorkerd, type Workerd } from '../helpers/workerd.js';
 // conformance suite (test/conformance/workerd.test.ts); this file checks what is Workers-only.
 let w: Workerd;
 beforeAll(async () => {
-  w = await startWorkerd({ SESSION_TIMEOUT_MS: '1500' });
+  w = await startWorkerd({ SESSION_TIMEOUT_MS: '1500', OPENAPI_PETS: '1' });
 });
 afterAll(() => w?.close());
 

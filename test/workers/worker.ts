@@ -8,6 +8,8 @@ import type { BrokerStore } from '../../src/store/types.js';
 /** The test Worker: the example tools, settings from bindings, mounted at / and /enclave. */
 interface Env {
   SESSION_TIMEOUT_MS?: string;
+  /** Set to serve the inline `pets` OpenAPI source (the conformance suite expects no sources). */
+  OPENAPI_PETS?: string;
   ENCLAVE_SESSION: { idFromName(name: string): unknown; get(id: unknown): { storageKeys(): Promise<string[]> } };
   STORE_HOST: { idFromName(name: string): unknown; get(id: unknown): { fetch(r: Request): Promise<Response> } };
 }
@@ -23,7 +25,7 @@ const enclave = createEnclaveWorker<Env>({
   tools: () => exampleTools(),
   broker: (env) => ({
     sessionTimeout: env.SESSION_TIMEOUT_MS ? Number(env.SESSION_TIMEOUT_MS) : undefined,
-    openapi: { sources: [{ name: 'pets', spec: PETS_SPEC, baseUrl: 'https://pets.example' }] },
+    ...(env.OPENAPI_PETS ? { openapi: { sources: [{ name: 'pets', spec: PETS_SPEC, baseUrl: 'https://pets.example' }] } } : {}),
   }),
 });
 
