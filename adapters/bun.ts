@@ -1,51 +1,11 @@
-import { EnclaveBroker } from '../src/broker.js';
-import type { BrokerOptions } from '../src/broker-options.js';
-import { consoleLogger } from '../src/logger.js';
-import { exampleTools } from '../examples/users-tools.js';
+/**
+ * The Bun entry: `bun adapters/bun.ts` serves the example broker with `Bun.serve`
+ * (`idleTimeout: 0`, so a stream waiting on a slow tool is never cut) and the worker pool.
+ * `serveBroker` is the Node adapter's: `listen()` picks `Bun.serve` under Bun.
+ */
+import { runExample } from './node.js';
 
 export * from '../src/index.js';
+export { serveBroker, serveExample } from './node.js';
 
-declare const process: {
-  env: Record<string, string | undefined>;
-  once(signal: string, listener: () => void): void;
-  exit(code: number): never;
-};
-
-/**
- * Starts a broker on Bun (`Bun.serve` with `idleTimeout: 0`, so a stream waiting on a slow tool
- * is never cut) and stops it gracefully on SIGTERM/SIGINT: it stops accepting, ends live
- * sessions with CANCELLED and exits once everything is closed.
- */
-export async function serveBroker(options: BrokerOptions & { port?: number; hostname?: string } = {}): Promise<EnclaveBroker> {
-  const { port = 3001, hostname, ...brokerOptions } = options;
-  const broker = new EnclaveBroker(brokerOptions);
-  await broker.listen(port, hostname);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    broker.logger.info({ signal }, 'shutting down');
-    broker.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  return broker;
-}
-
-/** `bun run adapters/bun.ts`: the in-memory store and the example tools on PORT (default 3001). */
-async function main(): Promise<void> {
-  const logger = consoleLogger((process.env.LOG_LEVEL as 'info') ?? 'info');
-  const port = Number(process.env.PORT ?? 3001);
-  const broker = await serveBroker({ port, hostname: process.env.HOST, tools: exampleTools(), logger });
-  logger.info({ url: `http://${process.env.HOST ?? 'localhost'}:${broker.port}` }, 'enclave-broker ready');
-}
-
-if ((import.meta as { main?: boolean }).main) {
-  main().catch((err) => {
-    console.error(`enclave-broker failed to start: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  });
-}
+if ((import.meta as { main?: boolean }).main) runExample();

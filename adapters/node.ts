@@ -7,7 +7,7 @@ import { exampleTools } from '../examples/users-tools.js';
 export * from '../src/index.js';
 
 /**
- * Starts a broker on Node and stops it gracefully on SIGTERM/SIGINT: it stops accepting,
+ * Starts a broker (on Node or Bun: `listen()` picks the server) and stops it gracefully on SIGTERM/SIGINT: it stops accepting,
  * ends live sessions with CANCELLED and exits once everything is closed.
  */
 export async function serveBroker(options: BrokerOptions & { port?: number; hostname?: string } = {}): Promise<EnclaveBroker> {
@@ -29,17 +29,23 @@ export async function serveBroker(options: BrokerOptions & { port?: number; host
   return broker;
 }
 
-/** `npm start`: the in-memory store and the reference's example tools on PORT (default 3001). */
-async function main(): Promise<void> {
+/**
+ * `npm start` (and `bun adapters/bun.ts`): the in-memory store and the reference's example
+ * tools on PORT (default 3001).
+ */
+export async function serveExample(): Promise<void> {
   const logger = consoleLogger((process.env.LOG_LEVEL as 'info') ?? 'info');
   const port = Number(process.env.PORT ?? 3001);
   const broker = await serveBroker({ port, hostname: process.env.HOST, tools: exampleTools(), logger });
   logger.info({ url: `http://${process.env.HOST ?? 'localhost'}:${broker.port}` }, 'enclave-broker ready');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
+/** Runs `serveExample`, exiting with one clear line if the broker cannot start. */
+export function runExample(): void {
+  serveExample().catch((err) => {
     console.error(`enclave-broker failed to start: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   });
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runExample();

@@ -231,7 +231,8 @@ function clamp(x: number): number {
   return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
-let performanceSupported: boolean | undefined;
+/** Bun prints a NotImplementedError on merely reading `worker.performance`: don't, there. */
+let performanceSupported: boolean | undefined = (globalThis as { Bun?: unknown }).Bun !== undefined ? false : undefined;
 
 /** `worker.performance`, where the runtime has it (Bun throws on access: heartbeats stand in). */
 function workerPerformance(worker: Worker): Worker['performance'] | undefined {

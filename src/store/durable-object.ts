@@ -1,5 +1,6 @@
 import type { StreamEvent } from '../protocol/events.js';
 import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
+import { LocalChannels } from './local-channels.js';
 
 /**
  * The part of a Durable Object's `ctx.storage` this store uses (the key-value API; it works
@@ -55,7 +56,7 @@ export class DurableObjectStore implements BrokerStore {
   readonly name = 'durable-object';
   readonly shared = false;
   private readonly maxEvents: number;
-  private readonly channels = new Map<string, Set<(message: string) => void>>();
+  private readonly channels = new LocalChannels();
   /**
    * Owner leases (instance id → epoch ms they lapse), kept in memory: a session's object is
    * its own owner, so nothing else ever needs them; they exist to satisfy the interface.
@@ -196,20 +197,11 @@ export class DurableObjectStore implements BrokerStore {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    const handlers = this.channels.get(channel);
-    if (!handlers) return;
-    for (const handler of [...handlers]) queueMicrotask(() => handler(message));
+    this.channels.publish(channel, message);
   }
 
   async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
-    let handlers = this.channels.get(channel);
-    if (!handlers) this.channels.set(channel, (handlers = new Set()));
-    const fn = (m: string) => handler(m);
-    handlers.add(fn);
-    return async () => {
-      handlers.delete(fn);
-      if (handlers.size === 0 && this.channels.get(channel) === handlers) this.channels.delete(channel);
-    };
+    return this.channels.subscribe(channel, handler);
   }
 
   /**

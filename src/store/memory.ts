@@ -1,5 +1,6 @@
 import type { StreamEvent } from '../protocol/events.js';
 import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
+import { LocalChannels } from './local-channels.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per session; older ones are dropped first. */
@@ -21,7 +22,7 @@ export class MemoryStore implements BrokerStore {
   readonly shared = false;
   private readonly sessions = new Map<string, Entry>();
   private readonly counters = new Map<string, CounterResult>();
-  private readonly channels = new Map<string, Set<(message: string) => void>>();
+  private readonly channels = new LocalChannels();
   /** Owner leases: instance id → epoch ms at which the lease lapses. */
   private readonly leases = new Map<string, number>();
   private readonly maxEvents: number;
@@ -142,20 +143,11 @@ export class MemoryStore implements BrokerStore {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    const handlers = this.channels.get(channel);
-    if (!handlers) return;
-    for (const handler of [...handlers]) queueMicrotask(() => handler(message));
+    this.channels.publish(channel, message);
   }
 
   async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
-    let handlers = this.channels.get(channel);
-    if (!handlers) this.channels.set(channel, (handlers = new Set()));
-    const fn = (m: string) => handler(m);
-    handlers.add(fn);
-    return async () => {
-      handlers.delete(fn);
-      if (handlers.size === 0 && this.channels.get(channel) === handlers) this.channels.delete(channel);
-    };
+    return this.channels.subscribe(channel, handler);
   }
 
   private live(id: string): Entry | undefined {
