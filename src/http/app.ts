@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
-import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { authenticate } from './auth.js';
+import { cors } from './cors.js';
 import { notFound, onError } from './errors.js';
 import { createRateLimiter } from './rate-limit.js';
 import { BrokerError } from '../protocol/errors.js';
@@ -29,16 +29,7 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
     });
   }
 
-  app.use(
-    '*',
-    cors({
-      origin: deps.cors?.origin ?? '*',
-      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-API-Key', 'X-Request-Id'],
-      exposeHeaders: ['X-Session-ID', 'X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
-      maxAge: 600,
-    }),
-  );
+  app.use('*', cors(deps.cors));
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
   app.use('*', observeHttp(deps.logger, deps.metrics));
 

@@ -87,8 +87,9 @@ export function createRateLimiter(
     const bucket = key !== undefined ? `k:${key}` : identity?.tenantId !== undefined ? `t:${identity.tenantId}` : identity?.userId !== undefined ? `u:${identity.userId}` : `ip:${ip}`;
     const counted = await count(bucket, c.req.path);
     if ('error' in counted) throw counted.error;
+    // Prepared before the route runs, so the route's answer is built with them.
+    for (const [k, v] of Object.entries(counted.headers)) c.header(k, v);
     await next();
-    for (const [k, v] of Object.entries(counted.headers)) c.res.headers.set(k, v);
   };
 
   return {

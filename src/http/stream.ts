@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import { encodeLine, type StreamEvent } from '../protocol/index.js';
 import type { EventCursor } from '../session/cursor.js';
 
@@ -13,7 +14,7 @@ const encoder = new TextEncoder();
  * Streams a cursor as NDJSON. Pull-based, so a slow client slows the reads (backpressure);
  * when the client goes away the stream is cancelled and the cursor closed.
  */
-export function ndjsonStream(cursor: EventCursor, headers: Record<string, string>): Response {
+export function ndjsonStream(c: Context, cursor: EventCursor, headers: Record<string, string>): Response {
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
@@ -34,12 +35,17 @@ export function ndjsonStream(cursor: EventCursor, headers: Record<string, string
       cursor.close();
     },
   });
-  return new Response(body, { status: 200, headers: { ...NDJSON_HEADERS, ...headers } });
+  return c.body(body, 200, { ...NDJSON_HEADERS, ...headers });
 }
 
 /** All events known before the first byte: one string body (much cheaper than a stream on Node). */
-export function ndjsonText(events: readonly StreamEvent[], accept: ((e: StreamEvent) => boolean) | undefined, headers: Record<string, string>): Response {
+export function ndjsonText(
+  c: Context,
+  events: readonly StreamEvent[],
+  accept: ((e: StreamEvent) => boolean) | undefined,
+  headers: Record<string, string>,
+): Response {
   let text = '';
   for (const e of events) if (!accept || accept(e)) text += encodeLine(e);
-  return new Response(text, { status: 200, headers: { ...NDJSON_HEADERS, ...headers } });
+  return c.body(text, 200, { ...NDJSON_HEADERS, ...headers });
 }

@@ -5,13 +5,20 @@ import type { SandboxFailure, SandboxOutcome, SandboxSpec, ToolSettlement } from
  * Messages between the pool (main thread) and a worker thread. Plain objects of strings and
  * numbers only: the sandbox API is string-based, so nothing else needs to cross.
  */
-export type ToWorker =
-  /** The compiled QuickJS WASM (absent when it could not be sent: the worker compiles its own). */
-  | { t: 'init'; wasm?: WebAssembly.Module }
+export type SandboxCommand =
   /** `slot`: this sandbox's abort flag in the shared `flags` array (-1: none). */
   | { t: 'start'; id: number; spec: SandboxSpec; slot: number }
   | { t: 'settle'; id: number; callId: number; settlement: ToolSettlement }
   | { t: 'abort'; id: number; failure: SandboxFailure };
+
+export type ToWorker =
+  /** The compiled QuickJS WASM (absent when it could not be sent: the worker compiles its own). */
+  | { t: 'init'; wasm?: WebAssembly.Module }
+  /**
+   * Commands of one turn of the main thread's event loop, in order: one message (and one
+   * wake-up of the worker) for every session started or settled in that turn.
+   */
+  | { t: 'cmds'; list: SandboxCommand[] };
 
 /** Length of the shared abort-flag array each worker gets: sandboxes past it abort by message only. */
 export const ABORT_SLOTS = 4096;

@@ -1,9 +1,9 @@
 import type { SandboxFailure, SandboxHandle, SandboxListener, SandboxOutcome, SandboxSpec, ToolSettlement } from '../sandbox/types.js';
-import type { SandboxEvent, ToWorker } from './messages.js';
+import type { SandboxCommand, SandboxEvent } from './messages.js';
 
 /** What a remote sandbox needs from the worker it lives on. */
 export interface SandboxHost {
-  post(message: ToWorker): void;
+  post(message: SandboxCommand): void;
   /** Calls `fn` once the worker runs sandboxes (at once when it already does). */
   whenReady(fn: () => void): void;
   /** The worker does not answer: terminate it (its other sandboxes end as crashed). */

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { ABORT_SLOTS, type FromWorker, type ToWorker } from './messages.js';
+import { ABORT_SLOTS, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
@@ -97,7 +97,7 @@ export class WorkerSlot implements SandboxHost {
 
   // ---- SandboxHost ---------------------------------------------------------------------
 
-  post(message: ToWorker): void {
+  post(message: SandboxCommand): void {
     if (this.gone) return;
     if (message.t === 'start' || message.t === 'settle') {
       if (this.outstanding++ === 0) this.progressAt = Date.now();
@@ -109,8 +109,18 @@ export class WorkerSlot implements SandboxHost {
       const slot = this.slotOf.get(message.id);
       if (slot !== undefined) Atomics.store(this.flags, slot, 1);
     }
-    this.worker.postMessage(message);
+    // Sent once this turn of the event loop is over, with every other command of the turn.
+    this.outbox.push(message);
+    if (this.outbox.length === 1) setImmediate(this.flushOutbox);
   }
+
+  private outbox: SandboxCommand[] = [];
+  private readonly flushOutbox = (): void => {
+    const list = this.outbox;
+    this.outbox = [];
+    if (this.gone || list.length === 0) return;
+    this.worker.postMessage({ t: 'cmds', list } satisfies ToWorker);
+  };
 
   whenReady(fn: () => void): void {
     if (this.ready) fn();

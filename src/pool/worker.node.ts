@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
 import { InlineExecutor } from './inline.js';
-import type { FromWorker, SandboxEvent, ToWorker } from './messages.js';
+import type { FromWorker, SandboxCommand, SandboxEvent, ToWorker } from './messages.js';
 
 /**
  * Entry of a pool worker thread: an `InlineExecutor` (so the same `ModulePool` and
@@ -100,7 +100,7 @@ function budgetFailure() {
   };
 }
 
-function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec'], slot: number): void {
+function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec'], slot: number): void {
   const record: Running = { handle: undefined, events: 0, overBudget: false };
   running.set(id, record);
   const listener: SandboxListener = {
@@ -132,26 +132,35 @@ function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec'], slot
   }
 }
 
-port.on('message', (message: ToWorker) => {
-  switch (message.t) {
-    case 'init':
-      receiveWasm(message.wasm);
-      void executor.warm().then(() => send({ t: 'ready' }));
-      return;
+function run(command: SandboxCommand): void {
+  switch (command.t) {
     case 'start':
-      start(message.id, message.spec, message.slot);
+      start(command.id, command.spec, command.slot);
       ack();
       return;
     case 'settle':
-      running.get(message.id)?.handle?.settleTool(message.callId, message.settlement);
+      running.get(command.id)?.handle?.settleTool(command.callId, command.settlement);
       ack();
       return;
     case 'abort': {
-      const r = running.get(message.id);
-      if (r?.handle) r.handle.abort(message.failure);
+      const r = running.get(command.id);
+      if (r?.handle) r.handle.abort(command.failure);
       return;
     }
   }
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.t === 'init') {
+    receiveWasm(message.wasm);
+    void executor.warm().then(() => send({ t: 'ready' }));
+    return;
+  }
+  if (message.t !== 'cmds') return;
+  for (const command of message.list) run(command);
+  // What the batch led to goes back as one message, before any idle-time work of this thread
+  // (disposing ended runtimes, preparing spare ones).
+  flush();
 });
 
 setInterval(() => send({ t: 'hb' }), boot.heartbeatMs);

@@ -7,8 +7,13 @@ import { ndjsonStream, ndjsonText } from '../stream.js';
 import type { AppEnv, HttpDeps } from '../types.js';
 import type { EventFilter } from '../../protocol/events.js';
 
-/** How long the first answer waits for a session that runs in a worker to finish. */
-const FAST_PATH_WAIT_MS = 20;
+/**
+ * How long the first answer waits for a silent session to finish before it starts streaming.
+ * A session that emits anything (a tool call, output) is streamed at once; one that finishes
+ * within this time is sent as one string, which costs a fraction of a stream on Node. Under
+ * load a session may wait this long in a worker's queue before its code runs at all.
+ */
+const FAST_PATH_WAIT_MS = 100;
 
 /** The mount prefix, from the route's own path ('' at the root, '/enclave' when mounted). */
 function basePath(c: Context<AppEnv>, suffix: string): string {
@@ -24,8 +29,8 @@ async function run(c: Context<AppEnv>, deps: HttpDeps, input: CreateSessionInput
   // anything that emits an event first, or runs longer, is streamed.
   await session.settled();
   if (!session.finalVisible) await session.progress(FAST_PATH_WAIT_MS);
-  if (session.finalVisible) return ndjsonText(session.events, accept, headers);
-  return ndjsonStream(session.readAsCreator(accept), headers);
+  if (session.finalVisible) return ndjsonText(c, session.events, accept, headers);
+  return ndjsonStream(c, session.readAsCreator(accept), headers);
 }
 
 export function executeRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {

@@ -34,7 +34,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {
     const id = sessionId(c);
     const filter = { types: listParam(c.req.query('types')), blockedTypes: listParam(c.req.query('blockedTypes')) };
     const cursor = await sessions.read(id, afterSeq, c.get('identity'), filter);
-    return ndjsonStream(cursor, { 'X-Session-ID': id });
+    return ndjsonStream(c, cursor, { 'X-Session-ID': id });
   };
 
   app.get('/sessions/:id/events', (c) => {

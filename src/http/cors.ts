@@ -1,0 +1,34 @@
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv, CorsConfig } from './types.js';
+
+const ALLOW_METHODS = 'GET,POST,DELETE,OPTIONS';
+const ALLOW_HEADERS = 'Authorization,Content-Type,Last-Event-ID,X-API-Key,X-Request-Id';
+const EXPOSE_HEADERS = 'X-Session-ID,X-Request-Id,Retry-After,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset';
+const MAX_AGE = '600';
+
+/**
+ * CORS. The headers go into the context's prepared headers before the route runs, so every
+ * answer built by the context (`c.body`, `c.json`) carries them. Hono's own `cors()` sets them
+ * on `c.res` instead, which makes Hono build a placeholder response and copy it into each
+ * route's answer; on Node that also turns @hono/node-server's cheap string responses into full
+ * WHATWG responses read through a stream.
+ */
+export function cors(config: CorsConfig | undefined): MiddlewareHandler<AppEnv> {
+  const origin = config?.origin ?? '*';
+  const allowOrigin: (requestOrigin: string) => string | undefined | null =
+    typeof origin === 'function' ? origin : typeof origin === 'string' ? (o) => (origin === '*' ? '*' : origin === o ? o : null) : (o) => (origin.includes(o) ? o : null);
+  const varies = origin !== '*';
+  return async (c, next) => {
+    const allowed = allowOrigin(c.req.header('origin') ?? '');
+    if (allowed) c.header('Access-Control-Allow-Origin', allowed);
+    if (varies) c.header('Vary', 'Origin', { append: true });
+    if (c.req.method === 'OPTIONS') {
+      c.header('Access-Control-Max-Age', MAX_AGE);
+      c.header('Access-Control-Allow-Methods', ALLOW_METHODS);
+      c.header('Access-Control-Allow-Headers', ALLOW_HEADERS);
+      return c.body(null, 204);
+    }
+    c.header('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+    await next();
+  };
+}
