@@ -1,14 +1,11 @@
-import type {
-  QuickJSContext,
-  QuickJSDeferredPromise,
-  QuickJSHandle,
-  QuickJSRuntime,
-} from 'quickjs-emscripten-core';
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
 import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
+import { installFastHostCalls } from './host-calls.js';
+import { RawOps, type ValuePtr } from './raw.js';
 import type {
   SandboxFailure,
   SandboxHandle,
@@ -37,6 +34,12 @@ interface Timer {
 
 type Outcome = SandboxFailure | { ok: true; resultJson?: string };
 
+/** A pending `callTool` promise's resolving functions (raw values the sandbox owns). */
+interface Resolvers {
+  resolve: ValuePtr;
+  reject: ValuePtr;
+}
+
 /**
  * One agent script in its own QuickJS runtime. The guest's globals (`callTool`, `console`,
  * `setTimeout`, `clearTimeout`, `context`) are host functions: no bootstrap script is parsed
@@ -56,7 +59,9 @@ export class QuickJSSandbox implements SandboxHandle {
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly timers = new Map<number, Timer>();
   private nextTimer = 1;
-  private readonly calls = new Map<number, QuickJSDeferredPromise>();
+  private readonly calls = new Map<number, Resolvers>();
+  /** The tool-call path's engine operations on raw values (see raw.ts). */
+  private raw!: RawOps;
   private nextCallId = 1;
   /** Set when the host decided the guest must stop; the interrupt handler reads it. */
   private stop: SandboxFailure | undefined;
@@ -66,6 +71,8 @@ export class QuickJSSandbox implements SandboxHandle {
   private outputBytes = 0;
   private stdoutBuffer = '';
   private deferred: [number, ToolSettlement][] = [];
+  /** Settlements are being applied (see `settleTool`). */
+  private settling = false;
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
   /** Runtime, context and the spec-free globals exist (see `prepare`). */
@@ -112,51 +119,88 @@ export class QuickJSSandbox implements SandboxHandle {
 
   settleTool(id: number, settlement: ToolSettlement): void {
     if (this.ended) return;
-    if (this.depth > 0) {
-      // Called back while the guest is on the stack (a tool that answered synchronously).
+    if (this.depth > 0 || this.settling) {
+      // Called back while the guest is on the stack (a tool that answered synchronously), or
+      // while earlier settlements are being applied: applied in order, in the loop below.
       this.deferred.push([id, settlement]);
       return;
     }
+    this.settling = true;
+    try {
+      this.applySettlement(id, settlement);
+      // A loop, not recursion: a re-run fed thousands of journaled results stays flat.
+      while (this.deferred.length > 0 && !this.ended) {
+        const [nextId, next] = this.deferred.shift()!;
+        this.applySettlement(nextId, next);
+      }
+    } finally {
+      this.settling = false;
+    }
+  }
+
+  private applySettlement(id: number, settlement: ToolSettlement): void {
     const call = this.calls.get(id);
     if (!call) return;
     this.calls.delete(id);
     if (settlement.at !== undefined) this.clock?.advance(settlement.at);
     this.enter(() => {
-      const ctx = this.ctx;
-      if (settlement.ok) {
-        const constant = settlement.resultJson === undefined ? ctx.undefined : CONSTANTS[settlement.resultJson]?.(ctx);
-        if (constant) {
-          // `null`, `true`, `false`: the engine's own constants, no parse needed.
-          call.resolve(constant);
-          call.dispose();
-          return undefined;
-        }
-        const parsed = this.parseInGuest(settlement.resultJson!);
-        if (parsed?.error) {
-          call.dispose();
-          return parsed;
-        }
-        call.resolve(parsed?.value);
-        parsed?.value?.dispose();
-      } else {
-        const { message, code, details } = settlement.error;
-        const error = ctx.newError({ name: 'Error', message });
-        const codeHandle = ctx.newString(code);
-        ctx.setProp(error, 'code', codeHandle);
-        codeHandle.dispose();
-        if (details !== undefined) {
-          const parsed = this.parseInGuest(JSON.stringify(details));
-          if ('value' in parsed) {
-            ctx.setProp(error, 'details', parsed.value!);
-            parsed.value!.dispose();
-          } else parsed.error?.dispose();
-        }
-        call.reject(error);
-        error.dispose();
+      try {
+        return settlement.ok ? this.resolveCall(call, settlement.resultJson) : this.rejectCall(call, settlement.error);
+      } finally {
+        this.freeResolvers(call);
       }
-      call.dispose();
-      return undefined;
     });
+  }
+
+  /** Resolves a call's promise with the result, parsed by the guest's own `JSON.parse`. */
+  private resolveCall(call: Resolvers, resultJson: string | undefined): { error: QuickJSHandle } | undefined {
+    const raw = this.raw;
+    const constant = resultJson === undefined ? this.ctx.undefined : CONSTANTS[resultJson]?.(this.ctx);
+    let value: ValuePtr;
+    let owned = false;
+    if (constant) {
+      // `undefined`, `null`, `true`, `false`: the engine's own constants, no parse needed.
+      value = constant.value as unknown as ValuePtr;
+    } else {
+      const text = raw.newString(resultJson!);
+      const parsed = raw.call(this.jsonParse.value as unknown as ValuePtr, text);
+      raw.free(text);
+      if (parsed.error !== undefined) return { error: raw.handle(parsed.error) };
+      value = parsed.value;
+      owned = true;
+    }
+    const done = raw.call(call.resolve, value);
+    if (owned) raw.free(value);
+    if (done.error !== undefined) return { error: raw.handle(done.error) };
+    raw.free(done.value);
+    return undefined;
+  }
+
+  /** Rejects a call's promise with an `Error` carrying the tool's code (and details). */
+  private rejectCall(call: Resolvers, failure: { message: string; code: string; details?: unknown }): { error: QuickJSHandle } | undefined {
+    const ctx = this.ctx;
+    const { message, code, details } = failure;
+    const error = ctx.newError({ name: 'Error', message });
+    const codeHandle = ctx.newString(code);
+    ctx.setProp(error, 'code', codeHandle);
+    codeHandle.dispose();
+    if (details !== undefined) {
+      const parsed = this.parseInGuest(JSON.stringify(details));
+      if ('value' in parsed) {
+        ctx.setProp(error, 'details', parsed.value!);
+        parsed.value!.dispose();
+      } else parsed.error?.dispose();
+    }
+    const done = this.raw.call(call.reject, error.value as unknown as ValuePtr);
+    error.dispose();
+    if (done.error !== undefined) return { error: this.raw.handle(done.error) };
+    this.raw.free(done.value);
+    return undefined;
+  }
+
+  private freeResolvers(call: Resolvers): void {
+    this.raw.free(call.resolve);
+    this.raw.free(call.reject);
   }
 
   abort(failure: SandboxFailure): void {
@@ -194,6 +238,9 @@ export class QuickJSSandbox implements SandboxHandle {
     });
     const ctx = runtime.newContext();
     this.ctx = ctx;
+    const raw = RawOps.create(ctx);
+    if (!raw || !installFastHostCalls(ctx)) throw new Error('this quickjs-emscripten-core version is not supported (see package.json)');
+    this.raw = raw;
     const own = <T extends QuickJSHandle>(h: T): T => {
       this.owned.push(h);
       return h;
@@ -210,7 +257,8 @@ export class QuickJSSandbox implements SandboxHandle {
       ctx.defineProp(ctx.global, name, { value, configurable: false, enumerable: false });
       value.dispose();
     };
-    define('callTool', ctx.newFunction('callTool', (name, args) => this.onCallTool(name, args)));
+    // Answers a raw value pointer: the fast dispatch (host-calls.ts) hands it to the engine.
+    define('callTool', ctx.newFunction('callTool', ((name: QuickJSHandle, args?: QuickJSHandle) => this.onCallTool(name, args)) as unknown as () => QuickJSHandle));
     define('setTimeout', ctx.newFunction('setTimeout', (fn, ms, ...args) => this.onSetTimeout(fn, ms, args)));
     define('clearTimeout', ctx.newFunction('clearTimeout', (id) => this.onClearTimeout(id)));
 
@@ -320,7 +368,7 @@ export class QuickJSSandbox implements SandboxHandle {
       this.finish(outcome);
       return;
     }
-    if (this.depth === 0 && this.deferred.length > 0) {
+    if (this.depth === 0 && !this.settling && this.deferred.length > 0) {
       const [id, settlement] = this.deferred.shift()!;
       this.settleTool(id, settlement);
     }
@@ -333,7 +381,7 @@ export class QuickJSSandbox implements SandboxHandle {
    */
   private drainJobs(): void {
     for (;;) {
-      const res = this.runtime.executePendingJobs(JOB_BATCH);
+      const res = this.raw.executePendingJobs(JOB_BATCH);
       if (res.error) {
         const info = this.readError(res.error);
         res.error.dispose();
@@ -347,13 +395,13 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   private mainSettled(): boolean {
-    return this.main !== undefined && this.ctx.getPromiseState(this.main).type !== 'pending';
+    return this.main !== undefined && this.raw.promiseState(this.main.value as unknown as ValuePtr) !== 0;
   }
 
   /** Looks whether the agent's async function settled, and takes its result if so. */
   private checkMain(): void {
     const main = this.main;
-    if (!main) return;
+    if (!main || this.raw.promiseState(main.value as unknown as ValuePtr) === 0) return;
     const state = this.ctx.getPromiseState(main);
     if (state.type === 'pending') return;
     if (state.type === 'fulfilled' && state.notAPromise) {
@@ -437,42 +485,66 @@ export class QuickJSSandbox implements SandboxHandle {
 
   // ---- globals (host functions, called while the guest is on the stack) ------------------
 
-  private onCallTool(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle | undefined): QuickJSHandle {
+  /** `callTool(name, args)`: answers the raw promise value the engine takes over. */
+  private onCallTool(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle | undefined): ValuePtr {
     const ctx = this.ctx;
-    const deferred = ctx.newPromise();
-    const rejectWith = (message: string, name = 'TypeError') => {
-      const error = ctx.newError({ name, message });
-      deferred.reject(error);
-      error.dispose();
-      // The library takes the promise handle; reject() already released the resolvers.
-      return deferred.handle;
-    };
-    if (ctx.typeof(nameHandle) !== 'string') return rejectWith('callTool: the tool name must be a string');
+    const raw = this.raw;
+    if (ctx.typeof(nameHandle) !== 'string') return this.rejectedPromise('callTool: the tool name must be a string');
     const name = ctx.getString(nameHandle);
-    if (name.length > MAX_TOOL_NAME) return rejectWith(`callTool: the tool name is longer than ${MAX_TOOL_NAME} characters`, 'RangeError');
+    if (name.length > MAX_TOOL_NAME) return this.rejectedPromise(`callTool: the tool name is longer than ${MAX_TOOL_NAME} characters`, 'RangeError');
     let argsJson = '{}';
-    const argsType = argsHandle ? ctx.typeof(argsHandle) : 'undefined';
-    if (argsHandle && argsType !== 'undefined' && !(argsType === 'object' && isNull(ctx, argsHandle))) {
-      if (argsType !== 'object') return rejectWith('callTool: args must be an object');
-      const json = ctx.callFunction(this.jsonStringify, ctx.undefined, argsHandle);
-      if (json.error) {
-        const info = this.readError(json.error);
-        json.error.dispose();
-        return rejectWith(`callTool: args are not JSON-serializable: ${info.message}`);
+    if (argsHandle) {
+      // The guest's own JSON.stringify: getters and toJSON run there, never here.
+      const json = raw.call(this.jsonStringify.value as unknown as ValuePtr, argsHandle.value as unknown as ValuePtr);
+      if (json.error !== undefined) {
+        const error = raw.handle(json.error);
+        const info = this.readError(error);
+        error.dispose();
+        return this.rejectedPromise(`callTool: args are not JSON-serializable: ${info.message}`);
       }
-      argsJson = ctx.typeof(json.value) === 'string' ? ctx.getString(json.value) : '{}';
-      json.value.dispose();
-      if (argsJson.charCodeAt(0) !== 123 /* { */) return rejectWith('callTool: args must be an object');
-      if (utf8Length(argsJson) > this.spec.limits.maxResultBytes) {
-        return rejectWith(`callTool: args exceed ${this.spec.limits.maxResultBytes} bytes`, 'RangeError');
+      // JSON text, or `undefined` (read as the string "undefined", which no JSON text is).
+      const text = raw.getString(json.value);
+      raw.free(json.value);
+      if (text === 'undefined') {
+        if (ctx.typeof(argsHandle) !== 'undefined') return this.rejectedPromise('callTool: args must be an object');
+      } else if (text !== 'null') {
+        if (text.charCodeAt(0) !== 123 /* { */) return this.rejectedPromise('callTool: args must be an object');
+        if (utf8Length(text) > this.spec.limits.maxResultBytes) {
+          return this.rejectedPromise(`callTool: args exceed ${this.spec.limits.maxResultBytes} bytes`, 'RangeError');
+        }
+        argsJson = text;
       }
     }
+    const { promise, resolve, reject } = raw.newPromise();
     const id = this.nextCallId++;
-    this.calls.set(id, deferred);
-    this.flushStdout();
-    this.listener.onToolCall(id, name, argsJson);
-    // The library takes this handle; the deferred keeps its resolve/reject functions.
-    return deferred.handle.dup();
+    this.calls.set(id, { resolve, reject });
+    try {
+      this.flushStdout();
+      this.listener.onToolCall(id, name, argsJson);
+    } catch (err) {
+      // The promise never reached the engine: release it (the error goes to the guest).
+      raw.free(promise);
+      const call = this.calls.get(id);
+      if (call) {
+        this.calls.delete(id);
+        this.freeResolvers(call);
+      }
+      throw err;
+    }
+    return promise;
+  }
+
+  /** A promise already rejected with a `name` error: how `callTool` refuses bad arguments. */
+  private rejectedPromise(message: string, name = 'TypeError'): ValuePtr {
+    const raw = this.raw;
+    const { promise, resolve, reject } = raw.newPromise();
+    const error = this.ctx.newError({ name, message });
+    const done = raw.call(reject, error.value as unknown as ValuePtr);
+    error.dispose();
+    raw.free(done.error === undefined ? done.value : done.error);
+    raw.free(resolve);
+    raw.free(reject);
+    return promise;
   }
 
   private onConsole(kind: number, args: QuickJSHandle[]): void {
@@ -642,10 +714,11 @@ export class QuickJSSandbox implements SandboxHandle {
     }
     try {
       for (const timer of this.timers.values()) disposeTimer(timer);
-      for (const call of this.calls.values()) call.dispose();
+      for (const call of this.calls.values()) this.freeResolvers(call);
       this.main?.dispose();
       this.formatter?.dispose();
       for (const h of this.owned) h.dispose();
+      this.raw?.dispose();
       this.ctx?.dispose();
       this.runtime?.dispose();
     } catch (err) {

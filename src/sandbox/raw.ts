@@ -1,0 +1,193 @@
+import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
+
+/** A JSValue pointer in the WASM heap, owned by whoever holds it until freed. */
+export type ValuePtr = number;
+
+interface Ffi {
+  QTS_NewPromiseCapability(ctx: number, resolveFuncsOut: number): number;
+  QTS_Call(ctx: number, fn: number, thisVal: number, argc: number, argv: number): number;
+  QTS_ResolveException(ctx: number, maybeException: number): number;
+  QTS_FreeValuePointer(ctx: number, value: number): void;
+  QTS_FreeValuePointerRuntime(rt: number, value: number): void;
+  QTS_NewString(ctx: number, cstr: number): number;
+  QTS_GetString(ctx: number, value: number): number;
+  QTS_FreeCString(ctx: number, cstr: number): void;
+  QTS_GetUndefined(): number;
+  QTS_PromiseState(ctx: number, value: number): number;
+  QTS_ExecutePendingJob(rt: number, maxJobs: number, lastJobCtxOut: number): number;
+  QTS_Typeof(ctx: number, value: number): number;
+  QTS_GetFloat64(ctx: number, value: number): number;
+  QTS_IsJobPending(rt: number): number;
+}
+
+interface EmscriptenModule {
+  HEAPU8: Uint8Array;
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+  lengthBytesUTF8(s: string): number;
+  stringToUTF8(s: string, ptr: number, maxBytes: number): void;
+  UTF8ToString(ptr: number): string;
+}
+
+interface Internals {
+  ffi?: Partial<Ffi>;
+  module?: Partial<EmscriptenModule>;
+  ctx?: { value?: number };
+  rt?: { value?: number };
+  memory?: { heapValueHandle?: (ptr: number) => QuickJSHandle };
+}
+
+const FFI_NAMES: (keyof Ffi)[] = [
+  'QTS_NewPromiseCapability',
+  'QTS_Call',
+  'QTS_ResolveException',
+  'QTS_FreeValuePointer',
+  'QTS_FreeValuePointerRuntime',
+  'QTS_NewString',
+  'QTS_GetString',
+  'QTS_FreeCString',
+  'QTS_GetUndefined',
+  'QTS_PromiseState',
+  'QTS_ExecutePendingJob',
+  'QTS_Typeof',
+  'QTS_GetFloat64',
+  'QTS_IsJobPending',
+];
+
+/** Bytes of the scratch area: out-parameters and argument vectors of up to 4 values. */
+const SCRATCH_BYTES = 32;
+
+/**
+ * The few engine operations on a tool call's path, straight on quickjs-emscripten's FFI: raw
+ * value pointers instead of handle objects, and one scratch area per sandbox for
+ * out-parameters and argument vectors instead of an allocation per call. Everything else in
+ * the sandbox uses the library's handle API. `create` answers undefined when the context does
+ * not have the expected shape (another library version): the sandbox then keeps the handle API.
+ */
+export class RawOps {
+  private readonly scratch: number;
+  private readonly undefinedPtr: number;
+
+  private constructor(
+    private readonly ffi: Ffi,
+    private readonly module: EmscriptenModule,
+    private readonly ctxPtr: number,
+    private readonly rtPtr: number,
+    private readonly toHandle: (ptr: number) => QuickJSHandle,
+  ) {
+    this.scratch = module._malloc(SCRATCH_BYTES);
+    this.undefinedPtr = ffi.QTS_GetUndefined();
+  }
+
+  static create(context: QuickJSContext): RawOps | undefined {
+    const internals = context as unknown as Internals;
+    const ffi = internals.ffi;
+    const module = internals.module;
+    const ctxPtr = internals.ctx?.value;
+    const rtPtr = internals.rt?.value;
+    const heapValueHandle = internals.memory?.heapValueHandle;
+    if (!ffi || !module || typeof ctxPtr !== 'number' || typeof rtPtr !== 'number' || typeof heapValueHandle !== 'function') return undefined;
+    if (FFI_NAMES.some((name) => typeof ffi[name] !== 'function')) return undefined;
+    if (!(module.HEAPU8 instanceof Uint8Array) || typeof module._malloc !== 'function' || typeof module._free !== 'function') return undefined;
+    if (typeof module.lengthBytesUTF8 !== 'function' || typeof module.stringToUTF8 !== 'function' || typeof module.UTF8ToString !== 'function') {
+      return undefined;
+    }
+    const memory = internals.memory!;
+    return new RawOps(ffi as Ffi, module as EmscriptenModule, ctxPtr, rtPtr, (ptr) => heapValueHandle.call(memory, ptr));
+  }
+
+  /** A view of the scratch area (the WASM memory may have grown since the last one). */
+  private words(): Int32Array {
+    return new Int32Array(this.module.HEAPU8.buffer, this.scratch, SCRATCH_BYTES / 4);
+  }
+
+  /** A new promise and its resolving functions, each owned by the caller. */
+  newPromise(): { promise: ValuePtr; resolve: ValuePtr; reject: ValuePtr } {
+    const promise = this.ffi.QTS_NewPromiseCapability(this.ctxPtr, this.scratch);
+    const words = this.words();
+    return { promise, resolve: words[0]!, reject: words[1]! };
+  }
+
+  /** Calls `fn(...args)` with `this` undefined. The result (or the thrown value) is owned by the caller. */
+  call(fn: ValuePtr, ...args: ValuePtr[]): { value: ValuePtr; error?: undefined } | { error: ValuePtr } {
+    const words = this.words();
+    for (let i = 0; i < args.length; i++) words[i] = args[i]!;
+    const result = this.ffi.QTS_Call(this.ctxPtr, fn, this.undefinedPtr, args.length, this.scratch);
+    const error = this.ffi.QTS_ResolveException(this.ctxPtr, result);
+    if (error) {
+      this.ffi.QTS_FreeValuePointer(this.ctxPtr, result);
+      return { error };
+    }
+    return { value: result };
+  }
+
+  /** A guest string; owned by the caller. */
+  newString(text: string): ValuePtr {
+    const bytes = this.module.lengthBytesUTF8(text) + 1;
+    const cstr = this.module._malloc(bytes);
+    try {
+      this.module.stringToUTF8(text, cstr, bytes);
+      return this.ffi.QTS_NewString(this.ctxPtr, cstr);
+    } finally {
+      this.module._free(cstr);
+    }
+  }
+
+  /** `String(value)` as the engine converts it (callers pass strings, or know what they pass). */
+  getString(value: ValuePtr): string {
+    const cstr = this.ffi.QTS_GetString(this.ctxPtr, value);
+    const text = this.module.UTF8ToString(cstr);
+    this.ffi.QTS_FreeCString(this.ctxPtr, cstr);
+    return text;
+  }
+
+  typeOf(value: ValuePtr): string {
+    const cstr = this.ffi.QTS_Typeof(this.ctxPtr, value);
+    const text = this.module.UTF8ToString(cstr);
+    this.module._free(cstr);
+    return text;
+  }
+
+  /** 0 pending, 1 fulfilled, 2 rejected; -1 for a value that is not a promise. */
+  promiseState(value: ValuePtr): number {
+    return this.ffi.QTS_PromiseState(this.ctxPtr, value);
+  }
+
+  jobPending(): boolean {
+    return this.ffi.QTS_IsJobPending(this.rtPtr) !== 0;
+  }
+
+  /**
+   * Runs up to `max` pending jobs: how many ran, or the error a job threw (a handle owned by
+   * the caller), as the library's `executePendingJobs` answers.
+   */
+  executePendingJobs(max: number): { value: number; error?: undefined } | { error: QuickJSHandle } {
+    const words = this.words();
+    words[0] = 0;
+    const result = this.ffi.QTS_ExecutePendingJob(this.rtPtr, max, this.scratch);
+    const jobCtx = this.words()[0]!;
+    if (jobCtx === 0) {
+      this.ffi.QTS_FreeValuePointerRuntime(this.rtPtr, result);
+      return { value: 0 };
+    }
+    if (jobCtx === this.ctxPtr && this.typeOf(result) === 'number') {
+      const count = this.ffi.QTS_GetFloat64(this.ctxPtr, result);
+      this.free(result);
+      return { value: count };
+    }
+    return { error: this.toHandle(result) };
+  }
+
+  /** Wraps a pointer the caller owns in a library handle (which then owns it). */
+  handle(value: ValuePtr): QuickJSHandle {
+    return this.toHandle(value);
+  }
+
+  free(value: ValuePtr): void {
+    this.ffi.QTS_FreeValuePointer(this.ctxPtr, value);
+  }
+
+  dispose(): void {
+    this.module._free(this.scratch);
+  }
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InlineExecutor } from '../../src/pool/inline.js';
+import type { SandboxHandle, SandboxOutcome } from '../../src/sandbox/types.js';
+import { run, spec } from './helpers.js';
+
+let executor: InlineExecutor;
+beforeAll(async () => {
+  executor = new InlineExecutor();
+  await executor.warm();
+});
+afterAll(async () => {
+  await executor.close();
+});
+
+describe('the callTool path', () => {
+  it('applies results answered synchronously from inside the call (as a re-run fed from a journal) without growing the host stack', async () => {
+    let done!: (o: SandboxOutcome) => void;
+    const finished = new Promise<SandboxOutcome>((r) => (done = r));
+    const calls: number[] = [];
+    let handle: SandboxHandle | undefined;
+    const early: Array<() => void> = [];
+    handle = executor.start(spec('let n = 0; for (let i = 0; i < 20000; i++) n += (await callTool("inc", { i })).v; return n', { timeoutMs: 60_000 }), {
+      onToolCall(id, _name, argsJson) {
+        calls.push(id);
+        const settle = () => handle!.settleTool(id, { ok: true, resultJson: JSON.stringify({ v: JSON.parse(argsJson).i % 3 }) });
+        // The first call comes while start() runs; every later one is answered from inside the call.
+        if (handle) settle();
+        else early.push(settle);
+      },
+      onStdout() {},
+      onLog() {},
+      onDone: done,
+    });
+    for (const settle of early) settle();
+    expect(await finished).toEqual({ ok: true, resultJson: String(Array.from({ length: 20000 }, (_, i) => i % 3).reduce((a, b) => a + b, 0)) });
+    expect(calls).toHaveLength(20000);
+  });
+
+  it('checks the arguments in the guest: objects pass, anything else is refused with a TypeError', async () => {
+    const code = `
+      const out = [];
+      for (const args of [undefined, null, {}, { a: [1, { b: 2 }] }, [1], 'x', 3, () => 1, { toJSON() { return 'str' } }, { n: 1n }]) {
+        try { out.push(JSON.stringify(await callTool('echo', args))); } catch (e) { out.push(e.name + ': ' + e.message); }
+      }
+      try { await callTool(42); } catch (e) { out.push(e.name); }
+      return out;`;
+    const r = run(executor, spec(code), (_name, args) => ({ ok: true, resultJson: JSON.stringify(args) }));
+    const outcome = await r.done;
+    if (!outcome.ok) throw new Error(JSON.stringify(outcome));
+    expect(JSON.parse(outcome.resultJson!)).toEqual([
+      '{}',
+      '{}',
+      '{}',
+      '{"a":[1,{"b":2}]}',
+      'TypeError: callTool: args must be an object',
+      'TypeError: callTool: args must be an object',
+      'TypeError: callTool: args must be an object',
+      'TypeError: callTool: args must be an object',
+      'TypeError: callTool: args must be an object',
+      expect.stringMatching(/^TypeError: callTool: args are not JSON-serializable: .*BigInt/i),
+      'TypeError',
+    ]);
+  });
+
+  it('resolves undefined, null, booleans, strings and objects, and rejects with code and details', async () => {
+    const answers = [{ ok: true }, { ok: true, resultJson: 'null' }, { ok: true, resultJson: 'true' }, { ok: true, resultJson: '"s"' }, { ok: true, resultJson: '{"k":[1]}' }, { ok: false, error: { code: 'E_X', message: 'boom', details: { why: 1 } } }] as const;
+    const code = `
+      const out = [];
+      for (let i = 0; i < ${answers.length}; i++) {
+        try { out.push([typeof (await callTool('t', { i })), await callTool('t', { i })]); } catch (e) { out.push([e.code, e.message, e.details]); }
+      }
+      return out;`;
+    const r = run(executor, spec(code), (_name, args) => answers[args.i as number]);
+    const outcome = await r.done;
+    if (!outcome.ok) throw new Error(JSON.stringify(outcome));
+    expect(JSON.parse(outcome.resultJson!)).toEqual([['undefined', null], ['object', null], ['boolean', true], ['string', 's'], ['object', { k: [1] }], ['E_X', 'boom', { why: 1 }]]);
+  });
+});
