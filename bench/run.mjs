@@ -1,5 +1,5 @@
 // Runs the benchmarks and prints one table: name, figure, baseline, ratio, goal, pass/fail.
-//   npm run bench                 every benchmark
+//   npm run bench                 every benchmark (builds first: it measures dist/, see lib/built.mjs)
 //   npm run bench -- B1 B4        a selection (ids below; a prefix such as "B1" selects its rows)
 // Env: BENCH_SECONDS (measured seconds per HTTP run, default 4), BENCH_WARMUP (default 1.5).
 // Servers and load generators run in separate processes; HTTP load is autocannon (its API, in a

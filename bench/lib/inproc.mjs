@@ -1,7 +1,6 @@
 // In-process measurements, each in its own child process (run with tsx; b3 with --expose-gc).
 // Prints one JSON line.  node --import tsx bench/lib/inproc.mjs <task> [pool|inline]
-import { EnclaveBroker } from '../../src/broker.ts';
-import { ToolRegistry } from '../../src/tools/registry.ts';
+import { EnclaveBroker, ToolRegistry } from './built.mjs';
 
 const [task, mode = 'inline'] = process.argv.slice(2);
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };

@@ -44,8 +44,7 @@ if (config.kind === 'bare') {
     stop = () => new Promise((r) => server.close(() => r()));
   }
 } else {
-  const { EnclaveBroker } = await import('../../src/broker.ts');
-  const { ToolRegistry } = await import('../../src/tools/registry.ts');
+  const { EnclaveBroker, ToolRegistry } = await import('./built.mjs');
   const tools = new ToolRegistry();
   tools.register({ name: 'noop', description: 'does nothing', parameters: {}, handler: async () => null });
   let redis;

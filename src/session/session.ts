@@ -14,7 +14,8 @@ import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ExecutionContext, ToolProgress } from '../tools/types.js';
+import type { CallerIdentity, ToolProgress } from '../tools/types.js';
+import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
 import type { ToolRoute } from './tool-resolver.js';
@@ -162,7 +163,10 @@ export class Session implements EventSource {
   private pendingPatch: SessionPatch | undefined;
   private flushScheduled = false;
   private writes: Promise<void> = Promise.resolve();
-  private more = deferred();
+  /** No write to the store is in flight (so a synchronous append keeps the order). */
+  private writesIdle = true;
+  /** Made when a reader waits; resolved (and dropped) when new events are visible. */
+  private more: { promise: Promise<void>; resolve: () => void } | undefined;
   private readers = 0;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
@@ -170,6 +174,19 @@ export class Session implements EventSource {
   /** Readers in other processes, each held until its timer lapses or it lets go. */
   private readonly remoteReaders = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly contextFrozen: Readonly<Record<string, unknown>>;
+  /** What the contexts of this session's tool calls read (see tool-context.ts). */
+  private readonly callOwner: CallOwner = {
+    id: '',
+    identity: {},
+    contextFrozen: {},
+    signalOf: (callId) => {
+      const call = this.calls.get(callId);
+      if (call) return (call.abort ??= new AbortController()).signal;
+      // Settled, or the session ended: a signal that has fired.
+      return AbortSignal.abort();
+    },
+    reportProgress: (callId, update) => this.reportProgress(callId, update),
+  };
   /** Resolves when the final event is stored and visible. */
   readonly finished: Promise<void>;
   private resolveFinished!: () => void;
@@ -191,6 +208,7 @@ export class Session implements EventSource {
     if (resume) this.prepareReplay(resume);
     else this.resolveReplayed();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
+    Object.assign(this.callOwner, { id: init.id, identity: init.identity, contextFrozen: this.contextFrozen });
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     if (init.attached) this.readers = 1;
   }
@@ -364,7 +382,7 @@ export class Session implements EventSource {
   }
 
   waitForMore(): Promise<void> {
-    return this.more.promise;
+    return (this.more ??= deferred()).promise;
   }
 
   /** True once `final` is stored and visible (a moment before `complete`). */
@@ -376,7 +394,7 @@ export class Session implements EventSource {
   async progress(ms: number): Promise<void> {
     if (this.complete) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.more.promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    await Promise.race([this.waitForMore(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);
   }
 
@@ -512,7 +530,9 @@ export class Session implements EventSource {
     }
     const route = this.env.resolveTool(toolName);
     const handler = route.kind === 'client' ? 'client' : 'server';
-    this.calls.set(callId, { sandboxId, toolName, handler, startedAt: Date.now(), ...(logsToolArgs(this.env.logger) ? { args } : {}) });
+    const state: CallState = { sandboxId, toolName, handler, startedAt: Date.now() };
+    if (logsToolArgs(this.env.logger)) state.args = args;
+    this.calls.set(callId, state);
     if (this.journaled.has(callId)) {
       // A re-run reached a call whose outcome is journaled: it is not made again.
       this.emit('tool_call', { callId, toolName, args, handler });
@@ -569,23 +589,7 @@ export class Session implements EventSource {
       }
       args = checked.args;
     }
-    const session = this;
-    const context: ExecutionContext = {
-      ...this.init.identity,
-      sessionId: this.id,
-      callId,
-      toolName: call.toolName,
-      context: this.contextFrozen,
-      progress: (update) => this.reportProgress(callId, update),
-      // Made on first use: most handlers never look at it.
-      get signal(): AbortSignal {
-        if (!call.abort) {
-          call.abort = new AbortController();
-          if (session.ended || !session.calls.has(callId)) call.abort.abort();
-        }
-        return call.abort.signal;
-      },
-    };
+    const context = new ToolCallContext(this.callOwner, callId, call.toolName);
     const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
     let settlement: ToolSettlement;
     let result: unknown;
@@ -836,7 +840,15 @@ export class Session implements EventSource {
     if (batch.length === 0 && !patch) return;
     const last = batch[batch.length - 1];
     if (last && patch) patch.lastSeq = last.seq;
-    this.writes = this.writes.then(async () => {
+    const store = this.env.store;
+    if (store.appendEventsNow && this.writesIdle) {
+      // A store in this process (memory): stored and visible now, no promise chain per batch.
+      store.appendEventsNow(this.id, batch, patch);
+      this.makeVisible(batch);
+      return;
+    }
+    this.writesIdle = false;
+    const written = (this.writes = this.writes.then(async () => {
       try {
         await this.env.store.appendEvents(this.id, batch, patch);
         if (this.env.store.shared) await this.env.store.publish(`ev:${this.id}`, JSON.stringify(batch));
@@ -845,7 +857,8 @@ export class Session implements EventSource {
         this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing session events failed');
       }
       this.makeVisible(batch);
-    });
+      if (this.writes === written) this.writesIdle = true;
+    }));
   }
 
   private makeVisible(batch: StreamEvent[]): void {
@@ -855,8 +868,8 @@ export class Session implements EventSource {
 
   private wakeReaders(): void {
     const current = this.more;
-    this.more = deferred();
-    current.resolve();
+    this.more = undefined;
+    current?.resolve();
   }
 
   private record(): SessionRecord {

@@ -53,6 +53,10 @@ export class MemoryStore implements BrokerStore {
   }
 
   async appendEvents(id: string, events: StreamEvent[], patch?: SessionPatch): Promise<void> {
+    this.appendEventsNow(id, events, patch);
+  }
+
+  appendEventsNow(id: string, events: StreamEvent[], patch?: SessionPatch): void {
     const entry = this.live(id);
     if (!entry) return;
     for (const e of events) entry.events.push(e);

@@ -65,6 +65,11 @@ export interface BrokerStore {
   getSession(id: string): Promise<SessionRecord | null>;
   /** Appends events (with increasing `seq`) and applies `patch` to the record, atomically. */
   appendEvents(id: string, events: StreamEvent[], patch?: SessionPatch): Promise<void>;
+  /**
+   * Optional, for stores in this process: `appendEvents` done before returning. Sessions use it
+   * (when no asynchronous write is in flight) to skip a promise chain per batch of events.
+   */
+  appendEventsNow?(id: string, events: StreamEvent[], patch?: SessionPatch): void;
   /** Events with `seq > afterSeq`, in order. */
   readEvents(id: string, afterSeq: number): Promise<StreamEvent[]>;
   /** Records of one tenant (or of sessions without one when `tenant` is undefined). */
