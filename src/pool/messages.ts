@@ -36,6 +36,11 @@ export type FromWorker =
   /** Sent on a timer: a worker whose heartbeats stop is running guest code (or is stuck). */
   | { t: 'hb' }
   /**
+   * The worker lowered its priority for a spinning guest and may not raise it again: it
+   * should get no new sessions and be replaced once idle.
+   */
+  | { t: 'low' }
+  /**
    * Events of one turn of the worker's event loop, in order (batched to cut message count),
    * and how many `start`/`settle` messages the worker has finished handling since its last
    * batch: the main thread uses that to see a worker stuck in guest code at once.

@@ -149,7 +149,7 @@ export class WorkerPoolExecutor implements Executor {
     for (let i = 0; i < n; i++) {
       const w = this.workers[(from + i) % n]!;
       // Sandboxes first; a worker running guest code right now, or still booting, after.
-      const score = w.active + w.backlog / 4 + (w.stalled(now) ? 1e6 : 0) + (w.ready ? 0 : 0.5);
+      const score = w.active + w.backlog / 4 + (w.stalled(now) ? 1e6 : 0) + (w.lowPriority ? 1e5 : 0) + (w.ready ? 0 : 0.5);
       if (score < bestScore) {
         best = w;
         bestScore = score;
@@ -205,6 +205,16 @@ export class WorkerPoolExecutor implements Executor {
     const ready = this.workers.filter((w) => w.ready);
     for (const w of ready) w.sample(now);
     this.utilisation = ready.length ? ready.reduce((s, w) => s + w.utilisation, 0) / ready.length : 0;
+    // A worker left at a low CPU priority by a spinning guest is replaced once it is idle.
+    const low = ready.find((w) => w.lowPriority && w.active === 0);
+    if (low) {
+      this.logger?.info('runtime pool: replacing a worker left at low priority', { worker: low.index });
+      low.retired = true;
+      this.workers.splice(this.workers.indexOf(low), 1);
+      void low.terminate();
+      if (this.workers.length < Math.max(1, this.options.minSize)) this.spawn();
+      return;
+    }
     const size = this.workers.length;
     const booting = size - ready.length;
     if (this.utilisation > this.options.scaleUpThreshold && size < this.options.maxSize && booting === 0) {

@@ -20,6 +20,8 @@ export class WorkerSlot implements SandboxHost {
   gone = false;
   /** Removed by scale-down: not replaced when it exits. */
   retired = false;
+  /** Stuck at a low CPU priority after a spinning guest (see worker.node.ts): replace when idle. */
+  lowPriority = false;
   /** Utilisation over the last sampling interval (0..1). */
   utilisation = 0;
   readonly startedAt = Date.now();
@@ -192,6 +194,9 @@ export class WorkerSlot implements SandboxHost {
       }
       case 'ready':
         this.markReady();
+        return;
+      case 'low':
+        this.lowPriority = true;
         return;
       case 'ev':
         if (typeof message.acks === 'number' && message.acks > 0) {

@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
 import { InlineExecutor } from './inline.js';
@@ -118,11 +119,13 @@ function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec']
       emit({ id, k: 'done', outcome });
     },
     pollAbort: () => {
+      yieldIfSpinning();
       if (record.overBudget) return budgetFailure();
       return slot >= 0 && Atomics.load(flags, slot) !== 0 ? FLAGGED : undefined;
     },
     onGuest: (inGuest) => {
       guest[0] = inGuest ? Date.now() : 0;
+      if (!inGuest && lowered) restorePriority();
     },
   };
   const handle = executor.start(spec, listener);
@@ -162,5 +165,48 @@ port.on('message', (message: ToWorker) => {
   // (disposing ended runtimes, preparing spare ones).
   flush();
 });
+
+// ---- priority of a thread held by guest code ---------------------------------------------
+
+/** Guest code running this long without giving the thread back is treated as spinning. */
+const SPIN_MS = 20;
+/** Nice value of this thread while a guest spins: the main thread (HTTP, heartbeats) goes first. */
+const SPIN_NICE = 19;
+/** On Linux a thread's nice value is its own; elsewhere setpriority(0) would renice the process. */
+const PER_THREAD_NICE = process.platform === 'linux';
+let lowered = false;
+let stuckLow = false;
+
+/**
+ * Called from the interrupt handler (about every 10 000 instructions of guest code): a guest
+ * that has held the thread for over `SPIN_MS` gets the lowest CPU priority, so that on a
+ * machine with fewer cores than busy threads it takes only what the broker's own threads leave.
+ */
+function yieldIfSpinning(): void {
+  if (lowered || stuckLow || !PER_THREAD_NICE) return;
+  const since = guest[0]!;
+  if (since === 0 || Date.now() - since < SPIN_MS) return;
+  try {
+    setPriority(0, SPIN_NICE);
+    lowered = true;
+  } catch {
+    stuckLow = true; // Not permitted here: nothing to undo later either.
+  }
+}
+
+/**
+ * Back to normal priority once the guest gave the thread back. Raising a priority needs a
+ * privilege (CAP_SYS_NICE) many deployments lack: then this worker stays low, tells the pool,
+ * and the pool moves new sessions elsewhere and replaces it once it is idle.
+ */
+function restorePriority(): void {
+  lowered = false;
+  try {
+    setPriority(0, 0);
+  } catch {
+    stuckLow = true;
+    send({ t: 'low' });
+  }
+}
 
 setInterval(() => send({ t: 'hb' }), boot.heartbeatMs);

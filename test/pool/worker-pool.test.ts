@@ -79,6 +79,27 @@ describe('WorkerPoolExecutor abort', () => {
     expect(p.stats().replaced).toBe(0);
   });
 
+  it('gives a spinning guest the lowest CPU priority, and its worker normal priority back afterwards', async () => {
+    // Linux keeps a nice value per thread: read every thread's from /proc.
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const niceValues = () =>
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    const p = pool({ minSize: 1, maxSize: 1, terminateGraceMs: 5000 });
+    await p.warm();
+    expect(niceValues()).not.toContain(19);
+    const spinner = run(p, spec('while (true) {}', { timeoutMs: 20_000 }));
+    await until(() => niceValues().includes(19));
+    spinner.handle.abort({ code: 'CANCELLED', message: 'cancelled by the client' });
+    expect(failureCode(await spinner.done)).toBe('CANCELLED');
+    await until(() => !niceValues().includes(19));
+    // The same worker goes on serving sessions.
+    expect(await run(p, spec('return 1 + 2')).done).toEqual({ ok: true, resultJson: '3' });
+    expect(p.stats().replaced).toBe(0);
+  });
+
   it('terminates the worker when the sandbox ignores the abort', async () => {
     const p = pool({ minSize: 1, maxSize: 1, terminateGraceMs: 200 });
     await p.warm();
