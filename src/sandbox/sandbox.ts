@@ -236,7 +236,7 @@ export class QuickJSSandbox implements SandboxHandle {
       this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
       return true;
     });
-    const ctx = runtime.newContext();
+    const ctx = runtime.newContext({ intrinsics: INTRINSICS });
     this.ctx = ctx;
     const raw = RawOps.create(ctx);
     if (!raw || !installFastHostCalls(ctx)) throw new Error('this quickjs-emscripten-core version is not supported (see package.json)');
@@ -250,8 +250,6 @@ export class QuickJSSandbox implements SandboxHandle {
     this.jsonStringify = own(ctx.getProp(json, 'stringify'));
     json.dispose();
 
-    // Their callbacks would run at moments no replay can reproduce (see guest-source.ts).
-    ctx.unwrapResult(ctx.evalCode('delete globalThis.WeakRef; delete globalThis.FinalizationRegistry', 'enclave:guest')).dispose();
 
     const define = (name: string, value: QuickJSHandle) => {
       ctx.defineProp(ctx.global, name, { value, configurable: false, enumerable: false });
@@ -424,21 +422,23 @@ export class QuickJSSandbox implements SandboxHandle {
 
   private serializeResult(value: QuickJSHandle): Outcome {
     const ctx = this.ctx;
-    if (ctx.typeof(value) === 'undefined') return { ok: true };
-    const json = ctx.callFunction(this.jsonStringify, ctx.undefined, value);
-    if (json.error) {
-      const info = this.readError(json.error);
-      json.error.dispose();
+    const raw = this.raw;
+    const json = raw.call(this.jsonStringify.value as unknown as ValuePtr, value.value as unknown as ValuePtr);
+    if (json.error !== undefined) {
+      const error = raw.handle(json.error);
+      const info = this.readError(error);
+      error.dispose();
       const failure = classifyGuestError(info, 'run');
       if (failure.code !== 'RUNTIME_ERROR') return failure;
       return { code: 'INVALID_RESULT', message: `the result is not JSON-representable: ${info.message}` };
     }
-    const handle = json.value;
-    const type = ctx.typeof(handle);
-    const text = type === 'string' ? ctx.getString(handle) : undefined;
-    handle.dispose();
-    if (text === undefined) {
-      return { code: 'INVALID_RESULT', message: `the result is not JSON-representable: a result of type ${ctx.typeof(value)}` };
+    // JSON text, or `undefined` (read as "undefined", which no JSON text is).
+    const text = raw.getString(json.value);
+    raw.free(json.value);
+    if (text === 'undefined') {
+      const type = ctx.typeof(value);
+      if (type === 'undefined') return { ok: true };
+      return { code: 'INVALID_RESULT', message: `the result is not JSON-representable: a result of type ${type}` };
     }
     if (utf8Length(text) > this.spec.limits.maxResultBytes) {
       return { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${this.spec.limits.maxResultBytes} bytes` };
@@ -749,6 +749,27 @@ const CONSTANTS: Record<string, ((ctx: QuickJSContext) => QuickJSHandle) | undef
   true: (ctx: QuickJSContext) => ctx.true,
   false: (ctx: QuickJSContext) => ctx.false,
 });
+
+/**
+ * Every standard built-in of the engine, named one by one: the same globals as its default
+ * context except `WeakRef` and `FinalizationRegistry`, whose callbacks would run at moments no
+ * replay can reproduce (see guest-source.ts). Naming them also skips a script per session
+ * that deleted those two.
+ */
+const INTRINSICS = {
+  BaseObjects: true,
+  Date: true,
+  Eval: true,
+  StringNormalize: true,
+  RegExp: true,
+  RegExpCompiler: true,
+  JSON: true,
+  Proxy: true,
+  MapSet: true,
+  TypedArrays: true,
+  Promise: true,
+  BigInt: true,
+} as const;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
 
