@@ -14,6 +14,11 @@ export interface ExecutorStats {
  */
 export interface Executor {
   readonly kind: string;
+  /**
+   * True when a sandbox may wait (in a worker's queue) before its code runs: the listener's
+   * `onStarted` then says when it ran. False or absent: the code runs within `start()`.
+   */
+  readonly reportsStart?: boolean;
   /** Starts a sandbox; its listener hears everything it does. */
   start(spec: SandboxSpec, listener: SandboxListener): SandboxHandle;
   /** Gets ready to serve the first request without compiling anything. */

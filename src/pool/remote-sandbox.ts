@@ -62,6 +62,11 @@ export class RemoteSandbox implements SandboxHandle {
     if (this.armed) this.arm(failure, this.options.terminateGraceMs);
   }
 
+  /** The worker has handled this sandbox's `start`: its code ran up to its first wait. */
+  started(): void {
+    if (!this.ended) this.listener.onStarted?.();
+  }
+
   /** An event from the worker. */
   deliver(event: SandboxEvent): void {
     if (this.ended) return;

@@ -50,6 +50,7 @@ export interface WorkerPoolStats extends ExecutorStats {
  */
 export class WorkerPoolExecutor implements Executor {
   readonly kind = 'worker-pool';
+  readonly reportsStart = true;
   private readonly options: ResolvedPoolOptions;
   private readonly logger: PoolLogger | undefined;
   private readonly workers: WorkerSlot[] = [];

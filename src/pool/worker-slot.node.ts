@@ -38,6 +38,11 @@ export class WorkerSlot implements SandboxHost {
   private readonly slotOf = new Map<number, number>();
   /** `start`/`settle` messages sent and not yet handled by the worker. */
   private outstanding = 0;
+  /**
+   * The same commands in the order sent: the sandbox for a `start`, null for a `settle`. The
+   * worker handles them in order, so its acks say which sandboxes have started.
+   */
+  private unacked: (RemoteSandbox | null)[] = [];
   /** When the worker last made progress on outstanding messages. */
   private progressAt = Date.now();
 
@@ -103,6 +108,7 @@ export class WorkerSlot implements SandboxHost {
     if (this.gone) return;
     if (message.t === 'start' || message.t === 'settle') {
       if (this.outstanding++ === 0) this.progressAt = Date.now();
+      this.unacked.push(message.t === 'start' ? (this.sandboxes.get(message.id) ?? null) : null);
     }
     if (message.t === 'start') {
       message = { ...message, slot: this.slotOf.get(message.id) ?? -1 };
@@ -203,8 +209,11 @@ export class WorkerSlot implements SandboxHost {
           this.outstanding = Math.max(0, this.outstanding - message.acks);
           this.progressAt = Date.now();
         }
-        if (!Array.isArray(message.list)) return;
-        for (const event of message.list) this.sandboxes.get(event?.id)?.deliver(event);
+        if (Array.isArray(message.list)) for (const event of message.list) this.sandboxes.get(event?.id)?.deliver(event);
+        if (typeof message.acks === 'number' && message.acks > 0) {
+          // After the batch's events: a sandbox that ended at once is not reported as started.
+          for (const sandbox of this.unacked.splice(0, message.acks)) sandbox?.started();
+        }
         return;
     }
   }
@@ -227,6 +236,7 @@ export class WorkerSlot implements SandboxHost {
     this.gone = true;
     for (const sandbox of [...this.sandboxes.values()]) sandbox.crash(reason);
     this.sandboxes.clear();
+    this.unacked.length = 0;
     this.waiting.length = 0;
     if (!wasGone) void this.worker.terminate();
     if (!this.reported) {

@@ -65,6 +65,12 @@ export interface SandboxListener {
    * a pool see at once that a worker is held by guest code.
    */
   onGuest?(running: boolean): void;
+  /**
+   * Optional: the code has run up to its first wait (or its end). Called only by executors
+   * whose `reportsStart` is true (a pool, where a sandbox may queue behind others first);
+   * elsewhere the code runs within `start()`.
+   */
+  onStarted?(): void;
 }
 
 /** A tool outcome for the guest: the result's JSON text, or an error. */

@@ -158,6 +158,9 @@ export class Session implements EventSource {
   readonly replayed: Promise<void>;
   private resolveReplayed!: () => void;
   private readonly callPrefix: string;
+  /** The sandbox has run the code up to its first wait (see `progress`). */
+  private codeStarted = false;
+  private onCodeStarted: (() => void) | undefined;
   private ended = false;
   private queue: StreamEvent[] = [];
   private pendingPatch: SessionPatch | undefined;
@@ -319,9 +322,11 @@ export class Session implements EventSource {
           if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
         },
         onDone: (outcome) => this.onSandboxDone(outcome),
+        onStarted: () => this.markStarted(),
       },
     );
     this.sandbox = sandbox;
+    if (!this.env.executor.reportsStart) this.markStarted();
     const early = this.early ?? [];
     this.early = undefined;
     for (const command of early) command(sandbox);
@@ -390,12 +395,31 @@ export class Session implements EventSource {
     return this.events[this.events.length - 1]?.type === 'final';
   }
 
-  /** Resolves when a new event is visible or `ms` passed, whichever comes first. */
-  async progress(ms: number): Promise<void> {
+  /**
+   * Resolves when a new event is visible, or once the code has run for `ms` (time its sandbox
+   * spent queued in a busy worker does not count), but at most `maxMs` from now.
+   */
+  async progress(ms: number, maxMs = ms): Promise<void> {
     if (this.complete) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.waitForMore(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    let cap: ReturnType<typeof setTimeout> | undefined;
+    const elapsed = new Promise<void>((resolve) => {
+      const arm = () => (timer = setTimeout(resolve, ms));
+      if (this.codeStarted) arm();
+      else this.onCodeStarted = arm;
+      if (maxMs > ms) cap = setTimeout(resolve, maxMs);
+    });
+    await Promise.race([this.waitForMore(), elapsed]);
+    this.onCodeStarted = undefined;
     clearTimeout(timer);
+    clearTimeout(cap);
+  }
+
+  private markStarted(): void {
+    if (this.codeStarted) return;
+    this.codeStarted = true;
+    this.onCodeStarted?.();
+    this.onCodeStarted = undefined;
   }
 
   /** Resolves when everything emitted so far is stored and visible. */

@@ -100,6 +100,30 @@ describe('WorkerPoolExecutor abort', () => {
     expect(p.stats().replaced).toBe(0);
   });
 
+  it('says when a sandbox queued on a worker has run its code up to its first wait', async () => {
+    const p = pool({ minSize: 1, maxSize: 1 });
+    await p.warm();
+    expect(p.reportsStart).toBe(true);
+    const order: string[] = [];
+    let started!: () => void;
+    const startedP = new Promise<void>((r) => (started = r));
+    const handle = p.start(spec('const v = await callTool("later", {}); return v'), {
+      onToolCall: (id) => order.push(`call ${id}`),
+      onStdout() {},
+      onLog() {},
+      onDone: (o) => order.push(`done ${JSON.stringify(o)}`),
+      onStarted: () => {
+        order.push('started');
+        started();
+      },
+    });
+    await startedP;
+    expect(order).toEqual(['call 1', 'started']);
+    handle.settleTool(1, { ok: true, resultJson: '7' });
+    await until(() => order.length === 3);
+    expect(order[2]).toBe('done {"ok":true,"resultJson":"7"}');
+  });
+
   it('terminates the worker when the sandbox ignores the abort', async () => {
     const p = pool({ minSize: 1, maxSize: 1, terminateGraceMs: 200 });
     await p.warm();

@@ -8,12 +8,14 @@ import type { AppEnv, HttpDeps } from '../types.js';
 import type { EventFilter } from '../../protocol/events.js';
 
 /**
- * How long the first answer waits for a silent session to finish before it starts streaming.
- * A session that emits anything (a tool call, output) is streamed at once; one that finishes
- * within this time is sent as one string, which costs a fraction of a stream on Node. Under
- * load a session may wait this long in a worker's queue before its code runs at all.
+ * How long the first answer waits for a silent session to finish before it starts streaming:
+ * this long after its code started running (a busy worker may queue it first), at most
+ * FAST_PATH_MAX_MS in all. A session that emits anything (a tool call, output) is streamed at
+ * once; one that finishes in time is sent as one string, which costs a fraction of a stream on
+ * Node.
  */
-const FAST_PATH_WAIT_MS = 100;
+const FAST_PATH_WAIT_MS = 20;
+const FAST_PATH_MAX_MS = 1000;
 
 /** The mount prefix, from the route's own path ('' at the root, '/enclave' when mounted). */
 function basePath(c: Context<AppEnv>, suffix: string): string {
@@ -28,7 +30,7 @@ async function run(c: Context<AppEnv>, deps: HttpDeps, input: CreateSessionInput
   // A script that finishes at once is sent as one string (much cheaper than a stream on Node);
   // anything that emits an event first, or runs longer, is streamed.
   await session.settled();
-  if (!session.finalVisible) await session.progress(FAST_PATH_WAIT_MS);
+  if (!session.finalVisible) await session.progress(FAST_PATH_WAIT_MS, FAST_PATH_MAX_MS);
   if (session.finalVisible) return ndjsonText(c, session.events, accept, headers);
   return ndjsonStream(c, session.readAsCreator(accept), headers);
 }
