@@ -77,13 +77,15 @@ export class WorkerSlot implements SandboxHost {
 
   /**
    * Running guest code right now (or stuck): in guest code for over 5 ms (the worker's own
-   * flag), a `start`/`settle` unanswered for over 50 ms, or no heartbeat for two periods.
+   * flag), a `start`/`settle` unanswered for over 500 ms, or no heartbeat for two periods.
+   * (A worker working through a long queue of short sessions answers slowly but is not stuck:
+   * adding threads past the cores would only slow every one of them.)
    */
   stalled(now = Date.now()): boolean {
     if (!this.ready) return false;
     const since = this.guest[0]!;
     if (since > 0 && now - since > GUEST_BUSY_MS) return true;
-    if (this.outstanding > 0 && now - this.progressAt > STALL_MS) return true;
+    if (this.outstanding > 0 && now - this.progressAt > UNANSWERED_MS) return true;
     return now - this.lastHeartbeat > 2 * this.options.heartbeatMs + STALL_MS;
   }
 
@@ -249,6 +251,7 @@ export class WorkerSlot implements SandboxHost {
 }
 
 const STALL_MS = 50;
+const UNANSWERED_MS = 500;
 /** A session's own guest code runs well under a millisecond; longer holds the worker. */
 const GUEST_BUSY_MS = 5;
 
