@@ -11,6 +11,8 @@ export type ToWorker =
   /** `slot`: this sandbox's abort flag in the shared `flags` array (-1: none). */
   | { t: 'start'; id: number; spec: SandboxSpec; slot: number }
   | { t: 'settle'; id: number; callId: number; settlement: ToolSettlement }
+  /** Fires a timer the main thread runs (deterministic sessions). */
+  | { t: 'fire'; id: number; timer: number; at: number }
   | { t: 'abort'; id: number; failure: SandboxFailure };
 
 /** Length of the shared abort-flag array each worker gets: sandboxes past it abort by message only. */
@@ -21,6 +23,8 @@ export type SandboxEvent =
   | { id: number; k: 'call'; callId: number; name: string; args: string }
   | { id: number; k: 'out'; chunk: string }
   | { id: number; k: 'log'; level: LogLevel; message: string }
+  /** A timer the guest set (`ms` ≥ 0) or cleared (`ms` = -1), for a listener that runs them. */
+  | { id: number; k: 'timer'; timer: number; ms: number }
   | { id: number; k: 'done'; outcome: SandboxOutcome };
 
 export type FromWorker =

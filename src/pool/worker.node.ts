@@ -125,6 +125,14 @@ function start(id: number, spec: Extract<ToWorker, { t: 'start' }>['spec'], slot
       guest[0] = inGuest ? Date.now() : 0;
     },
   };
+  if (spec.determinism) {
+    listener.onTimerSet = (timer, ms) => {
+      if (spend(id)) emit({ id, k: 'timer', timer, ms });
+    };
+    listener.onTimerCleared = (timer) => {
+      if (spend(id)) emit({ id, k: 'timer', timer, ms: -1 });
+    };
+  }
   const handle = executor.start(spec, listener);
   if (running.get(id) === record) {
     record.handle = handle;
@@ -144,6 +152,10 @@ port.on('message', (message: ToWorker) => {
       return;
     case 'settle':
       running.get(message.id)?.handle?.settleTool(message.callId, message.settlement);
+      ack();
+      return;
+    case 'fire':
+      running.get(message.id)?.handle?.fireTimer(message.timer, message.at);
       ack();
       return;
     case 'abort': {

@@ -1,10 +1,11 @@
-import type { QuickJSContext } from 'quickjs-emscripten-core';
+import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
 
 /**
  * What makes a guest's own sources of nondeterminism replayable: `Math.random` becomes a PRNG
  * seeded with `seed`, and `Date.now()` / `new Date()` read a virtual clock that starts at
- * `startTime` and moves only when the host advances it (with each journaled tool result).
- * A re-run of the same code with the same seed, start time and journal sees the same values.
+ * `startTime` and moves only when the host advances it (with each journaled tool result or
+ * timer firing). A re-run of the same code with the same seed, start time and journal sees
+ * the same values.
  */
 export interface DeterminismSpec {
   /** 32-bit seed of `Math.random`. */
@@ -18,7 +19,7 @@ export interface VirtualClock {
   advance(at: number): void;
 }
 
-const SOURCE = `(function (now, seed) {
+const SOURCE = `(function (now, seed, RealDate) {
   'use strict';
   let s = seed | 0;
   const random = function random() {
@@ -28,7 +29,6 @@ const SOURCE = `(function (now, seed) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   Object.defineProperty(Math, 'random', { value: random, writable: true, configurable: true, enumerable: false });
-  const RealDate = globalThis.Date;
   const construct = Reflect.construct;
   const VDate = function Date(...args) {
     if (new.target === undefined) return new RealDate(now()).toString();
@@ -42,19 +42,59 @@ const SOURCE = `(function (now, seed) {
   Object.defineProperty(globalThis, 'Date', { value: VDate, writable: true, configurable: true, enumerable: false });
 })`;
 
-/** Installs the seeded `Math.random` and the virtual clock in `ctx`; returns the clock. */
-export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec): VirtualClock {
+/**
+ * Makes `Math.random` and `Date` replayable in `ctx`; returns the clock.
+ *
+ * Parsing the replacements costs more than a short session (QuickJS parses ≈ 0.2 ms per KB),
+ * so they are installed on first use: until then `globalThis.Date` and `Math.random` are
+ * accessors whose getter (or setter) installs both, then answers as the plain properties
+ * would. Code that never reads either pays for two accessors only. `own` receives handles
+ * that must live as long as the context.
+ */
+export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec, own: (h: QuickJSHandle) => void): VirtualClock {
   let time = spec.startTime;
-  const now = ctx.newFunction('now', () => ctx.newNumber(time));
-  const seed = ctx.newNumber(spec.seed | 0);
-  const installer = ctx.unwrapResult(ctx.evalCode(SOURCE, 'enclave:determinism'));
-  try {
-    ctx.unwrapResult(ctx.callFunction(installer, ctx.undefined, now, seed)).dispose();
-  } finally {
-    installer.dispose();
-    seed.dispose();
-    now.dispose();
-  }
+  let installed = false;
+  const math = ctx.getProp(ctx.global, 'Math');
+  const realDate = ctx.getProp(ctx.global, 'Date');
+  own(math);
+  own(realDate);
+
+  const install = () => {
+    if (installed) return;
+    installed = true;
+    // The installer defines both as plain data properties, replacing the accessors.
+    const now = ctx.newFunction('now', () => ctx.newNumber(time));
+    const seed = ctx.newNumber(spec.seed | 0);
+    try {
+      const installer = ctx.unwrapResult(ctx.evalCode(SOURCE, 'enclave:determinism'));
+      try {
+        ctx.unwrapResult(ctx.callFunction(installer, ctx.undefined, now, seed, realDate)).dispose();
+      } finally {
+        installer.dispose();
+      }
+    } finally {
+      seed.dispose();
+      now.dispose();
+    }
+  };
+
+  const lazy = (target: QuickJSHandle, key: string) => {
+    ctx.defineProp(target, key, {
+      configurable: true,
+      enumerable: false,
+      get: () => {
+        install();
+        return ctx.getProp(target, key);
+      },
+      set: (value: QuickJSHandle) => {
+        install();
+        ctx.setProp(target, key, value);
+      },
+    });
+  };
+  lazy(ctx.global, 'Date');
+  lazy(math, 'random');
+
   return {
     advance(at: number): void {
       if (at > time) time = at;

@@ -30,9 +30,13 @@ export function utf8Length(s: string): number {
 }
 
 interface Timer {
-  host: ReturnType<typeof setTimeout>;
+  /** The host timer; absent when the listener runs the session's timers (see `onTimerSet`). */
+  host?: ReturnType<typeof setTimeout>;
   fn: QuickJSHandle;
   args: QuickJSHandle[];
+  /** Delay asked for, and whether the listener was told (listener-run timers only). */
+  ms?: number;
+  reported?: boolean;
 }
 
 type Outcome = SandboxFailure | { ok: true; resultJson?: string };
@@ -65,7 +69,13 @@ export class QuickJSSandbox implements SandboxHandle {
   private depth = 0;
   private outputBytes = 0;
   private stdoutBuffer = '';
-  private deferred: [number, ToolSettlement][] = [];
+  /** Host commands that arrived while the guest was on the stack: tool settlements, or timer firings (`[timer, at]`). */
+  private deferred: ([number, ToolSettlement] | [number, number])[] = [];
+  /**
+   * Set when the listener runs the timers (a deterministic session): timers set and cleared
+   * during the current entry into the guest, reported to the listener when the guest yields.
+   */
+  private timerReports: { set: number[]; cleared: number[] } | undefined;
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
   /** Runtime, context and the spec-free globals exist (see `prepare`). */
@@ -159,6 +169,27 @@ export class QuickJSSandbox implements SandboxHandle {
     });
   }
 
+  /** Fires a timer the listener runs (see `onTimerSet`), moving the clock to `at` first. */
+  fireTimer(id: number, at: number): void {
+    if (this.ended) return;
+    if (this.depth > 0) {
+      this.deferred.push([id, at]);
+      return;
+    }
+    const timer = this.timers.get(id);
+    // Cleared, or fired already: nothing happens (and the clock stays).
+    if (!timer) return;
+    this.timers.delete(id);
+    this.clock?.advance(at);
+    this.enter(() => {
+      try {
+        return this.ctx.callFunction(timer.fn, this.ctx.undefined, ...timer.args);
+      } finally {
+        disposeTimer(timer);
+      }
+    });
+  }
+
   abort(failure: SandboxFailure): void {
     if (this.ended) return;
     this.stop ??= failure;
@@ -239,7 +270,11 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
-    if (this.spec.determinism) this.clock = installDeterminism(ctx, this.spec.determinism);
+    if (this.spec.determinism) {
+      this.clock = installDeterminism(ctx, this.spec.determinism, (h) => this.owned.push(h));
+      // Timer firings are inputs of a deterministic session: the listener decides when they happen.
+      if (this.listener.onTimerSet) this.timerReports = { set: [], cleared: [] };
+    }
 
     const contextValue = this.parseInGuest(this.spec.contextJson);
     if ('error' in contextValue) {
@@ -320,9 +355,11 @@ export class QuickJSSandbox implements SandboxHandle {
       this.finish(outcome);
       return;
     }
+    if (this.timerReports && this.depth === 0) this.reportTimers();
     if (this.depth === 0 && this.deferred.length > 0) {
-      const [id, settlement] = this.deferred.shift()!;
-      this.settleTool(id, settlement);
+      const [id, input] = this.deferred.shift()!;
+      if (typeof input === 'number') this.fireTimer(id, input);
+      else this.settleTool(id, input);
     }
   }
 
@@ -533,11 +570,11 @@ export class QuickJSSandbox implements SandboxHandle {
     const id = this.nextTimer++;
     // A timer due after the deadline never fires: the deadline ends the session first.
     const delay = Math.min(ms, Math.max(0, this.deadline - Date.now()) + 1);
-    const timer: Timer = {
-      fn: fn.dup(),
-      args: args.map((a) => a.dup()),
-      host: setTimeout(() => this.fire(id), delay),
-    };
+    const timer: Timer = { fn: fn.dup(), args: args.map((a) => a.dup()) };
+    if (this.timerReports) {
+      timer.ms = delay;
+      this.timerReports.set.push(id);
+    } else timer.host = setTimeout(() => this.fire(id), delay);
     this.timers.set(id, timer);
     return ctx.newNumber(id);
   }
@@ -563,8 +600,30 @@ export class QuickJSSandbox implements SandboxHandle {
     const timer = this.timers.get(id);
     if (!timer) return;
     this.timers.delete(id);
-    clearTimeout(timer.host);
+    if (timer.host !== undefined) clearTimeout(timer.host);
+    if (timer.reported) this.timerReports!.cleared.push(id);
     disposeTimer(timer);
+  }
+
+  /** Tells the listener which timers the guest set (still pending) and cleared since the last report. */
+  private reportTimers(): void {
+    const reports = this.timerReports!;
+    if (reports.cleared.length > 0) {
+      const cleared = reports.cleared;
+      reports.cleared = [];
+      for (const id of cleared) this.listener.onTimerCleared?.(id);
+    }
+    if (reports.set.length > 0) {
+      const set = reports.set;
+      reports.set = [];
+      for (const id of set) {
+        const timer = this.timers.get(id);
+        // Set and cleared within one turn of the guest: the listener never hears of it.
+        if (!timer) continue;
+        timer.reported = true;
+        this.listener.onTimerSet!(id, timer.ms ?? 0);
+      }
+    }
   }
 
   private fire(id: number): void {
