@@ -148,6 +148,8 @@ export class WorkerPoolExecutor implements Executor {
     const from = n > 0 ? this.rotation++ % n : 0;
     for (let i = 0; i < n; i++) {
       const w = this.workers[(from + i) % n]!;
+      // A worker dying right now (its sandboxes are being told so) takes no new one.
+      if (w.gone) continue;
       // Sandboxes first; a worker running guest code right now, or still booting, after.
       const score = w.active + w.backlog / 4 + (w.stalled(now) ? 1e6 : 0) + (w.ready ? 0 : 0.5);
       if (score < bestScore) {

@@ -130,6 +130,8 @@ export class Session implements EventSource {
   private run: DurableRun | undefined;
   private restarts = 0;
   private aborting = false;
+  /** Between a sandbox crash and the re-run that replaces it. */
+  private restarting = false;
   /** Replay of a re-run: emitted events per type not yet produced again. */
   private replayLeft: Map<string, number> | undefined;
   /** Durable sessions: events emitted so far per type (those a re-run produces again). */
@@ -481,7 +483,7 @@ export class Session implements EventSource {
   abort(code: string, message: string): void {
     if (this.ended) return;
     this.aborting = true;
-    if (!this.launched) this.onSandboxDone({ ok: false, error: { code, message } });
+    if (!this.launched || this.restarting) this.onSandboxDone({ ok: false, error: { code, message } });
     else this.withSandbox((sandbox) => sandbox.abort({ code, message }));
   }
 
@@ -802,7 +804,13 @@ export class Session implements EventSource {
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
     if (!outcome.ok && outcome.error.code === 'SANDBOX_CRASHED' && this.restartable()) {
-      this.restart(outcome.error.message);
+      // After the executor is done with the crash (a dead worker is out of its pool by then).
+      const reason = outcome.error.message;
+      this.restarting = true;
+      queueMicrotask(() => {
+        this.restarting = false;
+        if (!this.ended) this.restart(reason);
+      });
       return;
     }
     this.run?.dispose();
