@@ -3,7 +3,7 @@ import type { ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore } from '../store/types.js';
 import type { CallerIdentity } from '../tools/types.js';
 import type { BrokerLimits } from './limits.js';
-import type { Logger } from './types.js';
+import type { Logger, ToolResultInput } from './types.js';
 
 /** The first journal entry of a durable session: what it takes to run it again. */
 export interface JournalSpec {
@@ -36,9 +36,21 @@ export interface JournalStop {
   k: 'x';
 }
 
+/**
+ * A client's answer that a process other than the owner took (claimed) and sent on to the
+ * owner: written by that process before it answers the client, so that the answer survives
+ * the owner dying before it journaled it. A resuming process applies the answers it finds
+ * here that no `r` entry answered.
+ */
+export interface JournalMail {
+  k: 'm';
+  c: string;
+  input: ToolResultInput;
+}
+
 /** Something the guest got from outside, in the order it got them. */
 export type JournalInput = JournalResult | JournalTimer;
-export type JournalEntry = JournalSpec | JournalInput | JournalStop;
+export type JournalEntry = JournalSpec | JournalInput | JournalStop | JournalMail;
 
 export interface ResumeState {
   spec: JournalSpec;

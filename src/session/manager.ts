@@ -15,7 +15,7 @@ import type { CallerIdentity } from '../tools/types.js';
 import type { EventCursor } from './cursor.js';
 import type { Emitter } from './emitter.js';
 import { checkCodeSize, requestLimits, type BrokerLimits } from './limits.js';
-import { Session, type JournalEntry, type SessionEnvironment } from './session.js';
+import { Session, type JournalEntry, type JournalMail, type SessionEnvironment } from './session.js';
 import { StoreCursor } from './store-cursor.js';
 import type { ToolRoute } from './tool-resolver.js';
 import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
@@ -278,6 +278,12 @@ export class SessionManager {
         ? new BrokerError('CONFLICT', 'this tool call was already resolved or runs on the server')
         : new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
     }
+    if (this.journalInStore) {
+      // Kept in the session's journal before the client hears 200: should the owner die before
+      // it journals the answer, the process that resumes the session applies it (see JournalMail).
+      const mail: JournalMail = { k: 'm', c: callId, input };
+      await this.guard(store.appendJournal!(id, [mail], record.expiresAt));
+    }
     await this.sendToOwner(record, { t: 'result', s: id, c: callId, input });
   }
 
@@ -422,14 +428,14 @@ export class SessionManager {
   }
 
   /**
-   * Follows the owner of a session read from here: its lease is polled (every tenth of the
-   * lease, 20 to 100 ms) so that the session is resumed (or ended as lost) as soon as the lease
+   * Follows the owner of a session read from here: its lease is polled (every twentieth of
+   * the lease, 20 to 50 ms) so that the session is resumed (or ended as lost) as soon as the lease
    * lapses, not only when a reader next finds nothing new.
    */
   private watch(key: string, owner: string, check: () => Promise<void>): void {
     this.watched.set(key, { owner, check });
     if (this.watchTimer !== undefined) return;
-    const every = Math.max(20, Math.min(100, Math.floor(this.leaseMs / 10)));
+    const every = Math.max(20, Math.min(50, Math.floor(this.leaseMs / 20)));
     this.watchTimer = setInterval(() => void this.pollOwners(), every);
     unref(this.watchTimer);
   }

@@ -71,7 +71,7 @@ export interface SessionInit {
   resume?: ResumeState;
 }
 
-export type { JournalEntry, JournalInput, JournalResult, JournalSpec, JournalTimer, ResumeState } from './journal.js';
+export type { JournalEntry, JournalInput, JournalMail, JournalResult, JournalSpec, JournalTimer, ResumeState } from './journal.js';
 
 /** A durable session that is still running after this long writes its spec (shorter ones never do). */
 const SPEC_DELAY_MS = 20;
@@ -244,6 +244,14 @@ export class Session implements EventSource {
     this.status = 'running';
     this.env.logger.warn({ sessionId: this.id }, 'resuming a session whose owner stopped');
     this.launch();
+    // Client answers another process took for the owner that died before journaling them.
+    const answered = new Set<string>();
+    for (const entry of this.init.resume!.journal) if (entry.k === 'r') answered.add(entry.c);
+    for (const entry of this.init.resume!.journal) {
+      if (entry.k !== 'm' || answered.has(entry.c)) continue;
+      answered.add(entry.c);
+      this.submitToolResult(entry.c, entry.input, true).catch(() => {});
+    }
   }
 
   private launch(): void {

@@ -191,5 +191,30 @@ describe('durable sessions on Redis', () => {
     expect(log).toEqual([...before, ...rest]);
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
   });
-});
 
+  it('keep a client answer that another process took while the owner was dying', async () => {
+    const [a, b] = await Promise.all([spawnBroker(), spawnBroker()]);
+    const res = await postJson(`${a.url}/execute`, { code: 'const n = await callTool("count", {}); const q = await callTool("client:q", {}); return { runs: n.runs, q }' });
+    const id = res.headers.get('x-session-id')!;
+    const reader = eventReader(res);
+    let callId = '';
+    for (;;) {
+      const e = await reader.next();
+      if (e.type === 'tool_call' && e.payload.toolName === 'client:q') {
+        callId = e.payload.callId;
+        break;
+      }
+    }
+    await a.kill();
+    // A's lease is still alive: B takes the answer and sends it to A, which is gone.
+    expect(await client.exists(`enclave:lease:${a.instanceId}`)).toBe(1);
+    expect((await postJson(`${b.url}/sessions/${id}/tool-result`, { callId, result: 'kept' })).status).toBe(200);
+    // Once the lease lapsed, whoever touches the session resumes it, with the answer.
+    while ((await client.exists(`enclave:lease:${a.instanceId}`)) === 1) await sleep(50);
+    await sleep(LEASE_MS / 2);
+    const log = await readEvents(await fetch(`${b.url}/sessions/${id}/events`));
+    expect(finalOf(log)).toMatchObject({ ok: true, result: { runs: 1, q: 'kept' } });
+    expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
+    expect(await client.get(`runs:${id}`)).toBe('1');
+  });
+});
