@@ -19,27 +19,29 @@ export interface VirtualClock {
   advance(at: number): void;
 }
 
-const SOURCE = `(function (now, seed, RealDate) {
+// Uses only its parameters (captured before any guest code ran): the guest may have replaced
+// `Object.defineProperty`, `Reflect.construct`, `Math.imul` or `globalThis` by the time the
+// replacements are installed.
+const SOURCE = `(function (now, seed, RealDate, global, math, defineProperty, construct, imul) {
   'use strict';
   let s = seed | 0;
   const random = function random() {
     s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    let t = imul(s ^ (s >>> 15), 1 | s);
+    t = (t + imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  Object.defineProperty(Math, 'random', { value: random, writable: true, configurable: true, enumerable: false });
-  const construct = Reflect.construct;
+  defineProperty(math, 'random', { value: random, writable: true, configurable: true, enumerable: false });
   const VDate = function Date(...args) {
     if (new.target === undefined) return new RealDate(now()).toString();
     return construct(RealDate, args.length === 0 ? [now()] : args, new.target);
   };
   VDate.prototype = RealDate.prototype;
-  Object.defineProperty(VDate, 'now', { value: function now_() { return now(); }, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(VDate, 'parse', { value: RealDate.parse, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(VDate, 'UTC', { value: RealDate.UTC, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(RealDate.prototype, 'constructor', { value: VDate, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(globalThis, 'Date', { value: VDate, writable: true, configurable: true, enumerable: false });
+  defineProperty(VDate, 'now', { value: function now_() { return now(); }, writable: true, configurable: true, enumerable: false });
+  defineProperty(VDate, 'parse', { value: RealDate.parse, writable: true, configurable: true, enumerable: false });
+  defineProperty(VDate, 'UTC', { value: RealDate.UTC, writable: true, configurable: true, enumerable: false });
+  defineProperty(RealDate.prototype, 'constructor', { value: VDate, writable: true, configurable: true, enumerable: false });
+  defineProperty(global, 'Date', { value: VDate, writable: true, configurable: true, enumerable: false });
 })`;
 
 /**
@@ -54,10 +56,17 @@ const SOURCE = `(function (now, seed, RealDate) {
 export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec, own: (h: QuickJSHandle) => void): VirtualClock {
   let time = spec.startTime;
   let installed = false;
-  const math = ctx.getProp(ctx.global, 'Math');
-  const realDate = ctx.getProp(ctx.global, 'Date');
-  own(math);
-  own(realDate);
+  const kept = (h: QuickJSHandle) => {
+    own(h);
+    return h;
+  };
+  const prop = (target: QuickJSHandle, key: string) => kept(ctx.getProp(target, key));
+  // Captured now, before any guest code runs (see SOURCE).
+  const math = prop(ctx.global, 'Math');
+  const realDate = prop(ctx.global, 'Date');
+  const defineProperty = prop(prop(ctx.global, 'Object'), 'defineProperty');
+  const construct = prop(prop(ctx.global, 'Reflect'), 'construct');
+  const imul = prop(math, 'imul');
 
   const install = () => {
     if (installed) return;
@@ -68,7 +77,7 @@ export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec, o
     try {
       const installer = ctx.unwrapResult(ctx.evalCode(SOURCE, 'enclave:determinism'));
       try {
-        ctx.unwrapResult(ctx.callFunction(installer, ctx.undefined, now, seed, realDate)).dispose();
+        ctx.unwrapResult(ctx.callFunction(installer, ctx.undefined, now, seed, realDate, ctx.global, math, defineProperty, construct, imul)).dispose();
       } finally {
         installer.dispose();
       }
@@ -78,17 +87,31 @@ export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec, o
     }
   };
 
+  // A getter that runs again while it runs (an install that failed half-way) answers undefined.
+  let reading = false;
   const lazy = (target: QuickJSHandle, key: string) => {
     ctx.defineProp(target, key, {
       configurable: true,
       enumerable: false,
       get: () => {
-        install();
-        return ctx.getProp(target, key);
+        if (reading) return ctx.undefined;
+        reading = true;
+        try {
+          install();
+          return ctx.getProp(target, key);
+        } finally {
+          reading = false;
+        }
       },
       set: (value: QuickJSHandle) => {
-        install();
-        ctx.setProp(target, key, value);
+        if (reading) return;
+        reading = true;
+        try {
+          install();
+          ctx.setProp(target, key, value);
+        } finally {
+          reading = false;
+        }
       },
     });
   };

@@ -87,6 +87,23 @@ for (const [name, create] of [
       expect(result(await start(executor, 'Math.random = () => 3; return [Math.random(), typeof Date.now()]').done)).toEqual([3, 'number']);
     });
 
+    it('installs its replacements with intrinsics taken before the guest ran, whatever the guest replaced first', async () => {
+      const bystander = start(executor, 'return await callTool("wait", {})');
+      const cases: [string, unknown][] = [
+        ['Object.defineProperty = () => {}; return [Date.now(), typeof Math.random()]', [START, 'number']],
+        ['globalThis = {}; return [Date.now(), Math.random() < 1]', [START, true]],
+        ['Reflect.construct = () => 1; return new Date().getTime()', START],
+        ['Math.imul = () => 0; const a = Math.random(); return a > 0 && a < 1', true],
+        // Self-inflicted: the replacements cannot be installed, and the guest loses both.
+        ['Object.freeze(Math); try { Math.random() } catch (e) { return [e.name, typeof Math.random, typeof Date] }', ['TypeError', 'undefined', 'undefined']],
+      ];
+      for (const [code, expected] of cases) expect(result(await start(executor, code).done), code).toEqual(expected);
+      // Nothing of it reached another sandbox.
+      await bystander.heardAt(1);
+      bystander.handle.settleTool(1, { ok: true, resultJson: '"fine"' });
+      expect(result(await bystander.done)).toBe('fine');
+    });
+
     it('leaves timers to the listener: reports them when the guest yields, fires them with the clock it is given', async () => {
       const r = start(
         executor,
