@@ -27,11 +27,14 @@ export async function d1() {
     const on = await startServer({ kind: 'broker', redis: url, durable: true });
     try {
       for (const connections of [10, 100]) {
-        // Alternating runs, best of two each, so that load on the machine hits both alike.
-        const a = [await measure(off.url, { connections }), undefined];
-        const b = [await measure(on.url, { connections }), undefined];
-        a[1] = await measure(off.url, { connections });
-        b[1] = await measure(on.url, { connections });
+        // Alternating runs, the best of three each, so that load from elsewhere on the machine
+        // (it is shared) hits both alike.
+        const a = [];
+        const b = [];
+        for (let round = 0; round < 3; round++) {
+          a.push(await measure(off.url, { connections }));
+          b.push(await measure(on.url, { connections }));
+        }
         const best = (xs) => xs.reduce((x, y) => (y.rps > x.rps ? y : x));
         const ratio = best(b).rps / best(a).rps;
         rows.push({ name: `D1 B1 durable c${connections}`, figure: rps(best(b)), baseline: `durable: false ${rps(best(a))}`, ratio, goal: '≥ 0.7', pass: ratio >= 0.7 });
