@@ -723,17 +723,21 @@ export class Session implements EventSource {
     this.calls.delete(callId);
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
+    // A re-run gives the journaled outcomes again: their calls were logged by the run before.
+    const again = this.replayLeft !== undefined && (this.replayLeft.get('tool_result_applied') ?? 0) > 0;
     this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs });
-    const line: Record<string, unknown> = {
-      sessionId: this.id,
-      callId,
-      tool: call.toolName,
-      handler: call.handler,
-      durationMs,
-      outcome: settlement.ok ? 'ok' : settlement.error.code,
-    };
-    if (call.args !== undefined) line.args = call.args;
-    this.env.logger.info(line, LOG.toolCall);
+    if (!again) {
+      const line: Record<string, unknown> = {
+        sessionId: this.id,
+        callId,
+        tool: call.toolName,
+        handler: call.handler,
+        durationMs,
+        outcome: settlement.ok ? 'ok' : settlement.error.code,
+      };
+      if (call.args !== undefined) line.args = call.args;
+      this.env.logger.info(line, LOG.toolCall);
+    }
     this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
   }
 
