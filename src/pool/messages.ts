@@ -34,7 +34,7 @@ export type FromWorker =
   | { t: 'hb' }
   /**
    * Events of one turn of the worker's event loop, in order (batched to cut message count),
-   * and how many `start`/`settle` messages the worker has finished handling since its last
+   * and how many `start`/`settle`/`fire` messages the worker has finished handling since its last
    * batch: the main thread uses that to see a worker stuck in guest code at once.
    */
   | { t: 'ev'; list: SandboxEvent[]; acks: number };

@@ -99,7 +99,7 @@ export class WorkerSlot implements SandboxHost {
 
   post(message: ToWorker): void {
     if (this.gone) return;
-    if (message.t === 'start' || message.t === 'settle') {
+    if (message.t === 'start' || message.t === 'settle' || message.t === 'fire') {
       if (this.outstanding++ === 0) this.progressAt = Date.now();
     }
     if (message.t === 'start') {

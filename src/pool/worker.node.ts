@@ -70,7 +70,7 @@ function scheduleFlush(): void {
   queueMicrotask(flush);
 }
 
-/** A `start` or `settle` has been handled: the guest gave the thread back. */
+/** A `start`, `settle` or `fire` has been handled: the guest gave the thread back. */
 function ack(): void {
   acks++;
   scheduleFlush();
