@@ -155,8 +155,17 @@ describe('a WASM module crash in a durable session on the memory store (inline)'
     if (stdout?.type !== 'stdout') throw new Error('no stdout');
     const logged = JSON.parse(stdout.payload.chunk) as { t0: number; r0: number };
 
+    const modules = async () => ((await (await fetch(`${broker!.url}/health`)).json()) as { pool: { modules: number } }).pool.modules;
+    const before = await modules();
     const bomb = await readEvents(await postJson(`${broker.url}/execute`, { code: 'function f(n) { return f(n + 1) + 1 } return f(0)' }));
     expect(finalOf(bomb).error).toMatchObject({ code: 'STACK_OVERFLOW' });
+    // The module crashed (QuickJS's own stack check would have kept it): the session runs again in a new one.
+    let after = await modules();
+    for (let i = 0; i < 100 && after === before; i++) {
+      await sleep(50);
+      after = await modules();
+    }
+    expect(after).toBe(before + 1);
 
     const posted = await postJson(`${broker.url}/sessions/${id}/tool-result`, { callId: call.payload.callId, result: 'forty-two' });
     expect(posted.status).toBe(200);
