@@ -49,6 +49,12 @@ export interface EnclaveWorkerOptions<Env = Record<string, unknown>> {
   countersBinding?: string;
   /** The compiled QuickJS WASM (default: the variant's `.wasm`, imported statically). */
   wasmModule?: WebAssembly.Module;
+  /**
+   * While a session runs, its object keeps an alarm at most this far ahead (ms, default
+   * 10000; 0: none): if the object restarts meanwhile (a deploy, an eviction), the alarm
+   * resumes the session from its journal even if no request comes first.
+   */
+  resumeCheckMs?: number | ((env: Env) => number);
 }
 
 /** What a Durable Object stub of the session class offers the Worker. */
@@ -122,6 +128,10 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
   const sessionBinding = options.sessionBinding ?? 'ENCLAVE_SESSION';
   const countersBinding = options.countersBinding ?? 'ENCLAVE_COUNTERS';
   const wasmModule = options.wasmModule ?? wasm;
+  const resumeCheck = (env: Env): number => {
+    const ms = typeof options.resumeCheckMs === 'function' ? options.resumeCheckMs(env) : options.resumeCheckMs;
+    return ms === undefined ? 10_000 : Math.max(0, ms);
+  };
   const resolve = (env: Env): WorkerBrokerOptions & { tools?: ToolRegistry } => {
     const broker = typeof options.broker === 'function' ? options.broker(env) : (options.broker ?? {});
     const tools = typeof options.tools === 'function' ? options.tools(env) : (options.tools ?? broker.tools);
@@ -322,7 +332,24 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
         // The alarm is set for expiresAt: a session still running has reached its sessionTimeout.
         await this.state?.manager.close('SESSION_EXPIRED', 'the session reached its sessionTimeout');
         await this.ctx.storage.deleteAll();
+        return;
       }
+      const running = await this.store.runningSessions();
+      if (running.length === 0) return;
+      // A session still running that this object does not run: the object restarted. Resume it.
+      const state = (this.state ??= this.build());
+      await state.catalogReady;
+      for (const record of running) await state.manager.recover(record.id);
+      if (state.manager.active > 0) await this.watch();
+    }
+
+    /** Keeps the alarm at most `resumeCheckMs` ahead while a session runs (see the option). */
+    private async watch(): Promise<void> {
+      const ms = resumeCheck(this.env);
+      if (ms === 0) return;
+      const at = Date.now() + ms;
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || current > at) await this.ctx.storage.setAlarm(at);
     }
 
     private build() {
@@ -342,6 +369,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
             .then(() => undefined, () => undefined)
         : undefined;
       const events = new Emitter<BrokerEventMap>();
+      events.on('session:created', () => this.ctx.waitUntil(this.watch().catch(() => {})));
       if (counters(this.env)) {
         const release = () => this.ctx.waitUntil(counters(this.env)!.release().catch(() => {}));
         events.on('session:completed', release);

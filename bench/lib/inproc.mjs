@@ -1,8 +1,8 @@
 // In-process measurements, each in its own child process (run with tsx; b3 with --expose-gc).
-// Prints one JSON line.  node --import tsx bench/lib/inproc.mjs <task> [pool|inline]
+// Prints one JSON line.  node --import tsx bench/lib/inproc.mjs <task> [pool|inline] [redis url]
 import { EnclaveBroker, ToolRegistry } from './built.mjs';
 
-const [task, mode = 'inline'] = process.argv.slice(2);
+const [task, mode = 'inline', redisUrl] = process.argv.slice(2);
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -57,6 +57,30 @@ if (task === 'b2') {
   const empty = await timeCode(broker, 'return 1', 21, 20);
   out = { perCallUs: ((tools - empty) / N) * 1000, awaitUs: ((awaits - empty) / N) * 1000, toolsMs: tools, awaitsMs: awaits, emptyMs: empty };
   await broker.close();
+} else if (task === 'd1b2') {
+  // B2 on the Redis store, durability on and off (alternating rounds, medians of each).
+  const { Redis } = await import('ioredis');
+  const N = 1000;
+  const code = `for (let i = 0; i < ${N}; i++) await callTool('noop', {}); return 1`;
+  const setups = [];
+  for (const durable of [false, true]) {
+    const client = new Redis(redisUrl);
+    const broker = makeBroker({ redis: client, durable });
+    await broker.ready();
+    setups.push({ durable, client, broker, tools: [], empty: [] });
+  }
+  for (let round = 0; round < 3; round++) {
+    for (const s of setups) {
+      s.tools.push(await timeCode(s.broker, code, 5, round === 0 ? 2 : 0));
+      s.empty.push(await timeCode(s.broker, 'return 1', 11, round === 0 ? 10 : 0));
+    }
+  }
+  out = {};
+  for (const s of setups) {
+    out[s.durable ? 'on' : 'off'] = { perCallUs: ((median(s.tools) - median(s.empty)) / N) * 1000, toolsMs: median(s.tools), emptyMs: median(s.empty) };
+    await s.broker.close();
+    s.client.disconnect();
+  }
 } else if (task === 'b3') {
   // 1,000 sessions each waiting on a client tool: RSS growth per waiting session.
   const N = Number(process.env.B3_SESSIONS ?? 1000);

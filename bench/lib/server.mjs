@@ -4,7 +4,7 @@
 //   bun bench/lib/server.mjs '{"kind":"bare"}'
 // kind "bare": a Hono POST /execute streaming two fixed NDJSON lines through a ReadableStream.
 // kind "broker": EnclaveBroker with options: pool (default true), redis (url), secure (bearer
-// auth + rate limiting with a high limit), timeoutMs.
+// auth + rate limiting with a high limit), timeoutMs, durable (default: the broker's, true).
 const config = JSON.parse(process.argv[2] ?? process.env.BENCH_SERVER ?? '{}');
 config.port ??= process.env.PORT ? Number(process.env.PORT) : undefined;
 const isBun = typeof globalThis.Bun !== 'undefined';
@@ -59,6 +59,7 @@ if (config.kind === 'bare') {
     ...(redis ? { redis } : {}),
     limits: { timeoutMs: config.timeoutMs ?? 30_000, maxToolCalls: 10_000 },
     maxConcurrentSessions: 10_000,
+    ...(config.durable !== undefined ? { durable: config.durable } : {}),
     ...(config.secure
       ? {
           authentication: { type: 'bearer', validate: async (t) => ({ valid: t === TOKEN, tenantId: 'bench', permissions: ['*'] }) },

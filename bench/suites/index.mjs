@@ -1,5 +1,6 @@
 // Every benchmark: id (selectable on the command line), the row names it produces, its runner.
 import * as client from './client.mjs';
+import * as durable from './durable.mjs';
 import * as http from './http.mjs';
 import * as inproc from './inproc.mjs';
 import * as runtime from './runtime.mjs';
@@ -20,4 +21,6 @@ export const tasks = [
   { id: 'W1', rows: ['W1'], title: 'B1 under Bun vs Node', run: http.w1 },
   { id: 'W2', rows: ['W2'], title: 'cold start to first final (Node dist, Bun)', run: runtime.w2 },
   { id: 'W3', rows: ['W3'], title: 'Cloudflare Worker bundle size', run: runtime.w3 },
+  { id: 'D1', rows: ['D1'], title: 'B1 and B2 on the Redis store with durability on vs off', run: durable.d1 },
+  { id: 'D2', rows: ['D2'], title: 'takeover time of a durable session after its owner is killed', run: durable.d2 },
 ];

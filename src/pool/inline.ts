@@ -50,6 +50,10 @@ export class InlineExecutor implements Executor {
     };
     if (listener.pollAbort) counted.pollAbort = () => listener.pollAbort!();
     if (listener.onGuest) counted.onGuest = (running) => listener.onGuest!(running);
+    if (listener.onTimerSet) {
+      counted.onTimerSet = (id, ms) => listener.onTimerSet!(id, ms);
+      counted.onTimerCleared = (id) => listener.onTimerCleared?.(id);
+    }
     const slot = this.modules.acquire();
     if (!(slot instanceof Promise)) {
       const sandbox = this.takeSpare(slot) ?? new QuickJSSandbox(this.modules, slot);
@@ -149,6 +153,10 @@ class DeferredHandle implements SandboxHandle {
 
   settleTool(id: number, settlement: ToolSettlement): void {
     this.target?.settleTool(id, settlement);
+  }
+
+  fireTimer(id: number, at: number): void {
+    this.target?.fireTimer(id, at);
   }
 
   abort(failure: SandboxFailure): void {

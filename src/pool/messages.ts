@@ -9,6 +9,8 @@ export type SandboxCommand =
   /** `slot`: this sandbox's abort flag in the shared `flags` array (-1: none). */
   | { t: 'start'; id: number; spec: SandboxSpec; slot: number }
   | { t: 'settle'; id: number; callId: number; settlement: ToolSettlement }
+  /** Fires a timer the main thread runs (deterministic sessions). */
+  | { t: 'fire'; id: number; timer: number; at: number }
   | { t: 'abort'; id: number; failure: SandboxFailure };
 
 export type ToWorker =
@@ -28,6 +30,8 @@ export type SandboxEvent =
   | { id: number; k: 'call'; callId: number; name: string; args: string }
   | { id: number; k: 'out'; chunk: string }
   | { id: number; k: 'log'; level: LogLevel; message: string }
+  /** A timer the guest set (`ms` ≥ 0) or cleared (`ms` = -1), for a listener that runs them. */
+  | { id: number; k: 'timer'; timer: number; ms: number }
   | { id: number; k: 'done'; outcome: SandboxOutcome };
 
 export type FromWorker =
@@ -42,7 +46,7 @@ export type FromWorker =
   | { t: 'low' }
   /**
    * Events of one turn of the worker's event loop, in order (batched to cut message count),
-   * and how many `start`/`settle` messages the worker has finished handling since its last
+   * and how many `start`/`settle`/`fire` messages the worker has finished handling since its last
    * batch: the main thread uses that to see a worker stuck in guest code at once.
    */
   | { t: 'ev'; list: SandboxEvent[]; acks: number };

@@ -55,6 +55,11 @@ export class RemoteSandbox implements SandboxHandle {
     this.host.post({ t: 'settle', id: this.id, callId, settlement });
   }
 
+  fireTimer(timer: number, at: number): void {
+    if (this.ended) return;
+    this.host.post({ t: 'fire', id: this.id, timer, at });
+  }
+
   abort(failure: SandboxFailure): void {
     if (this.ended || this.aborting) return;
     this.aborting = failure;
@@ -88,6 +93,10 @@ export class RemoteSandbox implements SandboxHandle {
         return;
       case 'log':
         this.listener.onLog(event.level, event.message);
+        return;
+      case 'timer':
+        if (event.ms >= 0) this.listener.onTimerSet?.(event.timer, event.ms);
+        else this.listener.onTimerCleared?.(event.timer);
         return;
     }
   }

@@ -90,7 +90,7 @@ export class WorkerPoolExecutor implements Executor {
     if (this.closed) {
       const failure = { code: 'SANDBOX_CRASHED', message: 'the runtime pool is closed', recoverable: true };
       queueMicrotask(() => listener.onDone({ ok: false, error: failure }));
-      return { settleTool() {}, abort() {} };
+      return { settleTool() {}, fireTimer() {}, abort() {} };
     }
     this.startTimer();
     const slot = this.pick();
@@ -149,6 +149,8 @@ export class WorkerPoolExecutor implements Executor {
     const from = n > 0 ? this.rotation++ % n : 0;
     for (let i = 0; i < n; i++) {
       const w = this.workers[(from + i) % n]!;
+      // A worker dying right now (its sandboxes are being told so) takes no new one.
+      if (w.gone) continue;
       // Sandboxes first; a worker running guest code right now, or still booting, after.
       const score = w.active + w.backlog / 4 + (w.stalled(now) ? 1e6 : 0) + (w.lowPriority ? 1e5 : 0) + (w.ready ? 0 : 0.5);
       if (score < bestScore) {

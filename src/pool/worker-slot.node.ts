@@ -108,7 +108,7 @@ export class WorkerSlot implements SandboxHost {
 
   post(message: SandboxCommand): void {
     if (this.gone) return;
-    if (message.t === 'start' || message.t === 'settle') {
+    if (message.t === 'start' || message.t === 'settle' || message.t === 'fire') {
       if (this.outstanding++ === 0) this.progressAt = Date.now();
       this.unacked.push(message.t === 'start' ? (this.sandboxes.get(message.id) ?? null) : null);
     }

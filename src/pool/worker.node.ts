@@ -71,7 +71,7 @@ function scheduleFlush(): void {
   queueMicrotask(flush);
 }
 
-/** A `start` or `settle` has been handled: the guest gave the thread back. */
+/** A `start`, `settle` or `fire` has been handled: the guest gave the thread back. */
 function ack(): void {
   acks++;
   scheduleFlush();
@@ -128,6 +128,14 @@ function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec']
       if (!inGuest && lowered) restorePriority();
     },
   };
+  if (spec.determinism) {
+    listener.onTimerSet = (timer, ms) => {
+      if (spend(id)) emit({ id, k: 'timer', timer, ms });
+    };
+    listener.onTimerCleared = (timer) => {
+      if (spend(id)) emit({ id, k: 'timer', timer, ms: -1 });
+    };
+  }
   const handle = executor.start(spec, listener);
   if (running.get(id) === record) {
     record.handle = handle;
@@ -143,6 +151,10 @@ function run(command: SandboxCommand): void {
       return;
     case 'settle':
       running.get(command.id)?.handle?.settleTool(command.callId, command.settlement);
+      ack();
+      return;
+    case 'fire':
+      running.get(command.id)?.handle?.fireTimer(command.timer, command.at);
       ack();
       return;
     case 'abort': {

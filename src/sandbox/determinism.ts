@@ -1,10 +1,11 @@
-import type { QuickJSContext } from 'quickjs-emscripten-core';
+import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
 
 /**
  * What makes a guest's own sources of nondeterminism replayable: `Math.random` becomes a PRNG
  * seeded with `seed`, and `Date.now()` / `new Date()` read a virtual clock that starts at
- * `startTime` and moves only when the host advances it (with each journaled tool result).
- * A re-run of the same code with the same seed, start time and journal sees the same values.
+ * `startTime` and moves only when the host advances it (with each journaled tool result or
+ * timer firing). A re-run of the same code with the same seed, start time and journal sees
+ * the same values.
  */
 export interface DeterminismSpec {
   /** 32-bit seed of `Math.random`. */
@@ -18,43 +19,105 @@ export interface VirtualClock {
   advance(at: number): void;
 }
 
-const SOURCE = `(function (now, seed) {
+// Uses only its parameters (captured before any guest code ran): the guest may have replaced
+// `Object.defineProperty`, `Reflect.construct`, `Math.imul` or `globalThis` by the time the
+// replacements are installed.
+const SOURCE = `(function (now, seed, RealDate, global, math, defineProperty, construct, imul) {
   'use strict';
   let s = seed | 0;
   const random = function random() {
     s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    let t = imul(s ^ (s >>> 15), 1 | s);
+    t = (t + imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  Object.defineProperty(Math, 'random', { value: random, writable: true, configurable: true, enumerable: false });
-  const RealDate = globalThis.Date;
-  const construct = Reflect.construct;
+  defineProperty(math, 'random', { value: random, writable: true, configurable: true, enumerable: false });
   const VDate = function Date(...args) {
     if (new.target === undefined) return new RealDate(now()).toString();
     return construct(RealDate, args.length === 0 ? [now()] : args, new.target);
   };
   VDate.prototype = RealDate.prototype;
-  Object.defineProperty(VDate, 'now', { value: function now_() { return now(); }, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(VDate, 'parse', { value: RealDate.parse, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(VDate, 'UTC', { value: RealDate.UTC, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(RealDate.prototype, 'constructor', { value: VDate, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(globalThis, 'Date', { value: VDate, writable: true, configurable: true, enumerable: false });
+  defineProperty(VDate, 'now', { value: function now_() { return now(); }, writable: true, configurable: true, enumerable: false });
+  defineProperty(VDate, 'parse', { value: RealDate.parse, writable: true, configurable: true, enumerable: false });
+  defineProperty(VDate, 'UTC', { value: RealDate.UTC, writable: true, configurable: true, enumerable: false });
+  defineProperty(RealDate.prototype, 'constructor', { value: VDate, writable: true, configurable: true, enumerable: false });
+  defineProperty(global, 'Date', { value: VDate, writable: true, configurable: true, enumerable: false });
 })`;
 
-/** Installs the seeded `Math.random` and the virtual clock in `ctx`; returns the clock. */
-export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec): VirtualClock {
+/**
+ * Makes `Math.random` and `Date` replayable in `ctx`; returns the clock.
+ *
+ * Parsing the replacements costs more than a short session (QuickJS parses ≈ 0.2 ms per KB),
+ * so they are installed on first use: until then `globalThis.Date` and `Math.random` are
+ * accessors whose getter (or setter) installs both, then answers as the plain properties
+ * would. Code that never reads either pays for two accessors only. `own` receives handles
+ * that must live as long as the context.
+ */
+export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec, own: (h: QuickJSHandle) => void): VirtualClock {
   let time = spec.startTime;
-  const now = ctx.newFunction('now', () => ctx.newNumber(time));
-  const seed = ctx.newNumber(spec.seed | 0);
-  const installer = ctx.unwrapResult(ctx.evalCode(SOURCE, 'enclave:determinism'));
-  try {
-    ctx.unwrapResult(ctx.callFunction(installer, ctx.undefined, now, seed)).dispose();
-  } finally {
-    installer.dispose();
-    seed.dispose();
-    now.dispose();
-  }
+  let installed = false;
+  const kept = (h: QuickJSHandle) => {
+    own(h);
+    return h;
+  };
+  const prop = (target: QuickJSHandle, key: string) => kept(ctx.getProp(target, key));
+  // Captured now, before any guest code runs (see SOURCE).
+  const math = prop(ctx.global, 'Math');
+  const realDate = prop(ctx.global, 'Date');
+  const defineProperty = prop(prop(ctx.global, 'Object'), 'defineProperty');
+  const construct = prop(prop(ctx.global, 'Reflect'), 'construct');
+  const imul = prop(math, 'imul');
+
+  const install = () => {
+    if (installed) return;
+    installed = true;
+    // The installer defines both as plain data properties, replacing the accessors.
+    const now = ctx.newFunction('now', () => ctx.newNumber(time));
+    const seed = ctx.newNumber(spec.seed | 0);
+    try {
+      const installer = ctx.unwrapResult(ctx.evalCode(SOURCE, 'enclave:determinism'));
+      try {
+        ctx.unwrapResult(ctx.callFunction(installer, ctx.undefined, now, seed, realDate, ctx.global, math, defineProperty, construct, imul)).dispose();
+      } finally {
+        installer.dispose();
+      }
+    } finally {
+      seed.dispose();
+      now.dispose();
+    }
+  };
+
+  // A getter that runs again while it runs (an install that failed half-way) answers undefined.
+  let reading = false;
+  const lazy = (target: QuickJSHandle, key: string) => {
+    ctx.defineProp(target, key, {
+      configurable: true,
+      enumerable: false,
+      get: () => {
+        if (reading) return ctx.undefined;
+        reading = true;
+        try {
+          install();
+          return ctx.getProp(target, key);
+        } finally {
+          reading = false;
+        }
+      },
+      set: (value: QuickJSHandle) => {
+        if (reading) return;
+        reading = true;
+        try {
+          install();
+          ctx.setProp(target, key, value);
+        } finally {
+          reading = false;
+        }
+      },
+    });
+  };
+  lazy(ctx.global, 'Date');
+  lazy(math, 'random');
+
   return {
     advance(at: number): void {
       if (at > time) time = at;

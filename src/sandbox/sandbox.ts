@@ -27,9 +27,13 @@ export function utf8Length(s: string): number {
 }
 
 interface Timer {
-  host: ReturnType<typeof setTimeout>;
+  /** The host timer; absent when the listener runs the session's timers (see `onTimerSet`). */
+  host?: ReturnType<typeof setTimeout>;
   fn: QuickJSHandle;
   args: QuickJSHandle[];
+  /** Delay asked for, and whether the listener was told (listener-run timers only). */
+  ms?: number;
+  reported?: boolean;
 }
 
 type Outcome = SandboxFailure | { ok: true; resultJson?: string };
@@ -70,9 +74,15 @@ export class QuickJSSandbox implements SandboxHandle {
   private depth = 0;
   private outputBytes = 0;
   private stdoutBuffer = '';
-  private deferred: [number, ToolSettlement][] = [];
-  /** Settlements are being applied (see `settleTool`). */
+  /** Host commands that arrived while the guest was on the stack: tool settlements, or timer firings (`[timer, at]`). */
+  private deferred: ([number, ToolSettlement] | [number, number])[] = [];
+  /** Deferred inputs are being applied (see `runInputs`). */
   private settling = false;
+  /**
+   * Set when the listener runs the timers (a deterministic session): timers set and cleared
+   * during the current entry into the guest, reported to the listener when the guest yields.
+   */
+  private timerReports: { set: number[]; cleared: number[] } | undefined;
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
   /** Runtime, context and the spec-free globals exist (see `prepare`). */
@@ -125,13 +135,18 @@ export class QuickJSSandbox implements SandboxHandle {
       this.deferred.push([id, settlement]);
       return;
     }
+    this.runInputs(() => this.applySettlement(id, settlement));
+  }
+
+  /** Applies one input, then those deferred meanwhile, in order: a loop, not recursion (a re-run fed thousands of journaled inputs stays flat). */
+  private runInputs(first: () => void): void {
     this.settling = true;
     try {
-      this.applySettlement(id, settlement);
-      // A loop, not recursion: a re-run fed thousands of journaled results stays flat.
+      first();
       while (this.deferred.length > 0 && !this.ended) {
-        const [nextId, next] = this.deferred.shift()!;
-        this.applySettlement(nextId, next);
+        const [id, input] = this.deferred.shift()!;
+        if (typeof input === 'number') this.applyTimer(id, input);
+        else this.applySettlement(id, input);
       }
     } finally {
       this.settling = false;
@@ -201,6 +216,31 @@ export class QuickJSSandbox implements SandboxHandle {
   private freeResolvers(call: Resolvers): void {
     this.raw.free(call.resolve);
     this.raw.free(call.reject);
+  }
+
+  /** Fires a timer the listener runs (see `onTimerSet`), moving the clock to `at` first. */
+  fireTimer(id: number, at: number): void {
+    if (this.ended) return;
+    if (this.depth > 0 || this.settling) {
+      this.deferred.push([id, at]);
+      return;
+    }
+    this.runInputs(() => this.applyTimer(id, at));
+  }
+
+  private applyTimer(id: number, at: number): void {
+    const timer = this.timers.get(id);
+    // Cleared, or fired already: nothing happens (and the clock stays).
+    if (!timer) return;
+    this.timers.delete(id);
+    this.clock?.advance(at);
+    this.enter(() => {
+      try {
+        return this.ctx.callFunction(timer.fn, this.ctx.undefined, ...timer.args);
+      } finally {
+        disposeTimer(timer);
+      }
+    });
   }
 
   abort(failure: SandboxFailure): void {
@@ -285,7 +325,11 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
-    if (this.spec.determinism) this.clock = installDeterminism(ctx, this.spec.determinism);
+    if (this.spec.determinism) {
+      this.clock = installDeterminism(ctx, this.spec.determinism, (h) => this.owned.push(h));
+      // Timer firings are inputs of a deterministic session: the listener decides when they happen.
+      if (this.listener.onTimerSet) this.timerReports = { set: [], cleared: [] };
+    }
 
     const contextValue = this.parseInGuest(this.spec.contextJson);
     if ('error' in contextValue) {
@@ -366,9 +410,11 @@ export class QuickJSSandbox implements SandboxHandle {
       this.finish(outcome);
       return;
     }
+    if (this.timerReports && this.depth === 0) this.reportTimers();
     if (this.depth === 0 && !this.settling && this.deferred.length > 0) {
-      const [id, settlement] = this.deferred.shift()!;
-      this.settleTool(id, settlement);
+      const [id, input] = this.deferred.shift()!;
+      if (typeof input === 'number') this.fireTimer(id, input);
+      else this.settleTool(id, input);
     }
   }
 
@@ -605,11 +651,11 @@ export class QuickJSSandbox implements SandboxHandle {
     const id = this.nextTimer++;
     // A timer due after the deadline never fires: the deadline ends the session first.
     const delay = Math.min(ms, Math.max(0, this.deadline - Date.now()) + 1);
-    const timer: Timer = {
-      fn: fn.dup(),
-      args: args.map((a) => a.dup()),
-      host: setTimeout(() => this.fire(id), delay),
-    };
+    const timer: Timer = { fn: fn.dup(), args: args.map((a) => a.dup()) };
+    if (this.timerReports) {
+      timer.ms = delay;
+      this.timerReports.set.push(id);
+    } else timer.host = setTimeout(() => this.fire(id), delay);
     this.timers.set(id, timer);
     return ctx.newNumber(id);
   }
@@ -635,8 +681,30 @@ export class QuickJSSandbox implements SandboxHandle {
     const timer = this.timers.get(id);
     if (!timer) return;
     this.timers.delete(id);
-    clearTimeout(timer.host);
+    if (timer.host !== undefined) clearTimeout(timer.host);
+    if (timer.reported) this.timerReports!.cleared.push(id);
     disposeTimer(timer);
+  }
+
+  /** Tells the listener which timers the guest set (still pending) and cleared since the last report. */
+  private reportTimers(): void {
+    const reports = this.timerReports!;
+    if (reports.cleared.length > 0) {
+      const cleared = reports.cleared;
+      reports.cleared = [];
+      for (const id of cleared) this.listener.onTimerCleared?.(id);
+    }
+    if (reports.set.length > 0) {
+      const set = reports.set;
+      reports.set = [];
+      for (const id of set) {
+        const timer = this.timers.get(id);
+        // Set and cleared within one turn of the guest: the listener never hears of it.
+        if (!timer) continue;
+        timer.reported = true;
+        this.listener.onTimerSet!(id, timer.ms ?? 0);
+      }
+    }
   }
 
   private fire(id: number): void {

@@ -17,7 +17,10 @@ export interface SandboxSpec {
   /** JSON text of the context object (frozen inside the guest). */
   contextJson: string;
   limits: SandboxLimits;
-  /** When set, `Math.random` and `Date` are made replayable (see determinism.ts). */
+  /**
+   * When set, `Math.random` and `Date` are made replayable (see determinism.ts), and a
+   * listener with `onTimerSet` runs the guest's timers (see there).
+   */
   determinism?: DeterminismSpec;
 }
 
@@ -71,6 +74,15 @@ export interface SandboxListener {
    * elsewhere the code runs within `start()`.
    */
   onStarted?(): void;
+  /**
+   * Optional, used only with `spec.determinism`: the listener runs the guest's timers. The
+   * sandbox then keeps no host timer; when the guest yields it reports each timer it set
+   * (and that is still pending) with its delay in ms, and each reported timer it cleared.
+   * The listener fires a timer with `SandboxHandle.fireTimer` (a timer set and cleared in
+   * the same turn of the guest is never reported).
+   */
+  onTimerSet?(id: number, delayMs: number): void;
+  onTimerCleared?(id: number): void;
 }
 
 /** A tool outcome for the guest: the result's JSON text, or an error. */
@@ -85,6 +97,11 @@ export type ToolSettlement = (
 /** A running sandbox, as seen by its owner. */
 export interface SandboxHandle {
   settleTool(id: number, settlement: ToolSettlement): void;
+  /**
+   * Runs the callback of timer `id` (one reported by `onTimerSet`), after moving the virtual
+   * clock to `at`. A timer cleared or fired already is ignored, clock included.
+   */
+  fireTimer(id: number, at: number): void;
   /** Stops the guest; `onDone` follows with this failure. No-op once done. */
   abort(failure: SandboxFailure): void;
 }

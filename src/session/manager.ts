@@ -15,7 +15,7 @@ import type { CallerIdentity } from '../tools/types.js';
 import type { EventCursor } from './cursor.js';
 import type { Emitter } from './emitter.js';
 import { checkCodeSize, requestLimits, type BrokerLimits } from './limits.js';
-import { Session, type JournalEntry, type SessionEnvironment } from './session.js';
+import { Session, type JournalEntry, type JournalMail, type SessionEnvironment } from './session.js';
 import { StoreCursor } from './store-cursor.js';
 import type { ToolRoute } from './tool-resolver.js';
 import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
@@ -37,9 +37,11 @@ export interface SessionManagerOptions {
    */
   ownerLeaseMs?: number;
   /**
-   * With a shared store that keeps journals: journal each session's nondeterministic inputs
-   * so that, when its owner dies, another process resumes it (instead of SESSION_LOST).
-   * Default true.
+   * Journal each session's inputs (tool outcomes, timer firings) and make its runs
+   * replayable, so that a session whose sandbox crashed is re-run from the journal, and,
+   * with a store that keeps journals beyond this process (Redis, Upstash, Durable Object
+   * storage), a session whose process died is resumed by the next one that touches it
+   * (instead of SESSION_LOST). Default true.
    */
   durable?: boolean;
 }
@@ -81,16 +83,26 @@ export class SessionManager {
   private leaseFailing = false;
   /** Owners whose lease was seen alive, until when that answer is trusted. */
   private readonly ownersAlive = new Map<string, number>();
+  /** Sessions of other processes followed from here, checked as soon as their owner's lease lapses. */
+  private readonly watched = new Map<string, { owner: string; check: () => Promise<void> }>();
+  private watchTimer: ReturnType<typeof setInterval> | undefined;
+  private watching = false;
   /** Sessions this process created since it started. */
   totalCreated = 0;
-  /** Whether sessions are journaled and resumed after their owner died. */
+  /** Whether sessions are journaled (and re-run after a sandbox crash). */
   readonly durable: boolean;
+  /** Whether journals go to the store, so a session is resumed after its process died. */
+  readonly journalInStore: boolean;
 
   constructor(private readonly options: SessionManagerOptions) {
     const { store, executor, events, logger } = options;
     this.leaseMs = Math.max(30, options.ownerLeaseMs ?? 3000);
-    this.durable =
-      options.durable !== false && store.shared && typeof store.appendJournal === 'function' && typeof store.readJournal === 'function';
+    this.durable = options.durable !== false;
+    this.journalInStore =
+      this.durable &&
+      (store.shared || store.persistent === true) &&
+      typeof store.appendJournal === 'function' &&
+      typeof store.readJournal === 'function';
     this.env = {
       store,
       executor,
@@ -169,6 +181,7 @@ export class SessionManager {
         attached: input.attached ?? true,
         allowTool: permissionMatcher(identity.permissions),
         durable: this.durable,
+        journalInStore: this.journalInStore,
       },
       this.env,
     );
@@ -224,17 +237,22 @@ export class SessionManager {
     await hold();
     const timer = setInterval(() => void hold(), Math.max(10, Math.floor(ttl / 3)));
     unref(timer);
+    const check = async () => {
+      const now = await this.options.store.getSession(id);
+      if (now && (await this.endIfLost(now))) {
+        owner = (await this.options.store.getSession(id)) ?? now;
+        await hold();
+      }
+      const watch = this.watched.get(readerId);
+      if (watch) watch.owner = owner.owner;
+    };
+    this.watch(readerId, owner.owner, check);
     return new StoreCursor(this.options.store, id, afterSeq, {
       accept,
-      onIdle: async () => {
-        const now = await this.options.store.getSession(id);
-        if (now && (await this.endIfLost(now))) {
-          owner = (await this.options.store.getSession(id)) ?? now;
-          await hold();
-        }
-      },
+      onIdle: check,
       onClose: () => {
         clearInterval(timer);
+        this.unwatch(readerId);
         const here = this.local.get(id);
         if (here) here.releaseRemoteReader(readerId);
         else void this.sendToOwner(owner, { t: 'detach', s: id, r: readerId }).catch(() => {});
@@ -260,6 +278,12 @@ export class SessionManager {
         ? new BrokerError('CONFLICT', 'this tool call was already resolved or runs on the server')
         : new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
     }
+    if (this.journalInStore) {
+      // Kept in the session's journal before the client hears 200: should the owner die before
+      // it journals the answer, the process that resumes the session applies it (see JournalMail).
+      const mail: JournalMail = { k: 'm', c: callId, input };
+      await this.guard(store.appendJournal!(id, [mail], record.expiresAt));
+    }
     await this.sendToOwner(record, { t: 'result', s: id, c: callId, input });
   }
 
@@ -281,6 +305,9 @@ export class SessionManager {
   async close(code = 'CANCELLED', message = 'the broker is shutting down'): Promise<void> {
     if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
     this.leaseTimer = undefined;
+    if (this.watchTimer !== undefined) clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
+    this.watched.clear();
     const sessions = [...this.local.values()];
     for (const s of sessions) s.abort(code, message);
     await Promise.all(sessions.map((s) => s.finished));
@@ -305,12 +332,15 @@ export class SessionManager {
    */
   private async endIfLost(record: SessionRecord): Promise<boolean> {
     const { store, instanceId, logger } = this.options;
-    if (!store.shared || (record.status !== 'running' && record.status !== 'pending')) return false;
+    if (record.status !== 'running' && record.status !== 'pending') return false;
     const self = record.owner === instanceId;
+    // Without a shared store only this process runs sessions: one of its own that it does
+    // not run is left from before it restarted (a Durable Object's store outlives its object).
+    if (!store.shared && !(self && store.persistent === true)) return false;
     if (self ? this.local.has(record.id) : await this.ownerAlive(record.owner)) return false;
     const events = await store.readEvents(record.id, 0);
     const lastSeq = Math.max(record.lastSeq, events[events.length - 1]?.seq ?? 0);
-    if (this.durable && (await this.resume(record, lastSeq, self))) return true;
+    if (this.journalInStore && (await this.resume(record, lastSeq, self))) return true;
     const now = Date.now();
     const message = 'the process running the session stopped';
     const envelope = <T extends 'error' | 'final'>(seq: number, type: T, payload: EventPayloads[T]) =>
@@ -350,7 +380,9 @@ export class SessionManager {
     const { store, instanceId, logger } = this.options;
     const journal = (await store.readJournal!(record.id)) as JournalEntry[];
     const spec = journal[0];
-    if (!spec || spec.k !== 'spec') return false;
+    // No spec: it was not durable (or ended before its spec was written); a stop entry: its
+    // journal outgrew its bounds.
+    if (!spec || spec.k !== 'spec' || journal.some((e) => e.k === 'x')) return false;
     if (this.local.has(record.id)) return true;
     const won = await store.takeOverSession(record.id, { owner: record.owner, lastSeq, ignoreLease: self }, [], { owner: instanceId });
     if (!won) {
@@ -375,6 +407,7 @@ export class SessionManager {
         attached: false,
         allowTool: permissionMatcher(identity.permissions),
         durable: true,
+        journalInStore: true,
         resume: { spec, journal: entries as JournalEntry[], events, expiresAt: record.expiresAt },
       },
       this.env,
@@ -382,6 +415,56 @@ export class SessionManager {
     this.local.set(record.id, session);
     await session.start();
     return true;
+  }
+
+  /**
+   * Resumes (or ends as lost) a session this process's store holds but no process runs: for
+   * a Durable Object that restarted, from its alarm.
+   */
+  async recover(id: string): Promise<void> {
+    if (this.local.has(id)) return;
+    const record = await this.options.store.getSession(id);
+    if (record) await this.endIfLost(record);
+  }
+
+  /**
+   * Follows the owner of a session read from here: its lease is polled (every twentieth of
+   * the lease, 20 to 50 ms) so that the session is resumed (or ended as lost) as soon as the lease
+   * lapses, not only when a reader next finds nothing new.
+   */
+  private watch(key: string, owner: string, check: () => Promise<void>): void {
+    this.watched.set(key, { owner, check });
+    if (this.watchTimer !== undefined) return;
+    const every = Math.max(20, Math.min(50, Math.floor(this.leaseMs / 20)));
+    this.watchTimer = setInterval(() => void this.pollOwners(), every);
+    unref(this.watchTimer);
+  }
+
+  private unwatch(key: string): void {
+    this.watched.delete(key);
+    if (this.watched.size === 0 && this.watchTimer !== undefined) {
+      clearInterval(this.watchTimer);
+      this.watchTimer = undefined;
+    }
+  }
+
+  private async pollOwners(): Promise<void> {
+    if (this.watching) return;
+    this.watching = true;
+    try {
+      const owners = new Set<string>();
+      for (const w of this.watched.values()) if (w.owner !== this.options.instanceId) owners.add(w.owner);
+      for (const owner of owners) {
+        if (await this.options.store.leaseAlive(owner)) continue;
+        this.ownersAlive.delete(owner);
+        const checks = [...this.watched.values()].filter((w) => w.owner === owner);
+        await Promise.all(checks.map((w) => w.check().catch(() => {})));
+      }
+    } catch {
+      // The store is unreachable: the next tick tries again.
+    } finally {
+      this.watching = false;
+    }
   }
 
   /** Whether `owner`'s lease is alive; an alive answer is trusted for a third of the TTL. */

@@ -11,7 +11,7 @@ import {
 import type { Executor } from '../pool/executor.js';
 import { logsToolArgs } from '../observability/logger.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
-import type { SandboxHandle, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
+import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
 import type { CallerIdentity, ToolProgress } from '../tools/types.js';
@@ -19,6 +19,8 @@ import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
 import type { ToolRoute } from './tool-resolver.js';
+import { countEvent, DurableRun, MAX_SANDBOX_RESTARTS, replayCounts } from './durable-run.js';
+import { Journal, type JournalInput, type JournalSpec, type ResumeState } from './journal.js';
 import {
   sessionInfo,
   type BrokerEventMap,
@@ -58,45 +60,22 @@ export interface SessionInit {
   /** Whether the caller may call a server-side tool (from `permissions`). */
   allowTool: (toolName: string) => boolean;
   /**
-   * Journal every nondeterministic input (tool results, the clock, the random seed) in the
-   * store before the guest sees it, so another process can resume the session.
+   * Make the run replayable (seeded `Math.random`, virtual clock, timers run by the session)
+   * and journal every input the guest gets (tool outcomes, timer firings), so that the code
+   * can be run again from the journal: on a new sandbox when its sandbox crashes, and with
+   * `journalInStore`, on another process when this one dies.
    */
   durable?: boolean;
+  /** Write the journal to the store (a shared or persistent one), for a resume elsewhere. */
+  journalInStore?: boolean;
   /** Set when this process resumes a session whose owner died (see `SessionManager`). */
   resume?: ResumeState;
 }
 
-/** The first journal entry of a durable session: what it takes to run it again. */
-export interface JournalSpec {
-  k: 'spec';
-  code: string;
-  context: Record<string, unknown>;
-  limits: BrokerLimits;
-  identity: CallerIdentity;
-  basePath: string;
-  seed: number;
-  createdAt: number;
-}
+export type { JournalEntry, JournalInput, JournalMail, JournalResult, JournalSpec, JournalTimer, ResumeState } from './journal.js';
 
-/** A tool outcome as the guest got it, in the order the guest got them. */
-export interface JournalResult {
-  k: 'r';
-  c: string;
-  s: ToolSettlement;
-}
-
-export type JournalEntry = JournalSpec | JournalResult;
-
-export interface ResumeState {
-  spec: JournalSpec;
-  journal: JournalEntry[];
-  /** Every event already stored. */
-  events: StreamEvent[];
-  expiresAt: number;
-}
-
-/** Events whose number and order a re-run need not reproduce. */
-const UNREPLAYED: ReadonlySet<string> = new Set(['session_init', 'heartbeat', 'catalog_changed', 'tool_progress']);
+/** A durable session that is still running after this long writes its spec (shorter ones never do). */
+const SPEC_DELAY_MS = 20;
 
 type CallState = {
   sandboxId: number;
@@ -106,6 +85,8 @@ type CallState = {
   abort?: AbortController;
   /** Kept only when the logger may log argument values (`logToolArgs`). */
   args?: Record<string, unknown>;
+  /** Durable sessions: its outcome is journaled (or being journaled); no other is taken. */
+  settled?: boolean;
 };
 
 /** At most one `tool_progress` event per call in this window (ms). */
@@ -144,16 +125,18 @@ export class Session implements EventSource {
   private overBudget: { code: string; message: string } | undefined;
   private readonly startedAt: number;
   private readonly seed: number;
-  private readonly durable: boolean;
-  /** Replay of a resumed session: stored events per type not yet produced again. */
+  /** Durable sessions: every input the guest got, in order (see journal.ts). */
+  private readonly journal: Journal | undefined;
+  /** Durable sessions: the current run of the code (a new one after a sandbox crash). */
+  private run: DurableRun | undefined;
+  private restarts = 0;
+  private aborting = false;
+  /** Between a sandbox crash and the re-run that replaces it. */
+  private restarting = false;
+  /** Replay of a re-run: emitted events per type not yet produced again. */
   private replayLeft: Map<string, number> | undefined;
-  /** Journaled results (callId → settlement) and their order, while replaying. */
-  private readonly journaled = new Map<string, ToolSettlement>();
-  private journalOrder: string[] = [];
-  private journalPos = 0;
-  /** callIds of the tool_call events already stored. */
-  private readonly loggedCalls = new Set<string>();
-  private journalWrites: Promise<void> = Promise.resolve();
+  /** Durable sessions: events emitted so far per type (those a re-run produces again). */
+  private emitted: Map<string, number> | undefined;
   /** Resolves once a resumed session produced again every event stored before (or ended). */
   readonly replayed: Promise<void>;
   private resolveReplayed!: () => void;
@@ -205,9 +188,13 @@ export class Session implements EventSource {
     this.startedAt = this.createdAt;
     this.expiresAt = resume ? resume.expiresAt : this.createdAt + init.sessionTimeoutMs;
     this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
-    this.durable = init.durable === true || resume !== undefined;
     this.callPrefix = `c_${hash36(init.id)}_`;
     this.replayed = new Promise((r) => (this.resolveReplayed = r));
+    if (init.durable === true || resume !== undefined) {
+      const persist = init.journalInStore === true || resume !== undefined;
+      this.journal = new Journal(persist ? { store: env.store, sessionId: init.id, expiresAt: this.expiresAt, logger: env.logger } : undefined);
+      this.emitted = new Map();
+    }
     if (resume) this.prepareReplay(resume);
     else this.resolveReplayed();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
@@ -252,8 +239,8 @@ export class Session implements EventSource {
       replayUrl: `${base}/events`,
     });
     this.status = 'running';
-    const created = this.env.store.createSession(this.record(), [initEvent]);
-    if (this.durable) {
+    await this.env.store.createSession(this.record(), [initEvent]);
+    if (this.journal?.persistent) {
       const spec: JournalSpec = {
         k: 'spec',
         code: this.init.code,
@@ -264,12 +251,9 @@ export class Session implements EventSource {
         seed: this.seed,
         createdAt: this.createdAt,
       };
-      const journaled = this.env.store.appendJournal!(id, [spec], this.expiresAt).catch((err: unknown) => {
-        // Without its spec the session cannot be resumed: it would end as SESSION_LOST.
-        this.env.logger.error({ sessionId: id, err: String(err) }, 'journaling the session failed');
-      });
-      await Promise.all([created, journaled]);
-    } else await created;
+      // Written with the first inputs or events, or soon: a session that ends at once never writes it.
+      this.journal.setSpec(spec, SPEC_DELAY_MS);
+    }
     this.makeVisible([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
     this.env.logger.debug({ sessionId: id, tenant: this.tenant }, LOG.sessionStarted);
@@ -281,6 +265,14 @@ export class Session implements EventSource {
     this.status = 'running';
     this.env.logger.warn({ sessionId: this.id }, 'resuming a session whose owner stopped');
     this.launch();
+    // Client answers another process took for the owner that died before journaling them.
+    const answered = new Set<string>();
+    for (const entry of this.init.resume!.journal) if (entry.k === 'r') answered.add(entry.c);
+    for (const entry of this.init.resume!.journal) {
+      if (entry.k !== 'm' || answered.has(entry.c)) continue;
+      answered.add(entry.c);
+      this.submitToolResult(entry.c, entry.input, true).catch(() => {});
+    }
   }
 
   private launch(): void {
@@ -295,13 +287,39 @@ export class Session implements EventSource {
     );
     unref(this.expiry);
     if (!this.init.attached) this.startGrace();
-
     this.launched = true;
+    this.startSandbox();
+  }
+
+  /** Runs the code in a new sandbox (again, from the journal, after a crash). */
+  private startSandbox(): void {
+    const { limits } = this.init;
+    const journal = this.journal;
+    let run: DurableRun | undefined;
+    if (journal) this.run = run = new DurableRun((this.run?.generation ?? 0) + 1, journal);
+    const listener: SandboxListener = {
+      onToolCall: (sandboxId, name, argsJson) => this.onToolCall(sandboxId, name, argsJson),
+      onStdout: (chunk) => {
+        const bytes = byteLength(chunk);
+        this.stdoutBytes += bytes;
+        if (this.spend(bytes, 'stdout')) this.emit('stdout', { chunk });
+      },
+      onLog: (level, message) => {
+        if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
+      },
+      onDone: (outcome) => this.onSandboxDone(outcome),
+      onStarted: () => this.markStarted(),
+    };
+    if (run) {
+      // The session runs the guest's timers: their firings are inputs, journaled like tool outcomes.
+      listener.onTimerSet = (timer, ms) => this.onTimerSet(run, timer, ms);
+      listener.onTimerCleared = (timer) => this.onTimerCleared(run, timer);
+    }
     const sandbox = this.env.executor.start(
       {
         code: this.init.code,
         contextJson: JSON.stringify(this.init.context),
-        ...(this.durable ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
+        ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
         limits: {
           // A resumed session keeps the deadline it had.
           timeoutMs: Math.max(1, limits.timeoutMs - (Date.now() - this.startedAt)),
@@ -311,19 +329,7 @@ export class Session implements EventSource {
           maxResultBytes: limits.maxResultBytes,
         },
       },
-      {
-        onToolCall: (sandboxId, name, argsJson) => this.onToolCall(sandboxId, name, argsJson),
-        onStdout: (chunk) => {
-          const bytes = byteLength(chunk);
-          this.stdoutBytes += bytes;
-          if (this.spend(bytes, 'stdout')) this.emit('stdout', { chunk });
-        },
-        onLog: (level, message) => {
-          if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
-        },
-        onDone: (outcome) => this.onSandboxDone(outcome),
-        onStarted: () => this.markStarted(),
-      },
+      listener,
     );
     this.sandbox = sandbox;
     if (!this.env.executor.reportsStart) this.markStarted();
@@ -333,20 +339,13 @@ export class Session implements EventSource {
   }
 
   private prepareReplay(resume: ResumeState): void {
-    const left = new Map<string, number>();
     for (const e of resume.events) {
       this.events.push(e);
       this.seq = Math.max(this.seq, e.seq);
-      if (e.type === 'tool_call') this.loggedCalls.add(e.payload.callId);
-      if (UNREPLAYED.has(e.type)) continue;
-      left.set(e.type, (left.get(e.type) ?? 0) + 1);
     }
-    for (const entry of resume.journal) {
-      if (entry.k !== 'r' || this.journaled.has(entry.c)) continue;
-      this.journaled.set(entry.c, entry.s);
-      this.journalOrder.push(entry.c);
-    }
-    this.replayLeft = left;
+    this.journal!.load(resume.journal);
+    this.emitted = replayCounts(resume.events);
+    this.replayLeft = new Map(this.emitted);
     this.checkReplayed();
   }
 
@@ -357,14 +356,69 @@ export class Session implements EventSource {
     this.resolveReplayed();
   }
 
-  /** Applies journaled results, in journal order, as far as the re-run has made their calls. */
-  private pumpJournal(): void {
-    while (this.journalPos < this.journalOrder.length && !this.ended) {
-      const callId = this.journalOrder[this.journalPos]!;
-      if (!this.calls.has(callId)) return;
-      this.journalPos++;
-      this.apply(callId, this.journaled.get(callId)!);
+  /**
+   * Gives the current run the journal's inputs in order: each once it is durable (or may go
+   * first, see `settle`) and the run has reached it (made the call it answers).
+   */
+  private pumpInputs(): void {
+    const journal = this.journal!;
+    const run = this.run!;
+    const inputs = journal.inputs;
+    while (run.applyPos < inputs.length && !this.ended && !run.waiting) {
+      const pos = run.applyPos;
+      if (pos >= run.fastUpTo && !journal.isDurable(pos + 1)) {
+        run.waiting = true;
+        void journal.whenDurable(pos + 1).then(() => {
+          run.waiting = false;
+          if (this.run === run) this.pumpInputs();
+        });
+        return;
+      }
+      const input: JournalInput = inputs[pos]!;
+      if (input.k === 'r') {
+        if (!run.calls.has(input.c)) return;
+        run.applyPos++;
+        run.results.delete(input.c);
+        this.apply(input.c, input.s);
+      } else {
+        run.applyPos++;
+        run.firings.delete(input.t);
+        run.timers.delete(input.t);
+        this.withSandbox((sandbox) => sandbox.fireTimer(input.t, input.at));
+      }
     }
+    if (journal.stopped && run.applyPos > 0) {
+      // No re-run is possible any more: what was given is not kept.
+      journal.trim(run.applyPos);
+      run.fastUpTo = Math.max(0, run.fastUpTo - run.applyPos);
+      run.applyPos = 0;
+    }
+  }
+
+  // ---- timers of durable sessions ---------------------------------------------------------
+
+  /** The guest set a timer: it fires from the journal when its firing is there, else live. */
+  private onTimerSet(run: DurableRun, timer: number, ms: number): void {
+    if (this.ended || this.run !== run) return;
+    if (run.firings.has(timer)) {
+      run.timers.set(timer, undefined);
+      return;
+    }
+    run.timers.set(timer, setTimeout(() => this.onTimerDue(run, timer), ms));
+  }
+
+  private onTimerCleared(run: DurableRun, timer: number): void {
+    const host = run.timers.get(timer);
+    if (host !== undefined) clearTimeout(host);
+    run.timers.delete(timer);
+  }
+
+  /** A live timer is due: its firing is journaled, then given to the guest in journal order. */
+  private onTimerDue(run: DurableRun, timer: number): void {
+    if (this.ended || this.run !== run || !run.timers.has(timer)) return;
+    run.timers.delete(timer);
+    this.journal!.append({ k: 't', t: timer, at: Date.now() });
+    this.pumpInputs();
   }
 
   /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
@@ -478,7 +532,8 @@ export class Session implements EventSource {
   /** Ends the session with `code` (CANCELLED, SESSION_EXPIRED, …). */
   abort(code: string, message: string): void {
     if (this.ended) return;
-    if (!this.launched) this.onSandboxDone({ ok: false, error: { code, message } });
+    this.aborting = true;
+    if (!this.launched || this.restarting) this.onSandboxDone({ ok: false, error: { code, message } });
     else this.withSandbox((sandbox) => sandbox.abort({ code, message }));
   }
 
@@ -500,7 +555,7 @@ export class Session implements EventSource {
     }
     if (!this.calls.has(callId) && this.replayLeft) await this.replayed;
     const call = this.calls.get(callId);
-    if (!call) {
+    if (!call || call.settled) {
       if (this.resolvedCalls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
       throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
     }
@@ -508,15 +563,13 @@ export class Session implements EventSource {
     if (!claimed && !(await this.claim(callId))) {
       throw new BrokerError('CONFLICT', 'this tool call was already resolved');
     }
-    if (!this.calls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
-    if (input.error) {
-      this.settle(callId, {
-        ok: false,
-        error: { message: String(input.error.message), code: input.error.code ?? 'TOOL_ERROR' },
-      });
-      return;
-    }
-    this.settle(callId, this.encodeResult(input.result));
+    const current = this.calls.get(callId);
+    if (!current || current.settled) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
+    const settlement: ToolSettlement = input.error
+      ? { ok: false, error: { message: String(input.error.message), code: input.error.code ?? 'TOOL_ERROR' } }
+      : this.encodeResult(input.result);
+    // A durable session answers once the result is journaled.
+    await this.settle(callId, settlement);
   }
 
   /**
@@ -554,26 +607,33 @@ export class Session implements EventSource {
     }
     const route = this.env.resolveTool(toolName);
     const handler = route.kind === 'client' ? 'client' : 'server';
-    const state: CallState = { sandboxId, toolName, handler, startedAt: Date.now() };
-    if (logsToolArgs(this.env.logger)) state.args = args;
-    this.calls.set(callId, state);
-    if (this.journaled.has(callId)) {
-      // A re-run reached a call whose outcome is journaled: it is not made again.
-      this.emit('tool_call', { callId, toolName, args, handler });
-      this.pumpJournal();
-      return;
+    const run = this.run;
+    if (run) {
+      run.calls.add(callId);
+      if (this.calls.has(callId) || run.results.has(callId)) {
+        // A re-run reached a call made before: its outcome is journaled, or it is still
+        // running (a re-run after a crash): it is not made again.
+        if (!this.calls.has(callId)) {
+          this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
+        }
+        this.emit('tool_call', { callId, toolName, args, handler });
+        this.pumpInputs();
+        return;
+      }
     }
+    this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
     if (this.env.listening('tool:called')) this.env.emit('tool:called', this.eventInfo(), toolName, args);
 
     if (route.kind === 'client') {
-      // The pending mark must be stored before the client can see the call.
-      this.env.store.addPendingCall(this.id, callId).then(
-        () => this.emit('tool_call', { callId, toolName, args, handler }),
-        (err) => {
-          this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending tool call failed');
-          this.emit('tool_call', { callId, toolName, args, handler });
-        },
-      );
+      // The pending mark must be stored before the client can see the call (a run that a
+      // crash replaced meanwhile leaves the event to the next run).
+      const show = () => {
+        if (this.run === run) this.emit('tool_call', { callId, toolName, args, handler });
+      };
+      this.env.store.addPendingCall(this.id, callId).then(show, (err) => {
+        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending tool call failed');
+        show();
+      });
       return;
     }
     this.emit('tool_call', { callId, toolName, args, handler });
@@ -589,6 +649,12 @@ export class Session implements EventSource {
       return;
     }
     void this.runServerTool(callId, route, args);
+  }
+
+  private callState(sandboxId: number, toolName: string, handler: 'server' | 'client', args: Record<string, unknown>): CallState {
+    const state: CallState = { sandboxId, toolName, handler, startedAt: Date.now() };
+    if (logsToolArgs(this.env.logger)) state.args = args;
+    return state;
   }
 
   private async runServerTool(
@@ -645,28 +711,37 @@ export class Session implements EventSource {
     return { ok: true, resultJson: json };
   }
 
-  private settle(callId: string, settlement: ToolSettlement): void {
+  /**
+   * A call's outcome. Durable sessions journal it first; it reaches the guest once it is in
+   * the store, except a server tool's outcome when that call is all the guest waits for (no
+   * other call, no timer, no input queued): the guest gets that one at once, and every event
+   * that follows waits for it to be in the store (see `flush`). A process that resumes the
+   * session after a death in between calls that tool again with the same callId. Resolves
+   * once the outcome is journaled.
+   */
+  private settle(callId: string, settlement: ToolSettlement): Promise<void> | undefined {
     const call = this.calls.get(callId);
-    if (!call || this.ended) return;
-    if (!this.durable) {
+    if (!call || this.ended) return undefined;
+    const journal = this.journal;
+    if (!journal) {
       this.apply(callId, settlement);
-      return;
+      return undefined;
     }
-    // Durable: the outcome is journaled before the guest sees it; the call is resolved now.
-    this.calls.delete(callId);
+    if (call.settled) return undefined;
+    call.settled = true;
     this.resolvedCalls.add(callId);
-    const entry: JournalResult = { k: 'r', c: callId, s: { ...settlement, at: Date.now() } };
-    const write = this.journalWrites.then(() => this.env.store.appendJournal!(this.id, [entry], this.expiresAt));
-    const applyNow = () => {
-      if (this.ended) return;
-      this.calls.set(callId, call);
-      this.apply(callId, entry.s);
-    };
-    this.journalWrites = write.then(applyNow, (err) => {
-      // The session goes on in memory; only a resume after this point would go wrong.
-      this.env.logger.error({ sessionId: this.id, err: String(err) }, 'journaling a tool result failed');
-      applyNow();
-    });
+    const run = this.run!;
+    const fast =
+      !journal.persistent ||
+      (call.handler === 'server' &&
+        this.calls.size === 1 &&
+        run.timers.size === 0 &&
+        run.applyPos === journal.inputs.length &&
+        run.calls.has(callId));
+    const index = journal.append({ k: 'r', c: callId, s: { ...settlement, at: Date.now() } });
+    if (fast) run.fastUpTo = Math.max(run.fastUpTo, index + 1);
+    this.pumpInputs();
+    return journal.isDurable(index + 1) ? undefined : journal.whenDurable(index + 1);
   }
 
   /** Gives the guest a call's outcome (already journaled when the session is durable). */
@@ -680,17 +755,21 @@ export class Session implements EventSource {
     this.calls.delete(callId);
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
+    // A re-run gives the journaled outcomes again: their calls were logged by the run before.
+    const again = this.replayLeft !== undefined && (this.replayLeft.get('tool_result_applied') ?? 0) > 0;
     this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs });
-    const line: Record<string, unknown> = {
-      sessionId: this.id,
-      callId,
-      tool: call.toolName,
-      handler: call.handler,
-      durationMs,
-      outcome: settlement.ok ? 'ok' : settlement.error.code,
-    };
-    if (call.args !== undefined) line.args = call.args;
-    this.env.logger.info(line, LOG.toolCall);
+    if (!again) {
+      const line: Record<string, unknown> = {
+        sessionId: this.id,
+        callId,
+        tool: call.toolName,
+        handler: call.handler,
+        durationMs,
+        outcome: settlement.ok ? 'ok' : settlement.error.code,
+      };
+      if (call.args !== undefined) line.args = call.args;
+      this.env.logger.info(line, LOG.toolCall);
+    }
     this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
   }
 
@@ -768,6 +847,18 @@ export class Session implements EventSource {
 
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
+    if (!outcome.ok && outcome.error.code === 'SANDBOX_CRASHED' && this.restartable()) {
+      // After the executor is done with the crash (a dead worker is out of its pool by then).
+      const reason = outcome.error.message;
+      this.restarting = true;
+      queueMicrotask(() => {
+        this.restarting = false;
+        if (!this.ended) this.restart(reason);
+      });
+      return;
+    }
+    this.run?.dispose();
+    this.journal?.finish();
     if (this.replayLeft) {
       this.replayLeft = undefined;
       this.resolveReplayed();
@@ -816,6 +907,31 @@ export class Session implements EventSource {
     });
   }
 
+  /** Whether a crashed sandbox may be replaced by a re-run of the code from the journal. */
+  private restartable(): boolean {
+    const journal = this.journal;
+    if (!journal || journal.stopped || this.aborting || this.overBudget || this.restarts >= MAX_SANDBOX_RESTARTS) return false;
+    return Date.now() - this.startedAt < this.init.limits.timeoutMs;
+  }
+
+  /**
+   * The sandbox crashed (its worker or WASM module died, not the code): runs the code again
+   * in a new sandbox, feeding it the journal; the events it produces again are not emitted
+   * twice, calls still running are not made again, and the session goes on.
+   */
+  private restart(reason: string): void {
+    this.restarts++;
+    this.env.logger.warn({ sessionId: this.id, reason, restart: this.restarts }, 'the sandbox crashed: running the session again from its journal');
+    this.run?.dispose();
+    this.replayLeft = new Map(this.emitted);
+    this.toolCallCount = 0;
+    this.stdoutBytes = 0;
+    this.outputBytes = 0;
+    this.sandbox = undefined;
+    this.early = [];
+    this.startSandbox();
+  }
+
   private stopTimers(): void {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     if (this.expiry !== undefined) clearTimeout(this.expiry);
@@ -842,11 +958,12 @@ export class Session implements EventSource {
     if (this.complete) return;
     const left = this.replayLeft?.get(type);
     if (left !== undefined && left > 0) {
-      // Stored before the owner died: the re-run produces it again; it is not emitted twice.
+      // Emitted by an earlier run: the re-run produces it again; it is not emitted twice.
       this.replayLeft!.set(type, left - 1);
       this.checkReplayed();
       return;
     }
+    if (this.emitted) countEvent(this.emitted, type);
     this.queue.push(this.envelope(type, payload));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -864,8 +981,12 @@ export class Session implements EventSource {
     if (batch.length === 0 && !patch) return;
     const last = batch[batch.length - 1];
     if (last && patch) patch.lastSeq = last.seq;
+    // Durable sessions store no event before the inputs that led to it are journaled.
+    const journal = this.journal?.persistent ? this.journal : undefined;
+    const need = journal ? journal.inputs.length : 0;
+    if (journal && !this.ended) journal.kick();
     const store = this.env.store;
-    if (store.appendEventsNow && this.writesIdle) {
+    if (!journal && store.appendEventsNow && this.writesIdle) {
       // A store in this process (memory): stored and visible now, no promise chain per batch.
       store.appendEventsNow(this.id, batch, patch);
       this.makeVisible(batch);
@@ -874,6 +995,7 @@ export class Session implements EventSource {
     this.writesIdle = false;
     const written = (this.writes = this.writes.then(async () => {
       try {
+        if (journal && !journal.isDurable(need)) await journal.whenDurable(need);
         await this.env.store.appendEvents(this.id, batch, patch);
         if (this.env.store.shared) await this.env.store.publish(`ev:${this.id}`, JSON.stringify(batch));
       } catch (err) {

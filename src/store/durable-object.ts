@@ -38,6 +38,11 @@ const evPrefix = (id: string) => `ev:${id}:`;
 const evKey = (id: string, seq: number) => `${evPrefix(id)}${String(seq).padStart(15, '0')}`;
 const pendKey = (id: string, callId: string) => `pend:${id}:${callId}`;
 const ctrKey = (key: string) => `ctr:${key}`;
+const jrPrefix = (id: string) => `jr:${id}:`;
+const jrCountKey = (id: string) => `jrn:${id}`;
+const jrKey = (id: string, n: number, part: number) => `${jrPrefix(id)}${String(n).padStart(12, '0')}:${String(part).padStart(4, '0')}`;
+/** Characters of one journal entry's JSON per key (a key and its value stay under 2 MB). */
+const JOURNAL_CHUNK = 512 * 1024;
 
 /**
  * A `BrokerStore` over a Durable Object's transactional storage. On Workers each session is
@@ -55,6 +60,8 @@ const ctrKey = (key: string) => `ctr:${key}`;
 export class DurableObjectStore implements BrokerStore {
   readonly name = 'durable-object';
   readonly shared = false;
+  /** The object's storage outlives the object: a restarted object resumes its durable session. */
+  readonly persistent = true;
   private readonly maxEvents: number;
   private readonly channels = new LocalChannels();
   /**
@@ -63,6 +70,7 @@ export class DurableObjectStore implements BrokerStore {
    */
   private readonly leases = new Map<string, number>();
   private takeovers: Promise<void> = Promise.resolve();
+  private journalWrites: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly storage: DurableObjectStorageLike,
@@ -140,17 +148,58 @@ export class DurableObjectStore implements BrokerStore {
     await this.storage.put(pendKey(sessionId, callId), 1);
   }
 
-  /** The journal is one value: a DO runs its requests one at a time, so read-modify-write is safe. */
-  async appendJournal(id: string, entries: unknown[]): Promise<void> {
+  /**
+   * One key per entry (its JSON, split over several keys past `JOURNAL_CHUNK` characters) and
+   * a count: an append writes only what it adds. Appends are queued one after another.
+   */
+  appendJournal(id: string, entries: unknown[]): Promise<void> {
+    const run = this.journalWrites.then(() => this.appendJournalNow(id, entries));
+    this.journalWrites = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async appendJournalNow(id: string, entries: unknown[]): Promise<void> {
     if (!entries.length || !(await this.live(id))) return;
-    const journal = (await this.storage.get<unknown[]>(`jr:${id}`)) ?? [];
-    journal.push(...entries);
-    await this.storage.put(`jr:${id}`, journal);
+    let n = (await this.storage.get<number>(jrCountKey(id))) ?? 0;
+    const puts: Record<string, unknown> = {};
+    for (const entry of entries) {
+      const text = JSON.stringify(entry);
+      for (let part = 0, at = 0; at < text.length || part === 0; part++, at += JOURNAL_CHUNK) {
+        puts[jrKey(id, n, part)] = text.slice(at, at + JOURNAL_CHUNK);
+      }
+      n++;
+    }
+    puts[jrCountKey(id)] = n;
+    await this.putAll(puts);
   }
 
   async readJournal(id: string): Promise<unknown[]> {
     if (!(await this.live(id))) return [];
-    return (await this.storage.get<unknown[]>(`jr:${id}`)) ?? [];
+    const parts = await this.storage.list<string>({ prefix: jrPrefix(id) });
+    const out: unknown[] = [];
+    let current = '';
+    let text = '';
+    for (const [key, value] of parts) {
+      const entry = key.slice(0, key.lastIndexOf(':'));
+      if (entry !== current && current !== '') {
+        out.push(JSON.parse(text));
+        text = '';
+      }
+      current = entry;
+      text += value;
+    }
+    if (current !== '') out.push(JSON.parse(text));
+    return out;
+  }
+
+  /** Sessions still pending or running (for an object that restarted: what it must resume). */
+  async runningSessions(): Promise<SessionRecord[]> {
+    const now = Date.now();
+    const records = await this.storage.list<SessionRecord>({ prefix: 'rec:' });
+    return [...records.values()].filter((r) => r.expiresAt > now && (r.status === 'running' || r.status === 'pending'));
   }
 
   async claimPendingCall(sessionId: string, callId: string): Promise<boolean> {
@@ -233,8 +282,8 @@ export class DurableObjectStore implements BrokerStore {
   }
 
   private async deleteSession(id: string): Promise<void> {
-    const keys = [recKey(id), countKey(id), `jr:${id}`];
-    for (const prefix of [evPrefix(id), `pend:${id}:`]) keys.push(...(await this.storage.list({ prefix })).keys());
+    const keys = [recKey(id), countKey(id), jrCountKey(id)];
+    for (const prefix of [evPrefix(id), `pend:${id}:`, jrPrefix(id)]) keys.push(...(await this.storage.list({ prefix })).keys());
     for (let i = 0; i < keys.length; i += BATCH) await this.storage.delete(keys.slice(i, i + BATCH));
   }
 

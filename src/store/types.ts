@@ -52,6 +52,13 @@ export interface BrokerStore {
   readonly name: string;
   /** True when other processes see the same data (a process may then not own a session). */
   readonly shared: boolean;
+  /**
+   * Optional: true when the data outlives this process although no other process shares it
+   * (a Durable Object's storage: the object restarts under the same id). Journals are then
+   * kept in the store, and a running session of this instance that it no longer runs is
+   * resumed (or ends with SESSION_LOST).
+   */
+  readonly persistent?: boolean;
 
   /** Checks the store can be reached; `listen()` fails with its error otherwise. */
   connect(): Promise<void>;

@@ -14,9 +14,9 @@ export interface BrokerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `test/fixtures/multiproc-broker.ts` in its own Node process with `env`. */
-export async function startBrokerProcess(env: Record<string, string>): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+/** Starts `test/fixtures/multiproc-broker.ts` in its own Node process with `env` (and Node flags). */
+export async function startBrokerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', FIXTURE], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   });

@@ -40,13 +40,18 @@ function bundle(): Promise<void> {
 export interface Workerd {
   mf: Miniflare;
   url: string;
+  /**
+   * Restarts workerd with the same options: every Durable Object starts again with its
+   * in-memory state lost and its storage kept. `url` changes.
+   */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The test Worker in a real workerd, listening on a free loopback port. */
 export async function startWorkerd(bindings: Record<string, string> = {}): Promise<Workerd> {
   await bundle();
-  const mf = new Miniflare({
+  const options = {
     // Listed by hand: the bundle keeps computed `import()`s (Node-only paths) Miniflare cannot follow.
     modules: [
       { type: 'ESModule', path: join(outdir, 'worker.js') },
@@ -62,7 +67,16 @@ export async function startWorkerd(bindings: Record<string, string> = {}): Promi
     bindings,
     host: '127.0.0.1',
     port: 0,
-  });
-  const url = (await mf.ready).toString().replace(/\/$/, '');
-  return { mf, url, close: () => mf.dispose() };
+  } satisfies ConstructorParameters<typeof Miniflare>[0];
+  const mf = new Miniflare(options);
+  const w: Workerd = {
+    mf,
+    url: (await mf.ready).toString().replace(/\/$/, ''),
+    async restart() {
+      await mf.setOptions(options);
+      w.url = (await mf.ready).toString().replace(/\/$/, '');
+    },
+    close: () => mf.dispose(),
+  };
+  return w;
 }

@@ -36,6 +36,8 @@ export interface CorpusOptions {
   alsoAccept?: Record<string, string[]>;
   /** Expectations that differ on this executor, by case id (each with its reason beside it). */
   overrides?: Record<string, HostileCase['expect']>;
+  /** Run every case as a durable session does (virtual clock, seeded random, host-run timers). */
+  deterministic?: boolean;
 }
 
 /** Own keys of the host's built-in prototypes: a guest must never add or remove one. */
@@ -79,18 +81,18 @@ export function defineHostileCorpus(label: string, makeExecutor: () => Executor,
         });
         for (const c of cases) {
           it(c.id, async () => {
-            const run = await runScript(executor, c.code, c);
+            const run = await runScript(executor, c.code, { ...c, deterministic: options.deterministic });
             assertExpectation(c.id, widen(options.overrides?.[c.id] ?? c.expect, options.alsoAccept), run);
             c.check?.(run);
             expect(run.late, `${c.id}: host heard from the session after it ended`).toEqual([]);
             expect(run.doneCount).toBe(1);
             if (c.next) {
-              const next = await runScript(executor, c.next.code, { tools: c.tools });
+              const next = await runScript(executor, c.next.code, { tools: c.tools, deterministic: options.deterministic });
               assertExpectation(`${c.id} (next session)`, c.next.expect, next);
               c.next.check?.(next);
             }
             // The host is unharmed.
-            const canary = await runScript(executor, 'return 1 + 2');
+            const canary = await runScript(executor, 'return 1 + 2', { deterministic: options.deterministic });
             assertExpectation(`${c.id} (canary)`, { ok: true, value: 3 }, canary);
             expect(prototypeSnapshot(), `${c.id}: host prototypes changed`).toBe(snapshot);
             expect(({} as Record<string, unknown>).polluted).toBeUndefined();

@@ -87,7 +87,7 @@ export const CORPUS_LIMITS: SandboxLimits = {
 export function runScript(
   executor: Executor,
   code: string,
-  options: Pick<HostileCase, 'limits' | 'context' | 'tools' | 'syncTools' | 'quietMs'> = {},
+  options: Pick<HostileCase, 'limits' | 'context' | 'tools' | 'syncTools' | 'quietMs'> & { deterministic?: boolean | undefined } = {},
 ): Promise<CaseRun> {
   return new Promise<CaseRun>((resolve, reject) => {
     const run: CaseRun = {
@@ -113,13 +113,32 @@ export function runScript(
       }
     };
     let handle: SandboxHandle | undefined;
+    // A durable session's host runs the guest's timers (see Session): so does this one.
+    const timers = new Map<number, ReturnType<typeof setTimeout>>();
+    const deterministic = options.deterministic
+      ? {
+          onTimerSet(id: number, ms: number) {
+            if (done) run.late.push(`timer ${id}`);
+            timers.set(id, setTimeout(() => {
+              timers.delete(id);
+              handle?.fireTimer(id, Date.now());
+            }, ms));
+          },
+          onTimerCleared(id: number) {
+            clearTimeout(timers.get(id));
+            timers.delete(id);
+          },
+        }
+      : {};
     handle = executor.start(
       {
         code,
         contextJson: JSON.stringify(options.context ?? {}),
         limits: { ...CORPUS_LIMITS, ...options.limits },
+        ...(options.deterministic ? { determinism: { seed: 42, startTime: Date.now() } } : {}),
       },
       {
+        ...deterministic,
         onToolCall(id, name, argsJson) {
           if (done) run.late.push(`tool_call ${name}`);
           // The host only ever sees JSON text; parse it like the session layer does.
@@ -146,6 +165,7 @@ export function runScript(
             return;
           }
           done = true;
+          for (const timer of timers.values()) clearTimeout(timer);
           run.outcome = outcome;
           try {
             if (outcome.ok && outcome.resultJson !== undefined) run.value = JSON.parse(outcome.resultJson);

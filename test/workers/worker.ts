@@ -4,12 +4,17 @@ import { createEnclaveWorker } from '../../adapters/workers.js';
 import { exampleTools } from '../../examples/users-tools.js';
 import { DurableObjectStore } from '../../src/store/durable-object.js';
 import type { BrokerStore } from '../../src/store/types.js';
+import type { ToolRegistry } from '../../src/tools/registry.js';
 
 /** The test Worker: the example tools, settings from bindings, mounted at / and /enclave. */
 interface Env {
   SESSION_TIMEOUT_MS?: string;
   /** Set to serve the inline `pets` OpenAPI source (the conformance suite expects no sources). */
   OPENAPI_PETS?: string;
+  /** Set to add `runs:count`, a tool counting its runs per session in the STORE_HOST object. */
+  COUNT_RUNS?: string;
+  /** The session objects' `resumeCheckMs`. */
+  RESUME_CHECK_MS?: string;
   ENCLAVE_SESSION: { idFromName(name: string): unknown; get(id: unknown): { storageKeys(): Promise<string[]> } };
   STORE_HOST: { idFromName(name: string): unknown; get(id: unknown): { fetch(r: Request): Promise<Response> } };
 }
@@ -21,8 +26,26 @@ const PETS_SPEC = {
   paths: { '/pets': { get: { operationId: 'listPets', summary: 'List pets', responses: { '200': { description: 'ok' } } } } },
 };
 
+/** Counts the runs of `runs:count` per session, in an object that outlives the session's object. */
+function withRunCounter(tools: ToolRegistry, env: Env): ToolRegistry {
+  tools.register({
+    name: 'runs:count',
+    description: 'Counts its runs in this session',
+    parameters: {},
+    handler: async (_args, ctx) => {
+      const ns = env.STORE_HOST;
+      const res = await ns
+        .get(ns.idFromName('runs'))
+        .fetch(new Request('http://store/__store/runs/increment', { method: 'POST', body: JSON.stringify({ args: [ctx!.sessionId, 600_000] }) }));
+      return { runs: ((await res.json()) as { value: { count: number } }).value.count };
+    },
+  });
+  return tools;
+}
+
 const enclave = createEnclaveWorker<Env>({
-  tools: () => exampleTools(),
+  tools: (env) => (env.COUNT_RUNS ? withRunCounter(exampleTools(), env) : exampleTools()),
+  resumeCheckMs: (env) => (env.RESUME_CHECK_MS ? Number(env.RESUME_CHECK_MS) : 10_000),
   broker: (env) => ({
     sessionTimeout: env.SESSION_TIMEOUT_MS ? Number(env.SESSION_TIMEOUT_MS) : undefined,
     ...(env.OPENAPI_PETS ? { openapi: { sources: [{ name: 'pets', spec: PETS_SPEC, baseUrl: 'https://pets.example' }] } } : {}),

@@ -1,0 +1,246 @@
+import type { StreamEvent } from '../protocol/events.js';
+import type { ToolSettlement } from '../sandbox/types.js';
+import type { BrokerStore } from '../store/types.js';
+import type { CallerIdentity } from '../tools/types.js';
+import type { BrokerLimits } from './limits.js';
+import type { Logger, ToolResultInput } from './types.js';
+
+/** The first journal entry of a durable session: what it takes to run it again. */
+export interface JournalSpec {
+  k: 'spec';
+  code: string;
+  context: Record<string, unknown>;
+  limits: BrokerLimits;
+  identity: CallerIdentity;
+  basePath: string;
+  seed: number;
+  createdAt: number;
+}
+
+/** A tool outcome as the guest got it (`s.at`: the clock it moved the guest to). */
+export interface JournalResult {
+  k: 'r';
+  c: string;
+  s: ToolSettlement;
+}
+
+/** A timer firing: the guest's timer `t` ran its callback with the clock moved to `at`. */
+export interface JournalTimer {
+  k: 't';
+  t: number;
+  at: number;
+}
+
+/** Written when the journal outgrew its bounds: from there on the session cannot be resumed. */
+export interface JournalStop {
+  k: 'x';
+}
+
+/**
+ * A client's answer that a process other than the owner took (claimed) and sent on to the
+ * owner: written by that process before it answers the client, so that the answer survives
+ * the owner dying before it journaled it. A resuming process applies the answers it finds
+ * here that no `r` entry answered.
+ */
+export interface JournalMail {
+  k: 'm';
+  c: string;
+  input: ToolResultInput;
+}
+
+/** Something the guest got from outside, in the order it got them. */
+export type JournalInput = JournalResult | JournalTimer;
+export type JournalEntry = JournalSpec | JournalInput | JournalStop | JournalMail;
+
+export interface ResumeState {
+  spec: JournalSpec;
+  journal: JournalEntry[];
+  /** Every event already stored. */
+  events: StreamEvent[];
+  expiresAt: number;
+}
+
+/** Where a journal is kept beyond this process (a shared or persistent store). */
+export interface JournalTarget {
+  store: BrokerStore;
+  sessionId: string;
+  expiresAt: number;
+  logger: Logger;
+}
+
+/** Inputs one session may journal (timer firings mostly: tool calls have `maxToolCalls`). */
+export const MAX_JOURNAL_INPUTS = 20_000;
+/** Bytes of tool results and errors one session may journal. */
+export const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The journal of a durable session: every input the guest got (tool outcomes, timer
+ * firings), in order, kept in memory for a re-run after a sandbox crash and, with a
+ * `target`, written to the store so another process can resume the session.
+ *
+ * Store writes are batched: while one is in flight, new inputs wait and go in the next one,
+ * so a session costs one store round trip per batch, not per input. `durable` counts the
+ * inputs known to be in the store; `whenDurable(n)` lets a caller wait for the first `n`.
+ * The session stores no event before the inputs that led to it are durable.
+ *
+ * Bounds: past `MAX_JOURNAL_INPUTS` inputs or `MAX_JOURNAL_BYTES` of results the journal
+ * stops (a `{ k: 'x' }` entry tells a resuming process so): the session goes on, but can no
+ * longer be re-run.
+ */
+export class Journal {
+  /** Inputs in the order the guest gets them (trimmed to what is left to apply once stopped). */
+  readonly inputs: JournalInput[] = [];
+  /** Inputs (from the start of `inputs` as first recorded) that are in the store. */
+  private durableCount = 0;
+  private sent = 0;
+  private spec: JournalSpec | undefined;
+  private writing = false;
+  private waiters: { count: number; resolve: () => void }[] = [];
+  private bytes = 0;
+  private specTimer: ReturnType<typeof setTimeout> | undefined;
+  /** No more store writes: the session ended (nothing left to resume) or the journal stopped. */
+  private closed = false;
+  /** The session ended: close once what was recorded is written. */
+  private finishing = false;
+  /** The journal outgrew its bounds: the session can no longer be re-run. */
+  stopped = false;
+
+  constructor(private readonly target: JournalTarget | undefined) {
+    if (!target) this.closed = true;
+  }
+
+  /** Whether the journal goes to a store (else it lives in this process only). */
+  get persistent(): boolean {
+    return this.target !== undefined;
+  }
+
+  /** Whether inputs up to index `count` need no more waiting. */
+  isDurable(count: number): boolean {
+    return this.closed || this.durableCount >= count;
+  }
+
+  /** Resolves once the first `count` inputs are in the store (or there is no store). */
+  whenDurable(count: number): Promise<void> {
+    if (this.isDurable(count)) return Promise.resolve();
+    this.write();
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  }
+
+  /**
+   * The session's spec, written ahead of the first inputs. It is written lazily (with the first
+   * inputs, at `kick()`, or after `delayMs`), so a session that ends at once never writes it.
+   */
+  setSpec(spec: JournalSpec, delayMs: number): void {
+    if (this.closed) return;
+    this.spec = spec;
+    this.specTimer = setTimeout(() => this.write(), delayMs);
+    (this.specTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Inputs read back from the store (a resumed session): all durable. */
+  load(entries: readonly JournalEntry[]): void {
+    for (const entry of entries) {
+      if (entry.k === 'r' || entry.k === 't') this.record(entry);
+      else if (entry.k === 'x') this.stopped = true;
+    }
+    this.durableCount = this.sent = this.inputs.length;
+  }
+
+  /** Records an input; returns its index. Starts a store write when none is in flight. */
+  append(input: JournalInput): number {
+    const index = this.inputs.length;
+    this.record(input);
+    if (!this.stopped && (this.inputs.length > MAX_JOURNAL_INPUTS || this.bytes > MAX_JOURNAL_BYTES)) this.stop();
+    else this.write();
+    return index;
+  }
+
+  /** Writes the spec (if still pending) and any inputs not written yet. */
+  kick(): void {
+    this.write();
+  }
+
+  /**
+   * The session emitted its final event: the spec is written only if inputs still are (a
+   * session that ended is never resumed, but its events still wait for their inputs), and
+   * the journal closes once they are.
+   */
+  finish(): void {
+    if (this.closed) return;
+    if (this.specTimer !== undefined) clearTimeout(this.specTimer);
+    this.specTimer = undefined;
+    if (this.sent >= this.inputs.length && !this.writing) this.close();
+    else this.finishing = true;
+  }
+
+  /** Nothing is written any more and nobody waits. */
+  close(): void {
+    if (this.specTimer !== undefined) clearTimeout(this.specTimer);
+    this.specTimer = undefined;
+    this.closed = true;
+    this.spec = undefined;
+    this.release();
+  }
+
+  /** Drops the first `count` inputs (applied ones, once the journal stopped: no re-run needs them). */
+  trim(count: number): void {
+    if (this.stopped && count > 0) this.inputs.splice(0, count);
+  }
+
+  private record(input: JournalInput): void {
+    this.inputs.push(input);
+    if (input.k === 'r') {
+      const s = input.s;
+      this.bytes += s.ok ? (s.resultJson?.length ?? 0) : s.error.message.length;
+    }
+  }
+
+  private stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    const target = this.target;
+    this.close();
+    if (!target) return;
+    target.logger.warn({ sessionId: target.sessionId }, 'the session journal outgrew its bounds: the session can no longer be resumed');
+    const marker: JournalStop = { k: 'x' };
+    target.store.appendJournal!(target.sessionId, [marker], target.expiresAt).catch(() => {});
+  }
+
+  private write(): void {
+    if (this.writing || this.closed || !this.target) return;
+    const upto = this.inputs.length;
+    const batch: JournalEntry[] = [];
+    if (this.spec) {
+      batch.push(this.spec);
+      this.spec = undefined;
+      if (this.specTimer !== undefined) clearTimeout(this.specTimer);
+      this.specTimer = undefined;
+    }
+    for (let i = this.sent; i < upto; i++) batch.push(this.inputs[i]!);
+    if (batch.length === 0) return;
+    this.writing = true;
+    this.sent = upto;
+    const { store, sessionId, expiresAt, logger } = this.target;
+    store.appendJournal!(sessionId, batch, expiresAt)
+      .catch((err: unknown) => {
+        // The session goes on in memory (as it does when storing events fails); only a resume
+        // after this point could go wrong.
+        logger.error({ sessionId, err: String(err) }, 'journaling a session input failed');
+      })
+      .then(() => {
+        this.writing = false;
+        this.durableCount = Math.max(this.durableCount, upto);
+        this.release();
+        if (this.sent < this.inputs.length) this.write();
+        else if (this.finishing) this.close();
+      });
+  }
+
+  private release(): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => this.isDurable(w.count));
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !this.isDurable(w.count));
+    for (const w of ready) w.resolve();
+  }
+}

@@ -1,0 +1,177 @@
+import type { Worker } from 'node:worker_threads';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
+import type { StreamEvent } from '../../src/protocol/events.js';
+import { ToolRegistry } from '../../src/tools/registry.js';
+import { eventReader, finalOf, postJson, readEvents, startBroker, type TestServer } from '../helpers/broker.js';
+import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+
+// With the memory store (durable by default), a session whose sandbox crashes — its pool
+// worker died, or its WASM module failed — is run again from its in-memory journal on a new
+// sandbox and goes on: SANDBOX_CRASHED becomes a resume.
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(check: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+/** Several server tools (one of them twice in parallel), a timer, the clock and Math.random, then a client tool. */
+const CODE = `
+const t0 = Date.now();
+const r0 = Math.random();
+const a = await callTool("count", {});
+await new Promise((r) => setTimeout(r, 5));
+const [b, x] = await Promise.all([callTool("count", {}), callTool("once", { v: 7 })]);
+console.log(JSON.stringify({ t0, r0, runs: [a.runs, b.runs] }));
+const answer = await callTool("ask", { q: 1 });
+const c = await callTool("count", {});
+return { t0, r0, t1: Date.now() >= t0 + 5, r1: Math.random(), runs: [a.runs, b.runs, c.runs], x, answer };
+`;
+
+async function untilAsk(reader: ReturnType<typeof eventReader>): Promise<StreamEvent[]> {
+  const out: StreamEvent[] = [];
+  for (;;) {
+    const e = await reader.next();
+    out.push(e);
+    if (e.type === 'tool_call' && e.payload.toolName === 'ask') return out;
+  }
+}
+
+function expectResumed(seen: StreamEvent[], log: StreamEvent[], logged: { t0: number; r0: number }): void {
+  expect(finalOf(log)).toMatchObject({
+    ok: true,
+    result: { t0: logged.t0, r0: logged.r0, t1: true, runs: [1, 2, 3], x: { v: 7, runs: 1 }, answer: 'forty-two' },
+  });
+  // Every seq once; what was emitted before the crash is not emitted again.
+  expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
+  expect(log.slice(0, seen.length)).toEqual(seen);
+  expect(log.filter((e) => e.type === 'tool_call').map((e) => (e.payload as { toolName: string }).toolName)).toEqual([
+    'count',
+    'count',
+    'once',
+    'ask',
+    'count',
+  ]);
+  expect(log.filter((e) => e.type === 'tool_result_applied')).toHaveLength(5);
+  expect(log.filter((e) => e.type === 'stdout')).toHaveLength(1);
+  expect(log.some((e) => e.type === 'error')).toBe(false);
+}
+
+describe('a sandbox crash in a durable session on the memory store', () => {
+  let server: TestServer | undefined;
+  const runs = new Map<string, number>();
+  afterAll(() => server?.close());
+
+  const tools = new ToolRegistry();
+  const incr = (key: string) => {
+    runs.set(key, (runs.get(key) ?? 0) + 1);
+    return runs.get(key)!;
+  };
+  tools.register({ name: 'count', description: 'Counts its runs', parameters: {}, handler: async (_a, ctx) => ({ runs: incr(ctx!.sessionId) }) });
+  tools.register({
+    name: 'once',
+    description: 'Counts its runs per callId',
+    parameters: { v: { type: 'number', description: 'echoed' } },
+    handler: async (args, ctx) => ({ v: args.v, runs: incr(ctx!.callId) }),
+  });
+
+  async function pool(): Promise<{ url: string; executor: WorkerPoolExecutor }> {
+    server ??= await startBroker({
+      tools,
+      runtimePool: { minSize: 1, maxSize: 1, scaleUpThreshold: 0.99, scaleDownThreshold: 0, scaleInterval: 60_000 },
+    });
+    return { url: server.url, executor: server.broker.executor as WorkerPoolExecutor };
+  }
+
+  it('runs again on a new worker when its pool worker dies, and goes on', async () => {
+    const { url, executor } = await pool();
+    const res = await postJson(`${url}/execute`, { code: CODE });
+    const id = res.headers.get('x-session-id')!;
+    const reader = eventReader(res);
+    const seen = await untilAsk(reader);
+    const call = seen.at(-1)!;
+    if (call.type !== 'tool_call') throw new Error('no client call');
+    const stdout = seen.find((e) => e.type === 'stdout');
+    if (stdout?.type !== 'stdout') throw new Error('no stdout');
+    const logged = JSON.parse(stdout.payload.chunk) as { t0: number; r0: number; runs: number[] };
+    expect(logged.runs).toEqual([1, 2]);
+
+    const dead = executor.workersForTest()[0]!;
+    await dead.terminate();
+    // The session is running again, on the replacement worker.
+    await until(() => executor.workersForTest()[0] !== dead && executor.stats().active === 1);
+
+    const posted = await postJson(`${url}/sessions/${id}/tool-result`, { callId: call.payload.callId, result: 'forty-two' });
+    expect(posted.status).toBe(200);
+    const rest = await reader.rest();
+    const log = await readEvents(await fetch(`${url}/sessions/${id}/events`));
+    expect(log).toEqual([...seen, ...rest]);
+    expectResumed(seen, log, logged);
+    expect(runs.get(id)).toBe(3);
+  });
+
+  it('ends with SANDBOX_CRASHED once it crashed more often than it may run again', async () => {
+    const { url, executor } = await pool();
+    const res = await postJson(`${url}/execute`, { code: 'return await callTool("ask", {})' });
+    const reader = eventReader(res);
+    await reader.until('tool_call');
+    const killed: Worker[] = [];
+    for (let i = 0; i < 4; i++) {
+      // Wait for the (re-)run to be placed on a live worker, then kill that worker.
+      await until(() => {
+        const worker = executor.workersForTest()[0];
+        const stats = executor.stats();
+        return worker !== undefined && !killed.includes(worker) && stats.active === 1 && stats.workers[0]!.ready;
+      });
+      const worker = executor.workersForTest()[0]!;
+      killed.push(worker);
+      await worker.terminate();
+    }
+    const rest = await reader.rest();
+    expect(rest.map((e) => e.type)).toEqual(['error', 'final']);
+    expect(finalOf(rest).error).toMatchObject({ code: 'SANDBOX_CRASHED' });
+  });
+});
+
+describe('a WASM module crash in a durable session on the memory store (inline)', () => {
+  let broker: BrokerProcess | undefined;
+  afterAll(() => broker?.stop());
+
+  it('runs again in a new module, and goes on', async () => {
+    // A small host stack: another session's deep recursion overflows it inside the engine,
+    // which takes down the QuickJS module that both sessions share.
+    broker = await startBrokerProcess({ STORE: 'memory' }, ['--stack-size=120']);
+    const res = await postJson(`${broker.url}/execute`, { code: CODE });
+    const id = res.headers.get('x-session-id')!;
+    const reader = eventReader(res);
+    const seen = await untilAsk(reader);
+    const call = seen.at(-1)!;
+    if (call.type !== 'tool_call') throw new Error('no client call');
+    const stdout = seen.find((e) => e.type === 'stdout');
+    if (stdout?.type !== 'stdout') throw new Error('no stdout');
+    const logged = JSON.parse(stdout.payload.chunk) as { t0: number; r0: number };
+
+    const modules = async () => ((await (await fetch(`${broker!.url}/health`)).json()) as { pool: { modules: number } }).pool.modules;
+    const before = await modules();
+    const bomb = await readEvents(await postJson(`${broker.url}/execute`, { code: 'function f(n) { return f(n + 1) + 1 } return f(0)' }));
+    expect(finalOf(bomb).error).toMatchObject({ code: 'STACK_OVERFLOW' });
+    // The module crashed (QuickJS's own stack check would have kept it): the session runs again in a new one.
+    let after = await modules();
+    for (let i = 0; i < 100 && after === before; i++) {
+      await sleep(50);
+      after = await modules();
+    }
+    expect(after).toBe(before + 1);
+
+    const posted = await postJson(`${broker.url}/sessions/${id}/tool-result`, { callId: call.payload.callId, result: 'forty-two' });
+    expect(posted.status).toBe(200);
+    const rest = await reader.rest();
+    const log = await readEvents(await fetch(`${broker.url}/sessions/${id}/events`));
+    expect(log).toEqual([...seen, ...rest]);
+    expectResumed(seen, log, logged);
+  });
+});
