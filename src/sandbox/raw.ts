@@ -96,9 +96,13 @@ export class RawOps {
     return new RawOps(ffi as Ffi, module as EmscriptenModule, ctxPtr, rtPtr, (ptr) => heapValueHandle.call(memory, ptr));
   }
 
-  /** A view of the scratch area (the WASM memory may have grown since the last one). */
+  private view: Int32Array | undefined;
+
+  /** A view of the scratch area, made again when the WASM memory has grown since the last one. */
   private words(): Int32Array {
-    return new Int32Array(this.module.HEAPU8.buffer, this.scratch, SCRATCH_BYTES / 4);
+    const buffer = this.module.HEAPU8.buffer;
+    if (this.view?.buffer !== buffer) this.view = new Int32Array(buffer, this.scratch, SCRATCH_BYTES / 4);
+    return this.view;
   }
 
   /** A new promise and its resolving functions, each owned by the caller. */

@@ -738,7 +738,9 @@ export class Session implements EventSource {
         run.timers.size === 0 &&
         run.applyPos === journal.inputs.length &&
         run.calls.has(callId));
-    const index = journal.append({ k: 'r', c: callId, s: { ...settlement, at: Date.now() } });
+    // The settlement objects are this session's own: stamped, not copied.
+    settlement.at = Date.now();
+    const index = journal.append({ k: 'r', c: callId, s: settlement });
     if (fast) run.fastUpTo = Math.max(run.fastUpTo, index + 1);
     this.pumpInputs();
     return journal.isDurable(index + 1) ? undefined : journal.whenDurable(index + 1);
