@@ -239,7 +239,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
-    if (this.spec.determinism) this.clock = installDeterminism(ctx, this.spec.determinism);
+    if (this.spec.determinism) this.clock = installDeterminism(ctx, this.spec.determinism, (h) => this.owned.push(h));
 
     const contextValue = this.parseInGuest(this.spec.contextJson);
     if ('error' in contextValue) {
