@@ -28,6 +28,12 @@ class Script {
 
 const SCRIPT = new Script(scripts.BATCH);
 
+/**
+ * A tenant index loses its expired entries on every PRUNE_EVERY-th session created (and on
+ * every listing): enough to keep it from growing, without the cost on each session.
+ */
+const PRUNE_EVERY = 16;
+
 /** Operations sent in one script call at most (more go in the next calls, in order). */
 const MAX_BATCH = 128;
 
@@ -92,6 +98,8 @@ export abstract class LuaStore implements BrokerStore {
   protected readonly maxEvents: number;
   private queue: Operation[] = [];
   private scheduled = false;
+  /** Sessions created: the tenant index is pruned of expired entries on every PRUNE_EVERY-th. */
+  private creates = 0;
 
   constructor(options: LuaStoreOptions = {}) {
     this.prefix = options.prefix ?? 'enclave:';
@@ -129,7 +137,15 @@ export abstract class LuaStore implements BrokerStore {
     await this.op(
       OP.create,
       [this.recordKey(id), this.eventsKey(id), this.pendingKey(id), this.tenantKey(record.tenant), this.journalKey(id)],
-      [id, String(record.expiresAt), String(Date.now()), String(this.maxEvents), String(fields.length / 2), ...fields, ...eventArgs(events)],
+      [
+        id,
+        String(record.expiresAt),
+        this.creates++ % PRUNE_EVERY === 0 ? String(Date.now()) : '',
+        String(this.maxEvents),
+        String(fields.length / 2),
+        ...fields,
+        ...eventArgs(events),
+      ],
     );
   }
 

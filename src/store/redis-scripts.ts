@@ -46,43 +46,57 @@ local function recordJson(flat)
   for i = 1, #flat, 2 do parts[#parts + 1] = cjson.encode(flat[i]) .. ':' .. flat[i + 1] end
   return '{' .. table.concat(parts, ',') .. '}'
 end
-local function addEvents(key, A, from, maxEvents)
+-- Adds the (seq, event json) pairs of A from index 'from' and trims the oldest events past
+-- maxEvents; answers the highest seq added (nil when none). A session's seqs start at 1, so
+-- it holds no more events than its highest seq (the highest added, or 'known' before): no
+-- trimming is needed until that passes maxEvents.
+local function addEvents(key, A, from, maxEvents, known)
   local z = {}
-  local top = nil
+  local top, low = nil, nil
   for i = from, #A, 2 do
     z[#z + 1] = A[i]
     z[#z + 1] = A[i + 1]
     local seq = tonumber(A[i])
     if top == nil or seq > top then top = seq end
+    if low == nil or seq < low then low = seq end
   end
   if #z == 0 then return nil end
   addAll('ZADD', key, z)
-  redis.call('ZREMRANGEBYRANK', key, 0, -maxEvents - 1)
+  if top > maxEvents or known > maxEvents or low < 1 then redis.call('ZREMRANGEBYRANK', key, 0, -maxEvents - 1) end
   return top
 end
--- record and events keys, then A[countAt] patch fields, (field, json or '' to delete)...,
--- (seq, event json)...; exp: the record's expiresAt (read when nil).
-local function appendAndPatch(record, events, maxEvents, A, countAt, exp)
+-- Appends the events and applies the patch (A[countAt] fields, (field, json or '' to
+-- delete)..., then (seq, event json)...), the record's expiresAt and lastSeq given. The
+-- fields, lastSeq included, are written with one HSET.
+local function appendAndPatch(record, events, maxEvents, A, countAt, exp, lastSeq)
   local n = tonumber(A[countAt])
-  local top = addEvents(events, A, countAt + 1 + 2 * n, maxEvents)
+  local set, del = {}, {}
+  local current = tonumber(lastSeq or '0') or 0
+  local top = addEvents(events, A, countAt + 1 + 2 * n, maxEvents, current)
   if top ~= nil then
-    redis.call('PEXPIREAT', events, exp or redis.call('HGET', record, 'expiresAt'))
-    local current = tonumber(redis.call('HGET', record, 'lastSeq') or '0') or 0
-    if top > current then redis.call('HSET', record, 'lastSeq', string.format('%d', top)) end
+    redis.call('PEXPIREAT', events, exp)
+    if top > current then
+      set[1] = 'lastSeq'
+      set[2] = string.format('%d', top)
+    end
   end
   for i = countAt + 1, countAt + 2 * n, 2 do
     if A[i + 1] == '' then
-      redis.call('HDEL', record, A[i])
+      del[#del + 1] = A[i]
     else
-      redis.call('HSET', record, A[i], A[i + 1])
+      set[#set + 1] = A[i]
+      set[#set + 1] = A[i + 1]
     end
   end
+  if #set > 0 then redis.call('HSET', record, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', record, unpack(del)) end
 end
 
 local OPS = {}
 
 -- KEYS: record, events, pending, tenant index, journal (emptied: a new session starts a new
--- one). ARGV: id, expiresAt, now, maxEvents, field count, (field, json)..., (seq, event json)...
+-- one). ARGV: id, expiresAt, now ('' to skip pruning the index), maxEvents, field count,
+-- (field, json)..., (seq, event json)... The index expires with its latest session.
 OPS[${OP.create}] = function(K, A)
   local exp = A[2]
   redis.call('DEL', K[1], K[2], K[3], K[5])
@@ -91,10 +105,10 @@ OPS[${OP.create}] = function(K, A)
   for i = 6, 5 + 2 * n do fields[#fields + 1] = A[i] end
   addAll('HSET', K[1], fields)
   redis.call('PEXPIREAT', K[1], exp)
-  if addEvents(K[2], A, 6 + 2 * n, tonumber(A[4])) ~= nil then
+  if addEvents(K[2], A, 6 + 2 * n, tonumber(A[4]), 0) ~= nil then
     redis.call('PEXPIREAT', K[2], exp)
   end
-  redis.call('ZREMRANGEBYSCORE', K[4], '-inf', A[3])
+  if A[3] ~= '' then redis.call('ZREMRANGEBYSCORE', K[4], '-inf', A[3]) end
   redis.call('ZADD', K[4], exp, A[1])
   local last = redis.call('ZRANGE', K[4], -1, -1, 'WITHSCORES')
   if last[2] then redis.call('PEXPIREAT', K[4], last[2]) end
@@ -104,9 +118,9 @@ end
 -- KEYS: record, events. ARGV: maxEvents, patch count, (field, json or '' to delete)...,
 -- (seq, event json)... Does nothing when the record is gone.
 OPS[${OP.append}] = function(K, A)
-  local exp = redis.call('HGET', K[1], 'expiresAt')
-  if not exp then return '0' end
-  appendAndPatch(K[1], K[2], tonumber(A[1]), A, 2, exp)
+  local h = redis.call('HMGET', K[1], 'expiresAt', 'lastSeq')
+  if not h[1] then return '0' end
+  appendAndPatch(K[1], K[2], tonumber(A[1]), A, 2, h[1], h[2])
   return '1'
 end
 
@@ -174,13 +188,13 @@ end
 -- only while the record is pending/running, owned by that owner at that lastSeq, and the
 -- lease is gone; 1 when it did.
 OPS[${OP.takeOver}] = function(K, A)
-  local h = redis.call('HMGET', K[1], 'status', 'owner', 'lastSeq')
+  local h = redis.call('HMGET', K[1], 'status', 'owner', 'lastSeq', 'expiresAt')
   if not h[1] then return '0' end
   if h[1] ~= '"running"' and h[1] ~= '"pending"' then return '0' end
   if h[2] ~= A[1] then return '0' end
   if (tonumber(h[3] or '0') or 0) ~= tonumber(A[2]) then return '0' end
   if A[3] ~= '1' and redis.call('EXISTS', K[3]) == 1 then return '0' end
-  appendAndPatch(K[1], K[2], tonumber(A[4]), A, 5, nil)
+  appendAndPatch(K[1], K[2], tonumber(A[4]), A, 5, h[4], h[3])
   return '1'
 end
 
