@@ -998,8 +998,11 @@ export class Session implements EventSource {
     const written = (this.writes = this.writes.then(async () => {
       try {
         if (journal && !journal.isDurable(need)) await journal.whenDurable(need);
-        await this.env.store.appendEvents(this.id, batch, patch);
-        if (this.env.store.shared) await this.env.store.publish(`ev:${this.id}`, JSON.stringify(batch));
+        const { store } = this.env;
+        // Issued together: a store that batches its calls (Redis, Upstash) writes both in one
+        // round trip, the events first.
+        const stored = store.appendEvents(this.id, batch, patch);
+        await (store.shared ? Promise.all([stored, store.publish(`ev:${this.id}`, JSON.stringify(batch))]) : stored);
       } catch (err) {
         // The session goes on in memory; readers here still get every event.
         this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing session events failed');

@@ -1,5 +1,6 @@
 import type { StreamEvent } from '../protocol/events.js';
 import * as scripts from './redis-scripts.js';
+import { OP, type OpCode } from './redis-scripts.js';
 import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
 
 export interface LuaStoreOptions {
@@ -12,31 +13,43 @@ export interface LuaStoreOptions {
 /** A script and its SHA-1, computed once with Web Crypto (Node, Bun and Workers alike). */
 class Script {
   private digest: Promise<string> | undefined;
+  /** The SHA-1 once known (so that a call needs no await for it). */
+  known: string | undefined;
   constructor(readonly source: string) {}
 
   sha(): Promise<string> {
-    this.digest ??= crypto.subtle.digest('SHA-1', new TextEncoder().encode(this.source)).then((buf) =>
-      Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join(''),
-    );
+    this.digest ??= crypto.subtle.digest('SHA-1', new TextEncoder().encode(this.source)).then((buf) => {
+      this.known = Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+      return this.known;
+    });
     return this.digest;
   }
 }
 
-const SCRIPTS = {
-  create: new Script(scripts.CREATE_SESSION),
-  append: new Script(scripts.APPEND_EVENTS),
-  get: new Script(scripts.GET_SESSION),
-  read: new Script(scripts.READ_EVENTS),
-  list: new Script(scripts.LIST_SESSIONS),
-  addPending: new Script(scripts.ADD_PENDING_CALL),
-  claim: new Script(scripts.CLAIM_PENDING_CALL),
-  increment: new Script(scripts.INCREMENT),
-  renewLease: new Script(scripts.RENEW_LEASE),
-  leaseAlive: new Script(scripts.LEASE_ALIVE),
-  takeOver: new Script(scripts.TAKE_OVER_SESSION),
-  appendJournal: new Script(scripts.APPEND_JOURNAL),
-  readJournal: new Script(scripts.READ_JOURNAL),
-};
+const SCRIPT = new Script(scripts.BATCH);
+
+/**
+ * A tenant index loses its expired entries on every PRUNE_EVERY-th session created (and on
+ * every listing): enough to keep it from growing, without the cost on each session.
+ */
+const PRUNE_EVERY = 16;
+
+/** Operations sent in one script call at most (more go in the next calls, in order). */
+const MAX_BATCH = 128;
+
+/** Runs `fn` once the current turn of the event loop is done (after its I/O callbacks on Node and Bun). */
+const later: (fn: () => void) => void =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
+    ? (fn) => void (globalThis as unknown as { setImmediate(fn: () => void): unknown }).setImmediate(fn)
+    : queueMicrotask;
+
+interface Operation {
+  code: OpCode;
+  keys: string[];
+  args: string[];
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
 
 /** Record fields in hash order; values are stored as JSON. */
 const FIELDS = ['id', 'status', 'createdAt', 'expiresAt', 'owner', 'tenant', 'lastSeq', 'endedAt', 'errorCode'] as const;
@@ -59,27 +72,34 @@ function eventArgs(events: StreamEvent[]): string[] {
   return out;
 }
 
-/** Script replies are JSON text; `@upstash/redis` may already have parsed them. */
-function fromJson<T>(reply: unknown): T {
-  return (typeof reply === 'string' ? JSON.parse(reply) : reply) as T;
-}
-
 function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.toUpperCase().includes('NOSCRIPT');
 }
 
+/** An operation the server ran and rejected (a bug, not an outage). */
+export class StoreScriptError extends Error {
+  override readonly name = 'StoreScriptError';
+}
+
 /**
- * The data side of a Redis-protocol store: every method is one Lua script (EVALSHA, falling
- * back to EVAL after a script-cache flush), so each is atomic and one round trip. Every key
- * carries the prefix and expires: a session's record, events and pending calls at its
- * `expiresAt`, a tenant index at its latest session's `expiresAt`, a counter at the end of
- * its window. Subclasses supply the transport, pub/sub and error mapping.
+ * The data side of a Redis-protocol store. Every method is one operation of one Lua script
+ * (EVALSHA, falling back to EVAL after a script-cache flush), so each is atomic. The
+ * operations issued in one turn of the event loop, by any session, go out together as one
+ * script call: one round trip, one command, run in the order they were issued (a session's
+ * record and journal, or its events and their notification, are written together). Every key
+ * carries the prefix and expires: a session's record, events, journal and pending calls at its
+ * `expiresAt`, a tenant index at its latest session's `expiresAt`, a counter at the end of its
+ * window. Subclasses supply the transport, the subscriptions and error mapping.
  */
 export abstract class LuaStore implements BrokerStore {
   abstract readonly name: string;
   readonly shared = true;
   readonly prefix: string;
   protected readonly maxEvents: number;
+  private queue: Operation[] = [];
+  private scheduled = false;
+  /** Sessions created: the tenant index is pruned of expired entries on every PRUNE_EVERY-th. */
+  private creates = 0;
 
   constructor(options: LuaStoreOptions = {}) {
     this.prefix = options.prefix ?? 'enclave:';
@@ -88,7 +108,6 @@ export abstract class LuaStore implements BrokerStore {
 
   abstract connect(): Promise<void>;
   abstract close(): Promise<void>;
-  abstract publish(channel: string, message: string): Promise<void>;
   abstract subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
 
   /** Runs one command; maps transport failures to `StoreUnavailableError`. */
@@ -97,38 +116,50 @@ export abstract class LuaStore implements BrokerStore {
   protected abstract evalScript(source: string, keys: string[], args: string[]): Promise<unknown>;
   protected abstract scriptLoad(source: string): Promise<unknown>;
 
+  /** The message as published on the wire (a subclass may wrap it for its subscribers). */
+  protected wireMessage(message: string): string {
+    return message;
+  }
+
   /**
-   * Loads every script into the server's script cache (one pipelined batch), so that the
-   * first calls cost one round trip each too. Called by `connect()`; harmless to repeat.
+   * Loads the script into the server's script cache, so that the first calls cost one round
+   * trip too. Called by `connect()`; harmless to repeat.
    */
   protected async loadScripts(): Promise<void> {
-    await Promise.all(Object.values(SCRIPTS).map((s) => this.command(() => this.scriptLoad(s.source))));
+    await Promise.all([SCRIPT.sha(), this.command(() => this.scriptLoad(SCRIPT.source))]);
   }
 
   async createSession(record: SessionRecord, events: StreamEvent[] = []): Promise<void> {
     const last = events[events.length - 1];
     const stored = last ? { ...record, lastSeq: Math.max(record.lastSeq, last.seq) } : record;
     const fields = recordFields(stored, false);
-    await this.run(
-      SCRIPTS.create,
-      [this.recordKey(record.id), this.eventsKey(record.id), this.pendingKey(record.id), this.tenantKey(record.tenant)],
-      [record.id, String(record.expiresAt), String(Date.now()), String(this.maxEvents), String(fields.length / 2), ...fields, ...eventArgs(events)],
+    const id = record.id;
+    await this.op(
+      OP.create,
+      [this.recordKey(id), this.eventsKey(id), this.pendingKey(id), this.tenantKey(record.tenant), this.journalKey(id)],
+      [
+        id,
+        String(record.expiresAt),
+        this.creates++ % PRUNE_EVERY === 0 ? String(Date.now()) : '',
+        String(this.maxEvents),
+        String(fields.length / 2),
+        ...fields,
+        ...eventArgs(events),
+      ],
     );
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
-    const reply = await this.run(SCRIPTS.get, [this.recordKey(id)], []);
-    if (reply === null || reply === undefined) return null;
-    const record = fromJson<SessionRecord>(reply);
+    const record = (await this.op(OP.get, [this.recordKey(id)], [])) as SessionRecord | null;
     // Redis expires keys on its own clock; answer by ours too, as the memory store does.
-    return record.expiresAt > Date.now() ? record : null;
+    return record && record.expiresAt > Date.now() ? record : null;
   }
 
   async appendEvents(id: string, events: StreamEvent[], patch?: SessionPatch): Promise<void> {
     const fields = patch ? recordFields(patch, true) : [];
     if (!events.length && !fields.length) return;
-    await this.run(
-      SCRIPTS.append,
+    await this.op(
+      OP.append,
       [this.recordKey(id), this.eventsKey(id)],
       [String(this.maxEvents), String(fields.length / 2), ...fields, ...eventArgs(events)],
     );
@@ -136,35 +167,35 @@ export abstract class LuaStore implements BrokerStore {
 
   async readEvents(id: string, afterSeq: number): Promise<StreamEvent[]> {
     const after = Number.isFinite(afterSeq) ? String(afterSeq) : afterSeq > 0 ? '+inf' : '-inf';
-    return fromJson<StreamEvent[]>(await this.run(SCRIPTS.read, [this.eventsKey(id)], [after]));
+    return (await this.op(OP.read, [this.eventsKey(id)], [after])) as StreamEvent[];
   }
 
   async listSessions(tenant: string | undefined): Promise<SessionRecord[]> {
     const now = Date.now();
-    const reply = await this.run(SCRIPTS.list, [this.tenantKey(tenant)], [String(now), this.recordKey('')]);
-    return fromJson<SessionRecord[]>(reply).filter((r) => r.expiresAt > now && r.tenant === tenant);
+    const records = (await this.op(OP.list, [this.tenantKey(tenant)], [String(now), this.recordKey('')])) as SessionRecord[];
+    return records.filter((r) => r.expiresAt > now && r.tenant === tenant);
   }
 
   async addPendingCall(sessionId: string, callId: string): Promise<void> {
-    await this.run(SCRIPTS.addPending, [this.recordKey(sessionId), this.pendingKey(sessionId)], [callId]);
+    await this.op(OP.addPending, [this.recordKey(sessionId), this.pendingKey(sessionId)], [callId]);
   }
 
   async claimPendingCall(sessionId: string, callId: string): Promise<boolean> {
-    return Number(await this.run(SCRIPTS.claim, [this.pendingKey(sessionId)], [callId])) === 1;
+    return (await this.op(OP.claim, [this.pendingKey(sessionId)], [callId])) === 1;
   }
 
   async renewLease(instanceId: string, ttlMs: number): Promise<void> {
-    await this.run(SCRIPTS.renewLease, [this.leaseKey(instanceId)], [String(Date.now()), String(Math.max(1, Math.ceil(ttlMs)))]);
+    await this.op(OP.renewLease, [this.leaseKey(instanceId)], [String(Date.now()), String(Math.max(1, Math.ceil(ttlMs)))]);
   }
 
   async leaseAlive(instanceId: string): Promise<boolean> {
-    return Number(await this.run(SCRIPTS.leaseAlive, [this.leaseKey(instanceId)], [])) === 1;
+    return (await this.op(OP.leaseAlive, [this.leaseKey(instanceId)], [])) === 1;
   }
 
   async takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
     const fields = recordFields(patch, true);
-    const reply = await this.run(
-      SCRIPTS.takeOver,
+    const reply = await this.op(
+      OP.takeOver,
       [this.recordKey(id), this.eventsKey(id), this.leaseKey(takeover.owner)],
       [
         JSON.stringify(takeover.owner),
@@ -176,23 +207,27 @@ export abstract class LuaStore implements BrokerStore {
         ...eventArgs(events),
       ],
     );
-    return Number(reply) === 1;
+    return reply === 1;
   }
 
   async appendJournal(id: string, entries: unknown[], expiresAt: number): Promise<void> {
     if (!entries.length) return;
-    await this.run(SCRIPTS.appendJournal, [this.journalKey(id)], [String(expiresAt), ...entries.map((e) => JSON.stringify(e))]);
+    await this.op(OP.appendJournal, [this.journalKey(id)], [String(expiresAt), ...entries.map((e) => JSON.stringify(e))]);
   }
 
   async readJournal(id: string): Promise<unknown[]> {
-    return fromJson<unknown[]>(await this.run(SCRIPTS.readJournal, [this.journalKey(id)], []));
+    return (await this.op(OP.readJournal, [this.journalKey(id)], [])) as unknown[];
   }
 
   async increment(key: string, windowMs: number): Promise<CounterResult> {
     const window = Math.max(1, Math.ceil(windowMs));
-    const reply = await this.run(SCRIPTS.increment, [this.counterKey(key)], [String(window)]);
-    const [count, ttl] = fromJson<[number, number]>(reply);
-    return { count: Number(count), resetAt: Date.now() + Number(ttl) };
+    const [count, ttl] = (await this.op(OP.increment, [this.counterKey(key)], [String(window)])) as [number, number];
+    return { count, resetAt: Date.now() + ttl };
+  }
+
+  /** Published from the script, so it goes out with the writes issued with it (in order). */
+  async publish(channel: string, message: string): Promise<void> {
+    await this.op(OP.publish, [], [this.channelName(channel), this.wireMessage(message)]);
   }
 
   /** The channel name used on the wire for `channel`. */
@@ -228,13 +263,67 @@ export abstract class LuaStore implements BrokerStore {
     return `${this.prefix}counter:${key}`;
   }
 
-  private async run(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    const sha = await script.sha();
+  /** Queues one operation for the next script call; resolves with its (parsed) answer. */
+  private op(code: OpCode, keys: string[], args: string[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ code, keys, args, resolve, reject });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      later(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    for (let i = 0; i < queue.length; i += MAX_BATCH) {
+      void this.send(queue.length <= MAX_BATCH ? queue : queue.slice(i, i + MAX_BATCH));
+    }
+  }
+
+  /** One script call for `ops`; settles each operation with its own answer. */
+  private async send(ops: Operation[]): Promise<void> {
+    const keys: string[] = [];
+    const args: string[] = [String(ops.length)];
+    for (const op of ops) {
+      args.push(String(op.code), String(op.keys.length), String(op.args.length));
+      for (const k of op.keys) keys.push(k);
+      for (const a of op.args) args.push(a);
+    }
+    let reply: unknown;
+    try {
+      reply = await this.run(keys, args);
+    } catch (err) {
+      for (const op of ops) op.reject(err);
+      return;
+    }
+    if (!Array.isArray(reply) || reply.length !== ops.length) {
+      const err = new StoreScriptError('the store answered a script call with an unexpected reply');
+      for (const op of ops) op.reject(err);
+      return;
+    }
+    for (let i = 0; i < ops.length; i++) {
+      const answer: unknown = reply[i];
+      const op = ops[i]!;
+      if (typeof answer !== 'string' || answer.length === 0) op.reject(new StoreScriptError('the store answered an operation with an unexpected reply'));
+      else if (answer.charCodeAt(0) === 61 /* = */) {
+        try {
+          op.resolve(JSON.parse(answer.slice(1)));
+        } catch (err) {
+          op.reject(err);
+        }
+      } else op.reject(new StoreScriptError(answer.slice(1)));
+    }
+  }
+
+  private async run(keys: string[], args: string[]): Promise<unknown> {
+    const sha = SCRIPT.known ?? (await SCRIPT.sha());
     try {
       return await this.command(() => this.evalsha(sha, keys, args));
     } catch (err) {
       if (!isNoScript(err)) throw err;
-      return this.command(() => this.evalScript(script.source, keys, args));
+      return this.command(() => this.evalScript(SCRIPT.source, keys, args));
     }
   }
 }

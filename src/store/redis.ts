@@ -4,7 +4,7 @@ import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
 /** What the store uses of an `ioredis` client. */
-export type RedisClient = Pick<Redis, 'evalsha' | 'eval' | 'script' | 'ping' | 'publish' | 'duplicate' | 'once' | 'off'> & {
+export type RedisClient = Pick<Redis, 'evalsha' | 'eval' | 'script' | 'ping' | 'duplicate' | 'once' | 'off'> & {
   readonly status?: string;
   readonly options?: { host?: string; port?: number; path?: string | null };
 };
@@ -88,10 +88,6 @@ export class RedisStore extends LuaStore {
     this.subscriber = undefined;
     this.channels.clear();
     subscriber?.disconnect();
-  }
-
-  async publish(channel: string, message: string): Promise<void> {
-    await this.command(() => this.client.publish(this.channelName(channel), message));
   }
 
   async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {

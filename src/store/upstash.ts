@@ -4,7 +4,7 @@ import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
 /** What the store uses of an `@upstash/redis` client (any of its platform builds). */
-export type UpstashClient = Pick<Redis, 'evalsha' | 'eval' | 'scriptLoad' | 'ping' | 'publish' | 'subscribe'>;
+export type UpstashClient = Pick<Redis, 'evalsha' | 'eval' | 'scriptLoad' | 'ping' | 'subscribe'>;
 
 export interface UpstashStoreOptions extends LuaStoreOptions {
   /**
@@ -26,9 +26,10 @@ interface Channel {
 
 /**
  * A store on Upstash Redis through its REST API (`new UpstashStore(Redis.fromEnv())`), for
- * Node, Bun and Workers alike. Each method is one request (one Lua script); pub/sub uses the
- * REST subscribe stream (server-sent events), one stream per subscribed channel. The store does
- * not own the client; `close()` ends its subscription streams.
+ * Node, Bun and Workers alike. Each method is one operation of a Lua script, and the operations
+ * issued together go out as one request; subscriptions use the REST subscribe stream
+ * (server-sent events), one stream per subscribed channel. The store does not own the client;
+ * `close()` ends its subscription streams.
  */
 export class UpstashStore extends LuaStore {
   readonly name = 'upstash';
@@ -67,9 +68,9 @@ export class UpstashStore extends LuaStore {
     await Promise.all(channels.map((c) => c.subscriber.unsubscribe().catch(() => undefined)));
   }
 
-  async publish(channel: string, message: string): Promise<void> {
-    // Wrapped in JSON: the subscriber parses what it receives, and one SSE line holds no newline.
-    await this.command(() => this.redis.publish(this.channelName(channel), JSON.stringify({ m: message })));
+  /** Wrapped in JSON: the subscriber parses what it receives, and one SSE line holds no newline. */
+  protected override wireMessage(message: string): string {
+    return JSON.stringify({ m: message });
   }
 
   async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
