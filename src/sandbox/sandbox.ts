@@ -128,25 +128,32 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   settleTool(id: number, settlement: ToolSettlement): void {
-    if (this.ended) return;
-    if (this.depth > 0 || this.settling) {
-      // Called back while the guest is on the stack (a tool that answered synchronously), or
-      // while earlier settlements are being applied: applied in order, in the loop below.
-      this.deferred.push([id, settlement]);
-      return;
-    }
-    this.runInputs(() => this.applySettlement(id, settlement));
+    this.input([id, settlement]);
   }
 
-  /** Applies one input, then those deferred meanwhile, in order: a loop, not recursion (a re-run fed thousands of journaled inputs stays flat). */
-  private runInputs(first: () => void): void {
+  /** Fires a timer the listener runs (see `onTimerSet`), moving the clock to `at` first. */
+  fireTimer(id: number, at: number): void {
+    this.input([id, at]);
+  }
+
+  /**
+   * Applies a host input (a tool settlement, or a timer firing `[timer, at]`), then those that
+   * arrived meanwhile, in order: a loop, not recursion, so a re-run fed thousands of journaled
+   * inputs stays flat. One that arrives while the guest is on the stack (a tool that answered
+   * synchronously) or while inputs are being applied waits its turn in `deferred`.
+   */
+  private input(entry: [number, ToolSettlement] | [number, number]): void {
+    if (this.ended) return;
+    if (this.depth > 0 || this.settling) {
+      this.deferred.push(entry);
+      return;
+    }
     this.settling = true;
     try {
-      first();
-      while (this.deferred.length > 0 && !this.ended) {
-        const [id, input] = this.deferred.shift()!;
-        if (typeof input === 'number') this.applyTimer(id, input);
-        else this.applySettlement(id, input);
+      for (let next: typeof entry | undefined = entry; next && !this.ended; next = this.deferred.shift()) {
+        const [id, value] = next;
+        if (typeof value === 'number') this.applyTimer(id, value);
+        else this.applySettlement(id, value);
       }
     } finally {
       this.settling = false;
@@ -216,16 +223,6 @@ export class QuickJSSandbox implements SandboxHandle {
   private freeResolvers(call: Resolvers): void {
     this.raw.free(call.resolve);
     this.raw.free(call.reject);
-  }
-
-  /** Fires a timer the listener runs (see `onTimerSet`), moving the clock to `at` first. */
-  fireTimer(id: number, at: number): void {
-    if (this.ended) return;
-    if (this.depth > 0 || this.settling) {
-      this.deferred.push([id, at]);
-      return;
-    }
-    this.runInputs(() => this.applyTimer(id, at));
   }
 
   private applyTimer(id: number, at: number): void {
@@ -411,11 +408,7 @@ export class QuickJSSandbox implements SandboxHandle {
       return;
     }
     if (this.timerReports && this.depth === 0) this.reportTimers();
-    if (this.depth === 0 && !this.settling && this.deferred.length > 0) {
-      const [id, input] = this.deferred.shift()!;
-      if (typeof input === 'number') this.fireTimer(id, input);
-      else this.settleTool(id, input);
-    }
+    if (this.depth === 0 && !this.settling && this.deferred.length > 0) this.input(this.deferred.shift()!);
   }
 
   /**
