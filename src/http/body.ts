@@ -66,6 +66,36 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBy
   return parsed.data;
 }
 
+/**
+ * Reads and drops a body the route has no use for (the upstream `POST …/cancel` takes `{}`),
+ * under the same byte limit. An unread body costs the connection on some servers: workerd
+ * closes a keep-alive connection after answering a request whose body was left unread.
+ */
+export async function discardBody(c: Context, maxBytes: number): Promise<void> {
+  const body = c.req.raw.body;
+  if (!body) return;
+  const length = c.req.header('content-length');
+  if (length !== undefined && Number(length) > maxBytes) {
+    throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
+  }
+  const reader = body.getReader();
+  let size = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
+      }
+    }
+  } catch (err) {
+    if (err instanceof BrokerError) throw err;
+    throw new BrokerError('VALIDATION_ERROR', 'the body could not be read');
+  }
+}
+
 async function readWhole(request: Request): Promise<string> {
   let bytes: ArrayBuffer;
   try {

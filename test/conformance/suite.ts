@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { eventReader, finalOf, postJson, readEvents } from '../helpers/broker.js';
@@ -18,6 +19,19 @@ export interface Target {
   /** Origin plus mount prefix, e.g. `http://127.0.0.1:1234/enclave`. */
   url: string;
   close(): Promise<void>;
+}
+
+/** One request on a given `http.Agent`; tells whether it went out on a reused connection. */
+function rawRequest(agent: http.Agent, method: string, url: string, body?: string): Promise<{ status: number; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,6 +148,26 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
       }
     });
 
+    it('reads the body of POST …/cancel, so the keep-alive connection serves the next request', async () => {
+      const res = await postJson(`${base}/execute`, { code: 'await callTool("wait", {})' });
+      const id = res.headers.get('x-session-id')!;
+      const reader = eventReader(res);
+      await reader.until('tool_call');
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const first = await rawRequest(agent, 'POST', `${base}/sessions/${id}/cancel`, JSON.stringify({ reason: 'x'.repeat(4096) }));
+        expect(first.status).toBe(200);
+        // The server has had its chance to close the connection after answering.
+        await reader.rest();
+        await sleep(50);
+        const second = await rawRequest(agent, 'GET', `${base}/sessions/${id}`);
+        expect(second.status).toBe(200);
+        expect(second.reused).toBe(true);
+      } finally {
+        agent.destroy();
+      }
+    });
+
     it('replays with ?after=, Last-Event-ID and the upstream /stream?fromSeq=', async () => {
       const res = await postJson(`${base}/execute`, { code: 'console.log(1); console.log(2); return 3' });
       const id = res.headers.get('x-session-id')!;
@@ -229,6 +263,10 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
       // Mounted, an unknown path is the outer app's business (its own 404).
       if (!mount) expect(await codeOf(await fetch(`${base}/no-such-route`))).toEqual([404, 'NOT_FOUND']);
       expect(await codeOf(await postJson(`${base}/execute`, { code: 'x'.repeat(3 * 1024 * 1024) }))).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+      expect(await codeOf(await postJson(`${base}/sessions/s_doesnotexist0000000000/cancel`, { reason: 'x'.repeat(3 * 1024 * 1024) }))).toEqual([
+        413,
+        'PAYLOAD_TOO_LARGE',
+      ]);
     });
 
     it('answers /health, /code/actions and CORS preflights', async () => {

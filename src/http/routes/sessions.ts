@@ -3,7 +3,7 @@ import { BrokerError } from '../../protocol/errors.js';
 import { isSessionId } from '../../protocol/ids.js';
 import { toolResultRequestSchema } from '../../protocol/schemas.js';
 import type { ToolResultInput } from '../../session/types.js';
-import { readJson } from '../body.js';
+import { discardBody, readJson } from '../body.js';
 import { ndjsonStream } from '../stream.js';
 import type { AppEnv, HttpDeps } from '../types.js';
 
@@ -58,6 +58,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {
   });
 
   const cancel = async (c: Context<AppEnv>) => {
+    await discardBody(c, deps.maxBodyBytes);
     await sessions.cancel(sessionId(c), c.get('identity'));
     return c.json({ success: true as const });
   };
