@@ -34,6 +34,30 @@ function rawRequest(agent: http.Agent, method: string, url: string, body?: strin
   });
 }
 
+/**
+ * POSTs to `url` declaring a 3 MiB JSON body but sending only its first bytes, on a connection
+ * of its own, and reads the answer: a server that checks Content-Length answers at once.
+ */
+function declaredTooLarge(url: string): Promise<[number, string]> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        req.destroy();
+        try {
+          resolve([res.statusCode ?? 0, (JSON.parse(text) as { error: { code: string } }).error.code]);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.write('{"code":"');
+  });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
@@ -262,11 +286,9 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
       expect(await codeOf(await postJson(`${base}/sessions/s_doesnotexist0000000000/tool-result`, { callId: 'c_1', result: 1 }))).toEqual([404, 'NOT_FOUND']);
       // Mounted, an unknown path is the outer app's business (its own 404).
       if (!mount) expect(await codeOf(await fetch(`${base}/no-such-route`))).toEqual([404, 'NOT_FOUND']);
-      expect(await codeOf(await postJson(`${base}/execute`, { code: 'x'.repeat(3 * 1024 * 1024) }))).toEqual([413, 'PAYLOAD_TOO_LARGE']);
-      expect(await codeOf(await postJson(`${base}/sessions/s_doesnotexist0000000000/cancel`, { reason: 'x'.repeat(3 * 1024 * 1024) }))).toEqual([
-        413,
-        'PAYLOAD_TOO_LARGE',
-      ]);
+      // Refused from Content-Length alone, before the body is read (each on its own connection).
+      expect(await declaredTooLarge(`${base}/execute`)).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+      expect(await declaredTooLarge(`${base}/sessions/s_doesnotexist0000000000/cancel`)).toEqual([413, 'PAYLOAD_TOO_LARGE']);
     });
 
     it('answers /health, /code/actions and CORS preflights', async () => {
