@@ -75,7 +75,7 @@ export class InlineExecutor implements Executor {
   }
 
   stats(): ExecutorStats {
-    return { kind: this.kind, active: this.active, modules: this.modules.modulesCreated };
+    return { kind: this.kind, active: this.active, modules: this.modules.modulesCreated, wasmHeapBytes: this.modules.heapBytes() };
   }
 
   async close(): Promise<void> {

@@ -82,6 +82,15 @@ export class ModulePool {
     slot.live.clear();
   }
 
+  /**
+   * Bytes of WASM memory held by the module that takes new sandboxes (0 before the first is
+   * loaded). The memory of a WASM module grows and never shrinks: this is its high-water mark.
+   */
+  heapBytes(): number {
+    const emscripten = (this.current?.module as unknown as { module?: { HEAPU8?: Uint8Array } } | undefined)?.module;
+    return emscripten?.HEAPU8?.byteLength ?? 0;
+  }
+
   noteCreated(slot: ModuleSlot): void {
     slot.created++;
     if (slot.created >= this.perModule) this.retire(slot);

@@ -794,15 +794,26 @@ export class QuickJSSandbox implements SandboxHandle {
 
 let toDispose: QuickJSSandbox[] = [];
 
+/**
+ * Ended sandboxes waiting for their batch. A caller that runs sessions back to back in
+ * microtasks only (`for await (… of broker.execute(…))` in a loop) never lets the thread reach
+ * its idle check: past this many, the batch is disposed at once, so the WASM heap (which never
+ * shrinks) does not grow with the number of sessions run.
+ */
+const MAX_PENDING_DISPOSALS = 16;
+
 /** Disposes ended sandboxes in one batch once the thread is idle. */
 function disposeLater(sandbox: QuickJSSandbox): void {
   toDispose.push(sandbox);
+  if (toDispose.length >= MAX_PENDING_DISPOSALS) return disposePending();
   if (toDispose.length > 1) return;
-  setImmediate(() => {
-    const batch = toDispose;
-    toDispose = [];
-    for (const s of batch) s.dispose();
-  });
+  setImmediate(disposePending);
+}
+
+function disposePending(): void {
+  const batch = toDispose;
+  toDispose = [];
+  for (const s of batch) s.dispose();
 }
 
 const CONSTANTS: Record<string, ((ctx: QuickJSContext) => QuickJSHandle) | undefined> = Object.assign(Object.create(null) as object, {
