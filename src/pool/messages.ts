@@ -22,6 +22,13 @@ export type ToWorker =
    */
   | { t: 'cmds'; list: SandboxCommand[] };
 
+/**
+ * How long a thread looks for the other side's answer before it sleeps (the pool's `poll`, the
+ * worker's `awaitHost`): long enough for a tool call's round trip or a short session, short
+ * enough that an idle broker spends nothing.
+ */
+export const HOT_MS = 0.3;
+
 /** Length of the shared abort-flag array each worker gets: sandboxes past it abort by message only. */
 export const ABORT_SLOTS = 4096;
 

@@ -40,7 +40,8 @@ export interface WorkerPoolStats extends ExecutorStats {
  * - **Utilisation** is the mean, over ready workers, of the fraction of the last
  *   `scaleInterval` each worker's event loop was not idle (Node's event-loop utilisation of
  *   the worker, read from the main thread). A guest spinning synchronously counts as fully
- *   busy; a sandbox waiting for a tool does not. Above `scaleUpThreshold` one worker is added
+ *   busy; a sandbox waiting for a tool does not (nor the sub-millisecond moments a worker looks
+ *   for a tool result before it sleeps). Above `scaleUpThreshold` one worker is added
  *   per check (up to `maxSize`); below `scaleDownThreshold` one idle worker is removed (never
  *   below `minSize`).
  * - A worker that dies ends only its own sandboxes (`SANDBOX_CRASHED`, recoverable) and is

@@ -1,6 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { ABORT_SLOTS, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
+import { ABORT_SLOTS, HOT_MS, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
@@ -32,8 +32,13 @@ export class WorkerSlot implements SandboxHost {
   private readonly waiting: Array<() => void> = [];
   /** Abort flags shared with the worker, read by its interrupt handler. */
   private readonly flags = new Int32Array(new SharedArrayBuffer(4 * ABORT_SLOTS));
-  /** When the worker entered guest code, 0 while it is not in it (written by the worker). */
-  private readonly guest = new Float64Array(new SharedArrayBuffer(8));
+  /**
+   * Written by the worker: [0] when it entered guest code (0 while it is not in it), [1] total
+   * ms it spent looking for this thread's answers (see worker.node.ts).
+   */
+  private readonly guest = new Float64Array(new SharedArrayBuffer(16));
+  /** `guest[1]` at the last utilisation sample. */
+  private awaitMark = 0;
   private readonly freeSlots = Array.from({ length: ABORT_SLOTS }, (_, i) => ABORT_SLOTS - 1 - i);
   private readonly slotOf = new Map<number, number>();
   /** `start`/`settle` messages sent and not yet handled by the worker. */
@@ -45,6 +50,15 @@ export class WorkerSlot implements SandboxHost {
   private unacked: (RemoteSandbox | null)[] = [];
   /** When the worker last made progress on outstanding messages. */
   private progressAt = Date.now();
+  /**
+   * The channel of commands and events (Node): a port this thread can read synchronously, so
+   * that it can look for the worker's answer before its event loop goes to sleep (see `poll`).
+   * Absent on Bun: commands and events go through the worker object itself.
+   */
+  private readonly port: MessagePort | undefined;
+  /** Until when (`performance.now()`) this thread looks for the worker's answer (see `poll`). */
+  private hotUntil = 0;
+  private polling = false;
 
   constructor(
     readonly index: number,
@@ -52,7 +66,10 @@ export class WorkerSlot implements SandboxHost {
     wasm: Promise<WebAssembly.Module | undefined>,
     private readonly events: SlotEvents,
   ) {
+    const channel = HOT_CHANNEL ? new MessageChannel() : undefined;
+    this.port = channel?.port1;
     const boot: WorkerBootData = {
+      ...(channel ? { port: channel.port2 } : {}),
       flags: this.flags.buffer as SharedArrayBuffer,
       guest: this.guest.buffer as SharedArrayBuffer,
       heartbeatMs: options.heartbeatMs,
@@ -64,8 +81,10 @@ export class WorkerSlot implements SandboxHost {
       // A large thread stack lets sandboxes have the full 256 KiB QuickJS stack: the engine's
       // native recursion (deep JSON, parser nesting) runs on this thread's own stack.
       resourceLimits: { stackSizeMb: 16, ...options.resourceLimits },
+      ...(channel ? { transferList: [channel.port2] } : {}),
     });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.port?.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.die(`worker error: ${err instanceof Error ? err.message : String(err)}`));
     this.worker.on('exit', (code) => this.die(`worker exited with code ${code}`));
     void wasm.then((module) => this.sendInit(module));
@@ -108,6 +127,8 @@ export class WorkerSlot implements SandboxHost {
 
   post(message: SandboxCommand): void {
     if (this.gone) return;
+    /** The worker has nothing of ours to work on: it waits for this command, or sleeps. */
+    const waiting = this.outstanding === 0;
     if (message.t === 'start' || message.t === 'settle' || message.t === 'fire') {
       if (this.outstanding++ === 0) this.progressAt = Date.now();
       this.unacked.push(message.t === 'start' ? (this.sandboxes.get(message.id) ?? null) : null);
@@ -119,9 +140,15 @@ export class WorkerSlot implements SandboxHost {
       const slot = this.slotOf.get(message.id);
       if (slot !== undefined) Atomics.store(this.flags, slot, 1);
     }
-    // Sent once this turn of the event loop is over, with every other command of the turn.
+    // Sent once this turn of the event loop is over, with every other command of the turn (one
+    // message and one wake-up for them all). To a worker with nothing of ours to do, sent once
+    // the current task's microtasks are done: it has no queue to batch into, and a turn of this
+    // event loop takes longer than the worker needs for a tool result or a short session.
     this.outbox.push(message);
-    if (this.outbox.length === 1) setImmediate(this.flushOutbox);
+    if (this.outbox.length === 1) {
+      if (this.port && waiting) queueMicrotask(this.flushOutbox);
+      else setImmediate(this.flushOutbox);
+    }
   }
 
   private outbox: SandboxCommand[] = [];
@@ -129,7 +156,39 @@ export class WorkerSlot implements SandboxHost {
     const list = this.outbox;
     this.outbox = [];
     if (this.gone || list.length === 0) return;
-    this.worker.postMessage({ t: 'cmds', list } satisfies ToWorker);
+    (this.port ?? this.worker).postMessage({ t: 'cmds', list } satisfies ToWorker);
+    // After a tool result the guest usually answers within microseconds (its next tool call or
+    // its end); a session's start takes longer, and is not waited for this way.
+    if (this.port && this.outstanding > 0 && list.some((c) => c.t === 'settle' || c.t === 'fire')) {
+      this.hotUntil = performance.now() + HOT_MS;
+      if (!this.polling) {
+        this.polling = true;
+        setImmediate(this.poll);
+      }
+    }
+  };
+
+  /**
+   * Reads the worker's answers as they arrive, for up to HOT_MS after a tool result was sent,
+   * instead of letting the event loop sleep until the worker's message wakes it: waking a
+   * sleeping thread costs far more than a tool call's round trip. One look per turn of the
+   * event loop: I/O and timers run in between as usual.
+   */
+  private readonly poll = (): void => {
+    const port = this.port;
+    if (!port || this.gone) {
+      this.polling = false;
+      return;
+    }
+    let received = false;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      received = true;
+      this.onMessage(m.message as FromWorker);
+    }
+    // An answer often leads to the next command at once (a tool result after a tool call).
+    if (received) this.hotUntil = performance.now() + HOT_MS;
+    if (this.outstanding > 0 && performance.now() < this.hotUntil) setImmediate(this.poll);
+    else this.polling = false;
   };
 
   whenReady(fn: () => void): void {
@@ -163,7 +222,11 @@ export class WorkerSlot implements SandboxHost {
     if (perf?.eventLoopUtilization) {
       const elu = this.eluMark ? perf.eventLoopUtilization(this.eluMark) : undefined;
       this.eluMark = perf.eventLoopUtilization();
-      this.utilisation = clamp(elu?.utilization ?? 0);
+      // Time spent looking for this thread's answers is waiting, not work.
+      const awaited = this.guest[1]! - this.awaitMark;
+      this.awaitMark = this.guest[1]!;
+      const span = elu ? elu.idle + elu.active : 0;
+      this.utilisation = span > 0 ? clamp((elu!.active - awaited) / span) : 0;
       return this.utilisation;
     }
     const span = now - this.gapMark;
@@ -176,6 +239,7 @@ export class WorkerSlot implements SandboxHost {
 
   terminate(): Promise<number> {
     this.gone = true;
+    this.port?.close();
     return this.worker.terminate();
   }
 
@@ -227,6 +291,7 @@ export class WorkerSlot implements SandboxHost {
     this.progressAt = Date.now();
     this.gapMark = Date.now();
     this.eluMark = workerPerformance(this.worker)?.eventLoopUtilization?.();
+    this.awaitMark = this.guest[1]!;
     for (const fn of this.waiting.splice(0)) fn();
     this.events.onReady(this);
   }
@@ -240,7 +305,10 @@ export class WorkerSlot implements SandboxHost {
     this.sandboxes.clear();
     this.unacked.length = 0;
     this.waiting.length = 0;
-    if (!wasGone) void this.worker.terminate();
+    if (!wasGone) {
+      this.port?.close();
+      void this.worker.terminate();
+    }
     if (!this.reported) {
       this.reported = true;
       this.events.onGone(this, reason);
@@ -251,6 +319,8 @@ export class WorkerSlot implements SandboxHost {
 }
 
 const STALL_MS = 50;
+/** Node: a dedicated channel that `receiveMessageOnPort` can read. Bun: messages through the worker. */
+const HOT_CHANNEL = (globalThis as { Bun?: unknown }).Bun === undefined && typeof receiveMessageOnPort === 'function';
 const UNANSWERED_MS = 500;
 /** A session's own guest code runs well under a millisecond; longer holds the worker. */
 const GUEST_BUSY_MS = 5;

@@ -1,19 +1,23 @@
 import { setPriority } from 'node:os';
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
 import { InlineExecutor } from './inline.js';
-import type { FromWorker, SandboxCommand, SandboxEvent, ToWorker } from './messages.js';
+import { HOT_MS, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
 
 /**
  * Entry of a pool worker thread: an `InlineExecutor` (so the same `ModulePool` and
  * `QuickJSSandbox` as on the main thread) behind a message relay.
  */
 export interface WorkerBootData {
+  /** Node: the channel of commands and events, readable synchronously (see `awaitHost`). */
+  port?: MessagePort;
   /** One Int32 per sandbox slot; the main thread stores 1 in a slot to abort its sandbox. */
   flags: SharedArrayBuffer;
   /**
-   * One Float64: while this worker runs guest code, when it started (`Date.now()`); 0 when
-   * it does not. Read by the main thread to place new sandboxes elsewhere at once.
+   * Two Float64s. [0]: while this worker runs guest code, when it started (`Date.now()`), 0 when
+   * it does not; read by the main thread to place new sandboxes elsewhere at once. [1]: total
+   * ms spent looking for the main thread's answers (see `awaitHost`), which the pool does not
+   * count as busy.
    */
   guest: SharedArrayBuffer;
   heartbeatMs: number;
@@ -27,12 +31,18 @@ interface Running {
   handle: SandboxHandle | undefined;
   events: number;
   overBudget: boolean;
+  /** Tool calls sent to the main thread and not settled yet. */
+  calls: number;
 }
 
 const port = parentPort;
 if (!port) throw new Error('worker.node.js must run in a worker thread');
 const boot = workerData as WorkerBootData;
 const flags = new Int32Array(boot.flags);
+/** Commands come and events go here: the channel when the pool made one, else the parent port. */
+const hot: MessagePort = boot.port ?? port;
+/** Tool calls of all sandboxes here waiting for the main thread's answer. */
+let awaitingHost = 0;
 const guest = new Float64Array(boot.guest);
 /** Stand-in failure for a flag-abort; the main thread reports the abort's own failure. */
 const FLAGGED = { code: 'CANCELLED', message: 'aborted by the host' };
@@ -56,12 +66,16 @@ function send(message: FromWorker): void {
   port!.postMessage(message);
 }
 
+function sendHot(message: FromWorker): void {
+  hot.postMessage(message);
+}
+
 function flush(): void {
   flushQueued = false;
   if (batch.length === 0 && acks === 0) return;
   const list = batch;
   batch = [];
-  send({ t: 'ev', list, acks });
+  sendHot({ t: 'ev', list, acks });
   acks = 0;
 }
 
@@ -102,11 +116,14 @@ function budgetFailure() {
 }
 
 function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec'], slot: number): void {
-  const record: Running = { handle: undefined, events: 0, overBudget: false };
+  const record: Running = { handle: undefined, events: 0, overBudget: false, calls: 0 };
   running.set(id, record);
   const listener: SandboxListener = {
     onToolCall: (callId, name, args) => {
-      if (spend(id)) emit({ id, k: 'call', callId, name, args });
+      if (!spend(id)) return;
+      record.calls++;
+      awaitingHost++;
+      emit({ id, k: 'call', callId, name, args });
     },
     onStdout: (chunk) => {
       if (spend(id)) emit({ id, k: 'out', chunk });
@@ -116,6 +133,8 @@ function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec']
     },
     onDone: (outcome) => {
       running.delete(id);
+      awaitingHost -= record.calls;
+      record.calls = 0;
       emit({ id, k: 'done', outcome });
     },
     pollAbort: () => {
@@ -149,10 +168,16 @@ function run(command: SandboxCommand): void {
       start(command.id, command.spec, command.slot);
       ack();
       return;
-    case 'settle':
-      running.get(command.id)?.handle?.settleTool(command.callId, command.settlement);
+    case 'settle': {
+      const r = running.get(command.id);
+      if (r && r.calls > 0) {
+        r.calls--;
+        awaitingHost--;
+      }
+      r?.handle?.settleTool(command.callId, command.settlement);
       ack();
       return;
+    }
     case 'fire':
       running.get(command.id)?.handle?.fireTimer(command.timer, command.at);
       ack();
@@ -165,18 +190,54 @@ function run(command: SandboxCommand): void {
   }
 }
 
-port.on('message', (message: ToWorker) => {
+function onMessage(message: ToWorker): void {
   if (message.t === 'init') {
     receiveWasm(message.wasm);
     void executor.warm().then(() => send({ t: 'ready' }));
     return;
   }
   if (message.t !== 'cmds') return;
-  for (const command of message.list) run(command);
+  runBatch(message.list);
+  awaitHost();
+}
+
+function runBatch(list: SandboxCommand[]): void {
+  for (const command of list) run(command);
   // What the batch led to goes back as one message, before any idle-time work of this thread
   // (disposing ended runtimes, preparing spare ones).
   flush();
-});
+}
+
+/**
+ * While guest code waits for tool results from the main thread, looks for them for up to
+ * HOT_MS before this thread's event loop goes to sleep: a tool call's round trip is far
+ * shorter than the wake-up of a sleeping thread. Runs only with a pending tool call, never
+ * for idle or spinning sandboxes; timers and heartbeats wait at most HOT_MS.
+ */
+function awaitHost(): void {
+  if (hot === port || typeof receiveMessageOnPort !== 'function') return;
+  const began = performance.now();
+  let until = began + HOT_MS;
+  let working = 0;
+  while (awaitingHost > 0 && performance.now() < until) {
+    const received = receiveMessageOnPort(hot);
+    if (!received) continue;
+    const message = received.message as ToWorker;
+    if (message.t !== 'cmds') {
+      onMessage(message);
+      continue;
+    }
+    const t0 = performance.now();
+    runBatch(message.list);
+    until = performance.now();
+    working += until - t0;
+    until += HOT_MS;
+  }
+  guest[1] = guest[1]! + Math.max(0, performance.now() - began - working);
+}
+
+port.on('message', onMessage);
+if (hot !== port) hot.on('message', onMessage);
 
 // ---- priority of a thread held by guest code ---------------------------------------------
 
