@@ -17,6 +17,8 @@ export interface WorkerStats {
   utilisation: number;
   /** Running guest code for longer than two heartbeats right now. */
   stalled: boolean;
+  /** Milliseconds, since it started, this worker spent looking for tool results before sleeping. */
+  awaitedMs: number;
 }
 
 export interface WorkerPoolStats extends ExecutorStats {
@@ -111,6 +113,7 @@ export class WorkerPoolExecutor implements Executor {
       active: w.active,
       utilisation: round(w.utilisation),
       stalled: w.stalled(now),
+      awaitedMs: round(w.awaitedMs),
     }));
     return {
       kind: this.kind,

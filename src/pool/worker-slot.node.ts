@@ -108,6 +108,11 @@ export class WorkerSlot implements SandboxHost {
     return now - this.lastHeartbeat > 2 * this.options.heartbeatMs + STALL_MS;
   }
 
+  /** Milliseconds the worker spent looking for tool results before sleeping (see worker.node.ts). */
+  get awaitedMs(): number {
+    return this.guest[1]!;
+  }
+
   /** Messages the worker has not handled yet (a hint of how busy it is). */
   get backlog(): number {
     return this.outstanding;

@@ -206,6 +206,18 @@ describe('WorkerPoolExecutor scaling', () => {
     expect(await run(p, spec('return 2')).done).toEqual({ ok: true, resultJson: '2' });
   });
 
+  it('has a worker whose guest waits for a tool result look for it before sleeping', async () => {
+    const p = pool({ minSize: 1, maxSize: 1, scaleInterval: 50 });
+    await p.warm();
+    expect(p.stats().workers[0]!.awaitedMs).toBe(0);
+    const r = run(p, spec('let n = 0; for (let i = 0; i < 500; i++) n += (await callTool("echo", { i })).i; return n'), (_n, args) => ({
+      ok: true,
+      resultJson: JSON.stringify(args),
+    }));
+    expect(await r.done).toEqual({ ok: true, resultJson: String((499 * 500) / 2) });
+    expect(p.stats().workers[0]!.awaitedMs).toBeGreaterThan(0);
+  });
+
   it('adds a worker at once when every worker is running guest code', async () => {
     const p = pool({ minSize: 1, maxSize: 2, scaleInterval: 60_000 });
     await p.warm();
