@@ -66,16 +66,12 @@ function send(message: FromWorker): void {
   port!.postMessage(message);
 }
 
-function sendHot(message: FromWorker): void {
-  hot.postMessage(message);
-}
-
 function flush(): void {
   flushQueued = false;
   if (batch.length === 0 && acks === 0) return;
   const list = batch;
   batch = [];
-  sendHot({ t: 'ev', list, acks });
+  hot.postMessage({ t: 'ev', list, acks } satisfies FromWorker);
   acks = 0;
 }
 
