@@ -72,28 +72,11 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBy
  * closes a keep-alive connection after answering a request whose body was left unread.
  */
 export async function discardBody(c: Context, maxBytes: number): Promise<void> {
-  const body = c.req.raw.body;
-  if (!body) return;
   const length = c.req.header('content-length');
   if (length !== undefined && Number(length) > maxBytes) {
     throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
   }
-  const reader = body.getReader();
-  let size = 0;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
-      }
-    }
-  } catch (err) {
-    if (err instanceof BrokerError) throw err;
-    throw new BrokerError('VALIDATION_ERROR', 'the body could not be read');
-  }
+  await readCapped(c.req.raw, maxBytes, () => {});
 }
 
 async function readWhole(request: Request): Promise<string> {
@@ -111,27 +94,36 @@ async function readWhole(request: Request): Promise<string> {
 }
 
 async function readText(request: Request, maxBytes: number): Promise<string> {
-  const body = request.body;
-  if (!body) return '';
-  const reader = body.getReader();
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let size = 0;
   let text = '';
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
-      }
-      text += decoder.decode(value, { stream: true });
-    }
+    await readCapped(request, maxBytes, (chunk) => (text += decoder.decode(chunk, { stream: true })));
     return text + decoder.decode();
   } catch (err) {
-    if (err instanceof BrokerError) throw err;
     if (err instanceof TypeError) throw new BrokerError('VALIDATION_ERROR', 'the body is not valid UTF-8');
-    throw new BrokerError('VALIDATION_ERROR', 'the body could not be read');
+    throw err;
+  }
+}
+
+/** Streams a body to `each` chunk by chunk, refusing it once it passes `maxBytes`. */
+async function readCapped(request: Request, maxBytes: number, each: (chunk: Uint8Array) => void): Promise<void> {
+  const body = request.body;
+  if (!body) return;
+  const reader = body.getReader();
+  let size = 0;
+  for (;;) {
+    let read: ReadableStreamReadResult<Uint8Array>;
+    try {
+      read = await reader.read();
+    } catch {
+      throw new BrokerError('VALIDATION_ERROR', 'the body could not be read');
+    }
+    if (read.done) return;
+    size += read.value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
+    }
+    each(read.value);
   }
 }

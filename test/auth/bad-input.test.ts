@@ -173,6 +173,20 @@ describe('hostile JSON', () => {
     const bytes = new Uint8Array([...new TextEncoder().encode('{"code":"return \''), 0xff, 0xfe, ...new TextEncoder().encode('\'"}')]);
     const res = await fetch(`${server.url}/execute`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: bytes });
     await expectError(res, 400, 'VALIDATION_ERROR');
+    // The same bytes streamed without a Content-Length (read chunk by chunk under the cap).
+    const streamed = await fetch(`${server.url}/execute`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(bytes.slice(0, 10));
+          controller.enqueue(bytes.slice(10));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    await expectError(streamed, 400, 'VALIDATION_ERROR');
   });
 
   it('carries lone surrogates and NUL bytes through code and strings', async () => {
