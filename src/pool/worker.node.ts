@@ -204,15 +204,20 @@ function runBatch(list: SandboxCommand[]): void {
   flush();
 }
 
+/** Longest stretch `awaitHost` keeps this thread's event loop from turning (timers, heartbeats). */
+const HOT_TURN_MS = 5;
+
 /**
  * While guest code waits for tool results from the main thread, looks for them for up to
  * HOT_MS before this thread's event loop goes to sleep: a tool call's round trip is far
  * shorter than the wake-up of a sleeping thread. Runs only with a pending tool call, never
- * for idle or spinning sandboxes; timers and heartbeats wait at most HOT_MS.
+ * for idle or spinning sandboxes. Results that keep coming are taken for at most HOT_TURN_MS
+ * in a row; then the event loop turns (timers, heartbeats) and delivers the next one itself.
  */
 function awaitHost(): void {
   if (hot === port || typeof receiveMessageOnPort !== 'function') return;
   const began = performance.now();
+  const last = began + HOT_TURN_MS;
   let until = began + HOT_MS;
   let working = 0;
   while (awaitingHost > 0 && performance.now() < until) {
@@ -227,7 +232,7 @@ function awaitHost(): void {
     runBatch(message.list);
     until = performance.now();
     working += until - t0;
-    until += HOT_MS;
+    until = Math.min(until + HOT_MS, last);
   }
   guest[1] = guest[1]! + Math.max(0, performance.now() - began - working);
 }
