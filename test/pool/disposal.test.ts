@@ -21,7 +21,8 @@ describe('disposal of ended sandboxes', () => {
     const before = heap();
     for (let i = 0; i < 600; i++) expect(await run(executor, spec('return [1, 2, 3].map((x) => x * 2)')).done).toMatchObject({ ok: true });
     // Ending sandboxes waited for an idle moment that never came: 600 runtimes (≈ 40 KiB and
-    // up each) would have been alive at once. Now at most a small batch is.
-    expect(heap() - before).toBeLessThan(4 * 1024 * 1024);
+    // up each) were alive at once, 32 MiB more here. Now at most a small batch is (the margin
+    // allows one growth step of the WASM memory).
+    expect(heap() - before).toBeLessThan(8 * 1024 * 1024);
   });
 });
