@@ -61,6 +61,15 @@ export function eventReader(res: Response) {
         if (e.type === type) return e;
       }
     },
+    /** Reads until `match` holds; returns every event read, the matching one last. */
+    async readUntil(match: (e: StreamEvent) => boolean): Promise<StreamEvent[]> {
+      const out: StreamEvent[] = [];
+      for (;;) {
+        const e = await this.next();
+        out.push(e);
+        if (match(e)) return out;
+      }
+    },
     async rest(): Promise<StreamEvent[]> {
       const out: StreamEvent[] = [];
       for (;;) {

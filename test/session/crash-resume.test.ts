@@ -32,13 +32,21 @@ const c = await callTool("count", {});
 return { t0, r0, t1: Date.now() >= t0 + 5, r1: Math.random(), runs: [a.runs, b.runs, c.runs], x, answer };
 `;
 
-async function untilAsk(reader: ReturnType<typeof eventReader>): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for (;;) {
-    const e = await reader.next();
-    out.push(e);
-    if (e.type === 'tool_call' && e.payload.toolName === 'ask') return out;
-  }
+/**
+ * Starts CODE on `url` and reads up to its client call: the session id, its reader, the events
+ * so far, the call's id and what the code logged before it.
+ */
+async function startUntilAsk(url: string) {
+  const res = await postJson(`${url}/execute`, { code: CODE });
+  const id = res.headers.get('x-session-id')!;
+  const reader = eventReader(res);
+  const seen = await reader.readUntil((e) => e.type === 'tool_call' && e.payload.toolName === 'ask');
+  const call = seen.at(-1)!;
+  if (call.type !== 'tool_call') throw new Error('no client call');
+  const stdout = seen.find((e) => e.type === 'stdout');
+  if (stdout?.type !== 'stdout') throw new Error('no stdout');
+  const logged = JSON.parse(stdout.payload.chunk) as { t0: number; r0: number; runs: number[] };
+  return { id, reader, seen, callId: call.payload.callId, logged };
 }
 
 function expectResumed(seen: StreamEvent[], log: StreamEvent[], logged: { t0: number; r0: number }): void {
@@ -89,15 +97,7 @@ describe('a sandbox crash in a durable session on the memory store', () => {
 
   it('runs again on a new worker when its pool worker dies, and goes on', async () => {
     const { url, executor } = await pool();
-    const res = await postJson(`${url}/execute`, { code: CODE });
-    const id = res.headers.get('x-session-id')!;
-    const reader = eventReader(res);
-    const seen = await untilAsk(reader);
-    const call = seen.at(-1)!;
-    if (call.type !== 'tool_call') throw new Error('no client call');
-    const stdout = seen.find((e) => e.type === 'stdout');
-    if (stdout?.type !== 'stdout') throw new Error('no stdout');
-    const logged = JSON.parse(stdout.payload.chunk) as { t0: number; r0: number; runs: number[] };
+    const { id, reader, seen, callId, logged } = await startUntilAsk(url);
     expect(logged.runs).toEqual([1, 2]);
 
     const dead = executor.workersForTest()[0]!;
@@ -105,7 +105,7 @@ describe('a sandbox crash in a durable session on the memory store', () => {
     // The session is running again, on the replacement worker.
     await until(() => executor.workersForTest()[0] !== dead && executor.stats().active === 1);
 
-    const posted = await postJson(`${url}/sessions/${id}/tool-result`, { callId: call.payload.callId, result: 'forty-two' });
+    const posted = await postJson(`${url}/sessions/${id}/tool-result`, { callId, result: 'forty-two' });
     expect(posted.status).toBe(200);
     const rest = await reader.rest();
     const log = await readEvents(await fetch(`${url}/sessions/${id}/events`));
@@ -145,15 +145,7 @@ describe('a WASM module crash in a durable session on the memory store (inline)'
     // A small host stack: another session's deep recursion overflows it inside the engine,
     // which takes down the QuickJS module that both sessions share.
     broker = await startBrokerProcess({ STORE: 'memory' }, ['--stack-size=120']);
-    const res = await postJson(`${broker.url}/execute`, { code: CODE });
-    const id = res.headers.get('x-session-id')!;
-    const reader = eventReader(res);
-    const seen = await untilAsk(reader);
-    const call = seen.at(-1)!;
-    if (call.type !== 'tool_call') throw new Error('no client call');
-    const stdout = seen.find((e) => e.type === 'stdout');
-    if (stdout?.type !== 'stdout') throw new Error('no stdout');
-    const logged = JSON.parse(stdout.payload.chunk) as { t0: number; r0: number };
+    const { id, reader, seen, callId, logged } = await startUntilAsk(broker.url);
 
     const modules = async () => ((await (await fetch(`${broker!.url}/health`)).json()) as { pool: { modules: number } }).pool.modules;
     const before = await modules();
@@ -167,7 +159,7 @@ describe('a WASM module crash in a durable session on the memory store (inline)'
     }
     expect(after).toBe(before + 1);
 
-    const posted = await postJson(`${broker.url}/sessions/${id}/tool-result`, { callId: call.payload.callId, result: 'forty-two' });
+    const posted = await postJson(`${broker.url}/sessions/${id}/tool-result`, { callId, result: 'forty-two' });
     expect(posted.status).toBe(200);
     const rest = await reader.rest();
     const log = await readEvents(await fetch(`${broker.url}/sessions/${id}/events`));

@@ -39,14 +39,7 @@ const answer = await callTool("client:ask", { q: 1 });
 return { seen, answer };
 `;
 
-async function untilClientCall(reader: ReturnType<typeof eventReader>): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for (;;) {
-    const e = await reader.next();
-    out.push(e);
-    if (e.type === 'tool_call' && e.payload.handler === 'client') return out;
-  }
-}
+const isClientCall = (e: StreamEvent) => e.type === 'tool_call' && e.payload.handler === 'client';
 
 describe('durable sessions on Redis', () => {
   it('resume on another process when their owner is killed, without running server tools again', async () => {
@@ -54,7 +47,7 @@ describe('durable sessions on Redis', () => {
     const res = await postJson(`${a.url}/execute`, { code: CODE });
     expect(res.status).toBe(200);
     const id = res.headers.get('x-session-id')!;
-    const seen = await untilClientCall(eventReader(res));
+    const seen = await eventReader(res).readUntil(isClientCall);
     const call = seen.at(-1)!;
     if (call.type !== 'tool_call') throw new Error('no client call');
     const stdout = seen.find((e) => e.type === 'stdout');
@@ -64,7 +57,7 @@ describe('durable sessions on Redis', () => {
 
     // Someone follows the session on B while its owner dies.
     const follower = eventReader(await fetch(`${b.url}/sessions/${id}/events`));
-    expect(await untilClientCall(follower)).toEqual(seen);
+    expect(await follower.readUntil(isClientCall)).toEqual(seen);
     await a.kill();
     // The owner's lease lapses in Redis (plus the time B trusts an alive answer).
     while ((await client.exists(`enclave:lease:${a.instanceId}`)) === 1) await sleep(50);

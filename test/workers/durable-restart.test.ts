@@ -25,21 +25,14 @@ const second = await callTool("runs:count", {});
 return { t0, r0, t1: Date.now() >= t0, user: user.name, n: list.length, answer, runs: [first.runs, second.runs] };
 `;
 
-async function untilClientCall(reader: ReturnType<typeof eventReader>): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for (;;) {
-    const e = await reader.next();
-    out.push(e);
-    if (e.type === 'tool_call' && e.payload.toolName === 'ask') return out;
-  }
-}
+const isAsk = (e: StreamEvent) => e.type === 'tool_call' && e.payload.toolName === 'ask';
 
 describe('a session Durable Object restarted mid-session', () => {
   it('resumes from its journal on the next request, without running journaled server tools again', async () => {
     const res = await postJson(`${w.url}/execute`, { code: CODE });
     expect(res.status).toBe(200);
     const id = res.headers.get('x-session-id')!;
-    const seen = await untilClientCall(eventReader(res));
+    const seen = await eventReader(res).readUntil(isAsk);
     const call = seen.at(-1)!;
     if (call.type !== 'tool_call') throw new Error('no client call');
     const stdout = seen.find((e) => e.type === 'stdout');
