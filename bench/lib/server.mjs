@@ -3,7 +3,7 @@
 //   node --import tsx bench/lib/server.mjs '{"kind":"broker","pool":true}'
 //   bun bench/lib/server.mjs '{"kind":"bare"}'
 // kind "bare": a Hono POST /execute streaming two fixed NDJSON lines through a ReadableStream.
-// kind "broker": EnclaveBroker with options: pool (default true), redis (url), secure (bearer
+// kind "broker": EnclaveBroker with options: pool (default true; an object is the runtimePool), redis (url), secure (bearer
 // auth + rate limiting with a high limit), timeoutMs, durable (default: the broker's, true).
 const config = JSON.parse(process.argv[2] ?? process.env.BENCH_SERVER ?? '{}');
 config.port ??= process.env.PORT ? Number(process.env.PORT) : undefined;
@@ -55,7 +55,7 @@ if (config.kind === 'bare') {
   const broker = new EnclaveBroker({
     logger: { debug() {}, info() {}, warn() {}, error() {} },
     tools,
-    ...(config.pool === false ? { runtimePool: false } : {}),
+    ...(config.pool === false ? { runtimePool: false } : typeof config.pool === 'object' ? { runtimePool: config.pool } : {}),
     ...(redis ? { redis } : {}),
     limits: { timeoutMs: config.timeoutMs ?? 30_000, maxToolCalls: 10_000 },
     maxConcurrentSessions: 10_000,

@@ -1,4 +1,5 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
+import type { RawOps, ValuePtr } from './raw.js';
 
 /**
  * What makes a guest's own sources of nondeterminism replayable: `Math.random` becomes a PRNG
@@ -53,20 +54,30 @@ const SOURCE = `(function (now, seed, RealDate, global, math, defineProperty, co
  * would. Code that never reads either pays for two accessors only. `own` receives handles
  * that must live as long as the context.
  */
-export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec, own: (h: QuickJSHandle) => void): VirtualClock {
+export function installDeterminism(ctx: QuickJSContext, raw: RawOps, spec: DeterminismSpec, own: (h: QuickJSHandle) => void): VirtualClock {
   let time = spec.startTime;
   let installed = false;
-  const kept = (h: QuickJSHandle) => {
+  const global = ctx.global.value as unknown as ValuePtr;
+  const kept = (ptr: ValuePtr) => {
+    const h = raw.handle(ptr);
     own(h);
     return h;
   };
-  const prop = (target: QuickJSHandle, key: string) => kept(ctx.getProp(target, key));
+  const read = (target: ValuePtr, key: string) => kept(raw.getProp(target, key));
+  const readVia = (name: string, key: string) => {
+    const holder = raw.getProp(global, name);
+    try {
+      return kept(raw.getProp(holder, key));
+    } finally {
+      raw.free(holder);
+    }
+  };
   // Captured now, before any guest code runs (see SOURCE).
-  const math = prop(ctx.global, 'Math');
-  const realDate = prop(ctx.global, 'Date');
-  const defineProperty = prop(prop(ctx.global, 'Object'), 'defineProperty');
-  const construct = prop(prop(ctx.global, 'Reflect'), 'construct');
-  const imul = prop(math, 'imul');
+  const math = read(global, 'Math');
+  const realDate = read(global, 'Date');
+  const defineProperty = readVia('Object', 'defineProperty');
+  const construct = readVia('Reflect', 'construct');
+  const imul = read(math.value as unknown as ValuePtr, 'imul');
 
   const install = () => {
     if (installed) return;
@@ -88,32 +99,24 @@ export function installDeterminism(ctx: QuickJSContext, spec: DeterminismSpec, o
   };
 
   // A getter that runs again while it runs (an install that failed half-way) answers undefined.
+  // One function is both the getter (called with no argument) and the setter (with one).
   let reading = false;
   const lazy = (target: QuickJSHandle, key: string) => {
-    ctx.defineProp(target, key, {
-      configurable: true,
-      enumerable: false,
-      get: () => {
-        if (reading) return ctx.undefined;
-        reading = true;
-        try {
-          install();
-          return ctx.getProp(target, key);
-        } finally {
-          reading = false;
-        }
-      },
-      set: (value: QuickJSHandle) => {
-        if (reading) return;
-        reading = true;
-        try {
-          install();
-          ctx.setProp(target, key, value);
-        } finally {
-          reading = false;
-        }
-      },
+    const accessor = ctx.newFunction(key, (...args: QuickJSHandle[]) => {
+      if (reading) return args.length === 0 ? ctx.undefined : undefined;
+      reading = true;
+      try {
+        install();
+        if (args.length === 0) return ctx.getProp(target, key);
+        ctx.setProp(target, key, args[0]!);
+        return undefined;
+      } finally {
+        reading = false;
+      }
     });
+    const fn = accessor.value as unknown as ValuePtr;
+    raw.defineProp(target.value as unknown as ValuePtr, key, { get: fn, set: fn, configurable: true, enumerable: false });
+    accessor.dispose();
   };
   lazy(ctx.global, 'Date');
   lazy(math, 'random');

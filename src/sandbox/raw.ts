@@ -18,6 +18,8 @@ interface Ffi {
   QTS_Typeof(ctx: number, value: number): number;
   QTS_GetFloat64(ctx: number, value: number): number;
   QTS_IsJobPending(rt: number): number;
+  QTS_GetProp(ctx: number, obj: number, key: number): number;
+  QTS_DefineProp(ctx: number, obj: number, key: number, value: number, get: number, set: number, configurable: boolean, enumerable: boolean, hasValue: boolean): void;
 }
 
 interface EmscriptenModule {
@@ -52,16 +54,33 @@ const FFI_NAMES: (keyof Ffi)[] = [
   'QTS_Typeof',
   'QTS_GetFloat64',
   'QTS_IsJobPending',
+  'QTS_GetProp',
+  'QTS_DefineProp',
 ];
+
+/**
+ * Property names as C strings in a module's heap, written once per module and kept for its
+ * lifetime (a handful of short names): a key then costs one engine call, not an allocation.
+ */
+const KEYS = new WeakMap<object, Map<string, number>>();
+
+/** What `defineProp` defines: a data property (`value`) or an accessor (`get`, `set`). */
+export interface RawDescriptor {
+  value?: ValuePtr;
+  get?: ValuePtr;
+  set?: ValuePtr;
+  configurable: boolean;
+  enumerable: boolean;
+}
 
 /** Bytes of the scratch area: out-parameters and argument vectors of up to 4 values. */
 const SCRATCH_BYTES = 32;
 
 /**
- * The few engine operations on a tool call's path, straight on quickjs-emscripten's FFI: raw
- * value pointers instead of handle objects, and one scratch area per sandbox for
- * out-parameters and argument vectors instead of an allocation per call. Everything else in
- * the sandbox uses the library's handle API. `create` answers undefined when the context does
+ * The engine operations on a tool call's path and on a sandbox's set-up, straight on
+ * quickjs-emscripten's FFI: raw value pointers instead of handle objects, and one scratch area
+ * per sandbox for out-parameters and argument vectors instead of an allocation per call.
+ * Everything else in the sandbox uses the library's handle API. `create` answers undefined when the context does
  * not have the expected shape (another library version): the sandbox then keeps the handle API.
  */
 export class RawOps {
@@ -135,6 +154,41 @@ export class RawOps {
     } finally {
       this.module._free(cstr);
     }
+  }
+
+  /** `obj[name]`, read by the engine (getters run); owned by the caller. */
+  getProp(obj: ValuePtr, name: string): ValuePtr {
+    const key = this.key(name);
+    try {
+      return this.ffi.QTS_GetProp(this.ctxPtr, obj, key);
+    } finally {
+      this.free(key);
+    }
+  }
+
+  /** `Object.defineProperty(obj, name, descriptor)` done by the engine; nothing of the guest runs. */
+  defineProp(obj: ValuePtr, name: string, d: RawDescriptor): void {
+    const key = this.key(name);
+    const none = this.undefinedPtr;
+    try {
+      this.ffi.QTS_DefineProp(this.ctxPtr, obj, key, d.value ?? none, d.get ?? none, d.set ?? none, d.configurable, d.enumerable, d.value !== undefined);
+    } finally {
+      this.free(key);
+    }
+  }
+
+  /** A guest string of a property name (see KEYS); owned by the caller. */
+  private key(name: string): ValuePtr {
+    let keys = KEYS.get(this.module);
+    if (!keys) KEYS.set(this.module, (keys = new Map()));
+    let cstr = keys.get(name);
+    if (cstr === undefined) {
+      const bytes = this.module.lengthBytesUTF8(name) + 1;
+      cstr = this.module._malloc(bytes);
+      this.module.stringToUTF8(name, cstr, bytes);
+      keys.set(name, cstr);
+    }
+    return this.ffi.QTS_NewString(this.ctxPtr, cstr);
   }
 
   /** `String(value)` as the engine converts it (callers pass strings, or know what they pass). */

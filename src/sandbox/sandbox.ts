@@ -282,14 +282,14 @@ export class QuickJSSandbox implements SandboxHandle {
       this.owned.push(h);
       return h;
     };
-    const json = ctx.getProp(ctx.global, 'JSON');
-    this.jsonParse = own(ctx.getProp(json, 'parse'));
-    this.jsonStringify = own(ctx.getProp(json, 'stringify'));
-    json.dispose();
-
+    const global = ctx.global.value as unknown as ValuePtr;
+    const json = raw.getProp(global, 'JSON');
+    this.jsonParse = own(raw.handle(raw.getProp(json, 'parse')));
+    this.jsonStringify = own(raw.handle(raw.getProp(json, 'stringify')));
+    raw.free(json);
 
     const define = (name: string, value: QuickJSHandle) => {
-      ctx.defineProp(ctx.global, name, { value, configurable: false, enumerable: false });
+      raw.defineProp(global, name, { value: value.value as unknown as ValuePtr, configurable: false, enumerable: false });
       value.dispose();
     };
     // Answers a raw value pointer: the fast dispatch (host-calls.ts) hands it to the engine.
@@ -297,6 +297,17 @@ export class QuickJSSandbox implements SandboxHandle {
     define('setTimeout', ctx.newFunction('setTimeout', (fn, ms, ...args) => this.onSetTimeout(fn, ms, args)));
     define('clearTimeout', ctx.newFunction('clearTimeout', (id) => this.onClearTimeout(id)));
 
+    // `console` is built on first read: seven functions and a frozen object cost more than a
+    // short session's whole run, and most scripts never log. It is a getter-only accessor that
+    // cannot be reconfigured, answering the same frozen object on every read.
+    let consoleObject: QuickJSHandle | undefined;
+    const getConsole = ctx.newFunction('console', () => (consoleObject ??= own(this.buildConsole())).dup());
+    raw.defineProp(global, 'console', { get: getConsole.value as unknown as ValuePtr, configurable: false, enumerable: false });
+    getConsole.dispose();
+  }
+
+  private buildConsole(): QuickJSHandle {
+    const ctx = this.ctx;
     const consoleObject = ctx.newObject();
     const writers: [string, number][] = [['log', 0], ['dir', 0], ['debug', 1], ['trace', 1], ['info', 2], ['warn', 3], ['error', 4]];
     for (const [name, kind] of writers) {
@@ -305,7 +316,7 @@ export class QuickJSSandbox implements SandboxHandle {
       fn.dispose();
     }
     this.freeze(consoleObject);
-    define('console', consoleObject);
+    return consoleObject;
   }
 
   /** Disposes a prepared sandbox that never started. */
@@ -323,7 +334,7 @@ export class QuickJSSandbox implements SandboxHandle {
     runtime.setMemoryLimit(limits.memoryLimitBytes);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
     if (this.spec.determinism) {
-      this.clock = installDeterminism(ctx, this.spec.determinism, (h) => this.owned.push(h));
+      this.clock = installDeterminism(ctx, this.raw, this.spec.determinism, (h) => this.owned.push(h));
       // Timer firings are inputs of a deterministic session: the listener decides when they happen.
       if (this.listener.onTimerSet) this.timerReports = { set: [], cleared: [] };
     }
