@@ -11,7 +11,9 @@ export interface MemoryStoreOptions {
 
 interface Entry {
   record: SessionRecord;
+  /** The event log from index `first` on; the entries before it were dropped (see `appendEventsNow`). */
   events: StreamEvent[];
+  first: number;
   pending: Set<string>;
   journal?: unknown[];
 }
@@ -43,7 +45,7 @@ export class MemoryStore implements BrokerStore {
 
   async createSession(record: SessionRecord, events: StreamEvent[] = []): Promise<void> {
     this.startSweeper();
-    this.sessions.set(record.id, { record: { ...record }, events: [], pending: new Set() });
+    this.sessions.set(record.id, { record: { ...record }, events: [], first: 0, pending: new Set() });
     if (events.length) await this.appendEvents(record.id, events);
   }
 
@@ -60,8 +62,15 @@ export class MemoryStore implements BrokerStore {
     const entry = this.live(id);
     if (!entry) return;
     for (const e of events) entry.events.push(e);
-    const overflow = entry.events.length - this.maxEvents;
-    if (overflow > 0) entry.events.splice(0, overflow);
+    // Past the limit the oldest events are dropped by moving `first`; the array is cut only
+    // once the dropped part is as long as the kept one, so each append stays O(1) amortised
+    // (cutting at every append made a long session's appends cost O(limit) each).
+    const overflow = entry.events.length - entry.first - this.maxEvents;
+    if (overflow > 0) entry.first += overflow;
+    if (entry.first >= this.maxEvents) {
+      entry.events = entry.events.slice(entry.first);
+      entry.first = 0;
+    }
     const last = events[events.length - 1];
     if (last) entry.record.lastSeq = Math.max(entry.record.lastSeq, last.seq);
     if (patch) Object.assign(entry.record, patch);
@@ -83,7 +92,7 @@ export class MemoryStore implements BrokerStore {
     if (!entry) return [];
     const events = entry.events;
     // Events are in seq order: find the first one after `afterSeq` by binary search.
-    let lo = 0;
+    let lo = entry.first;
     let hi = events.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;

@@ -124,6 +124,20 @@ export function storeContract(name: string, harness: StoreHarness): void {
       expect((await store.getSession(rec.id))!.lastSeq).toBe(12);
     });
 
+    it('keeps the newest maxEventsPerSession events through many appends, readable after any seq', async () => {
+      const store = await open({ maxEventsPerSession: 4 });
+      const rec = record();
+      await store.createSession(rec);
+      for (let seq = 1; seq <= 23; seq++) {
+        await store.appendEvents(rec.id, [stdout(rec.id, seq)]);
+        const kept = Array.from({ length: Math.min(seq, 4) }, (_, i) => seq - Math.min(seq, 4) + 1 + i);
+        expect((await store.readEvents(rec.id, 0)).map((e) => e.seq)).toEqual(kept);
+      }
+      expect((await store.readEvents(rec.id, 21)).map((e) => e.seq)).toEqual([22, 23]);
+      expect((await store.readEvents(rec.id, 5)).map((e) => e.seq)).toEqual([20, 21, 22, 23]);
+      expect(await store.readEvents(rec.id, 23)).toEqual([]);
+    });
+
     it('applies a patch with its events, and removes a field patched to undefined', async () => {
       const store = await open();
       const rec = record({ errorCode: 'TIMEOUT' });
