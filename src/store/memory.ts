@@ -7,6 +7,13 @@ export interface MemoryStoreOptions {
   maxEventsPerSession?: number;
   /** How often expired entries are swept (ms). */
   sweepIntervalMs?: number;
+  /**
+   * Session records kept at most (default 100 000). Records stay until `sessionTimeout` for
+   * replay, so a busy process would otherwise hold every session of the last five minutes
+   * (about 1.5 KB each for a short one). Past the limit the oldest ended sessions go first, as
+   * if expired; a session that has not ended is never dropped.
+   */
+  maxSessions?: number;
 }
 
 interface Entry {
@@ -28,10 +35,13 @@ export class MemoryStore implements BrokerStore {
   /** Owner leases: instance id → epoch ms at which the lease lapses. */
   private readonly leases = new Map<string, number>();
   private readonly maxEvents: number;
+  private readonly maxSessions: number;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
     this.maxEvents = options.maxEventsPerSession ?? 10_000;
+    this.maxSessions = options.maxSessions ?? 100_000;
+    if (!Number.isInteger(this.maxSessions) || this.maxSessions < 1) throw new TypeError('MemoryStore maxSessions must be a positive integer');
   }
 
   async connect(): Promise<void> {
@@ -46,6 +56,7 @@ export class MemoryStore implements BrokerStore {
   async createSession(record: SessionRecord, events: StreamEvent[] = []): Promise<void> {
     this.startSweeper();
     this.sessions.set(record.id, { record: { ...record }, events: [], first: 0, pending: new Set() });
+    if (this.sessions.size > this.maxSessions) this.evict();
     if (events.length) await this.appendEvents(record.id, events);
   }
 
@@ -171,6 +182,20 @@ export class MemoryStore implements BrokerStore {
       return undefined;
     }
     return entry;
+  }
+
+  /** Drops the oldest ended sessions (the map is in creation order) down to `maxSessions`. */
+  private evict(): void {
+    let excess = this.sessions.size - this.maxSessions;
+    const now = Date.now();
+    for (const [id, entry] of this.sessions) {
+      if (excess <= 0) return;
+      const { status, expiresAt } = entry.record;
+      if (expiresAt <= now || status === 'completed' || status === 'error') {
+        this.sessions.delete(id);
+        excess--;
+      }
+    }
   }
 
   private startSweeper(): void {
