@@ -57,6 +57,8 @@ export class QuickJSSandbox implements SandboxHandle {
   private readonly owned: QuickJSHandle[] = [];
   private jsonParse!: QuickJSHandle;
   private jsonStringify!: QuickJSHandle;
+  /** `Object.freeze`, captured before any guest code runs (the guest may replace the global). */
+  private objectFreeze!: QuickJSHandle;
   private formatter: QuickJSHandle | undefined;
   private main: QuickJSHandle | undefined;
   private deadline = Infinity;
@@ -287,6 +289,9 @@ export class QuickJSSandbox implements SandboxHandle {
     this.jsonParse = own(raw.handle(raw.getProp(json, 'parse')));
     this.jsonStringify = own(raw.handle(raw.getProp(json, 'stringify')));
     raw.free(json);
+    const objectCtor = raw.getProp(global, 'Object');
+    this.objectFreeze = own(raw.handle(raw.getProp(objectCtor, 'freeze')));
+    raw.free(objectCtor);
 
     const define = (name: string, value: QuickJSHandle) => {
       raw.defineProp(global, name, { value: value.value as unknown as ValuePtr, configurable: false, enumerable: false });
@@ -309,14 +314,24 @@ export class QuickJSSandbox implements SandboxHandle {
   private buildConsole(): QuickJSHandle {
     const ctx = this.ctx;
     const consoleObject = ctx.newObject();
-    const writers: [string, number][] = [['log', 0], ['dir', 0], ['debug', 1], ['trace', 1], ['info', 2], ['warn', 3], ['error', 4]];
-    for (const [name, kind] of writers) {
-      const fn = ctx.newFunction(name, (...args) => this.onConsole(kind, args));
-      ctx.defineProp(consoleObject, name, { value: fn, configurable: false, enumerable: true });
-      fn.dispose();
+    // Built while guest code runs: an interrupt or the memory limit may stop it half-way, and
+    // then no handle may outlive the call.
+    try {
+      const writers: [string, number][] = [['log', 0], ['dir', 0], ['debug', 1], ['trace', 1], ['info', 2], ['warn', 3], ['error', 4]];
+      for (const [name, kind] of writers) {
+        const fn = ctx.newFunction(name, (...args) => this.onConsole(kind, args));
+        try {
+          ctx.defineProp(consoleObject, name, { value: fn, configurable: false, enumerable: true });
+        } finally {
+          fn.dispose();
+        }
+      }
+      this.freeze(consoleObject);
+      return consoleObject;
+    } catch (err) {
+      consoleObject.dispose();
+      throw err;
     }
-    this.freeze(consoleObject);
-    return consoleObject;
   }
 
   /** Disposes a prepared sandbox that never started. */
@@ -355,13 +370,10 @@ export class QuickJSSandbox implements SandboxHandle {
     contextValue.value!.dispose();
   }
 
+  /** `Object.freeze(handle)`, with the function captured before any guest code ran. */
   private freeze(handle: QuickJSHandle): void {
     const ctx = this.ctx;
-    const object = ctx.getProp(ctx.global, 'Object');
-    const freeze = ctx.getProp(object, 'freeze');
-    ctx.unwrapResult(ctx.callFunction(freeze, object, handle)).dispose();
-    freeze.dispose();
-    object.dispose();
+    ctx.unwrapResult(ctx.callFunction(this.objectFreeze, ctx.undefined, handle)).dispose();
   }
 
   private compileAndRun() {

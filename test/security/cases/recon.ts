@@ -40,5 +40,6 @@ export const reconCases: HostileCase[] = [
   { id: 'recon/global-this-descriptors', class: 'recon', code: "return ['callTool', 'console', 'context', 'setTimeout', 'clearTimeout'].map((n) => { const d = Object.getOwnPropertyDescriptor(globalThis, n); return d.writable || d.configurable })", expect: { ok: true, value: [false, false, false, false, false] } },
   { id: 'recon/console-shape', class: 'recon', code: 'return [Object.keys(console).sort(), Object.isFrozen(console)]', expect: { ok: true, value: [['debug', 'dir', 'error', 'info', 'log', 'trace', 'warn'], true] } },
   { id: 'recon/console-is-one-locked-object', class: 'recon', code: "const first = console; console.log('x'); const d = Object.getOwnPropertyDescriptor(globalThis, 'console'); globalThis.console = 1; return [first === console, typeof d.set, Object.isFrozen(console), typeof console.log]", expect: { ok: true, value: [true, 'undefined', true, 'function'] } },
+  { id: 'recon/console-frozen-despite-patched-freeze', class: 'recon', code: "let calls = 0; Object.freeze = (o) => { calls++; return o; }; return [Object.isFrozen(console), calls]", expect: { ok: true, value: [true, 0] } },
   { id: 'recon/date-and-random-work', class: 'recon', code: 'return [typeof Date.now(), typeof Math.random(), typeof new Date().toISOString()]', expect: { ok: true, value: ['number', 'number', 'string'] } },
 ];
