@@ -80,8 +80,8 @@ const SCRATCH_BYTES = 32;
  * The engine operations on a tool call's path and on a sandbox's set-up, straight on
  * quickjs-emscripten's FFI: raw value pointers instead of handle objects, and one scratch area
  * per sandbox for out-parameters and argument vectors instead of an allocation per call.
- * Everything else in the sandbox uses the library's handle API. `create` answers undefined when the context does
- * not have the expected shape (another library version): the sandbox then keeps the handle API.
+ * Everything else in the sandbox uses the library's handle API. `create` answers undefined
+ * when the context does not have the expected shape (another library version).
  */
 export class RawOps {
   private readonly scratch: number;
