@@ -42,7 +42,7 @@ export interface WorkerPoolOptions extends Partial<RuntimePoolOptions> {
    * Default 100 000.
    */
   maxEventsPerSandbox?: number;
-  /** Sandboxes one QuickJS module hosts inside a worker before it is replaced. */
+  /** Sandboxes one QuickJS module hosts inside a worker before it is replaced (default 100 000). */
   sandboxesPerModule?: number;
   resourceLimits?: WorkerResourceLimits;
 }

@@ -22,8 +22,19 @@ export interface ModulePoolOptions {
    * elsewhere it is compiled once from the variant package when absent.
    */
   wasmModule?: WebAssembly.Module | (() => Promise<WebAssembly.Module | undefined>);
-  /** Sandboxes one module hosts before it is replaced (WASM memory never shrinks). */
+  /**
+   * Sandboxes one module hosts before it is replaced (default 100 000). A module's memory and
+   * state stay flat over many sandboxes, so this is only a backstop: replacing a module costs
+   * its instantiation and the re-optimisation of the library code bound to it.
+   */
   sandboxesPerModule?: number;
+  /**
+   * WASM memory a module may have grown to before it takes no new sandboxes (default 48 MiB),
+   * unless its live sandboxes may need it (see `oversized`). WASM memory never shrinks: a
+   * session that used tens of MiB leaves its module that large, so such a module is replaced
+   * and let go once its last sandbox ends.
+   */
+  moduleHeapLimitBytes?: number;
   /**
    * Largest QuickJS stack granted, whatever a session asks. The engine's native recursion
    * (deeply nested JSON, parser nesting) uses the host thread's own stack beyond what QuickJS
@@ -35,19 +46,22 @@ export interface ModulePoolOptions {
 
 /**
  * Hands out QuickJS modules. Each sandbox gets its own runtime inside a shared module; a
- * module is retired after `sandboxesPerModule` sandboxes, after a sandbox left it in a
- * doubtful state, or when it aborted — then every sandbox still in it is told it crashed.
+ * module is retired once its memory grew far past what its live sandboxes use, after
+ * `sandboxesPerModule` sandboxes, after a sandbox left it in a doubtful state, or when it
+ * aborted — then every sandbox still in it is told it crashed.
  */
 export class ModulePool {
   private current: ModuleSlot | undefined;
   private loading: Promise<ModuleSlot> | undefined;
   private variant: typeof releaseSyncVariant | undefined;
   private readonly perModule: number;
+  private readonly heapLimit: number;
   readonly maxStackBytes: number;
   modulesCreated = 0;
 
   constructor(private readonly options: ModulePoolOptions = {}) {
-    this.perModule = options.sandboxesPerModule ?? 5000;
+    this.perModule = options.sandboxesPerModule ?? 100_000;
+    this.heapLimit = options.moduleHeapLimitBytes ?? 48 * 1024 * 1024;
     this.maxStackBytes = options.maxStackBytes ?? 64 * 1024;
   }
 
@@ -87,13 +101,22 @@ export class ModulePool {
    * loaded). The memory of a WASM module grows and never shrinks: this is its high-water mark.
    */
   heapBytes(): number {
-    const emscripten = (this.current?.module as unknown as { module?: { HEAPU8?: Uint8Array } } | undefined)?.module;
-    return emscripten?.HEAPU8?.byteLength ?? 0;
+    return this.current ? moduleHeapBytes(this.current) : 0;
   }
 
   noteCreated(slot: ModuleSlot): void {
     slot.created++;
-    if (slot.created >= this.perModule) this.retire(slot);
+    if (slot.created >= this.perModule || this.oversized(slot)) this.retire(slot);
+  }
+
+  /**
+   * Grown past the heap limit, and to more than twice what its live sandboxes plausibly use:
+   * a high-water mark left by sessions that ended, not memory in use (a thousand sessions
+   * waiting on tools need their module's memory).
+   */
+  private oversized(slot: ModuleSlot): boolean {
+    const heap = moduleHeapBytes(slot);
+    return heap > this.heapLimit && heap > 2 * slot.live.size * LIVE_SANDBOX_BYTES;
   }
 
   private async load(): Promise<ModuleSlot> {
@@ -134,4 +157,12 @@ async function compileOnServer(): Promise<WebAssembly.Module | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** WASM memory a live sandbox is taken to use at most when judging a module's size (see `oversized`). */
+const LIVE_SANDBOX_BYTES = 256 * 1024;
+
+function moduleHeapBytes(slot: ModuleSlot): number {
+  const emscripten = (slot.module as unknown as { module?: { HEAPU8?: Uint8Array } }).module;
+  return emscripten?.HEAPU8?.byteLength ?? 0;
 }

@@ -92,3 +92,49 @@ describe('disposal of ended sandboxes', () => {
     expect(heap() - before).toBeLessThan(8 * 1024 * 1024);
   });
 });
+
+describe('module replacement', () => {
+  it('replaces a module whose memory a finished session grew, and keeps one whose live sessions use it', async () => {
+    const ex = new InlineExecutor({ moduleHeapLimitBytes: 24 * 1024 * 1024 });
+    await ex.warm();
+    try {
+      expect(ex.stats()).toMatchObject({ modules: 1 });
+      // Many sessions back to back leave the module as it was.
+      for (let i = 0; i < 200; i++) await run(ex, spec('return 1 + 2')).done;
+      expect(ex.stats()).toMatchObject({ modules: 1 });
+      // One session grows the module's memory past the limit, then ends.
+      expect(await run(ex, spec("const s = 'x'.repeat(30e6); return s.length")).done).toMatchObject({ ok: true });
+      expect(ex.stats().wasmHeapBytes).toBeGreaterThan(24 * 1024 * 1024);
+      // The next session still starts there and retires it; the one after gets a new module.
+      await run(ex, spec('return 1')).done;
+      expect(await run(ex, spec('return 2')).done).toMatchObject({ ok: true, resultJson: '2' });
+      expect(ex.stats()).toMatchObject({ modules: 2 });
+      expect(ex.stats().wasmHeapBytes).toBeLessThan(24 * 1024 * 1024);
+    } finally {
+      await ex.close();
+    }
+  });
+
+  it('keeps a module whose memory its live sessions use', async () => {
+    const ex = new InlineExecutor({ moduleHeapLimitBytes: 17 * 1024 * 1024 });
+    await ex.warm();
+    try {
+      // A hundred sessions waiting on a tool, each holding a little data: the module grows
+      // past the limit, but the memory is in use.
+      const waiting = Array.from({ length: 100 }, () => run(ex, spec("const keep = 'y'.repeat(80000) + 'z'; await callTool('wait', {}); return keep.length")));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(ex.stats().wasmHeapBytes).toBeGreaterThan(17 * 1024 * 1024);
+      expect(await run(ex, spec('return 1')).done).toMatchObject({ ok: true });
+      expect(await run(ex, spec('return 2')).done).toMatchObject({ ok: true });
+      expect(ex.stats()).toMatchObject({ modules: 1 });
+      for (const w of waiting) w.handle.settleTool(1, { ok: true, resultJson: 'null' });
+      for (const w of waiting) expect(await w.done).toMatchObject({ ok: true, resultJson: '80001' });
+      // Once they ended, the high-water mark is waste: the next session retires the module.
+      await run(ex, spec('return 1')).done;
+      await run(ex, spec('return 2')).done;
+      expect(ex.stats()).toMatchObject({ modules: 2 });
+    } finally {
+      await ex.close();
+    }
+  });
+});
