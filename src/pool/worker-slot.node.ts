@@ -146,12 +146,14 @@ export class WorkerSlot implements SandboxHost {
       if (slot !== undefined) Atomics.store(this.flags, slot, 1);
     }
     // Sent once this turn of the event loop is over, with every other command of the turn (one
-    // message and one wake-up for them all). To a worker with nothing of ours to do, sent once
-    // the current task's microtasks are done: it has no queue to batch into, and a turn of this
-    // event loop takes longer than the worker needs for a tool result or a short session.
+    // message and one wake-up for them all): the sessions of requests that arrived together
+    // start with one wake-up of the worker. A tool result or timer firing for a worker with
+    // nothing of ours to do goes once the current task's microtasks are done: the worker is
+    // looking for it (see awaitHost in worker.node.ts), and a turn of this event loop takes
+    // longer than the worker needs to answer it.
     this.outbox.push(message);
     if (this.outbox.length === 1) {
-      if (this.port && waiting) queueMicrotask(this.flushOutbox);
+      if (this.port && waiting && message.t !== 'start') queueMicrotask(this.flushOutbox);
       else setImmediate(this.flushOutbox);
     }
   }

@@ -1,3 +1,4 @@
+import { MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
 import type { WorkerPoolOptions } from '../../src/pool/options.js';
@@ -204,6 +205,30 @@ describe('WorkerPoolExecutor scaling', () => {
     await until(() => p.stats().size === 1);
     expect(lines).toContain('info: runtime pool: scaling down');
     expect(await run(p, spec('return 2')).done).toEqual({ ok: true, resultJson: '2' });
+  });
+
+  it('starts the sessions of one turn with one message to an idle worker', async () => {
+    const p = pool({ minSize: 1, maxSize: 1, scaleInterval: 60_000 });
+    await p.warm();
+    const sent: { t?: string; list?: { t: string }[] }[] = [];
+    const original = MessagePort.prototype.postMessage;
+    MessagePort.prototype.postMessage = function (this: MessagePort, message: unknown, ...rest: []) {
+      sent.push(message as (typeof sent)[number]);
+      return original.call(this, message, ...rest);
+    };
+    try {
+      // As requests handled one after another in one turn: microtasks run between them.
+      const runs = [];
+      for (const i of [1, 2, 3, 4]) {
+        runs.push(run(p, spec(`return ${i}`)));
+        await Promise.resolve();
+      }
+      for (const [i, r] of runs.entries()) expect(await r.done).toEqual({ ok: true, resultJson: String(i + 1) });
+    } finally {
+      MessagePort.prototype.postMessage = original;
+    }
+    const starts = sent.filter((m) => m?.t === 'cmds').map((m) => m.list!.filter((c) => c.t === 'start').length).filter((n) => n > 0);
+    expect(starts).toEqual([4]);
   });
 
   it('has a worker whose guest waits for a tool result look for it before sleeping', async () => {
