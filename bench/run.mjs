@@ -3,7 +3,7 @@
 //   npm run bench -- B1 B4        a selection (ids below; a prefix such as "B1" selects its rows)
 // Env: BENCH_SECONDS (measured seconds per HTTP run, default 4), BENCH_WARMUP (default 1.5),
 // BENCH_FIRST_WARMUP (warm-up of a server's first run, default 6: V8 tiers up the WASM meanwhile),
-// BENCH_ROUNDS (B1, B4: alternating rounds of baseline and brokers, the best of each kept; default 3).
+// BENCH_ROUNDS (B1, B4, S1, X1: alternating rounds of baseline and brokers, the best of each kept; default 3).
 // Servers and load generators run in separate processes; HTTP load is autocannon (its API, in a
 // child process) for throughput and a keep-alive node:http client for latency percentiles.
 import { mkdirSync, writeFileSync } from 'node:fs';
