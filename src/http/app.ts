@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { requestId } from 'hono/request-id';
 import { authenticate } from './auth.js';
+import { drainUnread } from './body.js';
 import { cors } from './cors.js';
 import { notFound, onError } from './errors.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -20,6 +21,12 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(onError(deps.logger));
   app.notFound(notFound);
+  // Outermost: a body nothing read (a refusal before the route, a route that takes none) is
+  // read and dropped before the answer goes out (see drainUnread).
+  app.use('*', async (c, next) => {
+    await next();
+    await drainUnread(c, deps.maxBodyBytes);
+  });
   if (deps.ensureReady) {
     const ensureReady = deps.ensureReady;
     app.use('*', async (_c, next) => {

@@ -45,9 +45,14 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBy
   if (length !== undefined && Number(length) > maxBytes) {
     throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
   }
+  read.add(c.req.raw);
   // With a Content-Length (checked above; the HTTP parser holds the body to it) the body is read
   // in one go, the fast path of every server adapter; a chunked body is read under the cap.
   const text = length !== undefined ? await readWhole(c.req.raw) : await readText(c.req.raw, maxBytes);
+  return parseJson(text, schema);
+}
+
+function parseJson<S extends z.ZodType>(text: string, schema: S): z.infer<S> {
   if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
     throw new BrokerError('VALIDATION_ERROR', `the body nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
@@ -76,7 +81,31 @@ export async function discardBody(c: Context, maxBytes: number): Promise<void> {
   if (length !== undefined && Number(length) > maxBytes) {
     throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
   }
+  read.add(c.req.raw);
   await readCapped(c.req.raw, maxBytes, () => {});
+}
+
+/** Requests whose body a route has read (or is reading): see `drainUnread`. */
+const read = new WeakSet<Request>();
+
+/**
+ * Reads and drops a request body that nothing read, once its answer is ready: a 401, 415 or
+ * 429 is answered before the body is looked at, and workerd closes a keep-alive connection
+ * after answering a request whose body was left unread (the client's next request on it then
+ * fails). A body declared larger than `maxBytes` is left alone (its connection goes), and so
+ * is one that turns out larger or fails.
+ */
+export async function drainUnread(c: Context, maxBytes: number): Promise<void> {
+  const length = c.req.header('content-length');
+  const chunked = c.req.header('transfer-encoding') !== undefined;
+  if ((length === undefined || length === '0') && !chunked) return;
+  if (read.has(c.req.raw) || (length !== undefined && Number(length) > maxBytes)) return;
+  read.add(c.req.raw);
+  try {
+    await readCapped(c.req.raw, maxBytes, () => {});
+  } catch {
+    // Past the limit, or the client went away: nothing to keep the connection for.
+  }
 }
 
 async function readWhole(request: Request): Promise<string> {

@@ -22,9 +22,9 @@ export interface Target {
 }
 
 /** One request on a given `http.Agent`; tells whether it went out on a reused connection. */
-function rawRequest(agent: http.Agent, method: string, url: string, body?: string): Promise<{ status: number; reused: boolean }> {
+function rawRequest(agent: http.Agent, method: string, url: string, body?: string, contentType = 'application/json'): Promise<{ status: number; reused: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+    const req = http.request(url, { method, agent, headers: body === undefined ? {} : { 'content-type': contentType } }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
       res.on('error', reject);
@@ -186,6 +186,20 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
         await reader.rest();
         await sleep(50);
         const second = await rawRequest(agent, 'GET', `${base}/sessions/${id}`);
+        expect(second.status).toBe(200);
+        expect(second.reused).toBe(true);
+      } finally {
+        agent.destroy();
+      }
+    });
+
+    it('reads the body of a request refused before its route (415), so the keep-alive connection serves the next request', async () => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const first = await rawRequest(agent, 'POST', `${base}/execute`, 'x'.repeat(4096), 'text/plain');
+        expect(first.status).toBe(415);
+        await sleep(50);
+        const second = await rawRequest(agent, 'GET', `${base}/health`);
         expect(second.status).toBe(200);
         expect(second.reused).toBe(true);
       } finally {
