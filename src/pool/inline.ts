@@ -1,4 +1,5 @@
 import { isWasmAbort, ModulePool, type ModulePoolOptions, type ModuleSlot } from '../sandbox/modules.js';
+import { needsTypedArrays } from '../sandbox/intrinsics.js';
 import { QuickJSSandbox } from '../sandbox/sandbox.js';
 import type {
   SandboxFailure,
@@ -56,7 +57,8 @@ export class InlineExecutor implements Executor {
     }
     const slot = this.modules.acquire();
     if (!(slot instanceof Promise)) {
-      const sandbox = this.takeSpare(slot) ?? new QuickJSSandbox(this.modules, slot);
+      // Spares are prepared without typed arrays (see intrinsics.ts).
+      const sandbox = (needsTypedArrays(spec.code) ? undefined : this.takeSpare(slot)) ?? new QuickJSSandbox(this.modules, slot, spec);
       sandbox.start(spec, counted);
       this.scheduleRefill();
       return sandbox;

@@ -6,6 +6,7 @@ import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls } from './host-calls.js';
 import { RawOps, type ValuePtr } from './raw.js';
+import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
 import type {
   SandboxFailure,
   SandboxHandle,
@@ -89,6 +90,8 @@ export class QuickJSSandbox implements SandboxHandle {
   private tainted = false;
   /** Runtime, context and the spec-free globals exist (see `prepare`). */
   private prepared = false;
+  /** The context has the typed arrays (see intrinsics.ts). */
+  private typedArrays = false;
   private spec!: SandboxSpec;
   private listener!: SandboxListener;
   /** The session's virtual clock when it is durable (see determinism.ts). */
@@ -117,6 +120,7 @@ export class QuickJSSandbox implements SandboxHandle {
     this.pool.noteCreated(this.slot);
     try {
       if (!this.prepared) this.prepare();
+      else if (!this.typedArrays && needsTypedArrays(this.spec.code)) throw new Error('a sandbox prepared without typed arrays was given a script that names them');
       this.applySpec();
     } catch (err) {
       this.fail(err);
@@ -275,7 +279,10 @@ export class QuickJSSandbox implements SandboxHandle {
       this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
       return true;
     });
-    const ctx = runtime.newContext({ intrinsics: INTRINSICS });
+    // A spare, prepared before its session is known, gets the lean set (see intrinsics.ts).
+    const intrinsics = this.spec ? intrinsicsFor(this.spec.code) : LEAN_INTRINSICS;
+    this.typedArrays = intrinsics.TypedArrays === true;
+    const ctx = runtime.newContext({ intrinsics });
     this.ctx = ctx;
     const raw = RawOps.create(ctx);
     if (!raw || !installFastHostCalls(ctx)) throw new Error('this quickjs-emscripten-core version is not supported (see package.json)');
@@ -844,27 +851,6 @@ const CONSTANTS: Record<string, ((ctx: QuickJSContext) => QuickJSHandle) | undef
   true: (ctx: QuickJSContext) => ctx.true,
   false: (ctx: QuickJSContext) => ctx.false,
 });
-
-/**
- * Every standard built-in of the engine, named one by one: the same globals as its default
- * context except `WeakRef` and `FinalizationRegistry`, whose callbacks would run at moments no
- * replay can reproduce (see guest-source.ts). Naming them also skips a script per session
- * that deleted those two.
- */
-const INTRINSICS = {
-  BaseObjects: true,
-  Date: true,
-  Eval: true,
-  StringNormalize: true,
-  RegExp: true,
-  RegExpCompiler: true,
-  JSON: true,
-  Proxy: true,
-  MapSet: true,
-  TypedArrays: true,
-  Promise: true,
-  BigInt: true,
-} as const;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
 

@@ -19,6 +19,15 @@ export function executorContract(name: string, create: () => Executor): void {
       expect(await r.done).toEqual({ ok: true, resultJson: '3' });
     });
 
+    it('gives the typed arrays to a script that names one, whichever scripts ran before', async () => {
+      // The plain scripts take prepared sandboxes, which have no typed arrays (intrinsics.ts).
+      for (let i = 0; i < 3; i++) {
+        expect(await run(executor, spec("return typeof globalThis['Uint' + '8Array']")).done).toEqual({ ok: true, resultJson: '"undefined"' });
+        expect(await run(executor, spec('return new Uint8Array([1, 2, 300]).join()')).done).toEqual({ ok: true, resultJson: '"1,2,44"' });
+        expect(await run(executor, spec("return eval('new DataView(new ArrayBuffer(8)).byteLength')")).done).toEqual({ ok: true, resultJson: '8' });
+      }
+    });
+
     it('gives no result for undefined and reads the context', async () => {
       expect(await run(executor, spec('context.x;')).done).toEqual({ ok: true });
       expect(await run(executor, spec('return context.x * 2', {}, { x: 21 })).done).toEqual({ ok: true, resultJson: '42' });
