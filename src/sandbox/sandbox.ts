@@ -361,20 +361,50 @@ export class QuickJSSandbox implements SandboxHandle {
       if (this.listener.onTimerSet) this.timerReports = { set: [], cleared: [] };
     }
 
-    const contextValue = this.parseInGuest(this.spec.contextJson);
-    if ('error' in contextValue) {
-      contextValue.error!.dispose();
-      throw new Error('the context is not valid JSON');
+    this.installContext(this.spec.contextJson);
+  }
+
+  /**
+   * Defines the frozen `context` global from its JSON, parsed by the guest's own `JSON.parse`
+   * (captured before any guest code ran). Through raw engine calls: with quickjs-emscripten's
+   * handles this was a twentieth of a short session.
+   */
+  private installContext(json: string): void {
+    const raw = this.raw;
+    const text = raw.newString(json);
+    const parsed = raw.call(this.jsonParse.value as unknown as ValuePtr, text);
+    raw.free(text);
+    // The host checked the JSON: a parse failure here is the memory limit or an interrupt.
+    if (parsed.error !== undefined) throw this.rawFailure(parsed.error);
+    const value = parsed.value;
+    try {
+      if (json.includes('{', 1) || json.includes('[', 1)) {
+        const ctx = this.ctx;
+        const deepFreeze = ctx.unwrapResult(ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest'));
+        const frozen = raw.call(deepFreeze.value as unknown as ValuePtr, value);
+        deepFreeze.dispose();
+        if (frozen.error !== undefined) throw this.rawFailure(frozen.error);
+        raw.free(frozen.value);
+      } else {
+        const frozen = raw.call(this.objectFreeze.value as unknown as ValuePtr, value);
+        if (frozen.error !== undefined) throw this.rawFailure(frozen.error);
+        raw.free(frozen.value);
+      }
+      raw.defineProp(this.ctx.global.value as unknown as ValuePtr, 'context', { value, configurable: false, enumerable: false });
+    } finally {
+      raw.free(value);
     }
-    if (this.spec.contextJson.includes('{', 1) || this.spec.contextJson.includes('[', 1)) {
-      const deepFreeze = ctx.unwrapResult(ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest'));
-      ctx.unwrapResult(ctx.callFunction(deepFreeze, ctx.undefined, contextValue.value!)).dispose();
-      deepFreeze.dispose();
-    } else {
-      this.freeze(contextValue.value!);
+  }
+
+  /** An error for a raw call that threw in set-up (an interrupt, out of memory); frees the thrown value. */
+  private rawFailure(thrown: ValuePtr): Error {
+    const handle = this.raw.handle(thrown);
+    try {
+      const info = this.readError(handle);
+      return new Error(`${info.name}: ${info.message}`);
+    } finally {
+      handle.dispose();
     }
-    ctx.defineProp(ctx.global, 'context', { value: contextValue.value!, configurable: false, enumerable: false });
-    contextValue.value!.dispose();
   }
 
   /** `Object.freeze(handle)`, with the function captured before any guest code ran. */

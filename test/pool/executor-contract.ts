@@ -33,6 +33,15 @@ export function executorContract(name: string, create: () => Executor): void {
       expect(await run(executor, spec('return context.x * 2', {}, { x: 21 })).done).toEqual({ ok: true, resultJson: '42' });
     });
 
+    it('freezes the context, flat or nested, and refuses one past the memory limit', async () => {
+      expect(await run(executor, spec('return Object.isFrozen(context)', {}, { x: 1 })).done).toEqual({ ok: true, resultJson: 'true' });
+      const nested = 'return [context, context.a, context.a[0]].map(Object.isFrozen)';
+      expect(await run(executor, spec(nested, {}, { a: [{ b: 1 }] })).done).toEqual({ ok: true, resultJson: '[true,true,true]' });
+      const big = { a: Array.from({ length: 8 }, () => 'x'.repeat(1 << 20)) };
+      expect(failureCode(await run(executor, spec('return 1', { memoryLimitBytes: 4 << 20 }, big)).done)).toBe('MEMORY_LIMIT');
+      expect(await run(executor, spec('return context.a.length', {}, big)).done).toEqual({ ok: true, resultJson: '8' });
+    });
+
     it('settles a tool call', async () => {
       const r = run(executor, spec('const v = await callTool("add", { a: 2, b: 3 }); return v.sum'), (_n, args) => ({
         ok: true,
