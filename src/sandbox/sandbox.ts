@@ -120,7 +120,9 @@ export class QuickJSSandbox implements SandboxHandle {
     this.pool.noteCreated(this.slot);
     try {
       if (!this.prepared) this.prepare();
-      else if (!this.typedArrays && needsTypedArrays(this.spec.code)) throw new Error('a sandbox prepared without typed arrays was given a script that names them');
+      else if (!this.typedArrays && needsTypedArrays(this.spec.code)) {
+        throw new Error('a sandbox prepared without typed arrays was given a script that names them');
+      }
       this.applySpec();
     } catch (err) {
       this.fail(err);
@@ -378,18 +380,13 @@ export class QuickJSSandbox implements SandboxHandle {
     if (parsed.error !== undefined) throw this.rawFailure(parsed.error);
     const value = parsed.value;
     try {
-      if (json.includes('{', 1) || json.includes('[', 1)) {
-        const ctx = this.ctx;
-        const deepFreeze = ctx.unwrapResult(ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest'));
-        const frozen = raw.call(deepFreeze.value as unknown as ValuePtr, value);
-        deepFreeze.dispose();
-        if (frozen.error !== undefined) throw this.rawFailure(frozen.error);
-        raw.free(frozen.value);
-      } else {
-        const frozen = raw.call(this.objectFreeze.value as unknown as ValuePtr, value);
-        if (frozen.error !== undefined) throw this.rawFailure(frozen.error);
-        raw.free(frozen.value);
-      }
+      // A nested context is frozen all the way down by a guest function parsed for it.
+      const nested = json.includes('{', 1) || json.includes('[', 1);
+      const deepFreeze = nested ? this.ctx.unwrapResult(this.ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest')) : undefined;
+      const frozen = raw.call((deepFreeze ?? this.objectFreeze).value as unknown as ValuePtr, value);
+      deepFreeze?.dispose();
+      if (frozen.error !== undefined) throw this.rawFailure(frozen.error);
+      raw.free(frozen.value);
       raw.defineProp(this.ctx.global.value as unknown as ValuePtr, 'context', { value, configurable: false, enumerable: false });
     } finally {
       raw.free(value);
