@@ -64,14 +64,7 @@ export function installDeterminism(ctx: QuickJSContext, raw: RawOps, spec: Deter
     return h;
   };
   const read = (target: ValuePtr, key: string) => kept(raw.getProp(target, key));
-  const readVia = (name: string, key: string) => {
-    const holder = raw.getProp(global, name);
-    try {
-      return kept(raw.getProp(holder, key));
-    } finally {
-      raw.free(holder);
-    }
-  };
+  const readVia = (name: string, key: string) => kept(raw.getPropOf(global, name, key));
   // Captured now, before any guest code runs (see SOURCE).
   const math = read(global, 'Math');
   const realDate = read(global, 'Date');

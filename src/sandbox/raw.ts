@@ -166,6 +166,16 @@ export class RawOps {
     }
   }
 
+  /** `obj[holder][name]` (the holder is freed); owned by the caller. */
+  getPropOf(obj: ValuePtr, holder: string, name: string): ValuePtr {
+    const between = this.getProp(obj, holder);
+    try {
+      return this.getProp(between, name);
+    } finally {
+      this.free(between);
+    }
+  }
+
   /** `Object.defineProperty(obj, name, descriptor)` done by the engine; nothing of the guest runs. */
   defineProp(obj: ValuePtr, name: string, d: RawDescriptor): void {
     const key = this.key(name);

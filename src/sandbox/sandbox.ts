@@ -192,9 +192,7 @@ export class QuickJSSandbox implements SandboxHandle {
       // `undefined`, `null`, `true`, `false`: the engine's own constants, no parse needed.
       value = constant.value as unknown as ValuePtr;
     } else {
-      const text = raw.newString(resultJson!);
-      const parsed = raw.call(this.jsonParse.value as unknown as ValuePtr, text);
-      raw.free(text);
+      const parsed = this.parseInGuest(resultJson!);
       if (parsed.error !== undefined) return { error: raw.handle(parsed.error) };
       value = parsed.value;
       owned = true;
@@ -216,10 +214,12 @@ export class QuickJSSandbox implements SandboxHandle {
     codeHandle.dispose();
     if (details !== undefined) {
       const parsed = this.parseInGuest(JSON.stringify(details));
-      if ('value' in parsed) {
-        ctx.setProp(error, 'details', parsed.value!);
-        parsed.value!.dispose();
-      } else parsed.error?.dispose();
+      if (parsed.error !== undefined) this.raw.free(parsed.error);
+      else {
+        const value = this.raw.handle(parsed.value);
+        ctx.setProp(error, 'details', value);
+        value.dispose();
+      }
     }
     const done = this.raw.call(call.reject, error.value as unknown as ValuePtr);
     error.dispose();
@@ -298,9 +298,7 @@ export class QuickJSSandbox implements SandboxHandle {
     this.jsonParse = own(raw.handle(raw.getProp(json, 'parse')));
     this.jsonStringify = own(raw.handle(raw.getProp(json, 'stringify')));
     raw.free(json);
-    const objectCtor = raw.getProp(global, 'Object');
-    this.objectFreeze = own(raw.handle(raw.getProp(objectCtor, 'freeze')));
-    raw.free(objectCtor);
+    this.objectFreeze = own(raw.handle(raw.getPropOf(global, 'Object', 'freeze')));
 
     const define = (name: string, value: QuickJSHandle) => {
       raw.defineProp(global, name, { value: value.value as unknown as ValuePtr, configurable: false, enumerable: false });
@@ -373,9 +371,7 @@ export class QuickJSSandbox implements SandboxHandle {
    */
   private installContext(json: string): void {
     const raw = this.raw;
-    const text = raw.newString(json);
-    const parsed = raw.call(this.jsonParse.value as unknown as ValuePtr, text);
-    raw.free(text);
+    const parsed = this.parseInGuest(json);
     // The host checked the JSON: a parse failure here is the memory limit or an interrupt.
     if (parsed.error !== undefined) throw this.rawFailure(parsed.error);
     const value = parsed.value;
@@ -542,14 +538,15 @@ export class QuickJSSandbox implements SandboxHandle {
     return { ok: true, resultJson: text };
   }
 
-  /** `JSON.parse` in the guest: the value is the guest's own, built by the guest's engine. */
-  private parseInGuest(json: string): { value?: QuickJSHandle; error?: QuickJSHandle } {
-    const text = this.ctx.newString(json);
-    try {
-      return this.ctx.callFunction(this.jsonParse, this.ctx.undefined, text);
-    } finally {
-      text.dispose();
-    }
+  /**
+   * `JSON.parse` in the guest, with the function captured before any guest code ran: the value
+   * is the guest's own, built by the guest's engine. The value (or the thrown one) is the caller's.
+   */
+  private parseInGuest(json: string): ReturnType<RawOps['call']> {
+    const text = this.raw.newString(json);
+    const parsed = this.raw.call(this.jsonParse.value as unknown as ValuePtr, text);
+    this.raw.free(text);
+    return parsed;
   }
 
   private readError(handle: QuickJSHandle): GuestErrorInfo {
