@@ -29,6 +29,10 @@ export type ToWorker =
  */
 export const HOT_MS = 0.3;
 
+/** Cells of the hot channel's two doorbells (see doorbell.node.ts) in their shared `Int32Array`. */
+export const BELL_TO_WORKER = 0;
+export const BELL_TO_MAIN = 1;
+
 /** Length of the shared abort-flag array each worker gets: sandboxes past it abort by message only. */
 export const ABORT_SLOTS = 4096;
 

@@ -1,10 +1,11 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { ABORT_SLOTS, HOT_MS, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
+import { ABORT_SLOTS, BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
 import { workerEntry } from './worker-url.node.js';
+import { Doorbell } from './doorbell.node.js';
 
 export interface SlotEvents {
   onReady(slot: WorkerSlot): void;
@@ -37,6 +38,10 @@ export class WorkerSlot implements SandboxHost {
    * ms it spent looking for this thread's answers (see worker.node.ts).
    */
   private readonly guest = new Float64Array(new SharedArrayBuffer(16));
+  /** The hot channel's two doorbells (see doorbell.node.ts). */
+  private readonly bells = new Int32Array(new SharedArrayBuffer(8));
+  private readonly toWorker = new Doorbell(this.bells, BELL_TO_WORKER);
+  private readonly fromWorker = new Doorbell(this.bells, BELL_TO_MAIN);
   /** `guest[1]` at the last utilisation sample. */
   private awaitMark = 0;
   private readonly freeSlots = Array.from({ length: ABORT_SLOTS }, (_, i) => ABORT_SLOTS - 1 - i);
@@ -72,6 +77,7 @@ export class WorkerSlot implements SandboxHost {
       ...(channel ? { port: channel.port2 } : {}),
       flags: this.flags.buffer as SharedArrayBuffer,
       guest: this.guest.buffer as SharedArrayBuffer,
+      bells: this.bells.buffer as SharedArrayBuffer,
       heartbeatMs: options.heartbeatMs,
       maxEventsPerSandbox: options.maxEventsPerSandbox,
       ...(options.sandboxesPerModule ? { sandboxesPerModule: options.sandboxesPerModule } : {}),
@@ -164,6 +170,7 @@ export class WorkerSlot implements SandboxHost {
     this.outbox = [];
     if (this.gone || list.length === 0) return;
     (this.port ?? this.worker).postMessage({ t: 'cmds', list } satisfies ToWorker);
+    if (this.port) this.toWorker.ring();
     // After a tool result the guest usually answers within microseconds (its next tool call or
     // its end); a session's start takes longer, and is not waited for this way.
     if (this.port && this.outstanding > 0 && list.some((c) => c.t === 'settle' || c.t === 'fire')) {
@@ -188,7 +195,7 @@ export class WorkerSlot implements SandboxHost {
       return;
     }
     let received = false;
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+    for (let m = this.fromWorker.receive(port); m; m = this.fromWorker.receive(port)) {
       received = true;
       this.onMessage(m.message as FromWorker);
     }

@@ -1,8 +1,9 @@
 import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
+import { Doorbell } from './doorbell.node.js';
 import { InlineExecutor } from './inline.js';
-import { HOT_MS, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
+import { BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
 
 /**
  * Entry of a pool worker thread: an `InlineExecutor` (so the same `ModulePool` and
@@ -20,6 +21,8 @@ export interface WorkerBootData {
    * count as busy.
    */
   guest: SharedArrayBuffer;
+  /** The hot channel's two doorbells (see doorbell.node.ts). */
+  bells: SharedArrayBuffer;
   heartbeatMs: number;
   maxEventsPerSandbox: number;
   sandboxesPerModule?: number;
@@ -44,6 +47,9 @@ const hot: MessagePort = boot.port ?? port;
 /** Tool calls of all sandboxes here waiting for the main thread's answer. */
 let awaitingHost = 0;
 const guest = new Float64Array(boot.guest);
+const bells = new Int32Array(boot.bells);
+const toMain = new Doorbell(bells, BELL_TO_MAIN);
+const fromMain = new Doorbell(bells, BELL_TO_WORKER);
 /** Stand-in failure for a flag-abort; the main thread reports the abort's own failure. */
 const FLAGGED = { code: 'CANCELLED', message: 'aborted by the host' };
 
@@ -72,6 +78,7 @@ function flush(): void {
   const list = batch;
   batch = [];
   hot.postMessage({ t: 'ev', list, acks } satisfies FromWorker);
+  if (hot !== port) toMain.ring();
   acks = 0;
 }
 
@@ -221,7 +228,7 @@ function awaitHost(): void {
   let until = began + HOT_MS;
   let working = 0;
   while (awaitingHost > 0 && performance.now() < until) {
-    const received = receiveMessageOnPort(hot);
+    const received = fromMain.receive(hot);
     if (!received) continue;
     const message = received.message as ToWorker;
     if (message.t !== 'cmds') {
