@@ -687,7 +687,7 @@ export class Session implements EventSource {
       result = await handler(args, context);
       settlement = this.encodeResult(result);
     } catch (err) {
-      settlement = { ok: false, error: toolError(err) };
+      settlement = { ok: false, error: toolError(err, this.init.limits.maxResultBytes) };
     }
     if (!this.calls.has(callId)) return;
     if (settlement.ok && this.env.listening('tool:completed')) {
@@ -1047,14 +1047,31 @@ function hash36(s: string): string {
   return (h >>> 0).toString(36);
 }
 
-function toolError(err: unknown): { code: string; message: string; details?: unknown } {
+/**
+ * What a failed tool call gives the guest: the error's code and message, and its `details` as
+ * JSON would carry them (a `Date` becomes its ISO string, functions and `undefined` go). Details
+ * that JSON cannot carry (a `BigInt`, a cycle) or that are larger than a tool result may be
+ * are left out: the call still fails with its own code.
+ */
+function toolError(err: unknown, maxDetailsBytes: number): { code: string; message: string; details?: unknown } {
   if (err instanceof BrokerError) {
     const out: { code: string; message: string; details?: unknown } = { code: err.code, message: err.message };
-    if (err.details !== undefined) out.details = err.details;
+    const details = jsonDetails(err.details, maxDetailsBytes);
+    if (details !== undefined) out.details = details;
     return out;
   }
   const message = err instanceof Error ? err.message : typeof err === 'string' ? err : 'the tool failed';
   return { code: 'TOOL_ERROR', message };
+}
+
+function jsonDetails(details: unknown, maxBytes: number): unknown {
+  if (details === undefined) return undefined;
+  try {
+    const json = JSON.stringify(details);
+    return json === undefined || byteLength(json) > maxBytes ? undefined : JSON.parse(json);
+  } catch {
+    return undefined;
+  }
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
