@@ -40,7 +40,7 @@ for (const mode of ['inline', 'pool'] as const) {
         logger: silentLogger,
         tools,
         limits: { maxResultBytes: 1024 },
-        ...(mode === 'inline' ? { runtimePool: false } : { runtimePool: { minSize: 1, maxSize: 1 } }),
+        ...(mode === 'inline' ? { runtimePool: false as const } : {}),
       });
       try {
         const code = `
