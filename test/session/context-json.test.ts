@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { EnclaveBroker } from '../../src/broker.js';
+import { silentLogger } from '../../src/session/types.js';
+import { ToolRegistry } from '../../src/tools/registry.js';
+import { collect } from '../helpers/broker.js';
+
+// `broker.execute(code, { context })` from library code: the context is what JSON carries,
+// for the guest and for tool handlers alike; one JSON cannot carry is a VALIDATION_ERROR. Such
+// contexts used to fail with STORE_UNAVAILABLE, or a raw DataCloneError for a function.
+describe('execute() with a context JSON cannot carry as it is', () => {
+  it('gives the guest and tool handlers the JSON value, and refuses BigInts, cycles and non-objects', async () => {
+    const tools = new ToolRegistry();
+    tools.register({ name: 'ctx', description: 'returns its context', parameters: {}, handler: async (_a, c) => c!.context });
+    const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false, tools });
+    try {
+      const context = { n: 1, when: new Date(0), fn: () => 1, gone: undefined, list: [1, undefined] };
+      const final = (await collect(broker.execute('return { guest: context, tool: await callTool("ctx", {}) }', { context }))).at(-1)!;
+      if (final.type !== 'final' || !final.payload.ok) throw new Error(JSON.stringify(final));
+      const json = { n: 1, when: '1970-01-01T00:00:00.000Z', list: [1, null] };
+      expect(final.payload.result).toEqual({ guest: json, tool: json });
+
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      for (const bad of [{ big: 1n }, cyclic, { toJSON: () => 5 }]) {
+        await expect(collect(broker.execute('return 1', { context: bad as Record<string, unknown> }))).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+      }
+      const after = (await collect(broker.execute('return 1 + 2'))).at(-1)!;
+      expect(after.type === 'final' && after.payload.ok && after.payload.result).toBe(3);
+    } finally {
+      await broker.close();
+    }
+  });
+});
