@@ -217,8 +217,10 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     await this.sessions.cancel(sessionId, identity);
   }
 
-  private async open(code: string, options: ExecuteOptions): Promise<EventCursor> {
+  private async open(code: string, given: ExecuteOptions | null | undefined): Promise<EventCursor> {
     if (this.closed) throw new BrokerError('INTERNAL_ERROR', 'the broker is closed');
+    if (given !== undefined && given !== null && typeof given !== 'object') throw new BrokerError('VALIDATION_ERROR', 'the options must be an object');
+    const options: ExecuteOptions = given ?? {};
     const parsed = executeRequestSchema.safeParse({ code, ...pick(options) });
     if (!parsed.success) throw new BrokerError('VALIDATION_ERROR', parsed.error.issues.map((i) => i.message).join('; '));
     if (!this.started) await this.ready();

@@ -1054,14 +1054,20 @@ function hash36(s: string): string {
  * are left out: the call still fails with its own code.
  */
 function toolError(err: unknown, maxDetailsBytes: number): { code: string; message: string; details?: unknown } {
-  if (err instanceof BrokerError) {
-    const out: { code: string; message: string; details?: unknown } = { code: err.code, message: err.message };
-    const details = jsonDetails(err.details, maxDetailsBytes);
-    if (details !== undefined) out.details = details;
-    return out;
+  // The thrown value is the handler's: reading it may throw too (a getter), and then the call
+  // fails plainly instead of never settling.
+  try {
+    if (err instanceof BrokerError) {
+      const out: { code: string; message: string; details?: unknown } = { code: String(err.code), message: String(err.message) };
+      const details = jsonDetails(err.details, maxDetailsBytes);
+      if (details !== undefined) out.details = details;
+      return out;
+    }
+    const message = err instanceof Error ? String(err.message) : typeof err === 'string' ? err : 'the tool failed';
+    return { code: 'TOOL_ERROR', message };
+  } catch {
+    return { code: 'TOOL_ERROR', message: 'the tool failed' };
   }
-  const message = err instanceof Error ? err.message : typeof err === 'string' ? err : 'the tool failed';
-  return { code: 'TOOL_ERROR', message };
 }
 
 function jsonDetails(details: unknown, maxBytes: number): unknown {

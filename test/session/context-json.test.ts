@@ -31,3 +31,16 @@ describe('execute() with a context JSON cannot carry as it is', () => {
     }
   });
 });
+
+describe('execute() options', () => {
+  it('takes null as no options and refuses options that are not an object', async () => {
+    const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false });
+    try {
+      const final = (await collect(broker.execute('return 1 + 2', null as never))).at(-1)!;
+      expect(final.type === 'final' && final.payload.ok && final.payload.result).toBe(3);
+      await expect(collect(broker.execute('return 1', 'fast' as never))).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    } finally {
+      await broker.close();
+    }
+  });
+});

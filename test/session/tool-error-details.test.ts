@@ -66,3 +66,49 @@ for (const mode of ['inline', 'pool'] as const) {
     });
   });
 }
+
+describe('a tool error whose properties throw when read', () => {
+  it('fails the call with TOOL_ERROR instead of leaving it unsettled', async () => {
+    const tools = new ToolRegistry();
+    tools.register({
+      name: 'trap',
+      description: 'throws an Error whose message getter throws',
+      parameters: {},
+      handler: async () => {
+        const err = new Error('hidden');
+        Object.defineProperty(err, 'message', {
+          get() {
+            throw new Error('trap');
+          },
+        });
+        throw err;
+      },
+    });
+    tools.register({
+      name: 'trapDetails',
+      description: 'throws a BrokerError whose details getter throws',
+      parameters: {},
+      handler: async () => {
+        throw new BrokerError('TRAP', 'details trap', {
+          get value() {
+            throw new Error('trap');
+          },
+        });
+      },
+    });
+    const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false, tools, limits: { timeoutMs: 10_000 } });
+    try {
+      const code = `
+        const out = [];
+        for (const name of ['trap', 'trapDetails']) {
+          try { await callTool(name, {}); } catch (e) { out.push(e.code + ': ' + e.message + ' ' + ('details' in e)); }
+        }
+        return out;`;
+      const final = (await collect(broker.execute(code))).at(-1)!;
+      if (final.type !== 'final' || !final.payload.ok) throw new Error(JSON.stringify(final));
+      expect(final.payload.result).toEqual(['TOOL_ERROR: the tool failed false', 'TRAP: details trap false']);
+    } finally {
+      await broker.close();
+    }
+  });
+});
