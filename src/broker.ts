@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { createApp } from './http/app.js';
 import type { AppEnv } from './http/types.js';
-import { consoleLogger } from './logger.js';
+import { consoleLogger, guardLogger } from './logger.js';
 import { randomId } from './protocol/ids.js';
 import { compileFilter, type StreamEvent } from './protocol/events.js';
 import { executeRequestSchema } from './protocol/schemas.js';
@@ -61,7 +61,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   constructor(readonly options: BrokerOptions = {}) {
     super();
     validateBrokerOptions(options);
-    this.logger = options.logger ?? consoleLogger('warn');
+    this.logger = guardLogger(options.logger ?? consoleLogger('warn'));
     this.metrics = options.metrics ? new BrokerMetrics() : undefined;
     // Sessions and routes log through this: it feeds the metrics and allows tool arguments.
     const logger = this.metrics || options.logToolArgs ? observeLogger(this.logger, { metrics: this.metrics, logToolArgs: options.logToolArgs }) : this.logger;

@@ -25,3 +25,36 @@ export function consoleLogger(level: LogLevelName = 'info', bindings: Record<str
     child: (more) => consoleLogger(level, { ...bindings, ...more }),
   };
 }
+
+/**
+ * The broker's view of a user's logger: a logger that throws (a broken transport, a bug in a
+ * serializer) must not fail sessions or end the process. The first such error is written to
+ * the console once; the line that caused it is lost.
+ */
+export function guardLogger(logger: Logger): Logger {
+  let reported = false;
+  const level = (name: 'debug' | 'info' | 'warn' | 'error') => (obj: object | string, msg?: string) => {
+    try {
+      logger[name](obj, msg);
+    } catch (err) {
+      if (reported) return;
+      reported = true;
+      try {
+        console.error(`enclave-broker: the logger threw (${err instanceof Error ? err.message : String(err)}); lines it cannot write are dropped`);
+      } catch {
+        // No console either: nothing more to do.
+      }
+    }
+  };
+  const guarded: Logger = { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') };
+  if (typeof logger.child === 'function') {
+    guarded.child = (bindings) => {
+      try {
+        return guardLogger(logger.child!(bindings));
+      } catch {
+        return guarded;
+      }
+    };
+  }
+  return guarded;
+}

@@ -17,7 +17,7 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: any[]) => v
   once<K extends keyof Events>(event: K, listener: Events[K]): this {
     const wrapped = ((...args: Parameters<Events[K]>) => {
       this.off(event, wrapped);
-      listener(...args);
+      return listener(...args) as unknown;
     }) as Events[K];
     return this.on(event, wrapped);
   }
@@ -26,16 +26,31 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: any[]) => v
     return (this.listeners.get(event)?.size ?? 0) > 0;
   }
 
-  /** Calls every listener; a listener that throws is reported to `onError`, never to the emitter. */
+  /**
+   * Calls every listener; a listener that throws, or an async one whose promise rejects, is
+   * reported to `onError`, never to the emitter (and never left as an unhandled rejection).
+   */
   emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
     const set = this.listeners.get(event);
     if (!set) return;
     for (const listener of [...set]) {
       try {
-        listener(...args);
+        const returned = listener(...args) as unknown;
+        if (returned !== null && typeof returned === 'object' && typeof (returned as PromiseLike<unknown>).then === 'function') {
+          (returned as PromiseLike<unknown>).then(undefined, (err: unknown) => this.report(err, String(event)));
+        }
       } catch (err) {
-        this.onError(err, String(event));
+        this.report(err, String(event));
       }
+    }
+  }
+
+  /** `onError`, which reads the listener's error: that may throw too (a getter), and is dropped then. */
+  private report(err: unknown, event: string): void {
+    try {
+      this.onError(err, event);
+    } catch {
+      // Nothing left to tell.
     }
   }
 
