@@ -44,7 +44,7 @@ export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHand
         new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
       ]);
     } catch (err) {
-      logger.info({ path: c.req.path, reason: 'validate threw', err: String(err) }, 'request refused');
+      logger.info({ path: c.req.path, reason: 'validate threw', err: describe(err) }, 'request refused');
       throw new BrokerError('UNAUTHORIZED', 'invalid credentials', undefined, challenge(config));
     } finally {
       if (timer !== undefined) clearTimeout(timer);
@@ -53,15 +53,38 @@ export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHand
       logger.warn({ path: c.req.path }, 'authentication timed out');
       throw new BrokerError('STORE_UNAVAILABLE', 'authentication is unavailable, try again', undefined, { 'Retry-After': '1' });
     }
-    if (!result || result.valid !== true) {
+    let identity: AuthResult | undefined;
+    try {
+      identity = readIdentity(result);
+    } catch (err) {
+      // A result that throws when read (a getter) is a validate that failed.
+      logger.info({ path: c.req.path, reason: 'validate result unreadable', err: describe(err) }, 'request refused');
+    }
+    if (!identity) {
       logger.info({ path: c.req.path, reason: 'invalid credentials' }, 'request refused');
       throw new BrokerError('UNAUTHORIZED', 'invalid credentials', undefined, challenge(config));
     }
-    const identity: AuthResult = { valid: true };
-    if (typeof result.userId === 'string') identity.userId = result.userId;
-    if (typeof result.tenantId === 'string') identity.tenantId = result.tenantId;
-    if (Array.isArray(result.permissions)) identity.permissions = result.permissions.filter((p) => typeof p === 'string');
     c.set('identity', identity);
     await next();
   };
+}
+
+/** The identity a valid result gives (strings only), or undefined when it is not valid. */
+function readIdentity(result: AuthResult | null | undefined): AuthResult | undefined {
+  if (!result || result.valid !== true) return undefined;
+  const identity: AuthResult = { valid: true };
+  if (typeof result.userId === 'string') identity.userId = result.userId;
+  if (typeof result.tenantId === 'string') identity.tenantId = result.tenantId;
+  const permissions: unknown = result.permissions;
+  if (Array.isArray(permissions)) identity.permissions = permissions.filter((p): p is string => typeof p === 'string');
+  return identity;
+}
+
+/** A thrown value as text for the log; reading it may throw too. */
+function describe(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'an unreadable error';
+  }
 }

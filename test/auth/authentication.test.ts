@@ -226,6 +226,25 @@ describe('api-key and custom authentication', () => {
     }
   });
 
+  it('a validate that throws something unreadable, or answers a result that throws when read, is a 401', async () => {
+    const trap = (): never => {
+      throw new Error('trap');
+    };
+    const s = await start({
+      type: 'bearer',
+      validate: async (token) => {
+        if (token === 'thrown') throw { toString: trap };
+        if (token === 'valid') return Object.defineProperty({}, 'valid', { get: trap }) as never;
+        return Object.defineProperty({ valid: true }, 'permissions', { get: trap }) as never;
+      },
+    });
+    for (const token of ['thrown', 'valid', 'permissions']) {
+      const res = await postJson(`${s.url}/execute`, { code: 'return 1' }, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(401);
+      expect((await res.json()).error.code).toBe('UNAUTHORIZED');
+    }
+  });
+
   it('a validate that hangs answers 503 after timeoutMs, and the broker keeps serving', async () => {
     const s = await start({
       type: 'bearer',
