@@ -5,7 +5,7 @@ import { consoleLogger, guardLogger } from './logger.js';
 import { randomId } from './protocol/ids.js';
 import { compileFilter, type StreamEvent } from './protocol/events.js';
 import { executeRequestSchema } from './protocol/schemas.js';
-import { BrokerError } from './protocol/errors.js';
+import { BrokerError, errorText } from './protocol/errors.js';
 import type { Executor } from './pool/executor.js';
 import { InlineExecutor } from './pool/inline.js';
 import type { EventCursor } from './session/cursor.js';
@@ -232,7 +232,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   }
 
   protected override onError(err: unknown, event: string): void {
-    this.logger.error({ event, err: err instanceof Error ? err.message : String(err) }, 'a broker event listener threw');
+    this.logger.error({ event, err: errorText(err) }, 'a broker event listener threw');
   }
 }
 

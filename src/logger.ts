@@ -1,3 +1,4 @@
+import { errorText } from './protocol/errors.js';
 import type { Logger } from './session/types.js';
 
 const ORDER = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
@@ -40,7 +41,7 @@ export function guardLogger(logger: Logger): Logger {
       if (reported) return;
       reported = true;
       try {
-        console.error(`enclave-broker: the logger threw (${err instanceof Error ? err.message : String(err)}); lines it cannot write are dropped`);
+        console.error(`enclave-broker: the logger threw (${errorText(err)}); lines it cannot write are dropped`);
       } catch {
         // No console either: nothing more to do.
       }

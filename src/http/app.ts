@@ -36,7 +36,7 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
     });
   }
 
-  app.use('*', cors(deps.cors));
+  app.use('*', cors(deps.cors, deps.logger));
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
   app.use('*', observeHttp(deps.logger, deps.metrics));
 

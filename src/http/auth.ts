@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { BrokerError } from '../protocol/errors.js';
+import { BrokerError, errorText } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
 import type { AppEnv, AuthConfig, AuthResult } from './types.js';
 
@@ -44,7 +44,7 @@ export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHand
         new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
       ]);
     } catch (err) {
-      logger.info({ path: c.req.path, reason: 'validate threw', err: describe(err) }, 'request refused');
+      logger.info({ path: c.req.path, reason: 'validate threw', err: errorText(err) }, 'request refused');
       throw new BrokerError('UNAUTHORIZED', 'invalid credentials', undefined, challenge(config));
     } finally {
       if (timer !== undefined) clearTimeout(timer);
@@ -58,7 +58,7 @@ export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHand
       identity = readIdentity(result);
     } catch (err) {
       // A result that throws when read (a getter) is a validate that failed.
-      logger.info({ path: c.req.path, reason: 'validate result unreadable', err: describe(err) }, 'request refused');
+      logger.info({ path: c.req.path, reason: 'validate result unreadable', err: errorText(err) }, 'request refused');
     }
     if (!identity) {
       logger.info({ path: c.req.path, reason: 'invalid credentials' }, 'request refused');
@@ -80,11 +80,3 @@ function readIdentity(result: AuthResult | null | undefined): AuthResult | undef
   return identity;
 }
 
-/** A thrown value as text for the log; reading it may throw too. */
-function describe(err: unknown): string {
-  try {
-    return err instanceof Error ? err.message : String(err);
-  } catch {
-    return 'an unreadable error';
-  }
-}

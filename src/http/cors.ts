@@ -1,4 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
+import { errorText } from '../protocol/errors.js';
+import type { Logger } from '../session/types.js';
 import type { AppEnv, CorsConfig } from './types.js';
 
 const ALLOW_METHODS = 'GET,POST,DELETE,OPTIONS';
@@ -13,14 +15,21 @@ const MAX_AGE = '600';
  * route's answer; on Node that also turns @hono/node-server's cheap string responses into full
  * WHATWG responses read through a stream.
  */
-export function cors(config: CorsConfig | undefined): MiddlewareHandler<AppEnv> {
+export function cors(config: CorsConfig | undefined, logger?: Logger): MiddlewareHandler<AppEnv> {
   const origin = config?.origin ?? '*';
   const allowOrigin: (requestOrigin: string) => string | undefined | null =
     typeof origin === 'function' ? origin : typeof origin === 'string' ? (o) => (origin === '*' ? '*' : origin === o ? o : null) : (o) => (origin.includes(o) ? o : null);
   const varies = origin !== '*';
   return async (c, next) => {
-    const allowed = allowOrigin(c.req.header('origin') ?? '');
-    if (allowed) c.header('Access-Control-Allow-Origin', allowed);
+    let allowed: unknown;
+    try {
+      allowed = allowOrigin(c.req.header('origin') ?? '');
+    } catch (err) {
+      // A predicate that throws allows nothing (the browser refuses the answer), and the
+      // request itself is still answered.
+      logger?.warn({ err: errorText(err) }, 'cors.origin threw; the origin is not allowed');
+    }
+    if (typeof allowed === 'string' && allowed !== '') c.header('Access-Control-Allow-Origin', allowed);
     if (varies) c.header('Vary', 'Origin', { append: true });
     if (c.req.method === 'OPTIONS') {
       c.header('Access-Control-Max-Age', MAX_AGE);

@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { BrokerError } from '../protocol/errors.js';
+import { BrokerError, errorText } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
 import type { BrokerStore } from '../store/types.js';
 import type { AppEnv, RateLimitConfig, RateLimitRequest } from './types.js';
@@ -47,7 +47,7 @@ export function createRateLimiter(
       const key = config.keyGenerator(requestView(c, ip));
       return typeof key === 'string' && key !== '' ? key : undefined;
     } catch (err) {
-      logger.warn({ err: String(err) }, 'rateLimiting.keyGenerator threw; using the default key');
+      logger.warn({ err: errorText(err) }, 'rateLimiting.keyGenerator threw; using the default key');
       return undefined;
     }
   };

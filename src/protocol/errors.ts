@@ -97,3 +97,15 @@ export interface ErrorBody {
 export function isBrokerError(err: unknown): err is BrokerError {
   return err instanceof BrokerError;
 }
+
+/**
+ * A thrown value as text, for logs and messages. The value may come from user code (a tool
+ * handler, a listener, a callback) and reading it may throw too (a getter, a `toString`).
+ */
+export function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    return 'an unreadable error';
+  }
+}

@@ -66,3 +66,31 @@ describe('CORS and request ids on every answer', () => {
     await readEvents(other);
   });
 });
+
+describe('a cors.origin predicate', () => {
+  it('allows what it answers; one that throws or answers a non-string allows nothing, and requests are still answered', async () => {
+    const predicate = await startBroker({
+      cors: {
+        origin: (o: string) => {
+          if (o === 'https://ok.example') return o;
+          if (o === 'https://odd.example') return true as never;
+          throw new Error('predicate bug');
+        },
+      },
+    });
+    try {
+      for (const [origin, expected] of [
+        ['https://ok.example', 'https://ok.example'],
+        ['https://odd.example', null],
+        ['https://boom.example', null],
+      ] as const) {
+        const res = await postJson(`${predicate.url}/execute`, { code: 'return 1 + 2' }, { Origin: origin });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('access-control-allow-origin')).toBe(expected);
+        expect((await readEvents(res)).at(-1)?.type).toBe('final');
+      }
+    } finally {
+      await predicate.close();
+    }
+  });
+});
