@@ -64,8 +64,9 @@ function argsType(tool: ToolDefinition): string {
   if (entries.length === 0) return 'Record<string, never>';
   const lines = entries.map(([name, def]) => {
     const optional = !def.required || def.default !== undefined;
-    const note = def.default !== undefined ? ` (default: ${JSON.stringify(def.default)})` : '';
-    return `${comment(def.description + note, '  ')}  ${propertyKey(name)}${optional ? '?' : ''}: ${TS_TYPES[def.type]};`;
+    const note = def.default !== undefined ? `(default: ${JSON.stringify(def.default)})` : '';
+    const text = [typeof def.description === 'string' ? def.description : '', note].filter(Boolean).join(' ');
+    return `${text ? comment(text, '  ') : ''}  ${propertyKey(name)}${optional ? '?' : ''}: ${TS_TYPES[def.type]};`;
   });
   return `{\n${lines.join('\n')}\n}`;
 }

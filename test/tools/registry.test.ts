@@ -51,6 +51,22 @@ describe('ToolRegistry', () => {
     expect(doc).toContain('  "odd-name"?: unknown[];');
     expect(tools.getDocumentation((name) => name !== 'users:list')).not.toContain('users:list"');
   });
+
+  it('writes no JSDoc line for a parameter without a description (JavaScript callers may leave it out)', () => {
+    const tools = new ToolRegistry();
+    tools.register({
+      name: 'bare',
+      description: 'Bare parameters',
+      parameters: {
+        q: { type: 'string' } as never,
+        n: { type: 'number', default: 3 } as never,
+      },
+      handler,
+    });
+    const doc = tools.getDocumentation();
+    expect(doc).not.toContain('undefined');
+    expect(doc).toContain('{\n  q?: string;\n  /** (default: 3) */\n  n?: number;\n}');
+  });
 });
 
 describe('validateArgs', () => {
