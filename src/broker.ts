@@ -143,6 +143,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   /** Starts the HTTP server (Node or Bun). `listen(0)` picks a free port; see `port`. */
   async listen(port: number, hostname?: string): Promise<void> {
     if (this.server) throw new Error('the broker is already listening');
+    if (this.closed) throw new Error('the broker is closed');
     await this.ready();
     const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
     const specifier = isBun ? './serve.bun.js' : './serve.node.js';
@@ -192,6 +193,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   }
 
   async getSession(sessionId: string, identity?: CallerIdentity): Promise<SessionInfo | null> {
+    if (typeof sessionId !== 'string') return null;
     try {
       return await this.sessions.info(sessionId, identity);
     } catch (err) {
@@ -207,6 +209,8 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     result: unknown,
     options: { error?: { message: string; code?: string }; identity?: CallerIdentity } = {},
   ): Promise<void> {
+    sessionIdOf(sessionId);
+    if (typeof callId !== 'string') throw new BrokerError('NOT_FOUND', 'no such tool call');
     if (!this.started) await this.ready();
     const input = options.error ? { error: options.error } : { result };
     await this.sessions.submitToolResult(sessionId, callId, input, options.identity);
@@ -214,7 +218,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
 
   /** Cancels a session; it ends with CANCELLED. */
   async cancel(sessionId: string, identity?: CallerIdentity): Promise<void> {
-    await this.sessions.cancel(sessionId, identity);
+    await this.sessions.cancel(sessionIdOf(sessionId), identity);
   }
 
   private async open(code: string, given: ExecuteOptions | null | undefined): Promise<EventCursor> {
@@ -234,6 +238,12 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   protected override onError(err: unknown, event: string): void {
     this.logger.error({ event, err: errorText(err) }, 'a broker event listener threw');
   }
+}
+
+/** A session id from library code, which types do not guard: anything but a string is no session. */
+function sessionIdOf(sessionId: unknown): string {
+  if (typeof sessionId !== 'string') throw new BrokerError('NOT_FOUND', 'no such session');
+  return sessionId;
 }
 
 function pick(options: ExecuteOptions): Record<string, unknown> {

@@ -44,3 +44,20 @@ describe('execute() options', () => {
     }
   });
 });
+
+describe('the broker API with ids of the wrong type, and after close()', () => {
+  it('answers no session for non-string ids, and refuses to listen once closed', async () => {
+    const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false });
+    const unreadable = {
+      toString(): string {
+        throw new Error('unreadable id');
+      },
+    };
+    expect(await broker.getSession(unreadable as never)).toBeNull();
+    await expect(broker.submitToolResult(unreadable as never, 'c_1', 1)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(broker.submitToolResult('s_nope', unreadable as never, 1)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(broker.cancel(unreadable as never)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await broker.close();
+    await expect(broker.listen(0)).rejects.toThrow('the broker is closed');
+  });
+});
