@@ -4,7 +4,9 @@ import { silentLogger } from '../../src/session/types.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { collect } from '../helpers/broker.js';
 
-// `broker.execute(code, { context })` from library code: the context is what JSON carries,
+// What library code hands the broker, which TypeScript types do not guard at run time.
+//
+// `broker.execute(code, { context })`: the context is what JSON carries,
 // for the guest and for tool handlers alike; one JSON cannot carry is a VALIDATION_ERROR. Such
 // contexts used to fail with STORE_UNAVAILABLE, or a raw DataCloneError for a function.
 describe('execute() with a context JSON cannot carry as it is', () => {
