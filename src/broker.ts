@@ -11,7 +11,7 @@ import { InlineExecutor } from './pool/inline.js';
 import type { EventCursor } from './session/cursor.js';
 import { Emitter } from './session/emitter.js';
 import { brokerLimits, type BrokerLimits } from './session/limits.js';
-import { SessionManager } from './session/manager.js';
+import { jsonContext, SessionManager } from './session/manager.js';
 import { createToolResolver } from './session/tool-resolver.js';
 import type { BrokerEventMap, Logger, SessionInfo } from './session/types.js';
 import { MemoryStore } from './store/memory.js';
@@ -231,7 +231,8 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     const limits = { ...options.limits };
     if (options.timeout !== undefined) limits.timeoutMs = Math.min(options.timeout, limits.timeoutMs ?? Infinity);
     if (options.maxToolCalls !== undefined) limits.maxToolCalls = Math.min(options.maxToolCalls, limits.maxToolCalls ?? Infinity);
-    const session = await this.sessions.create({ code, context: options.context, limits, identity: options.identity, attached: true });
+    const context = options.context === undefined ? undefined : jsonContext(options.context);
+    const session = await this.sessions.create({ code, context, limits, identity: options.identity, attached: true });
     return session.readAsCreator(compileFilter(options.filter));
   }
 

@@ -162,7 +162,7 @@ export class SessionManager {
     if (input.context !== undefined && nestedDeeperThan(input.context, MAX_CONTEXT_DEPTH)) {
       throw new BrokerError('VALIDATION_ERROR', `context nests deeper than ${MAX_CONTEXT_DEPTH} levels`);
     }
-    const context = input.context === undefined ? {} : jsonContext(input.context);
+
     const identity = input.identity ?? {};
     const id = input.id ?? newSessionId();
     if (input.id && (this.local.has(id) || (await this.guard(options.store.getSession(id))))) {
@@ -172,7 +172,7 @@ export class SessionManager {
       {
         id,
         code: input.code,
-        context,
+        context: input.context ?? {},
         limits,
         identity,
         tenant: ownerKey(identity),
@@ -512,11 +512,12 @@ export class SessionManager {
 const MAX_CONTEXT_DEPTH = 256;
 
 /**
- * The context as JSON carries it, which is what the guest sees: tool handlers get the same
- * value (a `Date` becomes its ISO string, functions and `undefined` go). A context JSON cannot
- * carry (a `BigInt`, a cycle) or that is not an object is a `VALIDATION_ERROR`.
+ * A context from library code (`broker.execute`) as JSON carries it, which is what the guest
+ * sees: tool handlers get the same value (a `Date` becomes its ISO string, functions and
+ * `undefined` go). A context JSON cannot carry (a `BigInt`, a cycle) or that is not an object is
+ * a `VALIDATION_ERROR`. (Over HTTP the context is parsed JSON already.)
  */
-function jsonContext(context: unknown): Record<string, unknown> {
+export function jsonContext(context: unknown): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(JSON.stringify(context) ?? 'null');
