@@ -11,7 +11,7 @@ import { InlineExecutor } from './pool/inline.js';
 import type { EventCursor } from './session/cursor.js';
 import { Emitter } from './session/emitter.js';
 import { brokerLimits, type BrokerLimits } from './session/limits.js';
-import { jsonContext, SessionManager } from './session/manager.js';
+import { SessionManager } from './session/manager.js';
 import { createToolResolver } from './session/tool-resolver.js';
 import type { BrokerEventMap, Logger, SessionInfo } from './session/types.js';
 import { MemoryStore } from './store/memory.js';
@@ -239,6 +239,23 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   protected override onError(err: unknown, event: string): void {
     this.logger.error({ event, err: errorText(err) }, 'a broker event listener threw');
   }
+}
+
+/**
+ * A context from library code as JSON carries it, which is what the guest sees: tool handlers
+ * get the same value (a `Date` becomes its ISO string, functions and `undefined` go). A context
+ * JSON cannot carry (a `BigInt`, a cycle) or that is not an object is a `VALIDATION_ERROR`.
+ * (Over HTTP the context is parsed JSON already.)
+ */
+function jsonContext(context: unknown): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(JSON.stringify(context) ?? 'null');
+  } catch (err) {
+    throw new BrokerError('VALIDATION_ERROR', `context must be JSON: ${errorText(err)}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BrokerError('VALIDATION_ERROR', 'context must be a JSON object');
+  return value as Record<string, unknown>;
 }
 
 /** A session id from library code, which types do not guard: anything but a string is no session. */

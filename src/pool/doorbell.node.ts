@@ -22,6 +22,12 @@ export class Doorbell {
     Atomics.add(this.cells, this.index, 1);
   }
 
+  /** Sender: posts `message` and rings (a ring nobody listens for, as on Bun, costs nothing). */
+  post(target: { postMessage(message: unknown): void }, message: unknown): void {
+    target.postMessage(message);
+    this.ring();
+  }
+
   /**
    * Receiver: the next message on `port`, read only when the bell rang since the queue was last
    * found empty. Messages the port's own listener took in the meantime cost one empty read.

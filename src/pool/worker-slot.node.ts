@@ -169,8 +169,7 @@ export class WorkerSlot implements SandboxHost {
     const list = this.outbox;
     this.outbox = [];
     if (this.gone || list.length === 0) return;
-    (this.port ?? this.worker).postMessage({ t: 'cmds', list } satisfies ToWorker);
-    if (this.port) this.toWorker.ring();
+    this.toWorker.post(this.port ?? this.worker, { t: 'cmds', list } satisfies ToWorker);
     // After a tool result the guest usually answers within microseconds (its next tool call or
     // its end); a session's start takes longer, and is not waited for this way.
     if (this.port && this.outstanding > 0 && list.some((c) => c.t === 'settle' || c.t === 'fire')) {

@@ -77,8 +77,7 @@ function flush(): void {
   if (batch.length === 0 && acks === 0) return;
   const list = batch;
   batch = [];
-  hot.postMessage({ t: 'ev', list, acks } satisfies FromWorker);
-  if (hot !== port) toMain.ring();
+  toMain.post(hot, { t: 'ev', list, acks } satisfies FromWorker);
   acks = 0;
 }
 

@@ -162,7 +162,6 @@ export class SessionManager {
     if (input.context !== undefined && nestedDeeperThan(input.context, MAX_CONTEXT_DEPTH)) {
       throw new BrokerError('VALIDATION_ERROR', `context nests deeper than ${MAX_CONTEXT_DEPTH} levels`);
     }
-
     const identity = input.identity ?? {};
     const id = input.id ?? newSessionId();
     if (input.id && (this.local.has(id) || (await this.guard(options.store.getSession(id))))) {
@@ -510,23 +509,6 @@ export class SessionManager {
 
 /** Deepest `context` accepted (deeper ones overflow the stack while it is copied and frozen). */
 const MAX_CONTEXT_DEPTH = 256;
-
-/**
- * A context from library code (`broker.execute`) as JSON carries it, which is what the guest
- * sees: tool handlers get the same value (a `Date` becomes its ISO string, functions and
- * `undefined` go). A context JSON cannot carry (a `BigInt`, a cycle) or that is not an object is
- * a `VALIDATION_ERROR`. (Over HTTP the context is parsed JSON already.)
- */
-export function jsonContext(context: unknown): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(JSON.stringify(context) ?? 'null');
-  } catch (err) {
-    throw new BrokerError('VALIDATION_ERROR', `context must be JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BrokerError('VALIDATION_ERROR', 'context must be a JSON object');
-  return value as Record<string, unknown>;
-}
 
 /** Whether arrays/objects nest deeper than `max` (iterative, so any depth is safe to check). */
 function nestedDeeperThan(root: unknown, max: number): boolean {
