@@ -1,6 +1,6 @@
 import { isWasmAbort, ModulePool, type ModulePoolOptions, type ModuleSlot } from '../sandbox/modules.js';
 import { needsTypedArrays } from '../sandbox/intrinsics.js';
-import { QuickJSSandbox } from '../sandbox/sandbox.js';
+import { disposePending, QuickJSSandbox } from '../sandbox/sandbox.js';
 import type {
   SandboxFailure,
   SandboxHandle,
@@ -30,11 +30,13 @@ export class InlineExecutor implements Executor {
   private readonly prewarm: number;
   private readonly spares: QuickJSSandbox[] = [];
   private refillQueued = false;
+  private awaitingModule = false;
   private closed = false;
 
   constructor(options: InlineExecutorOptions = {}) {
     const { prewarm, ...moduleOptions } = options;
     this.modules = new ModulePool(moduleOptions);
+    this.modules.reclaim = disposePending;
     this.prewarm = Math.max(0, Math.floor(prewarm ?? (isServerRuntime() ? 2 : 0)));
   }
 
@@ -55,10 +57,16 @@ export class InlineExecutor implements Executor {
       counted.onTimerSet = (id, ms) => listener.onTimerSet!(id, ms);
       counted.onTimerCleared = (id) => listener.onTimerCleared?.(id);
     }
+    // Spares are prepared without typed arrays (see intrinsics.ts).
+    const spare = needsTypedArrays(spec.code) ? undefined : this.takeSpare();
+    if (spare) {
+      spare.start(spec, counted);
+      this.scheduleRefill();
+      return spare;
+    }
     const slot = this.modules.acquire();
     if (!(slot instanceof Promise)) {
-      // Spares are prepared without typed arrays (see intrinsics.ts).
-      const sandbox = (needsTypedArrays(spec.code) ? undefined : this.takeSpare(slot)) ?? new QuickJSSandbox(this.modules, slot, spec);
+      const sandbox = new QuickJSSandbox(this.modules, slot, spec);
       sandbox.start(spec, counted);
       this.scheduleRefill();
       return sandbox;
@@ -77,22 +85,28 @@ export class InlineExecutor implements Executor {
   }
 
   stats(): ExecutorStats {
-    return { kind: this.kind, active: this.active, modules: this.modules.modulesCreated, wasmHeapBytes: this.modules.heapBytes() };
+    return {
+      kind: this.kind,
+      active: this.active,
+      modules: this.modules.modulesCreated,
+      modulesAlive: this.modules.modulesAlive,
+      wasmHeapBytes: this.modules.heapBytes(),
+    };
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const spare of this.spares.splice(0)) if (!spare.slot.crashed) spare.discard();
+    this.modules.close();
   }
 
   // ---- prepared sandboxes ----------------------------------------------------------------
 
-  /** A prepared sandbox of this module, if one is ready (spares of a retired module are dropped). */
-  private takeSpare(slot: ModuleSlot): QuickJSSandbox | undefined {
+  /** A prepared sandbox, if one is ready (each lives in a module of its own). */
+  private takeSpare(): QuickJSSandbox | undefined {
     while (this.spares.length > 0) {
       const spare = this.spares.pop()!;
-      if (spare.slot === slot) return spare;
-      // A retired or crashed module is let go as a whole: its runtimes go with it.
+      if (!spare.slot.crashed) return spare;
     }
     return undefined;
   }
@@ -109,18 +123,30 @@ export class InlineExecutor implements Executor {
   }
 
   /**
-   * Prepares sandboxes up to `prewarm` in the current module (never loads a module for it).
+   * Prepares sandboxes up to `prewarm` in idle modules (never waits for a module to load).
    * From the idle-time refill, one per turn of the event loop, so that a request arriving
    * meanwhile waits for one preparation at most.
    */
   private refill(all = true): void {
     if (this.closed) return;
-    const slot = this.modules.acquire();
-    if (slot instanceof Promise) return;
-    if (this.spares.some((s) => s.slot !== slot)) this.spares.splice(0, this.spares.length, ...this.spares.filter((s) => s.slot === slot));
-    for (let made = 0; this.spares.length < this.prewarm && !slot.retired && !slot.crashed; made++) {
+    for (let made = 0; this.spares.length < this.prewarm; made++) {
       if (!all && made > 0) {
         this.scheduleRefill();
+        return;
+      }
+      const slot = this.modules.acquireReady();
+      if (!slot) {
+        // No idle module: load one, then go on (once at a time).
+        if (!this.awaitingModule) {
+          this.awaitingModule = true;
+          void this.modules.warm().then(
+            () => {
+              this.awaitingModule = false;
+              this.scheduleRefill();
+            },
+            () => (this.awaitingModule = false),
+          );
+        }
         return;
       }
       const spare = new QuickJSSandbox(this.modules, slot);

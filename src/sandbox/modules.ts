@@ -4,16 +4,31 @@ import {
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import releaseSyncVariant from '@jitl/quickjs-wasmfile-release-sync';
+import { CappedMemory, PAGE } from './capped-memory.js';
+import { findInterruptCounter, type InterruptCounter } from './interrupt-counter.js';
 
-/** A QuickJS WASM module instance and the sandboxes living in it. */
+/** What a module knows of the sandbox living in it. */
+export interface ModuleTenant {
+  crash(reason: string): void;
+}
+
+/**
+ * A QuickJS WASM module instance serving one sandbox at a time (prepared or running). Its
+ * memory is the sandbox's alone, so the memory's ceiling is the sandbox's memory limit, and
+ * a module that fails takes no other session with it.
+ */
 export interface ModuleSlot {
   readonly module: QuickJSWASMModule;
-  /** Sandboxes created in this module that have not ended yet. */
-  readonly live: Set<{ crash(reason: string): void }>;
-  created: number;
-  /** No new sandboxes go here; the slot is dropped once `live` is empty. */
+  readonly memory: CappedMemory;
+  /** The sandbox living here, if any. */
+  tenant: ModuleTenant | undefined;
+  /** Sandboxes this module has served. */
+  served: number;
+  /** Not to be reused: dropped (and collected) once its sandbox has ended. */
   retired: boolean;
   crashed: boolean;
+  /** `memory.buffer.byteLength` when the module was ready: a reused module must not have grown far past it. */
+  readonly baseBytes: number;
 }
 
 export interface ModulePoolOptions {
@@ -23,18 +38,19 @@ export interface ModulePoolOptions {
    */
   wasmModule?: WebAssembly.Module | (() => Promise<WebAssembly.Module | undefined>);
   /**
-   * Sandboxes one module hosts before it is replaced (default 100 000). A module's memory and
-   * state stay flat over many sandboxes, so this is only a backstop: replacing a module costs
-   * its instantiation and the re-optimisation of the library code bound to it.
+   * Sandboxes one module serves, one after the other, before it is replaced (default
+   * 100 000): a backstop, since a module whose memory grew or whose sandbox failed is never
+   * reused anyway.
    */
   sandboxesPerModule?: number;
   /**
-   * WASM memory a module may have grown to before it takes no new sandboxes (default 48 MiB),
-   * unless its live sandboxes may need it (see `oversized`). WASM memory never shrinks: a
-   * session that used tens of MiB leaves its module that large, so such a module is replaced
-   * and let go once its last sandbox ends.
+   * Bytes a module's memory may have grown past its starting size and still be reused
+   * (default 4 MiB). WASM memory never shrinks: what a session left free inside it is room
+   * the next session could use beyond its own limit, so a module grown further is let go.
    */
-  moduleHeapLimitBytes?: number;
+  moduleReuseSlackBytes?: number;
+  /** Idle modules kept ready for the next sandboxes (default 2; 0 on runtimes that are not servers). */
+  spareModules?: number;
   /**
    * Largest QuickJS stack granted, whatever a session asks. The engine's native recursion
    * (deeply nested JSON, parser nesting) uses the host thread's own stack beyond what QuickJS
@@ -45,94 +61,212 @@ export interface ModulePoolOptions {
 }
 
 /**
- * Hands out QuickJS modules. Each sandbox gets its own runtime inside a shared module; a
- * module is retired once its memory grew far past what its live sandboxes use, after
- * `sandboxesPerModule` sandboxes, after a sandbox left it in a doubtful state, or when it
- * aborted — then every sandbox still in it is told it crashed.
+ * Hands out QuickJS modules, one per sandbox. A module is instantiated from the WASM compiled
+ * once (≈ 2 ms), its memory filled up to its initial size (so that everything its sandbox
+ * allocates grows the memory, where the ceiling sees it), and reused by the next sandbox once
+ * its sandbox ended cleanly and left its memory small. A module whose sandbox hit the memory
+ * ceiling, failed or could not be freed is dropped whole: its memory goes with it.
  */
 export class ModulePool {
-  private current: ModuleSlot | undefined;
-  private loading: Promise<ModuleSlot> | undefined;
-  private variant: typeof releaseSyncVariant | undefined;
+  /** The compiled WASM (null: the variant package loads its own). */
+  private wasm: WebAssembly.Module | null | undefined;
+  private wasmLoading: Promise<WebAssembly.Module | null> | undefined;
+  private readonly free: ModuleSlot[] = [];
+  private readonly all = new Set<ModuleSlot>();
   private readonly perModule: number;
-  private readonly heapLimit: number;
+  private readonly slack: number;
+  private readonly spares: number;
+  private refilling = false;
+  private closed = false;
   readonly maxStackBytes: number;
   modulesCreated = 0;
+  /** Where contexts of this engine build keep their interrupt counter (found on the first module). */
+  interruptCounter: InterruptCounter | undefined;
+  private counterProbed = false;
 
   constructor(private readonly options: ModulePoolOptions = {}) {
     this.perModule = options.sandboxesPerModule ?? 100_000;
-    this.heapLimit = options.moduleHeapLimitBytes ?? 48 * 1024 * 1024;
+    this.slack = options.moduleReuseSlackBytes ?? 4 * 1024 * 1024;
+    this.spares = Math.max(0, Math.floor(options.spareModules ?? (isServerRuntime() ? 2 : 0)));
     this.maxStackBytes = options.maxStackBytes ?? 64 * 1024;
   }
 
-  /** A module ready for a new sandbox (synchronous when one is warm). */
+  /**
+   * Frees ended sandboxes whose disposal was put off (see `disposeLater` in sandbox.ts), so
+   * that their modules can serve again: set by the executor.
+   */
+  reclaim: (() => void) | undefined;
+
+  /** A module for a new sandbox: synchronous when an idle one is ready. */
   acquire(): ModuleSlot | Promise<ModuleSlot> {
-    const slot = this.current;
-    if (slot && !slot.retired && !slot.crashed) return slot;
-    return (this.loading ??= this.load().finally(() => (this.loading = undefined)));
+    return this.acquireReady() ?? this.load();
   }
 
-  /** Loads the first module ahead of the first sandbox. */
+  /** An idle module if one is ready, without loading one. */
+  acquireReady(): ModuleSlot | undefined {
+    if (this.free.length === 0) this.reclaim?.();
+    const slot = this.free.pop();
+    this.refill();
+    return slot;
+  }
+
+  /** Loads the first modules ahead of the first sandbox. */
   async warm(): Promise<void> {
-    await this.acquire();
+    if (this.free.length === 0) this.free.push(await this.load());
+    this.refill();
   }
 
-  /** Called by a sandbox when it ends. */
-  release(slot: ModuleSlot, sandbox: { crash(reason: string): void }): void {
-    slot.live.delete(sandbox);
+  /** A sandbox takes the module (it was acquired for it). */
+  bind(slot: ModuleSlot, tenant: ModuleTenant): void {
+    slot.tenant = tenant;
+    slot.served++;
+    if (slot.served >= this.perModule) slot.retired = true;
   }
 
+  /**
+   * The sandbox living in `slot` ended and freed what it held (or could not: then `clean` is
+   * false). A clean, small module goes back to the idle list; any other is dropped.
+   */
+  release(slot: ModuleSlot, clean: boolean): void {
+    slot.tenant = undefined;
+    slot.memory.onRefused = undefined;
+    const reusable =
+      clean &&
+      !this.closed &&
+      !slot.retired &&
+      !slot.crashed &&
+      !slot.memory.refused &&
+      slot.memory.buffer.byteLength <= slot.baseBytes + this.slack &&
+      this.free.length < MAX_IDLE_MODULES;
+    if (reusable) {
+      // Nothing may grow an idle module.
+      slot.memory.allow(0);
+      this.free.push(slot);
+    } else this.drop(slot);
+  }
+
+  /** The module must not be reused. */
   retire(slot: ModuleSlot): void {
     slot.retired = true;
-    if (this.current === slot) this.current = undefined;
   }
 
-  /** The module aborted: every sandbox in it ends with SANDBOX_CRASHED. */
+  /** The module aborted: its sandbox ends with SANDBOX_CRASHED. */
   crash(slot: ModuleSlot, reason: string): void {
     if (slot.crashed) return;
     slot.crashed = true;
-    this.retire(slot);
-    for (const sandbox of [...slot.live]) sandbox.crash(reason);
-    slot.live.clear();
+    slot.retired = true;
+    const tenant = slot.tenant;
+    slot.tenant = undefined;
+    tenant?.crash(reason);
+    this.drop(slot);
   }
 
-  /**
-   * Bytes of WASM memory held by the module that takes new sandboxes (0 before the first is
-   * loaded). The memory of a WASM module grows and never shrinks: this is its high-water mark.
-   */
+  /** Bytes of WASM memory held by every module of this pool, idle ones included. */
   heapBytes(): number {
-    return this.current ? moduleHeapBytes(this.current) : 0;
+    let total = 0;
+    for (const slot of this.all) total += slot.memory.buffer.byteLength;
+    return total;
   }
 
-  noteCreated(slot: ModuleSlot): void {
-    slot.created++;
-    if (slot.created >= this.perModule || this.oversized(slot)) this.retire(slot);
+  /** Modules alive (serving a sandbox or idle). */
+  get modulesAlive(): number {
+    return this.all.size;
   }
 
-  /**
-   * Grown past the heap limit, and to more than twice what its live sandboxes plausibly use:
-   * a high-water mark left by sessions that ended, not memory in use (a thousand sessions
-   * waiting on tools need their module's memory).
-   */
-  private oversized(slot: ModuleSlot): boolean {
-    const heap = moduleHeapBytes(slot);
-    return heap > this.heapLimit && heap > 2 * slot.live.size * LIVE_SANDBOX_BYTES;
+  /** Drops the idle modules; those serving a sandbox go when it ends. */
+  close(): void {
+    this.closed = true;
+    for (const slot of this.free.splice(0)) this.drop(slot);
+  }
+
+  private drop(slot: ModuleSlot): void {
+    slot.retired = true;
+    this.all.delete(slot);
+    const at = this.free.indexOf(slot);
+    if (at !== -1) this.free.splice(at, 1);
+  }
+
+  /** Tops the idle list up to `spareModules`, one module at a time, off the caller's path. */
+  private refill(): void {
+    if (this.refilling || this.closed || this.free.length >= this.spares) return;
+    this.refilling = true;
+    void this.load()
+      .then(
+        (slot) => {
+          if (this.closed || this.free.length >= MAX_IDLE_MODULES) this.drop(slot);
+          else this.free.push(slot);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.refilling = false;
+        if (this.free.length < this.spares && !this.closed) queueRefill(() => this.refill());
+      });
   }
 
   private async load(): Promise<ModuleSlot> {
-    this.variant ??= await this.resolveVariant();
-    const module = await newQuickJSWASMModuleFromVariant(this.variant);
-    const slot: ModuleSlot = { module, live: new Set(), created: 0, retired: false, crashed: false };
-    this.current = slot;
+    if (this.wasm === undefined) this.wasm = await (this.wasmLoading ??= this.resolveWasm());
+    const memory = new CappedMemory(INITIAL_PAGES);
+    const module = await newQuickJSWASMModuleFromVariant(
+      newVariant(releaseSyncVariant, {
+        ...(this.wasm ? { wasmModule: this.wasm } : {}),
+        wasmMemory: memory,
+        // The engine's abort message goes to the sandbox's failure, not to the host's stderr.
+        emscriptenModule: { printErr: () => undefined } as Parameters<typeof newVariant>[1]['emscriptenModule'],
+      }),
+    );
+    if (!this.counterProbed) {
+      this.counterProbed = true;
+      const probe = module.newContext();
+      try {
+        this.interruptCounter = findInterruptCounter(probe, memory);
+      } finally {
+        probe.dispose();
+      }
+    }
+    fillInitialMemory(module, memory);
+    const slot: ModuleSlot = {
+      module,
+      memory,
+      tenant: undefined,
+      served: 0,
+      retired: false,
+      crashed: false,
+      baseBytes: memory.buffer.byteLength,
+    };
+    this.all.add(slot);
     this.modulesCreated++;
     return slot;
   }
 
-  private async resolveVariant(): Promise<typeof releaseSyncVariant> {
+  private async resolveWasm(): Promise<WebAssembly.Module | null> {
     const source = this.options.wasmModule ?? compileOnServer;
-    const wasmModule = typeof source === 'function' ? await source() : source;
-    return wasmModule ? newVariant(releaseSyncVariant, { wasmModule }) : releaseSyncVariant;
+    return (typeof source === 'function' ? await source() : source) ?? null;
   }
+}
+
+/** Idle modules kept at most (≈ 270 KiB of resident memory each). */
+const MAX_IDLE_MODULES = 16;
+
+/** The memory the module declares as its minimum (16 MiB); it cannot start smaller. */
+const INITIAL_PAGES = 256;
+
+/**
+ * Allocates, and never frees, the room left in the module's initial memory, with the
+ * memory's ceiling at its current size. Those blocks are never written (only the allocator's
+ * few header words per block), so they cost address space, not resident memory. What the
+ * sandbox allocates afterwards has to grow the memory, and the ceiling then counts all of it.
+ */
+function fillInitialMemory(module: QuickJSWASMModule, memory: CappedMemory): void {
+  const emscripten = (module as unknown as { module?: { _malloc?: (n: number) => number } }).module;
+  const malloc = emscripten?._malloc;
+  if (typeof malloc !== 'function') return;
+  memory.allow(0);
+  for (let size = 8 * 1024 * 1024; size >= 4096; size >>= 1) {
+    // Bounded: the initial memory holds at most 16 MiB / size such blocks.
+    for (let n = 0; n < 4096 && malloc(size) !== 0; n++);
+  }
+  memory.allow(0);
 }
 
 /** True for the error a WASM module throws when it aborted and can no longer be used. */
@@ -143,8 +277,8 @@ export function isWasmAbort(err: unknown): boolean {
 }
 
 /**
- * On Node and Bun, compiles the WASM once so that replacing a module costs an instantiation
- * (≈ 1–6 ms) instead of a compile. The platform file is imported by a computed specifier so
+ * On Node and Bun, compiles the WASM once so that a new module costs an instantiation
+ * (≈ 2 ms) instead of a compile. The platform file is imported by a computed specifier so
  * that bundlers for other runtimes leave it out.
  */
 async function compileOnServer(): Promise<WebAssembly.Module | undefined> {
@@ -159,10 +293,14 @@ async function compileOnServer(): Promise<WebAssembly.Module | undefined> {
   }
 }
 
-/** WASM memory a live sandbox is taken to use at most when judging a module's size (see `oversized`). */
-const LIVE_SANDBOX_BYTES = 256 * 1024;
-
-function moduleHeapBytes(slot: ModuleSlot): number {
-  const emscripten = (slot.module as unknown as { module?: { HEAPU8?: Uint8Array } }).module;
-  return emscripten?.HEAPU8?.byteLength ?? 0;
+function queueRefill(fn: () => void): void {
+  if (typeof setImmediate === 'function') setImmediate(fn);
+  else setTimeout(fn, 0);
 }
+
+function isServerRuntime(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string; bun?: string } } }).process;
+  return Boolean(proc?.versions?.node ?? proc?.versions?.bun);
+}
+
+export { PAGE };

@@ -86,8 +86,13 @@ export class QuickJSSandbox implements SandboxHandle {
    * during the current entry into the guest, reported to the listener when the guest yields.
    */
   private timerReports: { set: number[]; cleared: number[] } | undefined;
+  /** Interrupt polls between two calls of the handler (see `pace`). */
+  private pollEvery = FIRST_CHECK_POLLS;
+  /** `performance.now()` at the last handler call, or at the entry into the guest. */
+  private lastCheck = 0;
   /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
   private tainted = false;
+  private disposed = false;
   /** Runtime, context and the spec-free globals exist (see `prepare`). */
   private prepared = false;
   /** The context has the typed arrays (see intrinsics.ts). */
@@ -109,6 +114,7 @@ export class QuickJSSandbox implements SandboxHandle {
   ) {
     if (spec) this.spec = spec;
     if (listener) this.listener = listener;
+    pool.bind(slot, this);
   }
 
   /** Creates the runtime, installs the globals and runs the code up to its first wait. */
@@ -116,8 +122,6 @@ export class QuickJSSandbox implements SandboxHandle {
     if (spec) this.spec = spec;
     if (listener) this.listener = listener;
     this.deadline = Date.now() + this.spec.limits.timeoutMs;
-    this.slot.live.add(this);
-    this.pool.noteCreated(this.slot);
     try {
       if (!this.prepared) this.prepare();
       else if (!this.typedArrays && needsTypedArrays(this.spec.code)) {
@@ -272,14 +276,20 @@ export class QuickJSSandbox implements SandboxHandle {
   prepare(): void {
     if (this.prepared) return;
     this.prepared = true;
+    // Room for the runtime, the context and the globals; the session's own limit comes in `applySpec`.
+    this.slot.memory.allow(PREPARE_BYTES);
     const runtime = this.slot.module.newRuntime();
     this.runtime = runtime;
     runtime.setInterruptHandler(() => {
+      if (this.stop === undefined && this.slot.memory.refused) this.stop = memoryLimit();
       if (this.stop === undefined && this.listener?.pollAbort) this.stop = this.listener.pollAbort();
       if (this.stop) return true;
-      if (Date.now() <= this.deadline) return false;
-      this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
-      return true;
+      if (Date.now() > this.deadline) {
+        this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
+        return true;
+      }
+      this.pace();
+      return false;
     });
     // A spare, prepared before its session is known, gets the lean set (see intrinsics.ts).
     const intrinsics = this.spec ? intrinsicsFor(this.spec.code) : LEAN_INTRINSICS;
@@ -341,6 +351,27 @@ export class QuickJSSandbox implements SandboxHandle {
     }
   }
 
+  /**
+   * Keeps the interrupt handler's calls about `CHECK_MS` apart. QuickJS calls it every
+   * 10 000 polls (loop back-edges, function entries); a loop whose every iteration calls a
+   * slow built-in (`for (…) s.indexOf(…)` on a long string) would otherwise hold the thread
+   * for seconds between two looks at the deadline, a cancel or the memory ceiling. The
+   * interval shrinks, down to every poll, when calls come late, and grows back when they
+   * come early (see interrupt-counter.ts).
+   */
+  private pace(): void {
+    const counter = this.pool.interruptCounter;
+    if (!counter) return;
+    const now = performance.now();
+    const elapsed = now - this.lastCheck;
+    this.lastCheck = now;
+    const every = this.pollEvery;
+    const next = Math.max(1, Math.min(MAX_CHECK_POLLS, Math.round((every * CHECK_MS) / Math.max(elapsed, 0.001))));
+    // Quartered or quadrupled at most per call: one odd stretch moves it gently.
+    this.pollEvery = Math.max(Math.floor(every / 4) || 1, Math.min(every * 4, next));
+    counter.set(this.ctx, this.slot.memory, this.pollEvery);
+  }
+
   /** Disposes a prepared sandbox that never started. */
   discard(): void {
     if (this.ended) return;
@@ -354,6 +385,12 @@ export class QuickJSSandbox implements SandboxHandle {
     const runtime = this.runtime;
     const ctx = this.ctx;
     runtime.setMemoryLimit(limits.memoryLimitBytes);
+    // What bounds the total: the module's memory (its runtime, context and globals included)
+    // may grow by the limit past its starting size, and no more. At the
+    // ceiling, the guest's next interrupt poll comes at once (see interrupt-counter.ts).
+    this.slot.memory.limit(this.slot.baseBytes + limits.memoryLimitBytes);
+    const counter = this.pool.interruptCounter;
+    if (counter) this.slot.memory.onRefused = () => counter.trip(ctx, this.slot.memory);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
     if (this.spec.determinism) {
       this.clock = installDeterminism(ctx, this.raw, this.spec.determinism, (h) => this.owned.push(h));
@@ -431,7 +468,16 @@ export class QuickJSSandbox implements SandboxHandle {
    */
   private enter(fn: () => { error?: QuickJSHandle; value?: QuickJSHandle } | undefined): void {
     const outer = this.depth++ === 0;
-    if (outer) this.listener.onGuest?.(true);
+    if (outer) {
+      this.lastCheck = performance.now();
+      // Each entry starts with a short interval (see `pace`): the time it takes is unknown.
+      const counter = this.pool.interruptCounter;
+      if (counter && this.ctx) {
+        this.pollEvery = Math.min(this.pollEvery, FIRST_CHECK_POLLS);
+        counter.set(this.ctx, this.slot.memory, this.pollEvery);
+      }
+      this.listener.onGuest?.(true);
+    }
     try {
       const result = fn();
       if (result) {
@@ -445,6 +491,8 @@ export class QuickJSSandbox implements SandboxHandle {
       }
       if (!this.outcome && !this.stop) this.checkMain();
       if (!this.outcome && !this.stop) this.drainJobs();
+      // An allocation refused at the memory ceiling ends the session, caught by the guest or not.
+      if (this.slot.memory.refused) this.stop ??= memoryLimit();
     } catch (err) {
       this.depth--;
       if (outer) this.listener.onGuest?.(false);
@@ -777,6 +825,12 @@ export class QuickJSSandbox implements SandboxHandle {
   // ---- ending ---------------------------------------------------------------------------
 
   private fail(err: unknown): void {
+    if (this.slot.memory.refused) {
+      // Whatever broke, it broke at the memory ceiling: the module is dropped with the sandbox.
+      this.tainted = true;
+      this.finish(memoryLimit());
+      return;
+    }
     if (err instanceof RangeError && /call stack/i.test(err.message)) {
       // The engine's native recursion outran the host's stack: the WASM frames were unwound
       // by a JavaScript exception and the module's state cannot be trusted any more.
@@ -805,13 +859,14 @@ export class QuickJSSandbox implements SandboxHandle {
     if (this.ended) return;
     this.ended = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    this.pool.release(this.slot, this);
     if ('code' in outcome && (outcome.code === 'MEMORY_LIMIT' || outcome.code === 'SANDBOX_CRASHED')) this.tainted = true;
     for (const timer of this.timers.values()) clearTimeout(timer.host);
     // Nothing enters the guest once `ended` is set: freeing the runtime can wait until the
     // thread is idle, after the outcome went out (on Node and Bun; elsewhere at once).
     if (this.tainted || typeof setImmediate !== 'function') this.dispose();
     else disposeLater(this);
+    // A spare (prepared, never started) has no listener.
+    if (!this.listener) return;
     if ('ok' in outcome) this.listener.onDone(outcome);
     else this.listener.onDone({ ok: false, error: outcome });
   }
@@ -819,14 +874,17 @@ export class QuickJSSandbox implements SandboxHandle {
   /** Frees the runtime (see `finish`). A module that crashed meanwhile is let go as a whole. */
   dispose(): void {
     for (const timer of this.timers.values()) clearTimeout(timer.host);
+    if (this.disposed) return;
+    this.disposed = true;
     if (this.slot.crashed) return;
     if (this.tainted) {
-      // Disposing a runtime after out-of-memory or an interrupted job can abort the whole
-      // module (quickjs-emscripten #257/#269). Leave it, retire the module, and let the
-      // module be collected once its last sandbox ends.
-      this.pool.retire(this.slot);
+      // Disposing a runtime after out-of-memory or an interrupted job can abort the module
+      // (quickjs-emscripten #257/#269). The module is this sandbox's alone: it is dropped
+      // whole, its memory with it.
+      this.pool.release(this.slot, false);
       return;
     }
+    let clean = false;
     try {
       for (const timer of this.timers.values()) disposeTimer(timer);
       for (const call of this.calls.values()) this.freeResolvers(call);
@@ -836,12 +894,13 @@ export class QuickJSSandbox implements SandboxHandle {
       this.raw?.dispose();
       this.ctx?.dispose();
       this.runtime?.dispose();
+      clean = true;
     } catch (err) {
       if (isWasmAbort(err)) this.pool.crash(this.slot, err instanceof Error ? err.message : String(err));
-      else this.pool.retire(this.slot);
     } finally {
       this.timers.clear();
       this.calls.clear();
+      if (!this.slot.crashed) this.pool.release(this.slot, clean);
     }
   }
 }
@@ -864,7 +923,8 @@ function disposeLater(sandbox: QuickJSSandbox): void {
   setImmediate(disposePending);
 }
 
-function disposePending(): void {
+/** Disposes the ended sandboxes waiting for their batch now. */
+export function disposePending(): void {
   const batch = toDispose;
   toDispose = [];
   for (const s of batch) s.dispose();
@@ -875,6 +935,23 @@ const CONSTANTS: Record<string, ((ctx: QuickJSContext) => QuickJSHandle) | undef
   true: (ctx: QuickJSContext) => ctx.true,
   false: (ctx: QuickJSContext) => ctx.false,
 });
+
+/** Target time between two calls of the interrupt handler while guest code runs (see `pace`). */
+const CHECK_MS = 1;
+/** Polls before the first call of the handler in an entry into the guest. */
+const FIRST_CHECK_POLLS = 64;
+/**
+ * Most polls between two calls: a hot loop then calls the handler every 50–100 µs (≈ 1 %
+ * of its time), and a loop whose iterations turn slow is seen within 1000 of them.
+ */
+const MAX_CHECK_POLLS = 1000;
+
+/** Memory a sandbox's runtime, context and globals may take before its session's limit applies. */
+const PREPARE_BYTES = 4 * 1024 * 1024;
+
+function memoryLimit(): SandboxFailure {
+  return { code: 'MEMORY_LIMIT', message: 'the sandbox exceeded its memory limit' };
+}
 
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InlineExecutor } from '../../src/pool/inline.js';
 import type { SandboxHandle, SandboxOutcome } from '../../src/sandbox/types.js';
 import { run, spec } from './helpers.js';
+import { until } from './executor-contract.js';
 
 let executor: InlineExecutor;
 beforeAll(async () => {
@@ -93,46 +94,43 @@ describe('disposal of ended sandboxes', () => {
   });
 });
 
-describe('module replacement', () => {
-  it('replaces a module whose memory a finished session grew, and keeps one whose live sessions use it', async () => {
-    const ex = new InlineExecutor({ moduleHeapLimitBytes: 24 * 1024 * 1024 });
+describe('one module per sandbox', () => {
+  it('reuses the module of a session that ended cleanly, and drops one whose memory grew', async () => {
+    const ex = new InlineExecutor({ prewarm: 0, spareModules: 1 });
     await ex.warm();
     try {
-      expect(ex.stats()).toMatchObject({ modules: 1 });
-      // Many sessions back to back leave the module as it was.
+      for (let i = 0; i < 20; i++) await run(ex, spec('return 1 + 2')).done;
+      // Back to back, each session found the module the last one left.
+      const created = ex.stats().modules as number;
       for (let i = 0; i < 200; i++) await run(ex, spec('return 1 + 2')).done;
-      expect(ex.stats()).toMatchObject({ modules: 1 });
-      // One session grows the module's memory past the limit, then ends.
-      expect(await run(ex, spec("const s = 'x'.repeat(30e6); return s.length")).done).toMatchObject({ ok: true });
-      expect(ex.stats().wasmHeapBytes).toBeGreaterThan(24 * 1024 * 1024);
-      // The next session still starts there and retires it; the one after gets a new module.
+      expect(ex.stats().modules).toBe(created);
+      // A session that grew its module's memory far past its start leaves it to be dropped.
+      expect(await run(ex, spec("const s = 'x'.repeat(20e6); return s.length")).done).toMatchObject({ ok: true });
+      const grown = ex.stats().modules as number;
       await run(ex, spec('return 1')).done;
-      expect(await run(ex, spec('return 2')).done).toMatchObject({ ok: true, resultJson: '2' });
-      expect(ex.stats()).toMatchObject({ modules: 2 });
-      expect(ex.stats().wasmHeapBytes).toBeLessThan(24 * 1024 * 1024);
+      await run(ex, spec('return 2')).done;
+      expect(ex.stats().modules).toBeGreaterThan(grown);
+      expect(ex.stats().wasmHeapBytes).toBeLessThan(3 * 24 * 1024 * 1024);
     } finally {
       await ex.close();
     }
   });
 
-  it('keeps a module whose memory its live sessions use', async () => {
-    const ex = new InlineExecutor({ moduleHeapLimitBytes: 17 * 1024 * 1024 });
+  it('gives each live session a module of its own, and frees them when they end', async () => {
+    const ex = new InlineExecutor({ prewarm: 0, spareModules: 1 });
     await ex.warm();
     try {
-      // A hundred sessions waiting on a tool, each holding a little data: the module grows
-      // past the limit, but the memory is in use.
-      const waiting = Array.from({ length: 100 }, () => run(ex, spec("const keep = 'y'.repeat(80000) + 'z'; await callTool('wait', {}); return keep.length")));
-      await new Promise((r) => setTimeout(r, 20));
-      expect(ex.stats().wasmHeapBytes).toBeGreaterThan(17 * 1024 * 1024);
-      expect(await run(ex, spec('return 1')).done).toMatchObject({ ok: true });
-      expect(await run(ex, spec('return 2')).done).toMatchObject({ ok: true });
-      expect(ex.stats()).toMatchObject({ modules: 1 });
+      // Twenty sessions waiting on a tool, each holding some data: twenty modules.
+      const waiting = Array.from({ length: 20 }, () => run(ex, spec("const keep = 'y'.repeat(80000) + 'z'; await callTool('wait', {}); return keep.length")));
+      await until(() => waiting.every((w) => w.seen.some((e) => e.k === 'call')));
+      expect(ex.stats().modulesAlive).toBeGreaterThanOrEqual(20);
+      // One bombing its memory meanwhile takes nothing of theirs.
+      const bomb = run(ex, spec('const a = []; for (;;) a.push(new Array(1e5).fill(1))', { memoryLimitBytes: 16 * 1024 * 1024 }));
+      expect(await bomb.done).toMatchObject({ ok: false, error: { code: 'MEMORY_LIMIT' } });
       for (const w of waiting) w.handle.settleTool(1, { ok: true, resultJson: 'null' });
       for (const w of waiting) expect(await w.done).toMatchObject({ ok: true, resultJson: '80001' });
-      // Once they ended, the high-water mark is waste: the next session retires the module.
-      await run(ex, spec('return 1')).done;
-      await run(ex, spec('return 2')).done;
-      expect(ex.stats()).toMatchObject({ modules: 2 });
+      // Ended sessions give their modules back: the idle list keeps at most 16, the rest go.
+      await until(() => (ex.stats().modulesAlive as number) <= 16);
     } finally {
       await ex.close();
     }

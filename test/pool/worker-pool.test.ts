@@ -5,7 +5,13 @@ import type { WorkerPoolOptions } from '../../src/pool/options.js';
 import { until } from './executor-contract.js';
 import { failureCode, run, spec } from './helpers.js';
 
-const BOMB = 'let a = []; while (true) a.push(new Array(1e5).fill(1))';
+/**
+ * Holds its thread for seconds without reaching an interrupt poll: twenty calls of a slow
+ * built-in in one expression (no loop back-edge between them, fewer calls than the first
+ * interrupt check needs). Memory bombs no longer serve here: the memory ceiling ends them at once.
+ */
+const HOG = `const s = 'a'.repeat(4e7); return ${Array.from({ length: 20 }, () => "s.indexOf('ab')").join(' + ')}`;
+const HOG_MEMORY = 128 * 1024 * 1024;
 const pools: WorkerPoolExecutor[] = [];
 
 function pool(options: WorkerPoolOptions): WorkerPoolExecutor {
@@ -49,17 +55,17 @@ describe('WorkerPoolExecutor isolation', () => {
     expect(failureCode(await spinner.done)).toBe('CANCELLED');
   });
 
-  it('bounds a memory bomb that ignores its deadline by terminating its worker', async () => {
+  it('bounds a built-in that ignores its deadline by terminating its worker', async () => {
     const { lines, logger } = recorder();
     const p = pool({ minSize: 2, maxSize: 2, terminateGraceMs: 300, logger });
     await p.warm();
-    const bomb = run(p, spec(BOMB, { timeoutMs: 300, memoryLimitBytes: 32 * 1024 * 1024 }));
+    const bomb = run(p, spec(HOG, { timeoutMs: 300, memoryLimitBytes: HOG_MEMORY }));
     await until(() => p.stats().workers.some((w) => w.stalled));
     const normal = normalSessions(p, 4);
     await Promise.all(normal.map((r) => r.done));
     expect(bomb.finished()).toBe(false);
     const outcome = await bomb.done;
-    // The watchdog ended it (the bomb alone keeps its worker busy for seconds).
+    // The watchdog ended it (the built-ins alone keep the worker busy for seconds).
     expect(failureCode(outcome)).toBe('TIMEOUT');
     await until(() => p.stats().replaced === 1 && p.stats().size === 2 && p.stats().workers.every((w) => w.ready));
     expect(lines.some((l) => l.startsWith('warn: runtime pool: worker died'))).toBe(true);
@@ -129,7 +135,7 @@ describe('WorkerPoolExecutor abort', () => {
     const p = pool({ minSize: 1, maxSize: 1, terminateGraceMs: 200 });
     await p.warm();
     const before = p.workersForTest()[0];
-    const bomb = run(p, spec(BOMB, { timeoutMs: 60_000, memoryLimitBytes: 32 * 1024 * 1024 }));
+    const bomb = run(p, spec(HOG, { timeoutMs: 60_000, memoryLimitBytes: HOG_MEMORY }));
     const waiting = run(p, spec('await callTool("never", {})', { timeoutMs: 60_000 }));
     await until(() => p.stats().workers[0]!.stalled);
     bomb.handle.abort({ code: 'CANCELLED', message: 'cancelled by the client' });
