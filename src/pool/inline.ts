@@ -79,8 +79,9 @@ export class InlineExecutor implements Executor {
     return handle;
   }
 
+  /** Loads modules and prepares the spare sandboxes, so that the next sessions start at once. */
   async warm(): Promise<void> {
-    await this.modules.warm();
+    await this.modules.warm(this.prewarm + this.modules.spares);
     this.refill();
   }
 

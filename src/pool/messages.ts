@@ -33,6 +33,13 @@ export const HOT_MS = 0.3;
 export const BELL_TO_WORKER = 0;
 export const BELL_TO_MAIN = 1;
 
+/**
+ * Sandboxes a worker starts inside other sandboxes' interrupts, one inside the other, at most
+ * (see `takeNestedWork` in worker.node.ts). Each level may hold up to the QuickJS stack of
+ * its guest in native frames: the worker's thread stack (64 MiB) has room for them all.
+ */
+export const MAX_NESTED = 8;
+
 /** Length of the shared abort-flag array each worker gets: sandboxes past it abort by message only. */
 export const ABORT_SLOTS = 4096;
 

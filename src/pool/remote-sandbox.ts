@@ -8,6 +8,11 @@ export interface SandboxHost {
   whenReady(fn: () => void): void;
   /** The worker does not answer: terminate it (its other sandboxes end as crashed). */
   kill(reason: string): void;
+  /**
+   * The worker's guest code reaches its interrupt polls: a sandbox of it that is overdue is
+   * held beneath another one started inside its interrupt, and ends as soon as it runs again.
+   */
+  responsive(): boolean;
   release(sandbox: RemoteSandbox): void;
 }
 
@@ -114,6 +119,12 @@ export class RemoteSandbox implements SandboxHandle {
     this.watchdog = setTimeout(() => {
       if (this.ended) return;
       this.end({ ok: false, error: failure });
+      if (this.host.responsive()) {
+        // Held beneath a sandbox started inside its interrupt (see takeNestedWork in
+        // worker.node.ts): it ends here now, and in the worker once it runs again.
+        this.host.post({ t: 'abort', id: this.id, failure });
+        return;
+      }
       this.host.kill(`sandbox ${this.id} was still running ${this.options.terminateGraceMs} ms after its ${failure.code === 'TIMEOUT' ? 'deadline' : 'abort'}`);
     }, ms);
   }

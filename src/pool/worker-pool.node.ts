@@ -155,8 +155,12 @@ export class WorkerPoolExecutor implements Executor {
       const w = this.workers[(from + i) % n]!;
       // A worker dying right now (its sandboxes are being told so) takes no new one.
       if (w.gone) continue;
-      // Sandboxes first; a worker running guest code right now, or still booting, after.
-      const score = w.active + w.backlog / 4 + (w.stalled(now) ? 1e6 : 0) + (w.lowPriority ? 1e5 : 0) + (w.ready ? 0 : 0.5);
+      // Sandboxes first; a worker running guest code right now, or still booting, after; one
+      // whose guest ignores its interrupt (a long native built-in) last.
+      const busy = w.stalled(now) ? (w.responsive(now) ? BUSY : STUCK) : 0;
+      // A booting worker takes a session only when no running one can: its boot takes longer
+      // than a start inside a guest's interrupt.
+      const score = w.active + w.backlog / 4 + busy + (w.lowPriority ? 1e5 : 0) + (w.ready ? 0 : BOOTING);
       if (score < bestScore) {
         best = w;
         bestScore = score;
@@ -164,11 +168,14 @@ export class WorkerPoolExecutor implements Executor {
     }
     if (!best) return this.spawn();
     // Every worker is running guest code (a spinning script holds its thread until its
-    // deadline): add one, past maxSize if need be (up to twice it), so that new sessions are
-    // never queued behind spinning ones. Idle extra workers are removed by the scaler.
-    if (bestScore >= 1e6 && this.workers.length < this.options.maxSize * 2) {
+    // deadline): add one, past maxSize if need be (up to twice it), so that later sessions get
+    // a thread of their own. Idle extra workers are removed by the scaler. This session does
+    // not wait for the new thread to boot: a worker whose guest reaches its interrupt polls
+    // starts it inside that interrupt at once (see takeNestedWork in worker.node.ts).
+    if (bestScore >= BUSY && this.workers.length < this.options.maxSize * 2 && this.workers.every((w) => w.ready)) {
       this.logger?.info('runtime pool: every worker is running guest code, adding one', { size: this.workers.length + 1 });
-      return this.spawn();
+      const added = this.spawn();
+      if (bestScore >= STUCK) return added;
     }
     return best;
   }
@@ -255,6 +262,13 @@ export class WorkerPoolExecutor implements Executor {
     slot.worker.once('exit', () => done());
   }
 }
+
+/** Placement penalty of a worker running guest code that polls its interrupt (it takes work inside it). */
+const BUSY = 1e3;
+/** Placement penalty of a worker still starting. */
+const BOOTING = 2e3;
+/** Placement penalty of a worker whose guest does not reach its interrupt (a native built-in). */
+const STUCK = 1e6;
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;

@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { ABORT_SLOTS, BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
+import { ABORT_SLOTS, BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, MAX_NESTED, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
@@ -35,9 +35,10 @@ export class WorkerSlot implements SandboxHost {
   private readonly flags = new Int32Array(new SharedArrayBuffer(4 * ABORT_SLOTS));
   /**
    * Written by the worker: [0] when it entered guest code (0 while it is not in it), [1] total
-   * ms it spent looking for this thread's answers (see worker.node.ts).
+   * ms it spent looking for this thread's answers, [2] when its guest code last reached an
+   * interrupt poll, [3] how many sandboxes run inside others' interrupts (see worker.node.ts).
    */
-  private readonly guest = new Float64Array(new SharedArrayBuffer(16));
+  private readonly guest = new Float64Array(new SharedArrayBuffer(32));
   /** The hot channel's two doorbells (see doorbell.node.ts). */
   private readonly bells = new Int32Array(new SharedArrayBuffer(8));
   private readonly toWorker = new Doorbell(this.bells, BELL_TO_WORKER);
@@ -86,7 +87,8 @@ export class WorkerSlot implements SandboxHost {
       workerData: boot,
       // A large thread stack lets sandboxes have the full 256 KiB QuickJS stack: the engine's
       // native recursion (deep JSON, parser nesting) runs on this thread's own stack.
-      resourceLimits: { stackSizeMb: 16, ...options.resourceLimits },
+      // Sandboxes started inside another's interrupt stack their frames on the same thread.
+      resourceLimits: { stackSizeMb: 64, ...options.resourceLimits },
       ...(channel ? { transferList: [channel.port2] } : {}),
     });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -112,6 +114,22 @@ export class WorkerSlot implements SandboxHost {
     if (since > 0 && now - since > GUEST_BUSY_MS) return true;
     if (this.outstanding > 0 && now - this.progressAt > UNANSWERED_MS) return true;
     return now - this.lastHeartbeat > 2 * this.options.heartbeatMs + STALL_MS;
+  }
+
+  /**
+   * Running guest code that reaches its interrupt polls: such a worker takes new commands
+   * inside the guest's interrupt within a millisecond or two (see `takeNestedWork` in
+   * worker.node.ts). A worker inside a long native built-in (no poll) is not responsive.
+   */
+  responsive(now = Date.now()): boolean {
+    return (
+      HOT_CHANNEL &&
+      this.ready &&
+      !this.gone &&
+      this.guest[0]! > 0 &&
+      now - this.guest[2]! <= RESPONSIVE_MS &&
+      this.guest[3]! < MAX_NESTED
+    );
   }
 
   /** Milliseconds the worker spent looking for tool results before sleeping (see worker.node.ts). */
@@ -335,6 +353,8 @@ const STALL_MS = 50;
 /** Node: a dedicated channel that `receiveMessageOnPort` can read. Bun: messages through the worker. */
 const HOT_CHANNEL = (globalThis as { Bun?: unknown }).Bun === undefined && typeof receiveMessageOnPort === 'function';
 const UNANSWERED_MS = 500;
+/** A guest whose last interrupt poll is older than this is inside something that does not poll. */
+const RESPONSIVE_MS = 20;
 /** A session's own guest code runs well under a millisecond; longer holds the worker. */
 const GUEST_BUSY_MS = 5;
 

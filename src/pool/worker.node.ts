@@ -3,7 +3,7 @@ import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from '
 import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
 import { Doorbell } from './doorbell.node.js';
 import { InlineExecutor } from './inline.js';
-import { BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
+import { BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, MAX_NESTED, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
 
 /**
  * Entry of a pool worker thread: an `InlineExecutor` (so the same `ModulePool` and
@@ -15,10 +15,11 @@ export interface WorkerBootData {
   /** One Int32 per sandbox slot; the main thread stores 1 in a slot to abort its sandbox. */
   flags: SharedArrayBuffer;
   /**
-   * Two Float64s. [0]: while this worker runs guest code, when it started (`Date.now()`), 0 when
-   * it does not; read by the main thread to place new sandboxes elsewhere at once. [1]: total
-   * ms spent looking for the main thread's answers (see `awaitHost`), which the pool does not
-   * count as busy.
+   * Three Float64s. [0]: while this worker runs guest code, when it started (`Date.now()`), 0
+   * when it does not; read by the main thread to place new sandboxes elsewhere at once. [1]:
+   * total ms spent looking for the main thread's answers (see `awaitHost`), which the pool does
+   * not count as busy. [2]: when guest code last reached an interrupt poll (`Date.now()`): a
+   * worker whose guest polls takes new work even while that guest runs (see `takeNestedWork`).
    */
   guest: SharedArrayBuffer;
   /** The hot channel's two doorbells (see doorbell.node.ts). */
@@ -32,6 +33,8 @@ const BATCH_MAX = 256;
 
 interface Running {
   handle: SandboxHandle | undefined;
+  /** When its guest code last entered (`Date.now()`), 0 while it is not in it. */
+  enteredAt: number;
   events: number;
   overBudget: boolean;
   /** Tool calls sent to the main thread and not settled yet. */
@@ -59,8 +62,11 @@ const executor = new InlineExecutor({
   // Without a module from the main thread the pool compiles its own (same as inline).
   wasmModule: async () => (await wasm) ?? (await import('../sandbox/wasm.node.js')).compileQuickJSWasm(),
   ...(boot.sandboxesPerModule ? { sandboxesPerModule: boot.sandboxesPerModule } : {}),
-  // The pool gives each worker a 16 MB stack (worker-slot.node.ts): room for the full QuickJS stack.
+  // The pool gives each worker a 64 MB stack (worker-slot.node.ts): room for the full QuickJS stack.
   maxStackBytes: 256 * 1024,
+  // Sessions started inside a guest's interrupt need a module at once: loading one waits for
+  // this thread's event loop (see takeNestedWork).
+  spareModules: 8,
 });
 const running = new Map<number, Running>();
 
@@ -118,7 +124,7 @@ function budgetFailure() {
 }
 
 function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec'], slot: number): void {
-  const record: Running = { handle: undefined, events: 0, overBudget: false, calls: 0 };
+  const record: Running = { handle: undefined, enteredAt: 0, events: 0, overBudget: false, calls: 0 };
   running.set(id, record);
   const listener: SandboxListener = {
     onToolCall: (callId, name, args) => {
@@ -141,12 +147,29 @@ function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec']
     },
     pollAbort: () => {
       yieldIfSpinning();
+      const now = Date.now();
+      guest[2] = now;
+      // Only a guest that has held the thread a while gets work started inside its interrupt:
+      // never one still being set up, nor a short one about to give the thread back.
+      if (record.enteredAt > 0 && now - record.enteredAt >= NEST_AFTER_MS) takeNestedWork();
       if (record.overBudget) return budgetFailure();
       return slot >= 0 && Atomics.load(flags, slot) !== 0 ? FLAGGED : undefined;
     },
     onGuest: (inGuest) => {
-      guest[0] = inGuest ? Date.now() : 0;
-      if (!inGuest && lowered) restorePriority();
+      // Counted: sandboxes started inside another's interrupt (see takeNestedWork) enter and
+      // leave the guest while the outer one is still in it.
+      record.enteredAt = inGuest ? Date.now() : 0;
+      if (inGuest) {
+        const now = Date.now();
+        if (entries.push(now) === 1) guest[0] = now;
+        // A sandbox started inside a spinning one's interrupt runs at normal priority until it spins too.
+        else if (lowered) restorePriority();
+        return;
+      }
+      entries.pop();
+      if (entries.length > 0) return;
+      guest[0] = 0;
+      if (lowered) restorePriority();
     },
   };
   if (spec.determinism) {
@@ -192,6 +215,42 @@ function run(command: SandboxCommand): void {
   }
 }
 
+/** When each sandbox of this thread now inside guest code entered it, outermost first. */
+const entries: number[] = [];
+/** Guest code that has run this long holds the thread: commands are taken inside its interrupt. */
+const NEST_AFTER_MS = 1;
+/** Commands being handled inside a guest's interrupt (see `takeNestedWork`). */
+let nested = 0;
+
+/**
+ * Called from the interrupt handler of guest code that holds this thread (about once a
+ * millisecond): commands the main thread sent meanwhile — a new session, a tool result, a
+ * cancel — are handled now, inside the interrupt, instead of after the running guest gives the
+ * thread back. A new session thus starts within a millisecond or two even while every worker
+ * runs a script that spins until its deadline; it runs in a QuickJS module of its own (one
+ * module per sandbox), so nothing of the interrupted sandbox is touched. A tool result for a
+ * sandbox that is itself on the stack waits in that sandbox until its guest returns. A session
+ * started this way holds the one beneath it until it yields: the pool adds a worker when every
+ * one runs guest code, so that later sessions go there.
+ */
+function takeNestedWork(): void {
+  if (nested >= MAX_NESTED || hot === port) return;
+  let list: SandboxCommand[] | undefined;
+  if (queued.length === 0) {
+    const received = fromMain.receive(hot);
+    if (!received) return;
+    const message = received.message as ToWorker;
+    if (message.t !== 'cmds') return onMessage(message);
+    list = message.list;
+  }
+  guest[3] = ++nested;
+  try {
+    runBatch(list ?? []);
+  } finally {
+    guest[3] = --nested;
+  }
+}
+
 function onMessage(message: ToWorker): void {
   if (message.t === 'init') {
     receiveWasm(message.wasm);
@@ -200,11 +259,17 @@ function onMessage(message: ToWorker): void {
   }
   if (message.t !== 'cmds') return;
   runBatch(message.list);
-  awaitHost();
+  if (nested === 0) awaitHost();
 }
 
+/** Commands received and not handled yet, in order (a batch, or what is left of one). */
+const queued: SandboxCommand[] = [];
+
 function runBatch(list: SandboxCommand[]): void {
-  for (const command of list) run(command);
+  queued.push(...list);
+  // Commands may also be taken from this queue by a guest's interrupt (see takeNestedWork):
+  // a session sent in the same batch as a spinning one starts inside its interrupt.
+  for (let command = queued.shift(); command; command = queued.shift()) run(command);
   // What the batch led to goes back as one message, before any idle-time work of this thread
   // (disposing ended runtimes, preparing spare ones).
   flush();
@@ -264,7 +329,8 @@ let stuckLow = false;
  */
 function yieldIfSpinning(): void {
   if (lowered || stuckLow || !PER_THREAD_NICE) return;
-  const since = guest[0]!;
+  // The innermost sandbox is the one running.
+  const since = entries[entries.length - 1] ?? 0;
   if (since === 0 || Date.now() - since < SPIN_MS) return;
   try {
     setPriority(0, SPIN_NICE);

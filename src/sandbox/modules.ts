@@ -75,7 +75,8 @@ export class ModulePool {
   private readonly all = new Set<ModuleSlot>();
   private readonly perModule: number;
   private readonly slack: number;
-  private readonly spares: number;
+  /** Idle modules kept ready (see `spareModules`). */
+  readonly spares: number;
   private refilling = false;
   private closed = false;
   readonly maxStackBytes: number;
@@ -110,9 +111,9 @@ export class ModulePool {
     return slot;
   }
 
-  /** Loads the first modules ahead of the first sandbox. */
-  async warm(): Promise<void> {
-    if (this.free.length === 0) this.free.push(await this.load());
+  /** Loads idle modules ahead of the first sandboxes: `count` of them (default one). */
+  async warm(count = 1): Promise<void> {
+    while (this.free.length < Math.min(count, MAX_IDLE_MODULES) && !this.closed) this.free.push(await this.load());
     this.refill();
   }
 

@@ -90,7 +90,7 @@ export class QuickJSSandbox implements SandboxHandle {
   private pollEvery = FIRST_CHECK_POLLS;
   /** `performance.now()` at the last handler call, or at the entry into the guest. */
   private lastCheck = 0;
-  /** The runtime may be unsafe to dispose (out of memory, interrupted mid-job). */
+  /** The runtime may be unsafe to dispose (out of memory, a crash): its module is dropped instead. */
   private tainted = false;
   private disposed = false;
   /** Runtime, context and the spec-free globals exist (see `prepare`). */
@@ -502,7 +502,10 @@ export class QuickJSSandbox implements SandboxHandle {
     this.depth--;
     if (outer) this.listener.onGuest?.(false);
     this.flushStdout();
-    if (this.stop) this.tainted = true;
+    // A guest stopped at the memory ceiling may have left the engine mid-allocation: its
+    // module is dropped. One stopped by an interrupt (deadline, cancel, output limits) is
+    // freed and its module reused; should freeing abort the module, only this sandbox's goes.
+    if (this.stop?.code === 'MEMORY_LIMIT') this.tainted = true;
     const outcome = this.stop ?? this.outcome;
     if (outcome) {
       this.finish(outcome);
@@ -829,6 +832,12 @@ export class QuickJSSandbox implements SandboxHandle {
       // Whatever broke, it broke at the memory ceiling: the module is dropped with the sandbox.
       this.tainted = true;
       this.finish(memoryLimit());
+      return;
+    }
+    if (this.stop) {
+      // Set-up was interrupted (its deadline passed, or it was cancelled): that is the outcome.
+      this.tainted = true;
+      this.finish(this.stop);
       return;
     }
     if (err instanceof RangeError && /call stack/i.test(err.message)) {
