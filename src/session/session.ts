@@ -14,7 +14,7 @@ import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ToolProgress } from '../tools/types.js';
+import type { CallerIdentity, ToolDefinition, ToolProgress } from '../tools/types.js';
 import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
@@ -72,7 +72,17 @@ export interface SessionInit {
   resume?: ResumeState;
 }
 
-export type { JournalEntry, JournalInput, JournalMail, JournalResult, JournalSpec, JournalTimer, ResumeState } from './journal.js';
+export type {
+  JournalApproval,
+  JournalDecision,
+  JournalEntry,
+  JournalInput,
+  JournalMail,
+  JournalResult,
+  JournalSpec,
+  JournalTimer,
+  ResumeState,
+} from './journal.js';
 
 /** A durable session that is still running after this long writes its spec (shorter ones never do). */
 const SPEC_DELAY_MS = 20;
@@ -92,6 +102,25 @@ type CallState = {
 /** At most one `tool_progress` event per call in this window (ms). */
 const PROGRESS_INTERVAL_MS = 100;
 const MAX_PROGRESS_MESSAGE = 1024;
+
+/** A call that waits for its approval decision (see `Session.decide`). */
+type ApprovalWait = {
+  resolve: (approved: boolean) => void;
+  timer?: ReturnType<typeof setTimeout>;
+  /** A decision was taken (claimed) and is being applied: no other is. */
+  deciding?: boolean;
+};
+
+/** A decision on a call that waits for approval. */
+export interface ApprovalDecision {
+  approve: boolean;
+  reason?: string;
+}
+
+/** The store's pending-call mark of a call that waits for approval (claimed by its decision). */
+export function approvalKey(callId: string): string {
+  return `a:${callId}`;
+}
 
 type ProgressState = { last: number; pending?: ToolProgressPayload; timer?: ReturnType<typeof setTimeout> };
 
@@ -115,6 +144,12 @@ export class Session implements EventSource {
   private launched = false;
   private readonly calls = new Map<string, CallState>();
   private readonly resolvedCalls = new Set<string>();
+  /** Calls whose `approval_required` was emitted (by this run or one before it), and when. */
+  private readonly approvalsAsked = new Map<string, number>();
+  /** Calls approved (journaled first, when durable): a re-run runs them without asking. */
+  private readonly approved = new Set<string>();
+  /** Calls waiting for an approval decision. */
+  private readonly awaiting = new Map<string, ApprovalWait>();
   /** Throttling of `tool_progress` per callId. */
   private readonly progressStates = new Map<string, ProgressState>();
   private toolCallCount = 0;
@@ -273,6 +308,14 @@ export class Session implements EventSource {
       answered.add(entry.c);
       this.submitToolResult(entry.c, entry.input, true).catch(() => {});
     }
+    // Approval decisions another process took for the owner that died before journaling them.
+    for (const entry of this.init.resume!.journal) {
+      if (entry.k !== 'd' || answered.has(entry.c) || this.approved.has(entry.c)) continue;
+      answered.add(entry.c);
+      const decision: ApprovalDecision = { approve: entry.approve };
+      if (entry.reason !== undefined) decision.reason = entry.reason;
+      this.decide(entry.c, decision, true).catch(() => {});
+    }
   }
 
   private launch(): void {
@@ -344,6 +387,8 @@ export class Session implements EventSource {
       this.seq = Math.max(this.seq, e.seq);
     }
     this.journal!.load(resume.journal);
+    for (const e of resume.events) if (e.type === 'approval_required') this.approvalsAsked.set(e.payload.callId, e.timestamp);
+    for (const entry of resume.journal) if (entry.k === 'a') this.approved.add(entry.c);
     this.emitted = replayCounts(resume.events);
     this.replayLeft = new Map(this.emitted);
     this.checkReplayed();
@@ -680,6 +725,11 @@ export class Session implements EventSource {
       args = checked.args;
     }
     const context = new ToolCallContext(this.callOwner, callId, call.toolName);
+    if (route.kind === 'registry' && route.tool.needsApproval) {
+      // Denied, timed out or the session ended: the call is settled (or gone) already.
+      if (!(await this.approval(callId, route.tool, args, context))) return;
+      if (this.ended || !this.calls.has(callId)) return;
+    }
     const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
     let settlement: ToolSettlement;
     let result: unknown;
@@ -694,6 +744,116 @@ export class Session implements EventSource {
       this.env.emit('tool:completed', this.eventInfo(), call.toolName, result);
     }
     this.settle(callId, settlement);
+  }
+
+  // ---- approvals ----------------------------------------------------------------------
+
+  /**
+   * Whether the handler of a tool that may need approval runs: at once when it was approved
+   * before (a re-run) or the predicate says no approval is needed; else after the decision.
+   * False when the call was settled instead (denied, timed out, the predicate threw) or the
+   * session ended.
+   */
+  private async approval(callId: string, tool: ToolDefinition, args: Record<string, unknown>, context: ToolCallContext): Promise<boolean> {
+    if (this.approved.has(callId)) return true;
+    // Asked before (by a run a crash or a resume replaced): the same call waits for the same decision.
+    if (!this.approvalsAsked.has(callId) && typeof tool.needsApproval === 'function') {
+      let needed: boolean;
+      try {
+        needed = !!(await tool.needsApproval(args, context));
+      } catch (err) {
+        this.settle(callId, {
+          ok: false,
+          error: { code: 'TOOL_ERROR', message: `deciding whether ${tool.name} needs approval failed: ${toolError(err, 0).message}` },
+        });
+        return false;
+      }
+      if (this.ended || !this.calls.has(callId)) return false;
+      if (!needed) return true;
+    }
+    return this.waitForApproval(callId, tool, args);
+  }
+
+  private waitForApproval(callId: string, tool: ToolDefinition, args: Record<string, unknown>): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const wait: ApprovalWait = { resolve };
+      this.awaiting.set(callId, wait);
+      const asked = this.approvalsAsked.get(callId);
+      const limit = tool.approvalTimeoutMs;
+      if (limit !== undefined) {
+        wait.timer = setTimeout(() => void this.approvalTimedOut(callId, wait), Math.max(0, (asked ?? Date.now()) + limit - Date.now()));
+        unref(wait.timer);
+      }
+      if (asked !== undefined) return;
+      this.approvalsAsked.set(callId, Date.now());
+      // The pending mark is stored before the client can see the request (its decision claims it).
+      const show = () => {
+        if (!this.ended && this.awaiting.get(callId) === wait) this.emit('approval_required', { callId, toolName: tool.name, args });
+      };
+      this.env.store.addPendingCall(this.id, approvalKey(callId)).then(show, (err) => {
+        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending approval failed');
+        show();
+      });
+    });
+  }
+
+  /**
+   * A decision on a call that waits for approval. `claimed` is true when another process
+   * already claimed it in the store. Approving journals the approval, then runs the handler;
+   * rejecting settles the call with TOOL_APPROVAL_DENIED. Resolves once the decision is
+   * journaled.
+   */
+  async decide(callId: string, decision: ApprovalDecision, claimed = false): Promise<void> {
+    if (this.ended || this.status !== 'running') {
+      throw new BrokerError('CONFLICT', 'the session is no longer running');
+    }
+    if (!this.awaiting.has(callId) && this.replayLeft) await this.replayed;
+    const wait = this.awaiting.get(callId);
+    if (!wait || wait.deciding) {
+      if (this.ended) throw new BrokerError('CONFLICT', 'the session is no longer running');
+      if (this.calls.has(callId) || this.resolvedCalls.has(callId) || this.approvalsAsked.has(callId)) {
+        throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
+      }
+      throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
+    }
+    if (!claimed && !(await this.claim(approvalKey(callId)))) {
+      throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
+    }
+    if (this.awaiting.get(callId) !== wait || wait.deciding) throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
+    await this.applyDecision(callId, wait, decision);
+  }
+
+  private async applyDecision(callId: string, wait: ApprovalWait, decision: ApprovalDecision): Promise<void> {
+    wait.deciding = true;
+    if (wait.timer !== undefined) clearTimeout(wait.timer);
+    if (decision.approve) {
+      this.approved.add(callId);
+      // The handler runs only once its approval is journaled (a re-run then never asks again).
+      await this.journal?.note({ k: 'a', c: callId });
+      this.awaiting.delete(callId);
+      wait.resolve(true);
+      return;
+    }
+    this.awaiting.delete(callId);
+    wait.resolve(false);
+    const call = this.calls.get(callId);
+    const reason = typeof decision.reason === 'string' && decision.reason !== '' ? decision.reason : undefined;
+    const message = reason ?? `the call to ${JSON.stringify(call?.toolName ?? '')} was not approved`;
+    const error: { code: string; message: string; details?: unknown } = { code: 'TOOL_APPROVAL_DENIED', message };
+    if (reason !== undefined) error.details = { reason };
+    await this.settle(callId, { ok: false, error });
+  }
+
+  /** A tool's `approvalTimeoutMs` passed: the call is denied, unless a decision was claimed first. */
+  private async approvalTimedOut(callId: string, wait: ApprovalWait): Promise<void> {
+    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
+    // A decision another process claimed is on its way: it wins.
+    if (!(await this.claim(approvalKey(callId)))) return;
+    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
+    wait.deciding = true;
+    this.awaiting.delete(callId);
+    wait.resolve(false);
+    await this.settle(callId, { ok: false, error: { code: 'TOOL_APPROVAL_DENIED', message: 'approval timed out' } });
   }
 
   private encodeResult(result: unknown): ToolSettlement {
@@ -875,6 +1035,11 @@ export class Session implements EventSource {
     this.progressStates.clear();
     for (const call of this.calls.values()) call.abort?.abort();
     this.calls.clear();
+    for (const wait of this.awaiting.values()) {
+      if (wait.timer !== undefined) clearTimeout(wait.timer);
+      wait.resolve(false);
+    }
+    this.awaiting.clear();
     const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
     let final: FinalPayload;
     let result: unknown;
