@@ -57,6 +57,8 @@ export interface JournalMail {
 export interface JournalApproval {
   k: 'a';
   c: string;
+  /** When it was approved (epoch ms): how long the call waited, for a resumed session's deadline. */
+  at: number;
 }
 
 /**

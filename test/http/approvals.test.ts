@@ -214,6 +214,21 @@ describe('approvals with broker processes on one Redis', () => {
     expect((await decide(b.url, id, { callId: asked.payload.callId, approve: true })).status).toBe(409);
   });
 
+  it('a resumed session keeps its approval waits out of the execution timeout', async () => {
+    const [a, b] = await Promise.all([spawn(), spawn()]);
+    const res = await postJson(`${a.url}/execute`, { code: 'return await callTool("guarded:slow", {})', timeout: 1500 });
+    const id = res.headers.get('x-session-id')!;
+    const asked = (await eventReader(res).until('approval_required')) as Approval;
+    const startedAt = asked.timestamp;
+    await a.kill();
+    await leaseLapsed(a);
+    // Past the execution timeout: the wait does not count, on A nor on B.
+    while (Date.now() < startedAt + 2000) await sleep(50);
+    expect((await decide(b.url, id, { callId: asked.payload.callId, approve: true })).status).toBe(200);
+    const log = await readEvents(await fetch(`${b.url}/sessions/${id}/events`));
+    expect(finalOf(log)).toMatchObject({ ok: true, result: { runs: 1 } });
+  });
+
   it('a decision taken by another process just as the owner dies is applied by the process that resumes', async () => {
     // A longer lease: B still takes A for alive when the decision arrives, claims it and journals it as mail.
     const a = await spawn({ OWNER_LEASE_MS: '3000' });

@@ -338,3 +338,44 @@ describe('approvals across a sandbox crash (worker pool, memory store)', () => {
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
   });
 });
+
+for (const [name, runtimePool] of [
+  ['inline', false],
+  ['worker pool', { minSize: 1, maxSize: 1, scaleUpThreshold: 0.99, scaleDownThreshold: 0, scaleInterval: 60_000 }],
+] as const) {
+  describe(`a wait with its own approvalTimeoutMs does not count against the execution timeout (${name})`, () => {
+    let broker: EnclaveBroker;
+    beforeAll(() => {
+      const tools = new ToolRegistry();
+      tools.register({ name: 'slow', description: 'approval may take a while', parameters: {}, needsApproval: true, approvalTimeoutMs: 10_000, handler: async () => 'ran' });
+      broker = new EnclaveBroker({ logger: silentLogger, tools, runtimePool, limits: { heartbeatIntervalMs: 60_000 } });
+    });
+    afterAll(() => broker.close());
+
+    /** Runs `code` with a 300 ms timeout, approving each call 700 ms after it asks. */
+    const approveLate = (code: string) =>
+      run(
+        broker,
+        code,
+        async (e) => {
+          const a = approvalOf(e);
+          if (!a) return;
+          await new Promise((r) => setTimeout(r, 700));
+          await broker.approve(e.sessionId, a.callId);
+        },
+        { timeout: 300 },
+      );
+
+    it('an approval that comes after the execution timeout still runs the handler', async () => {
+      const events = await approveLate('return [await callTool("slow", {}), await callTool("slow", {})]');
+      expect(finalOf(events)).toMatchObject({ ok: true, result: ['ran', 'ran'] });
+    });
+
+    it('parallel waits pause the clock once, and after them the rest of the budget still holds (TIMEOUT)', async () => {
+      const ok = await approveLate('return await Promise.all([callTool("slow", {}), callTool("slow", {})])');
+      expect(finalOf(ok)).toMatchObject({ ok: true, result: ['ran', 'ran'] });
+      const late = await approveLate('await callTool("slow", {}); await new Promise((r) => setTimeout(r, 1500)); return "late"');
+      expect(finalOf(late).error).toMatchObject({ code: 'TIMEOUT' });
+    });
+  });
+}
