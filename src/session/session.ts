@@ -837,6 +837,7 @@ export class Session implements EventSource {
     wait.deciding = true;
     if (wait.timer !== undefined) clearTimeout(wait.timer);
     this.resumeDeadline(callId);
+    this.logApproval(callId, decision.approve ? 'approved' : 'rejected');
     if (decision.approve) {
       this.approved.add(callId);
       // The handler runs only once its approval is journaled (a re-run then never asks again).
@@ -863,9 +864,15 @@ export class Session implements EventSource {
     if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
     wait.deciding = true;
     this.resumeDeadline(callId);
+    this.logApproval(callId, 'timed out');
     this.awaiting.delete(callId);
     wait.resolve(false);
     await this.settle(callId, { ok: false, error: { code: 'TOOL_APPROVAL_DENIED', message: 'approval timed out' } });
+  }
+
+  private logApproval(callId: string, decision: 'approved' | 'rejected' | 'timed out'): void {
+    const tool = this.calls.get(callId)?.toolName;
+    this.env.logger.info({ sessionId: this.id, callId, tool, decision }, LOG.approval);
   }
 
   /**

@@ -300,6 +300,32 @@ describe('approvals (library API, memory store)', () => {
   });
 });
 
+describe('approval log lines', () => {
+  it('logs each decision: approved, rejected, timed out', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = { ...silentLogger, info: (obj: object | string, msg?: string) => void (msg === 'approval decided' && lines.push(obj as Record<string, unknown>)) };
+    const broker = new EnclaveBroker({ logger, tools: registry(), runtimePool: false, limits: { heartbeatIntervalMs: 60_000 } });
+    try {
+      let n = 0;
+      const code = 'for (const t of ["pay", "pay", "quick"]) { try { await callTool(t, { amount: 1 }) } catch {} } return 1';
+      await run(broker, code, async (e) => {
+        const a = approvalOf(e);
+        if (!a || a.toolName !== 'pay') return;
+        if (n++ === 0) await broker.approve(e.sessionId, a.callId);
+        else await broker.reject(e.sessionId, a.callId, 'no');
+      });
+      expect(lines.map((l) => [l.tool, l.decision])).toEqual([
+        ['pay', 'approved'],
+        ['pay', 'rejected'],
+        ['quick', 'timed out'],
+      ]);
+      expect(lines[0]).toMatchObject({ sessionId: expect.stringMatching(/^s_/), callId: expect.stringMatching(/^c_/) });
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
 describe('approvals across a sandbox crash (worker pool, memory store)', () => {
   let broker: EnclaveBroker;
   afterAll(() => broker?.close());
@@ -352,7 +378,7 @@ for (const [name, runtimePool] of [
     });
     afterAll(() => broker.close());
 
-    /** Runs `code` with a 300 ms timeout, approving each call 700 ms after it asks. */
+    /** Runs `code` with an 800 ms timeout, approving each call 1200 ms after it asks. */
     const approveLate = (code: string) =>
       run(
         broker,
@@ -360,10 +386,10 @@ for (const [name, runtimePool] of [
         async (e) => {
           const a = approvalOf(e);
           if (!a) return;
-          await new Promise((r) => setTimeout(r, 700));
+          await new Promise((r) => setTimeout(r, 1200));
           await broker.approve(e.sessionId, a.callId);
         },
-        { timeout: 300 },
+        { timeout: 800 },
       );
 
     it('an approval that comes after the execution timeout still runs the handler', async () => {
@@ -374,7 +400,7 @@ for (const [name, runtimePool] of [
     it('parallel waits pause the clock once, and after them the rest of the budget still holds (TIMEOUT)', async () => {
       const ok = await approveLate('return await Promise.all([callTool("slow", {}), callTool("slow", {})])');
       expect(finalOf(ok)).toMatchObject({ ok: true, result: ['ran', 'ran'] });
-      const late = await approveLate('await callTool("slow", {}); await new Promise((r) => setTimeout(r, 1500)); return "late"');
+      const late = await approveLate('await callTool("slow", {}); await new Promise((r) => setTimeout(r, 2500)); return "late"');
       expect(finalOf(late).error).toMatchObject({ code: 'TIMEOUT' });
     });
   });
