@@ -5,6 +5,7 @@ import { ToolRegistry } from '../../src/tools/registry.js';
 import { eventReader, finalOf, postJson, readEvents, startBroker, type TestServer } from '../helpers/broker.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 import { RedisServer } from '../helpers/redis-server.js';
+import { UpstashBridge } from '../helpers/upstash-bridge.js';
 
 // POST /sessions/:id/approvals: the same rules as tool results (tenancy, 404, 409, 400), and
 // routed to the session's owner, or to the process that resumes it, with a shared store.
@@ -124,6 +125,7 @@ describe('approvals with broker processes on one Redis', () => {
   const LEASE_MS = 600;
   let redis: RedisServer;
   let client: Redis;
+  let bridge: UpstashBridge;
   const processes: BrokerProcess[] = [];
   const spawn = async (env: Record<string, string> = {}) => {
     const p = await startBrokerProcess({ STORE: 'redis', REDIS_URL: redis.url, OWNER_LEASE_MS: String(LEASE_MS), ...env });
@@ -133,9 +135,11 @@ describe('approvals with broker processes on one Redis', () => {
   beforeAll(async () => {
     redis = await RedisServer.start();
     client = new Redis(redis.url);
+    bridge = await UpstashBridge.start(redis.url);
   });
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.stop().catch(() => {})));
+    await bridge?.stop();
     client?.disconnect();
     await redis?.stop();
   });
@@ -164,6 +168,20 @@ describe('approvals with broker processes on one Redis', () => {
     expect((await decide(a.url, id, { callId, approve: false })).status).toBe(409);
     const rest = await reader.rest();
     expect(finalOf(rest)).toMatchObject({ ok: true, result: { v: 1, runs: 1 } });
+  });
+
+  it('on Upstash too: a decision sent to another process reaches the owner, once', async () => {
+    const env = { STORE: 'upstash', UPSTASH_URL: bridge.url, UPSTASH_TOKEN: bridge.token };
+    const [a, b] = await Promise.all([spawn(env), spawn(env)]);
+    const { id, reader } = await start(a.url, 'try { await callTool("guarded", { v: 5 }) } catch (e) { return [e.code, e.message] }');
+    const asked = (await reader.until('approval_required')) as Approval;
+    const both = await Promise.all([
+      decide(b.url, id, { callId: asked.payload.callId, approve: false, reason: 'from B' }),
+      decide(a.url, id, { callId: asked.payload.callId, approve: false, reason: 'from A' }),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+    const winner = both[0]!.status === 200 ? 'from B' : 'from A';
+    expect(finalOf(await reader.rest()).result).toEqual(['TOOL_APPROVAL_DENIED', winner]);
   });
 
   it('a session waiting for approval survives its owner: the next process asks no second time and applies the decision', async () => {
