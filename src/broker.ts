@@ -216,6 +216,28 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     await this.sessions.submitToolResult(sessionId, callId, input, options.identity);
   }
 
+  /**
+   * Approves a call that waits for approval (a tool with `needsApproval`): its handler runs.
+   * Throws NOT_FOUND for an unknown session or call, CONFLICT for a call not waiting for
+   * approval or a session no longer running.
+   */
+  async approve(sessionId: string, callId: string, identity?: CallerIdentity): Promise<void> {
+    await this.decide(sessionId, callId, { approve: true }, identity);
+  }
+
+  /** Rejects a call that waits for approval: it fails in the guest with TOOL_APPROVAL_DENIED and `reason`. */
+  async reject(sessionId: string, callId: string, reason?: string, identity?: CallerIdentity): Promise<void> {
+    if (reason !== undefined && typeof reason !== 'string') throw new BrokerError('VALIDATION_ERROR', 'the reason must be a string');
+    await this.decide(sessionId, callId, reason === undefined ? { approve: false } : { approve: false, reason: reason.slice(0, 4096) }, identity);
+  }
+
+  private async decide(sessionId: string, callId: string, decision: { approve: boolean; reason?: string }, identity?: CallerIdentity): Promise<void> {
+    sessionIdOf(sessionId);
+    if (typeof callId !== 'string') throw new BrokerError('NOT_FOUND', 'no such tool call');
+    if (!this.started) await this.ready();
+    await this.sessions.submitApproval(sessionId, callId, decision, identity);
+  }
+
   /** Cancels a session; it ends with CANCELLED. */
   async cancel(sessionId: string, identity?: CallerIdentity): Promise<void> {
     await this.sessions.cancel(sessionIdOf(sessionId), identity);

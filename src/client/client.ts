@@ -4,6 +4,7 @@ import { EnclaveError } from './errors.js';
 import { EnclaveStream } from './stream.js';
 import { Transport, isRetryable } from './transport.js';
 import type {
+  ApprovalDecisionBody,
   EnclaveClientOptions,
   ExecuteOptions,
   FollowOptions,
@@ -77,6 +78,16 @@ export class EnclaveClient {
     await this.postAnswer(sessionId, callId, answer);
   }
 
+  /** Approves a call that waits for approval (`POST /sessions/:id/approvals`). */
+  async approve(sessionId: string, callId: string): Promise<void> {
+    await this.postDecision(sessionId, { callId, approve: true });
+  }
+
+  /** Rejects a call that waits for approval: it fails in the guest with TOOL_APPROVAL_DENIED and `reason`. */
+  async reject(sessionId: string, callId: string, reason?: string): Promise<void> {
+    await this.postDecision(sessionId, reason === undefined ? { callId, approve: false } : { callId, approve: false, reason });
+  }
+
   /** `GET /health`. */
   health(): Promise<HealthInfo> {
     return this.transport.json<HealthInfo>('/health');
@@ -88,6 +99,25 @@ export class EnclaveClient {
       { method: 'POST', body: { callId, ...answer } },
       sessionId,
     );
+  }
+
+  private postDecision(sessionId: string, decision: ApprovalDecisionBody): Promise<unknown> {
+    return this.transport.json(`/sessions/${encodeURIComponent(sessionId)}/approvals`, { method: 'POST', body: decision }, sessionId);
+  }
+
+  /** Sends `onApproval`'s decision, retrying transient failures; a 409 (decided already) is fine. */
+  private async decideWithRetry(sessionId: string, decision: ApprovalDecisionBody): Promise<void> {
+    const policy = backoff(this.retry);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.postDecision(sessionId, decision);
+        return;
+      } catch (err) {
+        if (err instanceof EnclaveError && err.code === 'CONFLICT') return;
+        if (!isRetryable(err) || attempt > policy.attempts) throw err;
+        await sleep(policy.delay(attempt));
+      }
+    }
   }
 
   /** Sends a handler's answer, retrying transient failures; a 409 (already settled) is fine. */
@@ -110,6 +140,7 @@ export class EnclaveClient {
       transport: this.transport,
       retry: this.retry,
       submit: (sessionId: string, callId: string, answer: ToolAnswer) => this.submitWithRetry(sessionId, callId, answer),
+      decide: (sessionId: string, decision: ApprovalDecisionBody) => this.decideWithRetry(sessionId, decision),
       cancel: (sessionId: string) => this.cancel(sessionId),
     };
   }

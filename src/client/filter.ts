@@ -1,17 +1,18 @@
 import type { EventFilter } from '../protocol/events.js';
 
 /**
- * The filter sent to the broker: the caller's, but always letting `tool_call` through so
- * client tools can be answered (the caller's filter is applied again on the client).
+ * The filter sent to the broker: the caller's, but always letting `needed` through (`tool_call`
+ * so client tools can be answered, `approval_required` with `onApproval`); the caller's filter
+ * is applied again on the client.
  */
-export function serverFilter(filter: EventFilter | undefined): EventFilter | undefined {
+export function serverFilter(filter: EventFilter | undefined, needed: readonly string[] = ['tool_call']): EventFilter | undefined {
   if (!filter) return undefined;
   const out: EventFilter = {};
   if (filter.types && filter.types.length > 0) {
-    out.types = filter.types.includes('tool_call') ? [...filter.types] : [...filter.types, 'tool_call'];
+    out.types = [...filter.types, ...needed.filter((t) => !filter.types!.includes(t))];
   }
   if (filter.blockedTypes && filter.blockedTypes.length > 0) {
-    out.blockedTypes = filter.blockedTypes.filter((t) => t !== 'tool_call');
+    out.blockedTypes = filter.blockedTypes.filter((t) => !needed.includes(t));
   }
   return out;
 }

@@ -2,6 +2,9 @@ export { EnclaveClient } from './client.js';
 export { EnclaveStream } from './stream.js';
 export { EnclaveError, isEnclaveError, type ClientErrorCode, type EnclaveErrorInit } from './errors.js';
 export type {
+  ApprovalAnswer,
+  ApprovalDecisionBody,
+  ApprovalRequest,
   ClientToolHandler,
   ClientTools,
   EnclaveClientOptions,
@@ -16,6 +19,7 @@ export type {
   ToolCallContext,
 } from './types.js';
 export type {
+  ApprovalRequiredPayload,
   EventFilter,
   EventType,
   FinalPayload,

@@ -4,14 +4,16 @@ import { backoff, sleep, type Backoff } from './backoff.js';
 import { endOnAbort } from './body.js';
 import { EnclaveError, cancelledError, errorFromResponse } from './errors.js';
 import { replayQuery, serverFilter } from './filter.js';
+import { answerApproval } from './approvals.js';
 import { answerToolCall } from './tools.js';
 import { isRetryable, type Transport } from './transport.js';
-import type { FollowOptions, RetryOptions, ToolAnswer } from './types.js';
+import type { ApprovalDecisionBody, FollowOptions, RetryOptions, ToolAnswer } from './types.js';
 
 export interface StreamDeps {
   transport: Transport;
   retry: RetryOptions | undefined;
   submit(sessionId: string, callId: string, answer: ToolAnswer): Promise<void>;
+  decide(sessionId: string, decision: ApprovalDecisionBody): Promise<void>;
   cancel(sessionId: string): Promise<void>;
 }
 
@@ -81,6 +83,11 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
                 this.deps.submit(event.sessionId, callId, answer),
               );
             }
+            if (event.type === 'approval_required' && this.options.onApproval) {
+              void answerApproval(event.payload, event.sessionId, this.options, inner.signal, (decision) =>
+                this.deps.decide(event.sessionId, decision),
+              );
+            }
             if (!accept || accept(event)) yield event;
             if (event.type === 'final') return;
           }
@@ -105,6 +112,11 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
     }
   }
 
+  /** Events the stream must get whatever the caller's filter says (it answers them). */
+  private needs(): string[] {
+    return this.options.onApproval ? ['tool_call', 'approval_required'] : ['tool_call'];
+  }
+
   private lost(cause: unknown): EnclaveError {
     return new EnclaveError('NETWORK_ERROR', 'the stream ended before its final event and could not be resumed', {
       sessionId: this.sessionId,
@@ -114,7 +126,7 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
 
   private async open(signal: AbortSignal): Promise<Response> {
     if (!('body' in this.start)) return this.replay(signal);
-    const body = { ...this.start.body, filter: serverFilter(this.options.filter) };
+    const body = { ...this.start.body, filter: serverFilter(this.options.filter, this.needs()) };
     // Not aborted with the signal: a session created after an abort must still be cancelled.
     const sent = this.deps.transport.send('/execute', { method: 'POST', body });
     const res = await untilAborted(sent, signal, (late) => {
@@ -130,7 +142,7 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
   private async replay(signal: AbortSignal): Promise<Response> {
     const id = this.sessionId;
     if (!id) throw new EnclaveError('PROTOCOL_ERROR', 'the broker did not tell the session id; the stream cannot be resumed');
-    const path = `/sessions/${encodeURIComponent(id)}/events${replayQuery(this.lastSeq, serverFilter(this.options.filter))}`;
+    const path = `/sessions/${encodeURIComponent(id)}/events${replayQuery(this.lastSeq, serverFilter(this.options.filter, this.needs()))}`;
     const res = await this.deps.transport.send(path, { signal }, id);
     if (!res.ok) throw await errorFromResponse(res, id);
     return res;

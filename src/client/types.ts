@@ -41,6 +41,13 @@ export interface FollowOptions {
    * `TOOL_NOT_FOUND` (default), `ignore` leaves it to the caller (`submitToolResult`).
    */
   unknownTools?: 'reject' | 'ignore';
+  /**
+   * Decides the calls that wait for approval (`approval_required` events), as they arrive:
+   * `true` approves, `false` rejects, `{ approve, reason }` says why; `undefined` leaves the
+   * call waiting (answer it with `client.approve()` / `client.reject()`). A thrown error
+   * rejects the call with its message as the reason.
+   */
+  onApproval?: (request: ApprovalRequest) => ApprovalAnswer | null | undefined | Promise<ApprovalAnswer | null | undefined>;
   /** Events to drop from what this call yields (`final` and fatal `error` always pass). */
   filter?: EventFilter;
   /** Aborting cancels the session on the broker and rejects with code `CANCELLED`. */
@@ -82,6 +89,26 @@ export interface HealthInfo {
   uptime: number;
   sessions: { active: number; total: number };
   [key: string]: unknown;
+}
+
+/** What `onApproval` is asked about: an `approval_required` event of a session. */
+export interface ApprovalRequest {
+  callId: string;
+  toolName: string;
+  args: Record<string, unknown>;
+  sessionId: string;
+  /** Aborted when the stream ends (the decision is then not sent). */
+  signal: AbortSignal;
+}
+
+/** `onApproval`'s answer. */
+export type ApprovalAnswer = boolean | { approve: boolean; reason?: string };
+
+/** The body of `POST /sessions/:id/approvals`. */
+export interface ApprovalDecisionBody {
+  callId: string;
+  approve: boolean;
+  reason?: string;
 }
 
 /** A tool call's answer: a result, or `{ error }`. */

@@ -10,6 +10,7 @@ import {
   streamEventSchema,
   successSchema,
   toolResultRequestSchema,
+  approvalRequestSchema,
 } from '../protocol/schemas.js';
 import type { AuthConfig, RateLimitConfig } from './types.js';
 
@@ -46,6 +47,7 @@ export function componentSchemas(): Record<string, JsonObject> {
     ExecuteRequest: jsonSchema(executeRequestSchema, 'input'),
     CreateSessionRequest: jsonSchema(createSessionRequestSchema, 'input'),
     ToolResultRequest: toolResult,
+    ApprovalRequest: jsonSchema(approvalRequestSchema, 'input'),
     ErrorBody: jsonSchema(errorBodySchema, 'output'),
     Success: jsonSchema(successSchema, 'output'),
     SessionInfo: jsonSchema(sessionInfoSchema, 'output'),
@@ -209,6 +211,17 @@ export function openApiDocument(options: OpenApiDocumentOptions = {}): JsonObjec
         { 200: json('Success', 'The result was delivered.') },
         [400, 404, 409, 413, 415, 503],
         { operationId: 'submitToolResult', requestBody: jsonBody('ToolResultRequest') },
+      ),
+    },
+    '/sessions/{id}/approvals': {
+      parameters: [sessionIdParam],
+      post: op(
+        'Decide a call that waits for approval',
+        'Approves (the handler runs) or rejects (the call fails in the guest with TOOL_APPROVAL_DENIED and `reason`) a call of a tool with `needsApproval`, announced by an `approval_required` event. 409 CONFLICT when the call is not waiting for approval (decided already, timed out, or needs none) or the session is no longer running; 404 for an unknown callId or another tenant\'s session.',
+        ['sessions'],
+        { 200: json('Success', 'The decision was taken.') },
+        [400, 404, 409, 413, 415, 503],
+        { operationId: 'decideApproval', requestBody: jsonBody('ApprovalRequest') },
       ),
     },
     '/sessions/{id}/cancel': {

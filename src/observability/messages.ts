@@ -9,6 +9,8 @@ export const LOG = {
   sessionEnded: 'session ended',
   /** info `{ sessionId, callId, tool, handler, durationMs, outcome ('ok' or an error code), args? }` */
   toolCall: 'tool call',
+  /** info `{ sessionId, callId, tool, decision ('approved', 'rejected' or 'timed out') }`: a call that needed approval was decided */
+  approval: 'approval decided',
   /** warn `{ sessionId, code }`: the session broke one of its limits */
   limitHit: 'session limit hit',
   /** error/warn `{ path, code, requestId }`: an HTTP answer caused by the store or a broker limit */

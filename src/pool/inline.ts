@@ -167,6 +167,8 @@ export class InlineExecutor implements Executor {
 class DeferredHandle implements SandboxHandle {
   private target: QuickJSSandbox | undefined;
   private aborted: SandboxFailure | undefined;
+  /** Deadline moves asked for before the sandbox started. */
+  private extension = 0;
 
   /** Points the handle at its sandbox before the sandbox runs, so calls made during the run land. */
   launch(sandbox: QuickJSSandbox): void {
@@ -178,6 +180,7 @@ class DeferredHandle implements SandboxHandle {
       return;
     }
     sandbox.start();
+    if (this.extension !== 0) sandbox.extendDeadline(this.extension);
   }
 
   settleTool(id: number, settlement: ToolSettlement): void {
@@ -186,6 +189,11 @@ class DeferredHandle implements SandboxHandle {
 
   fireTimer(id: number, at: number): void {
     this.target?.fireTimer(id, at);
+  }
+
+  extendDeadline(ms: number): void {
+    if (this.target) this.target.extendDeadline(ms);
+    else this.extension += ms;
   }
 
   abort(failure: SandboxFailure): void {

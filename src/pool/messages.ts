@@ -11,6 +11,8 @@ export type SandboxCommand =
   | { t: 'settle'; id: number; callId: number; settlement: ToolSettlement }
   /** Fires a timer the main thread runs (deterministic sessions). */
   | { t: 'fire'; id: number; timer: number; at: number }
+  /** Moves the sandbox's deadline by `ms` (see `SandboxHandle.extendDeadline`). */
+  | { t: 'deadline'; id: number; ms: number }
   | { t: 'abort'; id: number; failure: SandboxFailure };
 
 export type ToWorker =

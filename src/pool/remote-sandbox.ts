@@ -32,6 +32,9 @@ export class RemoteSandbox implements SandboxHandle {
   private aborting: SandboxFailure | undefined;
   private watchdog: ReturnType<typeof setTimeout> | undefined;
   private armed = false;
+  /** When the deadline passes (once armed), and deadline moves asked for before that. */
+  private deadlineAt: number | undefined;
+  private extension = 0;
 
   constructor(
     readonly id: number,
@@ -49,8 +52,8 @@ export class RemoteSandbox implements SandboxHandle {
       if (this.ended) return;
       if (this.aborting) this.arm(this.aborting, this.options.terminateGraceMs);
       else {
-        const failure: SandboxFailure = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
-        this.arm(failure, this.spec.limits.timeoutMs + this.options.terminateGraceMs);
+        this.deadlineAt = Date.now() + this.spec.limits.timeoutMs + this.extension;
+        this.arm(this.timeout(), Math.max(0, this.deadlineAt - Date.now()) + this.options.terminateGraceMs);
       }
     });
   }
@@ -63,6 +66,20 @@ export class RemoteSandbox implements SandboxHandle {
   fireTimer(timer: number, at: number): void {
     if (this.ended) return;
     this.host.post({ t: 'fire', id: this.id, timer, at });
+  }
+
+  extendDeadline(ms: number): void {
+    if (this.ended || !Number.isFinite(ms) || ms === 0) return;
+    this.host.post({ t: 'deadline', id: this.id, ms });
+    if (!this.armed) this.extension += ms;
+    else if (!this.aborting && this.deadlineAt !== undefined) {
+      this.deadlineAt += ms;
+      this.arm(this.timeout(), Math.max(0, this.deadlineAt - Date.now()) + this.options.terminateGraceMs);
+    }
+  }
+
+  private timeout(): SandboxFailure {
+    return { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
   }
 
   abort(failure: SandboxFailure): void {

@@ -93,7 +93,7 @@ export class WorkerPoolExecutor implements Executor {
     if (this.closed) {
       const failure = { code: 'SANDBOX_CRASHED', message: 'the runtime pool is closed', recoverable: true };
       queueMicrotask(() => listener.onDone({ ok: false, error: failure }));
-      return { settleTool() {}, fireTimer() {}, abort() {} };
+      return { settleTool() {}, fireTimer() {}, extendDeadline() {}, abort() {} };
     }
     this.startTimer();
     const slot = this.pick();

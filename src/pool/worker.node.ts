@@ -207,6 +207,9 @@ function run(command: SandboxCommand): void {
       running.get(command.id)?.handle?.fireTimer(command.timer, command.at);
       ack();
       return;
+    case 'deadline':
+      running.get(command.id)?.handle?.extendDeadline(command.ms);
+      return;
     case 'abort': {
       const r = running.get(command.id);
       if (r?.handle) r.handle.abort(command.failure);

@@ -49,6 +49,13 @@ export interface ToolProgressPayload {
   total?: number;
 }
 
+/** A call to a tool that needs approval waits for `POST /sessions/:id/approvals` (see docs/approvals.md). */
+export interface ApprovalRequiredPayload {
+  callId: string;
+  toolName: string;
+  args: Record<string, unknown>;
+}
+
 export interface HeartbeatPayload {
   ts: string;
 }
@@ -86,6 +93,7 @@ export interface EventPayloads {
   tool_call: ToolCallPayload;
   tool_result_applied: ToolResultAppliedPayload;
   tool_progress: ToolProgressPayload;
+  approval_required: ApprovalRequiredPayload;
   heartbeat: HeartbeatPayload;
   error: ErrorPayload;
   final: FinalPayload;
@@ -101,6 +109,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'tool_call',
   'tool_result_applied',
   'tool_progress',
+  'approval_required',
   'heartbeat',
   'error',
   'final',

@@ -72,10 +72,18 @@ export const toolResultRequestSchema = z
     message: 'exactly one of result and error is required',
   });
 
+/** `POST /sessions/:id/approvals`: the decision on a call that waits for approval. */
+export const approvalRequestSchema = z.object({
+  callId: z.string().min(1).max(256),
+  approve: z.boolean(),
+  reason: z.string().max(4096).optional(),
+});
+
 export type LimitsInput = z.infer<typeof limitsSchema>;
 export type ExecuteRequest = z.infer<typeof executeRequestSchema>;
 export type CreateSessionRequest = z.infer<typeof createSessionRequestSchema>;
 export type ToolResultRequest = z.infer<typeof toolResultRequestSchema>;
+export type ApprovalRequest = z.infer<typeof approvalRequestSchema>;
 
 // ---- Response schemas (the OpenAPI document of `GET /openapi.json` is generated from them) ----
 
@@ -177,6 +185,7 @@ export const streamEventSchema = z.discriminatedUnion('type', [
     'tool_progress',
     z.object({ callId: z.string(), message: z.string().optional(), progress: z.number().optional(), total: z.number().optional() }),
   ),
+  envelope('approval_required', z.object({ callId: z.string(), toolName: z.string(), args: z.record(z.string(), z.unknown()) })),
   envelope('heartbeat', z.object({ ts: z.string() })),
   envelope('error', z.object({ code: z.string(), message: z.string(), recoverable: z.boolean(), details: z.unknown().optional() })),
   envelope(

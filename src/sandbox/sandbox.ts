@@ -143,6 +143,16 @@ export class QuickJSSandbox implements SandboxHandle {
     this.input([id, settlement]);
   }
 
+  extendDeadline(ms: number): void {
+    if (this.ended || !Number.isFinite(ms) || ms === 0 || this.deadline === Infinity) return;
+    this.deadline += ms;
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(
+      () => this.abort({ code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` }),
+      Math.max(0, this.deadline - Date.now()),
+    );
+  }
+
   /** Fires a timer the listener runs (see `onTimerSet`), moving the clock to `at` first. */
   fireTimer(id: number, at: number): void {
     this.input([id, at]);

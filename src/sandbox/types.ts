@@ -102,6 +102,12 @@ export interface SandboxHandle {
    * clock to `at`. A timer cleared or fired already is ignored, clock included.
    */
   fireTimer(id: number, at: number): void;
+  /**
+   * Moves the execution deadline by `ms` (later when positive, earlier when negative): time
+   * that must not count against the timeout (a wait for an approval with its own timeout).
+   * No-op once done.
+   */
+  extendDeadline(ms: number): void;
   /** Stops the guest; `onDone` follows with this failure. No-op once done. */
   abort(failure: SandboxFailure): void;
 }

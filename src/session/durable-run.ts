@@ -1,8 +1,11 @@
 import type { StreamEvent } from '../protocol/events.js';
 import type { Journal } from './journal.js';
 
-/** Events whose number and order a re-run need not reproduce. */
-const UNREPLAYED: ReadonlySet<string> = new Set(['session_init', 'heartbeat', 'catalog_changed', 'tool_progress']);
+/**
+ * Events whose number and order a re-run need not reproduce (`approval_required` is emitted
+ * once per call, whichever run asks: see `Session.waitForApproval`).
+ */
+const UNREPLAYED: ReadonlySet<string> = new Set(['session_init', 'heartbeat', 'catalog_changed', 'tool_progress', 'approval_required']);
 
 /** How many times one session's code is re-run after its sandbox crashed, at most. */
 export const MAX_SANDBOX_RESTARTS = 3;

@@ -48,9 +48,33 @@ export interface JournalMail {
   input: ToolResultInput;
 }
 
+/**
+ * A call that needed approval was approved: its handler may run. Not an input of the guest
+ * (it gets the handler's outcome, an `r` entry); a re-run that reaches the call runs the
+ * handler without asking again. A rejection is journaled as the call's outcome (an `r` entry
+ * with TOOL_APPROVAL_DENIED).
+ */
+export interface JournalApproval {
+  k: 'a';
+  c: string;
+  /** When it was approved (epoch ms): how long the call waited, for a resumed session's deadline. */
+  at: number;
+}
+
+/**
+ * A decision on an approval that a process other than the owner took (claimed) and sent on
+ * to the owner: written before that process answers, like `JournalMail` for tool results.
+ */
+export interface JournalDecision {
+  k: 'd';
+  c: string;
+  approve: boolean;
+  reason?: string;
+}
+
 /** Something the guest got from outside, in the order it got them. */
 export type JournalInput = JournalResult | JournalTimer;
-export type JournalEntry = JournalSpec | JournalInput | JournalStop | JournalMail;
+export type JournalEntry = JournalSpec | JournalInput | JournalStop | JournalMail | JournalApproval | JournalDecision;
 
 export interface ResumeState {
   spec: JournalSpec;
@@ -96,6 +120,9 @@ export class Journal {
   private spec: JournalSpec | undefined;
   private writing = false;
   private waiters: { count: number; resolve: () => void }[] = [];
+  /** Entries that are not inputs (approvals), written with the next batch. */
+  private notes: JournalApproval[] = [];
+  private noteWaiters: (() => void)[] = [];
   private bytes = 0;
   private specTimer: ReturnType<typeof setTimeout> | undefined;
   /** No more store writes: the session ended (nothing left to resume) or the journal stopped. */
@@ -155,6 +182,18 @@ export class Journal {
     return index;
   }
 
+  /**
+   * Records an entry that is not an input of the guest (an approval); resolves once it is in
+   * the store (at once without one).
+   */
+  note(entry: JournalApproval): Promise<void> {
+    if (this.closed || !this.target) return Promise.resolve();
+    this.notes.push(entry);
+    const written = new Promise<void>((resolve) => this.noteWaiters.push(resolve));
+    this.write();
+    return written;
+  }
+
   /** Writes the spec (if still pending) and any inputs not written yet. */
   kick(): void {
     this.write();
@@ -169,7 +208,7 @@ export class Journal {
     if (this.closed) return;
     if (this.specTimer !== undefined) clearTimeout(this.specTimer);
     this.specTimer = undefined;
-    if (this.sent >= this.inputs.length && !this.writing) this.close();
+    if (this.sent >= this.inputs.length && this.notes.length === 0 && !this.writing) this.close();
     else this.finishing = true;
   }
 
@@ -179,7 +218,11 @@ export class Journal {
     this.specTimer = undefined;
     this.closed = true;
     this.spec = undefined;
+    this.notes = [];
     this.release();
+    const noted = this.noteWaiters;
+    this.noteWaiters = [];
+    for (const resolve of noted) resolve();
   }
 
   /** Drops the first `count` inputs (applied ones, once the journal stopped: no re-run needs them). */
@@ -217,6 +260,13 @@ export class Journal {
       this.specTimer = undefined;
     }
     for (let i = this.sent; i < upto; i++) batch.push(this.inputs[i]!);
+    let noted: (() => void)[] = [];
+    if (this.notes.length > 0) {
+      batch.push(...this.notes);
+      noted = this.noteWaiters;
+      this.notes = [];
+      this.noteWaiters = [];
+    }
     if (batch.length === 0) return;
     this.writing = true;
     this.sent = upto;
@@ -231,7 +281,8 @@ export class Journal {
         this.writing = false;
         this.durableCount = Math.max(this.durableCount, upto);
         this.release();
-        if (this.sent < this.inputs.length) this.write();
+        for (const resolve of noted) resolve();
+        if (this.sent < this.inputs.length || this.notes.length > 0) this.write();
         else if (this.finishing) this.close();
       });
   }

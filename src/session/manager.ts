@@ -15,7 +15,15 @@ import type { CallerIdentity } from '../tools/types.js';
 import type { EventCursor } from './cursor.js';
 import type { Emitter } from './emitter.js';
 import { checkCodeSize, requestLimits, type BrokerLimits } from './limits.js';
-import { Session, type JournalEntry, type JournalMail, type SessionEnvironment } from './session.js';
+import {
+  approvalKey,
+  Session,
+  type ApprovalDecision,
+  type JournalDecision,
+  type JournalEntry,
+  type JournalMail,
+  type SessionEnvironment,
+} from './session.js';
 import { StoreCursor } from './store-cursor.js';
 import type { ToolRoute } from './tool-resolver.js';
 import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
@@ -60,6 +68,8 @@ export interface CreateSessionInput {
 type OwnerMessage =
   | { t: 'result'; s: string; c: string; input: ToolResultInput }
   | { t: 'cancel'; s: string }
+  /** An approval decision, claimed in the store by the process that received it. */
+  | { t: 'approval'; s: string; c: string; d: ApprovalDecision }
   /** A reader in another process follows the session; it holds for `ttl` ms unless renewed. */
   | { t: 'reading'; s: string; r: string; ttl: number }
   | { t: 'detach'; s: string; r: string };
@@ -287,6 +297,37 @@ export class SessionManager {
     await this.sendToOwner(record, { t: 'result', s: id, c: callId, input });
   }
 
+  /**
+   * A decision on a call that waits for approval (`POST /sessions/:id/approvals`), routed to
+   * the session's owner like a tool result: claimed in the store (so one decision wins,
+   * whichever process gets it), journaled as mail for a process that resumes the session,
+   * then sent to the owner.
+   */
+  async submitApproval(id: string, callId: string, decision: ApprovalDecision, identity: CallerIdentity | undefined): Promise<void> {
+    const local = this.localSession(id, identity);
+    if (local) return local.decide(callId, decision);
+    const { store } = this.options;
+    const record = await this.record(id, identity);
+    if (record.status !== 'running' && record.status !== 'pending') {
+      throw new BrokerError('CONFLICT', 'the session is no longer running');
+    }
+    const resumed = this.localSession(id, identity);
+    if (resumed) return resumed.decide(callId, decision);
+    if (!(await this.guard(store.claimPendingCall(id, approvalKey(callId))))) {
+      const events = await this.guard(store.readEvents(id, 0));
+      const known = events.some((e) => (e.type === 'tool_call' || e.type === 'approval_required') && e.payload.callId === callId);
+      throw known
+        ? new BrokerError('CONFLICT', 'this tool call is not waiting for approval')
+        : new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
+    }
+    if (this.journalInStore) {
+      const mail: JournalDecision = { k: 'd', c: callId, approve: decision.approve };
+      if (decision.reason !== undefined) mail.reason = decision.reason;
+      await this.guard(store.appendJournal!(id, [mail], record.expiresAt));
+    }
+    await this.sendToOwner(record, { t: 'approval', s: id, c: callId, d: decision });
+  }
+
   async cancel(id: string, identity: CallerIdentity | undefined): Promise<void> {
     const local = this.localSession(id, identity);
     if (local) {
@@ -495,6 +536,7 @@ export class SessionManager {
     if (message.t === 'cancel') session.cancel();
     else if (message.t === 'reading') session.holdRemoteReader(message.r, message.ttl);
     else if (message.t === 'detach') session.releaseRemoteReader(message.r);
+    else if (message.t === 'approval') session.decide(message.c, message.d, true).catch(() => {});
     else session.submitToolResult(message.c, message.input, true).catch(() => {});
   }
 

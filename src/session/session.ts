@@ -14,7 +14,7 @@ import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ToolProgress } from '../tools/types.js';
+import type { CallerIdentity, ToolDefinition, ToolProgress } from '../tools/types.js';
 import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
@@ -72,7 +72,17 @@ export interface SessionInit {
   resume?: ResumeState;
 }
 
-export type { JournalEntry, JournalInput, JournalMail, JournalResult, JournalSpec, JournalTimer, ResumeState } from './journal.js';
+export type {
+  JournalApproval,
+  JournalDecision,
+  JournalEntry,
+  JournalInput,
+  JournalMail,
+  JournalResult,
+  JournalSpec,
+  JournalTimer,
+  ResumeState,
+} from './journal.js';
 
 /** A durable session that is still running after this long writes its spec (shorter ones never do). */
 const SPEC_DELAY_MS = 20;
@@ -92,6 +102,25 @@ type CallState = {
 /** At most one `tool_progress` event per call in this window (ms). */
 const PROGRESS_INTERVAL_MS = 100;
 const MAX_PROGRESS_MESSAGE = 1024;
+
+/** A call that waits for its approval decision (see `Session.decide`). */
+type ApprovalWait = {
+  resolve: (approved: boolean) => void;
+  timer?: ReturnType<typeof setTimeout>;
+  /** A decision was taken (claimed) and is being applied: no other is. */
+  deciding?: boolean;
+};
+
+/** A decision on a call that waits for approval. */
+export interface ApprovalDecision {
+  approve: boolean;
+  reason?: string;
+}
+
+/** The store's pending-call mark of a call that waits for approval (claimed by its decision). */
+export function approvalKey(callId: string): string {
+  return `a:${callId}`;
+}
 
 type ProgressState = { last: number; pending?: ToolProgressPayload; timer?: ReturnType<typeof setTimeout> };
 
@@ -115,6 +144,19 @@ export class Session implements EventSource {
   private launched = false;
   private readonly calls = new Map<string, CallState>();
   private readonly resolvedCalls = new Set<string>();
+  /** Calls whose `approval_required` was emitted (by this run or one before it), and when. */
+  private readonly approvalsAsked = new Map<string, number>();
+  /** Calls approved (journaled first, when durable): a re-run runs them without asking. */
+  private readonly approved = new Set<string>();
+  /** Calls waiting for an approval decision. */
+  private readonly awaiting = new Map<string, ApprovalWait>();
+  /**
+   * Time spent in waits for approvals that have their own timeout (`approvalTimeoutMs`), in
+   * ms: it does not count against the execution timeout (the sandbox's deadline moves by it).
+   */
+  private pausedMs = 0;
+  /** While such waits run: since when, how far the deadline was moved for them, and each wait's end. */
+  private pause: { since: number; shifted: number; waits: Map<string, number> } | undefined;
   /** Throttling of `tool_progress` per callId. */
   private readonly progressStates = new Map<string, ProgressState>();
   private toolCallCount = 0;
@@ -273,6 +315,14 @@ export class Session implements EventSource {
       answered.add(entry.c);
       this.submitToolResult(entry.c, entry.input, true).catch(() => {});
     }
+    // Approval decisions another process took for the owner that died before journaling them.
+    for (const entry of this.init.resume!.journal) {
+      if (entry.k !== 'd' || answered.has(entry.c) || this.approved.has(entry.c)) continue;
+      answered.add(entry.c);
+      const decision: ApprovalDecision = { approve: entry.approve };
+      if (entry.reason !== undefined) decision.reason = entry.reason;
+      this.decide(entry.c, decision, true).catch(() => {});
+    }
   }
 
   private launch(): void {
@@ -321,8 +371,8 @@ export class Session implements EventSource {
         contextJson: JSON.stringify(this.init.context),
         ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
         limits: {
-          // A resumed session keeps the deadline it had.
-          timeoutMs: Math.max(1, limits.timeoutMs - (Date.now() - this.startedAt)),
+          // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
+          timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pausedMs + (this.pause?.shifted ?? 0) - Date.now()),
           memoryLimitBytes: limits.memoryLimitBytes,
           maxStackBytes: limits.maxStackBytes,
           maxStdoutBytes: limits.maxStdoutBytes,
@@ -344,6 +394,9 @@ export class Session implements EventSource {
       this.seq = Math.max(this.seq, e.seq);
     }
     this.journal!.load(resume.journal);
+    for (const e of resume.events) if (e.type === 'approval_required') this.approvalsAsked.set(e.payload.callId, e.timestamp);
+    for (const entry of resume.journal) if (entry.k === 'a') this.approved.add(entry.c);
+    this.resumePauses(resume);
     this.emitted = replayCounts(resume.events);
     this.replayLeft = new Map(this.emitted);
     this.checkReplayed();
@@ -680,6 +733,11 @@ export class Session implements EventSource {
       args = checked.args;
     }
     const context = new ToolCallContext(this.callOwner, callId, call.toolName);
+    if (route.kind === 'registry' && route.tool.needsApproval) {
+      // Denied, timed out or the session ended: the call is settled (or gone) already.
+      if (!(await this.approval(callId, route.tool, args, context))) return;
+      if (this.ended || !this.calls.has(callId)) return;
+    }
     const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
     let settlement: ToolSettlement;
     let result: unknown;
@@ -694,6 +752,193 @@ export class Session implements EventSource {
       this.env.emit('tool:completed', this.eventInfo(), call.toolName, result);
     }
     this.settle(callId, settlement);
+  }
+
+  // ---- approvals ----------------------------------------------------------------------
+
+  /**
+   * Whether the handler of a tool that may need approval runs: at once when it was approved
+   * before (a re-run) or the predicate says no approval is needed; else after the decision.
+   * False when the call was settled instead (denied, timed out, the predicate threw) or the
+   * session ended.
+   */
+  private async approval(callId: string, tool: ToolDefinition, args: Record<string, unknown>, context: ToolCallContext): Promise<boolean> {
+    if (this.approved.has(callId)) return true;
+    // Asked before (by a run a crash or a resume replaced): the same call waits for the same decision.
+    if (!this.approvalsAsked.has(callId) && typeof tool.needsApproval === 'function') {
+      let needed: boolean;
+      try {
+        needed = !!(await tool.needsApproval(args, context));
+      } catch (err) {
+        this.settle(callId, {
+          ok: false,
+          error: { code: 'TOOL_ERROR', message: `deciding whether ${tool.name} needs approval failed: ${toolError(err, 0).message}` },
+        });
+        return false;
+      }
+      if (this.ended || !this.calls.has(callId)) return false;
+      if (!needed) return true;
+    }
+    return this.waitForApproval(callId, tool, args);
+  }
+
+  private waitForApproval(callId: string, tool: ToolDefinition, args: Record<string, unknown>): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const wait: ApprovalWait = { resolve };
+      this.awaiting.set(callId, wait);
+      const asked = this.approvalsAsked.get(callId);
+      const limit = tool.approvalTimeoutMs;
+      if (limit !== undefined) {
+        const since = asked ?? Date.now();
+        wait.timer = setTimeout(() => void this.approvalTimedOut(callId, wait), Math.max(0, since + limit - Date.now()));
+        unref(wait.timer);
+        this.pauseDeadline(callId, since, since + limit);
+      }
+      if (asked !== undefined) return;
+      this.approvalsAsked.set(callId, Date.now());
+      // The pending mark is stored before the client can see the request (its decision claims it).
+      const show = () => {
+        if (!this.ended && this.awaiting.get(callId) === wait) this.emit('approval_required', { callId, toolName: tool.name, args });
+      };
+      this.env.store.addPendingCall(this.id, approvalKey(callId)).then(show, (err) => {
+        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending approval failed');
+        show();
+      });
+    });
+  }
+
+  /**
+   * A decision on a call that waits for approval. `claimed` is true when another process
+   * already claimed it in the store. Approving journals the approval, then runs the handler;
+   * rejecting settles the call with TOOL_APPROVAL_DENIED. Resolves once the decision is
+   * journaled.
+   */
+  async decide(callId: string, decision: ApprovalDecision, claimed = false): Promise<void> {
+    if (this.ended || this.status !== 'running') {
+      throw new BrokerError('CONFLICT', 'the session is no longer running');
+    }
+    if (!this.awaiting.has(callId) && this.replayLeft) await this.replayed;
+    const wait = this.awaiting.get(callId);
+    if (!wait || wait.deciding) {
+      if (this.ended) throw new BrokerError('CONFLICT', 'the session is no longer running');
+      if (this.calls.has(callId) || this.resolvedCalls.has(callId) || this.approvalsAsked.has(callId)) {
+        throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
+      }
+      throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
+    }
+    if (!claimed && !(await this.claim(approvalKey(callId)))) {
+      throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
+    }
+    if (this.awaiting.get(callId) !== wait || wait.deciding) throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
+    await this.applyDecision(callId, wait, decision);
+  }
+
+  private async applyDecision(callId: string, wait: ApprovalWait, decision: ApprovalDecision): Promise<void> {
+    wait.deciding = true;
+    if (wait.timer !== undefined) clearTimeout(wait.timer);
+    this.resumeDeadline(callId);
+    this.logApproval(callId, decision.approve ? 'approved' : 'rejected');
+    if (decision.approve) {
+      this.approved.add(callId);
+      // The handler runs only once its approval is journaled (a re-run then never asks again).
+      await this.journal?.note({ k: 'a', c: callId, at: Date.now() });
+      this.awaiting.delete(callId);
+      wait.resolve(true);
+      return;
+    }
+    this.awaiting.delete(callId);
+    wait.resolve(false);
+    const call = this.calls.get(callId);
+    const reason = typeof decision.reason === 'string' && decision.reason !== '' ? decision.reason : undefined;
+    const message = reason ?? `the call to ${JSON.stringify(call?.toolName ?? '')} was not approved`;
+    const error: { code: string; message: string; details?: unknown } = { code: 'TOOL_APPROVAL_DENIED', message };
+    if (reason !== undefined) error.details = { reason };
+    await this.settle(callId, { ok: false, error });
+  }
+
+  /** A tool's `approvalTimeoutMs` passed: the call is denied, unless a decision was claimed first. */
+  private async approvalTimedOut(callId: string, wait: ApprovalWait): Promise<void> {
+    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
+    // A decision another process claimed is on its way: it wins.
+    if (!(await this.claim(approvalKey(callId)))) return;
+    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
+    wait.deciding = true;
+    this.resumeDeadline(callId);
+    this.logApproval(callId, 'timed out');
+    this.awaiting.delete(callId);
+    wait.resolve(false);
+    await this.settle(callId, { ok: false, error: { code: 'TOOL_APPROVAL_DENIED', message: 'approval timed out' } });
+  }
+
+  private logApproval(callId: string, decision: 'approved' | 'rejected' | 'timed out'): void {
+    const tool = this.calls.get(callId)?.toolName;
+    this.env.logger.info({ sessionId: this.id, callId, tool, decision }, LOG.approval);
+  }
+
+  /**
+   * A wait that must not count against the execution timeout began at `since` and ends by
+   * `until`: the sandbox's deadline moves so that it cannot pass during the wait. Overlapping
+   * waits pause the clock once.
+   */
+  private pauseDeadline(callId: string, since: number, until: number): void {
+    const pause = (this.pause ??= { since, shifted: 0, waits: new Map() });
+    pause.waits.set(callId, until);
+    const need = until - pause.since;
+    if (need <= pause.shifted) return;
+    const delta = need - pause.shifted;
+    pause.shifted = need;
+    this.withSandbox((sandbox) => sandbox.extendDeadline(delta));
+  }
+
+  /** Such a wait ended: once none is left, the deadline is moved back to count exactly the time paused. */
+  private resumeDeadline(callId: string): void {
+    const pause = this.pause;
+    if (!pause || !pause.waits.delete(callId) || pause.waits.size > 0) return;
+    this.pause = undefined;
+    const waited = Math.max(0, Date.now() - pause.since);
+    this.pausedMs += waited;
+    const delta = waited - pause.shifted;
+    if (delta !== 0) this.withSandbox((sandbox) => sandbox.extendDeadline(delta));
+  }
+
+  /**
+   * A resumed session: the time its earlier runs paused for approvals with their own timeout
+   * (from each `approval_required` to its decision), and the waits still running (their
+   * calls ask again in the re-run, which finds them paused already).
+   */
+  private resumePauses(resume: ResumeState): void {
+    const decided = new Map<string, number>();
+    for (const entry of resume.journal) {
+      if (entry.k === 'a') decided.set(entry.c, entry.at);
+      else if (entry.k === 'r' && entry.s.at !== undefined && !decided.has(entry.c)) decided.set(entry.c, entry.s.at);
+    }
+    const spans: [number, number][] = [];
+    for (const e of resume.events) {
+      if (e.type !== 'approval_required') continue;
+      const route = this.env.resolveTool(e.payload.toolName);
+      const limit = route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
+      if (limit === undefined) continue;
+      const end = decided.get(e.payload.callId);
+      if (end !== undefined) spans.push([e.timestamp, Math.min(end, e.timestamp + limit)]);
+      else {
+        const pause = (this.pause ??= { since: e.timestamp, shifted: 0, waits: new Map() });
+        pause.since = Math.min(pause.since, e.timestamp);
+        pause.waits.set(e.payload.callId, e.timestamp + limit);
+      }
+    }
+    if (this.pause) {
+      const pause = this.pause;
+      pause.shifted = Math.max(0, ...[...pause.waits.values()].map((until) => until - pause.since));
+    }
+    spans.sort((a, b) => a[0] - b[0]);
+    let end = -Infinity;
+    for (const [from, to] of spans) {
+      // Time already inside an earlier span, or inside the pause still running, counts once.
+      const start = Math.max(from, end);
+      const stop = this.pause ? Math.min(to, this.pause.since) : to;
+      if (stop > start) this.pausedMs += stop - start;
+      end = Math.max(end, to);
+    }
   }
 
   private encodeResult(result: unknown): ToolSettlement {
@@ -875,6 +1120,11 @@ export class Session implements EventSource {
     this.progressStates.clear();
     for (const call of this.calls.values()) call.abort?.abort();
     this.calls.clear();
+    for (const wait of this.awaiting.values()) {
+      if (wait.timer !== undefined) clearTimeout(wait.timer);
+      wait.resolve(false);
+    }
+    this.awaiting.clear();
     const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
     let final: FinalPayload;
     let result: unknown;

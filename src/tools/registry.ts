@@ -2,6 +2,8 @@ import { renderDocumentation } from './documentation.js';
 import type { ToolDefinition } from './types.js';
 
 const TOOL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,127}$/;
+/** Longest `approvalTimeoutMs` (a timer cannot wait longer). */
+const MAX_APPROVAL_TIMEOUT_MS = 2_147_483_647;
 const PARAMETER_TYPES = new Set(['string', 'number', 'boolean', 'object', 'array']);
 
 /** The reference's tool registry: server-side tools the sandboxed code can call. */
@@ -16,6 +18,13 @@ export class ToolRegistry {
     }
     if (this.tools.has(tool.name)) throw new Error(`a tool named ${JSON.stringify(tool.name)} is already registered`);
     if (typeof tool.handler !== 'function') throw new TypeError(`tool ${tool.name}: handler must be a function`);
+    if (tool.needsApproval !== undefined && typeof tool.needsApproval !== 'boolean' && typeof tool.needsApproval !== 'function') {
+      throw new TypeError(`tool ${tool.name}: needsApproval must be a boolean or a function`);
+    }
+    const wait = tool.approvalTimeoutMs;
+    if (wait !== undefined && (typeof wait !== 'number' || !Number.isFinite(wait) || wait <= 0 || wait > MAX_APPROVAL_TIMEOUT_MS)) {
+      throw new TypeError(`tool ${tool.name}: approvalTimeoutMs must be a positive number of ms, at most ${MAX_APPROVAL_TIMEOUT_MS}`);
+    }
     const parameters = tool.parameters ?? {};
     for (const [name, def] of Object.entries(parameters)) {
       if (!def || !PARAMETER_TYPES.has(def.type)) {

@@ -69,4 +69,21 @@ export interface ToolDefinition {
   validateArgs?: (args: Record<string, unknown>) => { args: Record<string, unknown>; problems: string[] };
   /** Where the tool comes from, e.g. an OpenAPI service name. */
   source?: string;
+  /**
+   * Calls wait for a decision before the handler runs (docs/approvals.md): `true` for every
+   * call, or a predicate of the (validated) arguments deciding per call. The session emits
+   * `approval_required { callId, toolName, args }`; `POST /sessions/:id/approvals` (or
+   * `broker.approve` / `broker.reject`) answers it. A rejected call fails in the guest with
+   * `TOOL_APPROVAL_DENIED`. Permissions and parameters are checked before approval is asked.
+   */
+  needsApproval?: boolean | ApprovalPredicate;
+  /**
+   * How long a call waits for its decision, in ms; then it fails with `TOOL_APPROVAL_DENIED`
+   * ("approval timed out"), and the wait does not count against the execution timeout.
+   * Without it the wait counts against the execution timeout like any tool call.
+   */
+  approvalTimeoutMs?: number;
 }
+
+/** Decides whether one call of a tool needs approval (a thrown error fails the call with TOOL_ERROR). */
+export type ApprovalPredicate = (args: Record<string, unknown>, context: ExecutionContext) => boolean | Promise<boolean>;

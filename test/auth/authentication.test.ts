@@ -124,6 +124,7 @@ describe('bearer authentication with the reference JWT example', () => {
       ['GET', '/sessions/s_abc/events'],
       ['GET', '/sessions/s_abc/stream'],
       ['POST', '/sessions/s_abc/tool-result'],
+      ['POST', '/sessions/s_abc/approvals'],
       ['POST', '/sessions/s_abc/cancel'],
       ['DELETE', '/sessions/s_abc'],
       ['GET', '/code/actions'],

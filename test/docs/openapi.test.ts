@@ -114,6 +114,7 @@ describe('GET /openapi.json', () => {
         'GET /sessions/{id}/events',
         'GET /sessions/{id}/stream',
         'POST /sessions/{id}/tool-result',
+        'POST /sessions/{id}/approvals',
         'POST /sessions/{id}/cancel',
         'GET /code/actions',
         'GET /health',
@@ -147,6 +148,7 @@ describe('every documented route exists and answers as documented', () => {
       'POST /execute': { code: 'return 2' },
       'POST /sessions': { code: 'return 3' },
       'POST /sessions/{id}/tool-result': { callId: 'c_unknown', result: 1 },
+      'POST /sessions/{id}/approvals': { callId: 'c_unknown', approve: true },
     };
     for (const [template, item] of Object.entries<Json>(doc.paths)) {
       for (const method of Object.keys(item).filter((m) => m !== 'parameters')) {

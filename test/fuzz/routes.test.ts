@@ -81,6 +81,13 @@ const toolResultBody = fc.oneof(
   executeBody,
 );
 
+const approvalBody = fc.oneof(
+  fc.record({ callId: fc.oneof(fc.constant(liveCallId), printable, jsonValue), approve: fc.oneof(fc.boolean(), jsonValue), reason: fc.oneof(printable, jsonValue) }, { requiredKeys: [] }).map((b) =>
+    JSON.stringify(b),
+  ),
+  executeBody,
+);
+
 const query = fc
   .dictionary(fc.constantFrom('after', 'fromSeq', 'from', 'types', 'blockedTypes', 'x', ''), fc.oneof(printable, fc.integer({ min: -2, max: 1e16 }).map(String), fc.constantFrom('1e3', '-0', '0x10', ' 3', '')), { maxKeys: 3 })
   .map((q) => Object.entries(q).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&'));
@@ -111,6 +118,7 @@ const route = fc.oneof(
   sessionIdPart.map((id) => ({ method: 'GET', path: () => `/sessions/${id()}/events`, body: undefined })),
   sessionIdPart.map((id) => ({ method: 'GET', path: () => `/sessions/${id()}/stream`, body: undefined })),
   fc.tuple(sessionIdPart, toolResultBody).map(([id, body]) => ({ method: 'POST', path: () => `/sessions/${id()}/tool-result`, body })),
+  fc.tuple(sessionIdPart, approvalBody).map(([id, body]) => ({ method: 'POST', path: () => `/sessions/${id()}/approvals`, body })),
   sessionIdPart.map((id) => ({ method: 'DELETE', path: () => `/sessions/${id()}`, body: undefined })),
   sessionIdPart.map((id) => ({ method: 'POST', path: () => `/sessions/${id()}/cancel`, body: undefined })),
   fc.constant({ method: 'GET', path: () => '/code/actions', body: undefined }),
@@ -130,7 +138,7 @@ describe('fuzzing every route', () => {
       fc.asyncProperty(route, query, headers, async (r, q, h) => {
         const path = r.path();
         // The live session must keep waiting: its cancel is only tried with a wrong tenant.
-        if (path.startsWith(`/sessions/${liveId}`) && (r.method === 'DELETE' || path.endsWith('/cancel') || path.endsWith('/tool-result') || path.endsWith('/events') || path.endsWith('/stream'))) {
+        if (path.startsWith(`/sessions/${liveId}`) && (r.method === 'DELETE' || path.endsWith('/cancel') || path.endsWith('/tool-result') || path.endsWith('/approvals') || path.endsWith('/events') || path.endsWith('/stream'))) {
           h = { ...h, authorization: 'Bearer someone-else' };
         }
         const url = `${server.url}${path}${q ? `?${q}` : ''}`;

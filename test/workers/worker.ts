@@ -13,6 +13,8 @@ interface Env {
   OPENAPI_PETS?: string;
   /** Set to add `runs:count`, a tool counting its runs per session in the STORE_HOST object. */
   COUNT_RUNS?: string;
+  /** Set to add `guarded`, a tool that needs approval and counts its runs per call in STORE_HOST. */
+  APPROVALS?: string;
   /** The session objects' `resumeCheckMs`. */
   RESUME_CHECK_MS?: string;
   ENCLAVE_SESSION: { idFromName(name: string): unknown; get(id: unknown): { storageKeys(): Promise<string[]> } };
@@ -43,8 +45,29 @@ function withRunCounter(tools: ToolRegistry, env: Env): ToolRegistry {
   return tools;
 }
 
+/** `guarded` needs approval; it counts its runs per callId, in an object that outlives the session's. */
+function withApprovals(tools: ToolRegistry, env: Env): ToolRegistry {
+  tools.register({
+    name: 'guarded',
+    description: 'Needs approval',
+    parameters: { v: { type: 'number', description: 'echoed' } },
+    needsApproval: true,
+    handler: async (args, ctx) => {
+      const ns = env.STORE_HOST;
+      const res = await ns
+        .get(ns.idFromName('runs'))
+        .fetch(new Request('http://store/__store/runs/increment', { method: 'POST', body: JSON.stringify({ args: [ctx!.callId, 600_000] }) }));
+      return { v: args.v, runs: ((await res.json()) as { value: { count: number } }).value.count };
+    },
+  });
+  return tools;
+}
+
 const enclave = createEnclaveWorker<Env>({
-  tools: (env) => (env.COUNT_RUNS ? withRunCounter(exampleTools(), env) : exampleTools()),
+  tools: (env) => {
+    const tools = env.COUNT_RUNS ? withRunCounter(exampleTools(), env) : exampleTools();
+    return env.APPROVALS ? withApprovals(tools, env) : tools;
+  },
   resumeCheckMs: (env) => (env.RESUME_CHECK_MS ? Number(env.RESUME_CHECK_MS) : 10_000),
   broker: (env) => ({
     sessionTimeout: env.SESSION_TIMEOUT_MS ? Number(env.SESSION_TIMEOUT_MS) : undefined,

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { BrokerError } from '../../protocol/errors.js';
 import { isSessionId } from '../../protocol/ids.js';
-import { toolResultRequestSchema } from '../../protocol/schemas.js';
+import { approvalRequestSchema, toolResultRequestSchema } from '../../protocol/schemas.js';
 import type { ToolResultInput } from '../../session/types.js';
 import { discardBody, readJson } from '../body.js';
 import { ndjsonStream } from '../stream.js';
@@ -54,6 +54,14 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {
     const body = await readJson(c, toolResultRequestSchema, deps.maxBodyBytes);
     const input: ToolResultInput = body.error ? { error: body.error } : { result: body.result };
     await sessions.submitToolResult(id, body.callId, input, c.get('identity'));
+    return c.json({ success: true as const });
+  });
+
+  app.post('/sessions/:id/approvals', async (c) => {
+    const id = sessionId(c);
+    const body = await readJson(c, approvalRequestSchema, deps.maxBodyBytes);
+    const decision = body.reason === undefined ? { approve: body.approve } : { approve: body.approve, reason: body.reason };
+    await sessions.submitApproval(id, body.callId, decision, c.get('identity'));
     return c.json({ success: true as const });
   });
 
