@@ -1,4 +1,4 @@
-import { renderDocumentation } from './documentation.js';
+import { renderDocumentation, type DocumentationOptions } from './documentation.js';
 import type { ToolDefinition } from './types.js';
 
 const TOOL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,127}$/;
@@ -44,9 +44,11 @@ export class ToolRegistry {
 
   /**
    * TypeScript declarations of every tool for an LLM prompt; `allow` keeps only the tools a
-   * caller may call.
+   * caller may call. `{ style: 'namespace' }` declares them as the guest's `tools` object
+   * (`tools.users.list(args)`) instead of `callTool` overloads.
    */
-  getDocumentation(allow?: (name: string) => boolean): string {
-    return renderDocumentation(allow ? this.list().filter((t) => allow(t.name)) : this.list());
+  getDocumentation(allow?: ((name: string) => boolean) | DocumentationOptions, options: DocumentationOptions = {}): string {
+    const given = typeof allow === 'function' ? { ...options, allow } : { ...options, ...allow };
+    return renderDocumentation(this.list(), given);
   }
 }
