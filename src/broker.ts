@@ -12,7 +12,7 @@ import type { EventCursor } from './session/cursor.js';
 import { Emitter } from './session/emitter.js';
 import { brokerLimits, type BrokerLimits } from './session/limits.js';
 import { SessionManager } from './session/manager.js';
-import { createToolResolver } from './session/tool-resolver.js';
+import { createToolNamespace, createToolResolver } from './session/tool-resolver.js';
 import type { BrokerEventMap, Logger, SessionInfo } from './session/types.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
@@ -83,6 +83,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       store: this.store,
       executor: PENDING_EXECUTOR,
       resolveTool: createToolResolver({ ...options, tools }),
+      toolNamespace: createToolNamespace(tools),
       events: this,
       logger,
       limits: this.limits,

@@ -5,6 +5,7 @@ import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } fro
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls } from './host-calls.js';
+import { installToolNamespace } from './tool-namespace.js';
 import { RawOps, type ValuePtr } from './raw.js';
 import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
 import type {
@@ -359,6 +360,9 @@ export class QuickJSSandbox implements SandboxHandle {
       this.clock = installDeterminism(ctx, this.raw, this.spec.determinism, (h) => this.owned.push(h));
       // Timer firings are inputs of a deterministic session: the listener decides when they happen.
       if (this.listener.onTimerSet) this.timerReports = { set: [], cleared: [] };
+    }
+    if (this.spec.toolNamespace) {
+      installToolNamespace(ctx, this.raw, this.spec.toolNamespace, (json) => this.parseInGuest(json), (h) => this.owned.push(h));
     }
 
     this.installContext(this.spec.contextJson);

@@ -22,6 +22,11 @@ export interface SandboxSpec {
    * listener with `onTimerSet` runs the guest's timers (see there).
    */
   determinism?: DeterminismSpec;
+  /**
+   * When set, the guest gets the `tools` global (`tools.users.list(args)`), built on first
+   * read from this plan (see tool-namespace.ts).
+   */
+  toolNamespace?: string;
 }
 
 export type SandboxErrorCode =

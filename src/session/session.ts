@@ -12,6 +12,7 @@ import type { Executor } from '../pool/executor.js';
 import { logsToolArgs } from '../observability/logger.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
+import { mentionsTools } from '../sandbox/tool-namespace.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
 import type { CallerIdentity, ToolProgress } from '../tools/types.js';
@@ -35,6 +36,8 @@ export interface SessionEnvironment {
   store: BrokerStore;
   executor: Executor;
   resolveTool(name: string): ToolRoute;
+  /** The plan of the guest's `tools` object for a caller's permissions (see sandbox/tool-namespace.ts). */
+  toolNamespace?(permissions?: string[]): string | undefined;
   emit<K extends keyof BrokerEventMap>(event: K, ...args: Parameters<BrokerEventMap[K]>): void;
   /** Whether anyone listens to a broker event (spares building its arguments). */
   listening(event: keyof BrokerEventMap): boolean;
@@ -315,10 +318,13 @@ export class Session implements EventSource {
       listener.onTimerSet = (timer, ms) => this.onTimerSet(run, timer, ms);
       listener.onTimerCleared = (timer) => this.onTimerCleared(run, timer);
     }
+    // Only code that names `tools` can read it: the rest gets no plan and no global.
+    const toolNamespace = this.env.toolNamespace && mentionsTools(this.init.code) ? this.env.toolNamespace(this.init.identity.permissions) : undefined;
     const sandbox = this.env.executor.start(
       {
         code: this.init.code,
         contextJson: JSON.stringify(this.init.context),
+        ...(toolNamespace ? { toolNamespace } : {}),
         ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
         limits: {
           // A resumed session keeps the deadline it had.

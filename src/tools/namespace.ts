@@ -66,8 +66,14 @@ export function namespacePlan(tools: readonly ToolDefinition[]): NamespacePlan {
 
 /**
  * The plan as the sandbox takes it (`SandboxSpec.toolNamespace`): JSON of
- * `[namespace, member, toolName]` triples.
+ * `[namespace, [[member, toolName], …]]` groups, the functions on `tools` itself under `''`.
  */
 export function namespacePlanJson(tools: readonly ToolDefinition[]): string {
-  return JSON.stringify(namespacePlan(tools).entries.map((e) => [e.namespace, e.member, e.tool.name]));
+  const groups = new Map<string, [string, string][]>();
+  for (const e of namespacePlan(tools).entries) {
+    const group = groups.get(e.namespace) ?? [];
+    group.push([e.member, e.tool.name]);
+    groups.set(e.namespace, group);
+  }
+  return JSON.stringify([...groups]);
 }

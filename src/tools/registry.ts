@@ -7,6 +7,12 @@ const PARAMETER_TYPES = new Set(['string', 'number', 'boolean', 'object', 'array
 /** The reference's tool registry: server-side tools the sandboxed code can call. */
 export class ToolRegistry {
   private readonly tools = new Map<string, ToolDefinition>();
+  private changes = 0;
+
+  /** Counts registrations and removals: what was derived from `list()` is stale once it moves. */
+  get revision(): number {
+    return this.changes;
+  }
 
   register(tool: ToolDefinition): void {
     if (!tool || typeof tool.name !== 'string' || !TOOL_NAME.test(tool.name)) {
@@ -23,11 +29,14 @@ export class ToolRegistry {
       }
     }
     this.tools.set(tool.name, { ...tool, parameters, description: tool.description ?? '' });
+    this.changes++;
   }
 
   /** Removes a tool; true when it existed. */
   unregister(name: string): boolean {
-    return this.tools.delete(name);
+    const removed = this.tools.delete(name);
+    if (removed) this.changes++;
+    return removed;
   }
 
   get(name: string): ToolDefinition | undefined {
