@@ -84,7 +84,7 @@ for (const [label, options] of [
            keys: Object.keys(tools).sort(),
            members: Object.keys(tools.users),
            name: tools.users.list.name,
-           guestSource: Function.prototype.toString.call(tools.users.list).includes('callTool'),
+           guestSource: !Function.prototype.toString.call(tools.users.list).includes('[native code]'),
            code,
          };`,
       );
