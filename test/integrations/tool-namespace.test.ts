@@ -5,6 +5,8 @@ import type { StreamEvent } from '../../src/protocol/events.js';
 import { silentLogger } from '../../src/session/types.js';
 import { identifierFor, namespacePlan } from '../../src/tools/namespace.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
+import { execute, finalOf } from '../helpers/broker.js';
+import { startWorkerd } from '../helpers/workerd.js';
 
 function registry(): ToolRegistry {
   const tools = new ToolRegistry();
@@ -128,6 +130,19 @@ for (const [label, options] of [
     });
   });
 }
+
+describe("the guest's tools object on Workers (a Durable Object per session)", () => {
+  it('calls the example tools through tools.users', async () => {
+    const w = await startWorkerd();
+    try {
+      const events = await execute(w.url, { code: 'const [a] = await tools.users.list({ limit: 1 }); return { a, b: await tools.users.get({ id: "2" }) }' });
+      expect(finalOf(events)).toMatchObject({ ok: true, result: { a: { id: '1', name: 'Alice' }, b: { id: '2', name: 'Bob' } } });
+      expect(events.filter((e) => e.type === 'tool_call').map((e) => (e.payload as { toolName: string }).toolName)).toEqual(['users:list', 'users:get']);
+    } finally {
+      await w.close();
+    }
+  }, 120_000);
+});
 
 describe('namespace mapping and declarations', () => {
   it('maps tool names to identifiers as documented', () => {
