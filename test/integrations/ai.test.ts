@@ -193,6 +193,17 @@ describe('createCodeTool execute', () => {
     }
   });
 
+  it('rejects a call whose arguments the AI SDK tool’s schema refuses with TOOL_ARGS_INVALID', async () => {
+    const runCode = createCodeTool({ broker, tools: aiTools([]) });
+    const out = await Promise.resolve(
+      runCode.execute!(
+        { code: "try { await callTool('getWeather', { city: 42 }); } catch (e) { return e.code }" },
+        { toolCallId: 't', messages: [], context: undefined },
+      ),
+    );
+    expect(out).toMatchObject({ result: 'TOOL_ARGS_INVALID' });
+  });
+
   it('passes context and limits, and applies the identity’s permissions to the declarations', async () => {
     const runCode = createCodeTool({ broker, context: { who: 'ann' }, identity: { permissions: ['nothing:*'] } });
     expect(runCode.description).not.toContain('users:get');
