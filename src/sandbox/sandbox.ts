@@ -536,7 +536,7 @@ export class QuickJSSandbox implements SandboxHandle {
       if (type === 'undefined') return { ok: true };
       return { code: 'INVALID_RESULT', message: `the result is not JSON-representable: a result of type ${type}` };
     }
-    if (utf8Length(text) > this.spec.limits.maxResultBytes) {
+    if (utf8Length(text) > this.spec.limits.maxResultBytes && this.spec.limits.resultOverflow !== 'truncate') {
       return { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${this.spec.limits.maxResultBytes} bytes` };
     }
     return { ok: true, resultJson: text };

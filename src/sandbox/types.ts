@@ -10,6 +10,8 @@ export interface SandboxLimits {
   /** Bytes of console output (stdout and log events together). */
   maxStdoutBytes: number;
   maxResultBytes: number;
+  /** `truncate`: a final result over `maxResultBytes` is handed over whole, for the owner to cut. */
+  resultOverflow?: 'error' | 'truncate';
 }
 
 export interface SandboxSpec {

@@ -13,6 +13,7 @@ import { logsToolArgs } from '../observability/logger.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import { mentionsTools } from '../sandbox/tool-namespace.js';
+import { truncateJson } from '../protocol/truncate.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
 import type { CallerIdentity, ToolProgress } from '../tools/types.js';
@@ -333,6 +334,7 @@ export class Session implements EventSource {
           maxStackBytes: limits.maxStackBytes,
           maxStdoutBytes: limits.maxStdoutBytes,
           maxResultBytes: limits.maxResultBytes,
+          ...(limits.resultOverflow === 'truncate' ? { resultOverflow: 'truncate' as const } : {}),
         },
       },
       listener,
@@ -871,6 +873,14 @@ export class Session implements EventSource {
       this.replayLeft = undefined;
       this.resolveReplayed();
     }
+    let truncated = false;
+    const { maxResultBytes, resultOverflow } = this.init.limits;
+    if (outcome.ok && outcome.resultJson !== undefined && resultOverflow === 'truncate' && byteLength(outcome.resultJson) > maxResultBytes) {
+      const cut = truncateJson(outcome.resultJson, maxResultBytes);
+      if (cut === undefined) outcome = { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${maxResultBytes} bytes` } };
+      else outcome = { ok: true, resultJson: cut };
+      truncated = cut !== undefined;
+    }
     if (this.overBudget) outcome = { ok: false, error: this.overBudget };
     else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
       outcome = { ok: false, error: this.budgetFailure('the result') };
@@ -888,6 +898,7 @@ export class Session implements EventSource {
       result = outcome.resultJson === undefined ? undefined : JSON.parse(outcome.resultJson);
       final = { ok: true, stats };
       if (outcome.resultJson !== undefined) final.result = result;
+      if (truncated) final.truncated = true;
     } else {
       const { code, message, stack, recoverable } = outcome.error;
       this.emit('error', { code, message, recoverable: recoverable === true });
