@@ -5,7 +5,8 @@ import { EnclaveClient } from '../../src/client/index.js';
 import type { FinalPayload } from '../../src/protocol/events.js';
 import { truncateJson } from '../../src/protocol/truncate.js';
 import { silentLogger } from '../../src/session/types.js';
-import { startBroker, type TestServer } from '../helpers/broker.js';
+import { execute, finalOf, startBroker, type TestServer } from '../helpers/broker.js';
+import { startWorkerd } from '../helpers/workerd.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s).length;
 
@@ -88,4 +89,19 @@ describe("resultOverflow: 'truncate'", () => {
   it('refuses an unknown mode', () => {
     expect(() => new EnclaveBroker({ logger: silentLogger, limits: { resultOverflow: 'cut' as never } })).toThrow(/resultOverflow/);
   });
+});
+
+describe("resultOverflow: 'truncate' on Workers (a Durable Object per session)", () => {
+  it('cuts the result and marks final', async () => {
+    const w = await startWorkerd();
+    try {
+      const events = await execute(w.url, { code: "return 'x'.repeat(500)", limits: { maxResultBytes: 100, resultOverflow: 'truncate' } });
+      const f = finalOf(events);
+      expect(f).toMatchObject({ ok: true, truncated: true });
+      expect(String(f.result)).toMatch(/^x+…\[truncated \d+ chars\]$/);
+      expect(bytes(JSON.stringify(f.result))).toBeLessThanOrEqual(100);
+    } finally {
+      await w.close();
+    }
+  }, 120_000);
 });
