@@ -362,7 +362,7 @@ export class QuickJSSandbox implements SandboxHandle {
       if (this.listener.onTimerSet) this.timerReports = { set: [], cleared: [] };
     }
     if (this.spec.toolNamespace) {
-      installToolNamespace(ctx, this.raw, this.spec.toolNamespace, (json) => this.parseInGuest(json), (h) => this.owned.push(h));
+      installToolNamespace(ctx, this.raw, this.spec.toolNamespace, (h) => this.owned.push(h));
     }
 
     this.installContext(this.spec.contextJson);

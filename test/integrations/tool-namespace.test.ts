@@ -86,7 +86,7 @@ for (const [label, options] of [
            keys: Object.keys(tools).sort(),
            members: Object.keys(tools.users),
            name: tools.users.list.name,
-           guestSource: !Function.prototype.toString.call(tools.users.list).includes('[native code]'),
+           notCallTool: tools.users.list !== callTool && typeof tools.users.list === 'function',
            code,
          };`,
       );
@@ -96,7 +96,7 @@ for (const [label, options] of [
         keys: ['pet_store', 'petstore', 'ping', 'users'],
         members: ['list', 'fail'],
         name: 'list',
-        guestSource: true,
+        notCallTool: true,
         code: 'TOOL_ERROR',
       });
     });
@@ -118,6 +118,7 @@ for (const [label, options] of [
         `Object.freeze = () => { throw new Error('patched'); };
          Object.defineProperty = () => { throw new Error('patched'); };
          Object.prototype.get = function () {};
+         Function.prototype.bind = () => { throw new Error('patched'); };
          globalThis.callTool = null;
          return await tools.users.list({ limit: 1 });`,
       );
