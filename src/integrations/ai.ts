@@ -102,8 +102,14 @@ export function createCodeTool(options: CreateCodeToolOptions): Tool<CodeToolInp
     },
   });
   // Read on every step: OpenAPI actions a broker loads later are declared once they exist.
+  // Made again only when the broker's registry changed.
+  let cached: { revision: number | undefined; text: string } | undefined;
   Object.defineProperty(codeTool, 'description', {
-    get: () => describe(options, definitions),
+    get: () => {
+      const revision = options.broker?.tools?.revision;
+      if (!cached || cached.revision !== revision) cached = { revision, text: describe(options, definitions) };
+      return cached.text;
+    },
     enumerable: true,
     configurable: true,
   });

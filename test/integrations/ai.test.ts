@@ -216,6 +216,16 @@ describe('createCodeTool execute', () => {
     expect((denied as CodeExecutionError).message).toContain('users:get');
   });
 
+  it('declares server tools registered after it was made', () => {
+    const tools = registry();
+    const late = new EnclaveBroker({ logger: silentLogger, tools, runtimePool: false });
+    const runCode = createCodeTool({ broker: late, style: 'namespace' });
+    expect(runCode.description).not.toContain('later');
+    tools.register({ name: 'jobs:later', description: 'Registered later', parameters: {}, handler: async () => 1 });
+    expect(runCode.description).toContain('    later(args?: Record<string, never>): Promise<unknown>;');
+    expect(runCode.description).toContain('declare const tools: {');
+  });
+
   it('refuses AI SDK tools a broker could never route to the code', () => {
     const withHandler = new EnclaveBroker({ logger: silentLogger, toolHandler: async () => 1, runtimePool: false });
     expect(() => createCodeTool({ broker: withHandler, tools: aiTools([]) })).toThrow(/toolHandler/);
