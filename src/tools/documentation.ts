@@ -35,6 +35,9 @@ function schemaType(schema: unknown, depth = 0): string {
   if (!schema || typeof schema !== 'object' || depth > 4) return 'unknown';
   const s = schema as Record<string, unknown>;
   if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ') || 'never';
+  if ('const' in s) return JSON.stringify(s.const) ?? 'unknown';
+  const union = Array.isArray(s.anyOf) ? s.anyOf : Array.isArray(s.oneOf) ? s.oneOf : undefined;
+  if (union && s.type === undefined) return union.map((v) => schemaType(v, depth + 1)).join(' | ') || 'never';
   const types = Array.isArray(s.type) ? s.type : [s.type];
   const parts = types.map((t) => {
     switch (t) {
@@ -82,6 +85,15 @@ function argsType(tool: ToolDefinition): string {
     return `${text ? comment(text, '  ') : ''}  ${propertyKey(name)}${optional ? '?' : ''}: ${TS_TYPES[def.type]};`;
   });
   return `{\n${lines.join('\n')}\n}`;
+}
+
+/** Whether a call may leave out the arguments (`tools.ping()`): nothing in them is required. */
+function argsOptional(tool: ToolDefinition): boolean {
+  if (tool.inputSchema) {
+    const required = (tool.inputSchema as { required?: unknown }).required;
+    return !Array.isArray(required) || required.length === 0;
+  }
+  return Object.values(tool.parameters).every((def) => !def.required || def.default !== undefined);
 }
 
 /** The type a call resolves to: from the tool's `outputSchema`, else `unknown`. */
@@ -132,7 +144,7 @@ function namespaceDocumentation(tools: readonly ToolDefinition[]): string {
   }
   const member = (entry: (typeof entries)[number], pad: string) =>
     comment(entry.tool.description || entry.tool.name, pad) +
-    `${pad}${entry.member}(args${Object.keys(entry.tool.parameters).length === 0 && !entry.tool.inputSchema ? '?' : ''}: ${indent(argsType(entry.tool), pad)}): Promise<${resultType(entry.tool)}>;\n`;
+    `${pad}${entry.member}(args${argsOptional(entry.tool) ? '?' : ''}: ${indent(argsType(entry.tool), pad)}): Promise<${resultType(entry.tool)}>;\n`;
   for (const entry of groups.get('') ?? []) out += member(entry, '  ');
   for (const [namespace, group] of groups) {
     if (namespace === '') continue;

@@ -165,7 +165,7 @@ describe('namespace mapping and declarations', () => {
     const doc = registry().getDocumentation({ style: 'namespace' });
     expect(doc).toContain('declare const tools: {');
     expect(doc).toContain('  users: {\n');
-    expect(doc).toMatch(/ {4}\/\*\* List users \*\/\n {4}list\(args: \{\n {6}\/\*\* Max results \(default: 10\) \*\/\n {6}limit\?: number;\n {4}\}\): Promise<Array<\{ id: string; name: string \}>>;/);
+    expect(doc).toMatch(/ {4}\/\*\* List users \*\/\n {4}list\(args\?: \{\n {6}\/\*\* Max results \(default: 10\) \*\/\n {6}limit\?: number;\n {4}\}\): Promise<Array<\{ id: string; name: string \}>>;/);
     expect(doc).toContain('  ping(args?: Record<string, never>): Promise<unknown>;');
     expect(doc).toContain('  petstore: {\n    /** Pets */\n    listPets(args?: Record<string, never>): Promise<unknown>;');
     expect(doc).toContain('// const result = await tools.users.list({ /* args */ });');
@@ -175,6 +175,49 @@ describe('namespace mapping and declarations', () => {
     const callTool = registry().getDocumentation();
     expect(callTool).toContain('declare function callTool(name: "users:list", args: {');
     expect(callTool).toContain('}): Promise<Array<{ id: string; name: string }>>;');
+  });
+
+  it('declares OpenAPI actions by service, with the result type of their 2xx JSON answer', async () => {
+    const spec = {
+      openapi: '3.1.0',
+      info: { title: 'shop', version: '1' },
+      components: { schemas: { Item: { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' } }, required: ['id'] } } },
+      paths: {
+        '/items': {
+          get: {
+            operationId: 'listItems',
+            summary: 'List items',
+            responses: { '200': { description: 'ok', content: { 'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/Item' } } } } } },
+          },
+        },
+        '/ping': { get: { operationId: 'ping', responses: { '204': { description: 'none' } } } },
+      },
+    };
+    const shop = new EnclaveBroker({ logger: silentLogger, runtimePool: false, openapi: { sources: [{ name: 'shop', spec, baseUrl: 'http://127.0.0.1:9' }] } });
+    try {
+      await shop.ready();
+      const doc = shop.tools!.getDocumentation({ style: 'namespace' });
+      expect(doc).toContain('  shop: {\n    /** List items */\n    listItems(args?: Record<string, never>): Promise<Array<{ id: number; name?: string }>>;');
+      expect(doc).toContain('ping(args?: Record<string, never>): Promise<unknown>;');
+      const { final } = await run(shop, 'return [typeof tools.shop.listItems, typeof tools.shop.ping]');
+      expect(final.result).toEqual(['function', 'function']);
+    } finally {
+      await shop.close();
+    }
+  });
+
+  it('declares unions and constants of JSON Schema', () => {
+    const tools = new ToolRegistry();
+    tools.register({
+      name: 'pick',
+      description: 'Pick',
+      parameters: {},
+      inputSchema: { type: 'object', properties: { mode: { anyOf: [{ type: 'string' }, { type: 'null' }] }, kind: { const: 'x' } } },
+      handler: async () => 1,
+    });
+    const doc = tools.getDocumentation();
+    expect(doc).toContain('mode?: string | null;');
+    expect(doc).toContain('kind?: "x";');
   });
 
   it('declares tools that lost their place for callTool', () => {
