@@ -74,7 +74,7 @@ function fit(value: unknown, budget: number): unknown {
       if (size([...out, mark]) > budget) return undefined;
       out.push(mark);
     }
-    return out;
+    return size(out) <= budget ? out : undefined;
   }
   const entries = Object.entries(value as Record<string, unknown>);
   // No prototype: a key named `__proto__` stays a key.
@@ -102,7 +102,7 @@ function fit(value: unknown, budget: number): unknown {
     if (size(result) > budget) return undefined;
     return result;
   }
-  return out;
+  return size(out) <= budget ? out : undefined;
 }
 
 /**

@@ -36,7 +36,7 @@ describe('truncateJson', () => {
         JSON.parse(cut);
         return true;
       }),
-      { numRuns: 300 },
+      { numRuns: 2000 },
     );
   });
 });
