@@ -18,7 +18,7 @@ import { InlineExecutor } from '../src/pool/inline.js';
 import { Emitter } from '../src/session/emitter.js';
 import { brokerLimits } from '../src/session/limits.js';
 import { SessionManager, type CreateSessionInput } from '../src/session/manager.js';
-import { createToolResolver } from '../src/session/tool-resolver.js';
+import { createToolNamespace, createToolResolver } from '../src/session/tool-resolver.js';
 import type { BrokerEventMap } from '../src/session/types.js';
 import { DurableObjectStore } from '../src/store/durable-object.js';
 import type { BrokerStore, CounterResult } from '../src/store/types.js';
@@ -379,6 +379,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
         store,
         executor,
         resolveTool: createToolResolver({ ...opts, tools }),
+        toolNamespace: createToolNamespace(tools),
         events,
         logger,
         limits,

@@ -51,6 +51,30 @@ for (const field of ['main', 'types']) {
   if (pkg[field] && !existsSync(join(root, pkg[field]))) problems.push(`${field}: ${pkg[field]} does not exist`);
 }
 
+// Optional peers only their own subpaths import: the main entries (and so the Worker bundle)
+// must not reach them through static imports.
+const OPTIONAL_PEERS = ['ai', '@cloudflare/codemode'];
+const IMPORT = /(?:^|[;\n])\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[;\n])\s*import\s*['"]([^'"]+)['"]/g;
+function peersReached(entry) {
+  const seen = new Set();
+  const found = new Set();
+  const stack = [join(root, entry)];
+  while (stack.length) {
+    const file = stack.pop();
+    if (seen.has(file) || !existsSync(file)) continue;
+    seen.add(file);
+    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+      const spec = m[1] ?? m[2];
+      if (spec.startsWith('.')) stack.push(join(file, '..', spec));
+      else if (OPTIONAL_PEERS.some((p) => spec === p || spec.startsWith(`${p}/`))) found.add(`${spec} (from ${file.slice(root.length)})`);
+    }
+  }
+  return [...found];
+}
+for (const entry of ['dist/src/index.js', 'dist/adapters/workers.js', 'dist/adapters/node.js', 'dist/adapters/bun.js', 'dist/src/client/index.js']) {
+  for (const peer of peersReached(entry)) problems.push(`${entry} imports the optional peer ${peer}`);
+}
+
 if (problems.length) {
   console.error(`package.json exports disagree with dist/:\n  ${problems.join('\n  ')}`);
   process.exit(1);

@@ -12,7 +12,7 @@ import type { EventCursor } from './session/cursor.js';
 import { Emitter } from './session/emitter.js';
 import { brokerLimits, type BrokerLimits } from './session/limits.js';
 import { SessionManager } from './session/manager.js';
-import { createToolResolver } from './session/tool-resolver.js';
+import { createToolNamespace, createToolResolver } from './session/tool-resolver.js';
 import type { BrokerEventMap, Logger, SessionInfo } from './session/types.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
@@ -45,6 +45,8 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   readonly logger: Logger;
   /** The OpenAPI catalog (`GET /code/actions`); its actions are tools of `tools`. */
   readonly catalog: CatalogHandler;
+  /** The server tools: the `tools` option's registry, OpenAPI actions included (none: undefined). */
+  readonly tools: ToolRegistry | undefined;
   readonly instanceId: string;
   /** In-process counters behind `GET /metrics` (when built with `metrics: true`). */
   readonly metrics: BrokerMetrics | undefined;
@@ -70,6 +72,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.store = options.store ?? (options.redis ? new RedisStore(options.redis as never) : new MemoryStore());
     this.currentExecutor = options.executor;
     const tools = options.tools ?? (options.openapi ? new ToolRegistry() : undefined);
+    this.tools = tools;
     this.catalog = new CatalogHandler(tools ?? new ToolRegistry(), options.openapi?.sources ?? [], {
       ...(options.openapi?.fetch ? { fetch: options.openapi.fetch } : {}),
       allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
@@ -80,6 +83,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       store: this.store,
       executor: PENDING_EXECUTOR,
       resolveTool: createToolResolver({ ...options, tools }),
+      toolNamespace: createToolNamespace(tools),
       events: this,
       logger,
       limits: this.limits,

@@ -59,7 +59,8 @@ export interface ExecuteOptions extends FollowOptions {
   /** Execution timeout in ms (may only lower the broker's). */
   timeout?: number;
   maxToolCalls?: number;
-  limits?: Partial<Record<LimitName, number>>;
+  /** Limits (may only lower the broker's), and `resultOverflow` (`'truncate'` cuts a result over `maxResultBytes` to fit). */
+  limits?: Partial<Record<LimitName, number>> & { resultOverflow?: 'error' | 'truncate' };
   /** Called with every event `execute()` sees. */
   onEvent?: (event: StreamEvent) => void;
 }

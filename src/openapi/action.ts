@@ -83,6 +83,7 @@ export function createActionTool(spec: ActionSpec, settings: CallSettings): Tool
     description: spec.description ?? `${spec.method} ${spec.path}`,
     parameters: {},
     inputSchema: spec.inputSchema,
+    ...(spec.outputSchema ? { outputSchema: spec.outputSchema } : {}),
     validateArgs,
     source: spec.service,
     async handler(args: Record<string, unknown>, context?: ExecutionContext): Promise<unknown> {

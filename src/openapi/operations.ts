@@ -36,6 +36,21 @@ function describe(op: JsonObject): string | undefined {
   return summary || description || undefined;
 }
 
+/** The schema of an operation's success answer in JSON (the first 2xx that has one), if any. */
+function successSchema(doc: OpenApiDocument, op: JsonObject): unknown {
+  const responses = isObject(op.responses) ? op.responses : {};
+  const codes = Object.keys(responses).filter((c) => /^2(\d\d|XX)$/i.test(c)).sort();
+  for (const code of codes) {
+    const response = followRef<JsonObject>(doc, responses[code]);
+    const content = isObject(response?.content) ? response.content : undefined;
+    const type = content && Object.keys(content).find((t) => /^application\/([\w.-]+\+)?json\b/i.test(t));
+    if (!content || !type) continue;
+    const media = followRef<JsonObject>(doc, content[type]);
+    if (isObject(media) && media.schema !== undefined) return media.schema;
+  }
+  return undefined;
+}
+
 /** Parameters of the path item, overridden by the operation's own (same `in` and `name`). */
 function mergedParameters(doc: OpenApiDocument, pathItem: JsonObject, op: JsonObject): JsonObject[] {
   const byKey = new Map<string, JsonObject>();
@@ -166,5 +181,10 @@ function buildOne(
   }
   if (op.deprecated === true) action.deprecated = true;
   if (body) action.body = body;
+  const success = successSchema(doc, op);
+  if (success !== undefined) {
+    const { schema, defs: outputDefs } = deref.deref(success);
+    if (isObject(schema)) action.outputSchema = Object.keys(outputDefs).length ? { ...schema, $defs: outputDefs } : schema;
+  }
   return action;
 }

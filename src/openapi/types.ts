@@ -103,6 +103,8 @@ export interface ActionSpec {
   tags?: string[];
   deprecated?: boolean;
   inputSchema: Record<string, unknown>;
+  /** JSON Schema of the success answer (its first 2xx JSON response), for the declarations. */
+  outputSchema?: Record<string, unknown>;
   params: ParamSpec[];
   body?: BodySpec;
 }

@@ -76,6 +76,8 @@ export interface FinalStats {
 export interface FinalPayload {
   ok: boolean;
   result?: unknown;
+  /** The result was cut to fit `maxResultBytes` (`resultOverflow: 'truncate'`). */
+  truncated?: true;
   error?: { code: string; message: string; stack?: string; details?: unknown };
   stats: FinalStats;
 }

@@ -17,6 +17,7 @@ export const limitsSchema = z
     heartbeatIntervalMs: positiveInt,
     disconnectGraceMs: nonNegativeInt,
     outputBudgetBytes: nonNegativeInt,
+    resultOverflow: z.enum(['error', 'truncate']),
   })
   .partial()
   .strict();
@@ -194,6 +195,7 @@ export const streamEventSchema = z.discriminatedUnion('type', [
       ok: z.boolean(),
       result: z.unknown().optional(),
       error: z.object({ code: z.string(), message: z.string(), stack: z.string().optional(), details: z.unknown().optional() }).optional(),
+      truncated: z.literal(true).optional(),
       stats: z.object({
         durationMs: z.number().nonnegative(),
         toolCallCount: z.number().int().nonnegative(),

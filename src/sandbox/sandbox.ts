@@ -5,6 +5,7 @@ import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } fro
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls } from './host-calls.js';
+import { installToolNamespace } from './tool-namespace.js';
 import { RawOps, type ValuePtr } from './raw.js';
 import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
 import type {
@@ -407,6 +408,9 @@ export class QuickJSSandbox implements SandboxHandle {
       // Timer firings are inputs of a deterministic session: the listener decides when they happen.
       if (this.listener.onTimerSet) this.timerReports = { set: [], cleared: [] };
     }
+    if (this.spec.toolNamespace) {
+      installToolNamespace(ctx, this.raw, this.spec.toolNamespace, (h) => this.owned.push(h));
+    }
 
     this.installContext(this.spec.contextJson);
   }
@@ -593,7 +597,7 @@ export class QuickJSSandbox implements SandboxHandle {
       if (type === 'undefined') return { ok: true };
       return { code: 'INVALID_RESULT', message: `the result is not JSON-representable: a result of type ${type}` };
     }
-    if (utf8Length(text) > this.spec.limits.maxResultBytes) {
+    if (utf8Length(text) > this.spec.limits.maxResultBytes && this.spec.limits.resultOverflow !== 'truncate') {
       return { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${this.spec.limits.maxResultBytes} bytes` };
     }
     return { ok: true, resultJson: text };

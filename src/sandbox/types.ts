@@ -10,6 +10,8 @@ export interface SandboxLimits {
   /** Bytes of console output (stdout and log events together). */
   maxStdoutBytes: number;
   maxResultBytes: number;
+  /** `truncate`: a final result over `maxResultBytes` is handed over whole, for the owner to cut. */
+  resultOverflow?: 'error' | 'truncate';
 }
 
 export interface SandboxSpec {
@@ -22,6 +24,11 @@ export interface SandboxSpec {
    * listener with `onTimerSet` runs the guest's timers (see there).
    */
   determinism?: DeterminismSpec;
+  /**
+   * When set, the guest gets the `tools` global (`tools.users.list(args)`), built on first
+   * read from this plan (see tool-namespace.ts).
+   */
+  toolNamespace?: string;
 }
 
 export type SandboxErrorCode =

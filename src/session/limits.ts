@@ -17,6 +17,13 @@ export interface BrokerLimits {
    * it ends the session with OUTPUT_BUDGET_EXCEEDED. Absent: no such budget.
    */
   outputBudgetBytes?: number;
+  /**
+   * What a final result larger than `maxResultBytes` does: `error` (the default) ends the
+   * session with RESULT_TOO_LARGE; `truncate` cuts it to fit, keeping valid JSON and marking
+   * the cuts, and the final event says `truncated: true` (see protocol/truncate.ts). Not a
+   * number: a request may set it either way.
+   */
+  resultOverflow?: 'error' | 'truncate';
 }
 
 /** Limits that have no default (absent means unlimited). */
@@ -40,8 +47,14 @@ export const MAX_STACK_BYTES = 256 * 1024;
 /** Broker-wide limits: defaults, overridden by the `limits` option, validated. */
 export function brokerLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimits {
   const limits = { ...DEFAULT_LIMITS };
-  for (const [key, value] of Object.entries(overrides) as [keyof BrokerLimits, number | undefined][]) {
+  for (const [key, value] of Object.entries(overrides) as [Exclude<keyof BrokerLimits, 'resultOverflow'>, number | undefined][]) {
     if (value === undefined) continue;
+    if ((key as string) === 'resultOverflow') {
+      const mode = value as unknown;
+      if (mode !== 'error' && mode !== 'truncate') throw new TypeError("limits.resultOverflow must be 'error' or 'truncate'");
+      limits.resultOverflow = mode;
+      continue;
+    }
     if (!(key in DEFAULT_LIMITS) && !OPTIONAL_LIMITS.has(key)) throw new TypeError(`unknown limit ${JSON.stringify(key)}`);
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value)) {
       throw new TypeError(`limits.${key} must be a non-negative integer`);
@@ -57,8 +70,14 @@ export function brokerLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimit
 /** A request's limits: each value the smaller of the broker's and the request's. */
 export function requestLimits(broker: BrokerLimits, requested: Partial<BrokerLimits> = {}): BrokerLimits {
   const out = { ...broker };
-  for (const [key, value] of Object.entries(requested) as [keyof BrokerLimits, number | undefined][]) {
+  for (const [key, value] of Object.entries(requested) as [Exclude<keyof BrokerLimits, 'resultOverflow'>, number | undefined][]) {
     if (value === undefined) continue;
+    if ((key as string) === 'resultOverflow') {
+      // A mode, not a bound: the request chooses.
+      const mode = value as unknown;
+      if (mode === 'error' || mode === 'truncate') out.resultOverflow = mode;
+      continue;
+    }
     if (OPTIONAL_LIMITS.has(key)) {
       out[key] = Math.min(broker[key] ?? Infinity, value);
       continue;

@@ -32,6 +32,8 @@ export interface SessionManagerOptions {
   store: BrokerStore;
   executor: Executor;
   resolveTool(name: string): ToolRoute;
+  /** The plan of the guest's `tools` object for a caller's permissions (none: no `tools` global). */
+  toolNamespace?(permissions?: string[]): string | undefined;
   events: Emitter<BrokerEventMap>;
   logger: Logger;
   limits: BrokerLimits;
@@ -117,6 +119,7 @@ export class SessionManager {
       store,
       executor,
       resolveTool: options.resolveTool,
+      ...(options.toolNamespace ? { toolNamespace: options.toolNamespace } : {}),
       emit: (event, ...args) => events.emit(event, ...args),
       listening: (event) => events.hasListeners(event),
       logger,

@@ -12,6 +12,8 @@ import type { Executor } from '../pool/executor.js';
 import { logsToolArgs } from '../observability/logger.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
+import { mentionsTools } from '../sandbox/tool-namespace.js';
+import { truncateJson } from '../protocol/truncate.js';
 import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
 import type { CallerIdentity, ToolDefinition, ToolProgress } from '../tools/types.js';
@@ -35,6 +37,8 @@ export interface SessionEnvironment {
   store: BrokerStore;
   executor: Executor;
   resolveTool(name: string): ToolRoute;
+  /** The plan of the guest's `tools` object for a caller's permissions (see sandbox/tool-namespace.ts). */
+  toolNamespace?(permissions?: string[]): string | undefined;
   emit<K extends keyof BrokerEventMap>(event: K, ...args: Parameters<BrokerEventMap[K]>): void;
   /** Whether anyone listens to a broker event (spares building its arguments). */
   listening(event: keyof BrokerEventMap): boolean;
@@ -365,10 +369,13 @@ export class Session implements EventSource {
       listener.onTimerSet = (timer, ms) => this.onTimerSet(run, timer, ms);
       listener.onTimerCleared = (timer) => this.onTimerCleared(run, timer);
     }
+    // Only code that names `tools` can read it: the rest gets no plan and no global.
+    const toolNamespace = this.env.toolNamespace && mentionsTools(this.init.code) ? this.env.toolNamespace(this.init.identity.permissions) : undefined;
     const sandbox = this.env.executor.start(
       {
         code: this.init.code,
         contextJson: JSON.stringify(this.init.context),
+        ...(toolNamespace ? { toolNamespace } : {}),
         ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
         limits: {
           // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
@@ -377,6 +384,7 @@ export class Session implements EventSource {
           maxStackBytes: limits.maxStackBytes,
           maxStdoutBytes: limits.maxStdoutBytes,
           maxResultBytes: limits.maxResultBytes,
+          ...(limits.resultOverflow === 'truncate' ? { resultOverflow: 'truncate' as const } : {}),
         },
       },
       listener,
@@ -1110,6 +1118,14 @@ export class Session implements EventSource {
       this.replayLeft = undefined;
       this.resolveReplayed();
     }
+    let truncated = false;
+    const { maxResultBytes, resultOverflow } = this.init.limits;
+    if (outcome.ok && outcome.resultJson !== undefined && resultOverflow === 'truncate' && byteLength(outcome.resultJson) > maxResultBytes) {
+      const cut = truncateJson(outcome.resultJson, maxResultBytes);
+      if (cut === undefined) outcome = { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${maxResultBytes} bytes` } };
+      else outcome = { ok: true, resultJson: cut };
+      truncated = cut !== undefined;
+    }
     if (this.overBudget) outcome = { ok: false, error: this.overBudget };
     else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
       outcome = { ok: false, error: this.budgetFailure('the result') };
@@ -1132,6 +1148,7 @@ export class Session implements EventSource {
       result = outcome.resultJson === undefined ? undefined : JSON.parse(outcome.resultJson);
       final = { ok: true, stats };
       if (outcome.resultJson !== undefined) final.result = result;
+      if (truncated) final.truncated = true;
     } else {
       const { code, message, stack, recoverable } = outcome.error;
       this.emit('error', { code, message, recoverable: recoverable === true });

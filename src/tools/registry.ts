@@ -1,4 +1,4 @@
-import { renderDocumentation } from './documentation.js';
+import { renderDocumentation, type DocumentationOptions } from './documentation.js';
 import type { ToolDefinition } from './types.js';
 
 const TOOL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,127}$/;
@@ -9,6 +9,12 @@ const PARAMETER_TYPES = new Set(['string', 'number', 'boolean', 'object', 'array
 /** The reference's tool registry: server-side tools the sandboxed code can call. */
 export class ToolRegistry {
   private readonly tools = new Map<string, ToolDefinition>();
+  private changes = 0;
+
+  /** Counts registrations and removals: what was derived from `list()` is stale once it moves. */
+  get revision(): number {
+    return this.changes;
+  }
 
   register(tool: ToolDefinition): void {
     if (!tool || typeof tool.name !== 'string' || !TOOL_NAME.test(tool.name)) {
@@ -32,11 +38,14 @@ export class ToolRegistry {
       }
     }
     this.tools.set(tool.name, { ...tool, parameters, description: tool.description ?? '' });
+    this.changes++;
   }
 
   /** Removes a tool; true when it existed. */
   unregister(name: string): boolean {
-    return this.tools.delete(name);
+    const removed = this.tools.delete(name);
+    if (removed) this.changes++;
+    return removed;
   }
 
   get(name: string): ToolDefinition | undefined {
@@ -53,9 +62,11 @@ export class ToolRegistry {
 
   /**
    * TypeScript declarations of every tool for an LLM prompt; `allow` keeps only the tools a
-   * caller may call.
+   * caller may call. `{ style: 'namespace' }` declares them as the guest's `tools` object
+   * (`tools.users.list(args)`) instead of `callTool` overloads.
    */
-  getDocumentation(allow?: (name: string) => boolean): string {
-    return renderDocumentation(allow ? this.list().filter((t) => allow(t.name)) : this.list());
+  getDocumentation(allow?: ((name: string) => boolean) | DocumentationOptions, options: DocumentationOptions = {}): string {
+    const given = typeof allow === 'function' ? { ...options, allow } : { ...options, ...allow };
+    return renderDocumentation(this.list(), given);
   }
 }

@@ -65,6 +65,12 @@ export interface ToolDefinition {
    * (OpenAPI actions). Shown by `getDocumentation()`; checked by `validateArgs`.
    */
   inputSchema?: Record<string, unknown>;
+  /**
+   * A JSON Schema of what the handler resolves to: `getDocumentation()` declares the call's
+   * result with it (`Promise<…>` instead of `Promise<unknown>`). Documentation only; results
+   * are not checked against it.
+   */
+  outputSchema?: Record<string, unknown>;
   /** Checks and normalises arguments instead of `parameters`; returns the problems found. */
   validateArgs?: (args: Record<string, unknown>) => { args: Record<string, unknown>; problems: string[] };
   /** Where the tool comes from, e.g. an OpenAPI service name. */
