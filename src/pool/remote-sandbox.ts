@@ -6,13 +6,11 @@ export interface SandboxHost {
   post(message: SandboxCommand): void;
   /** Calls `fn` once the worker runs sandboxes (at once when it already does). */
   whenReady(fn: () => void): void;
-  /** The worker does not answer: terminate it (its other sandboxes end as crashed). */
-  kill(reason: string): void;
   /**
-   * The worker's guest code reaches its interrupt polls: a sandbox of it that is overdue is
-   * held beneath another one started inside its interrupt, and ends as soon as it runs again.
+   * A sandbox of this worker outlived its deadline or abort by the grace, and has been ended
+   * here: the worker decides whether its thread must be terminated (see `WorkerSlot.overdue`).
    */
-  responsive(): boolean;
+  overdue(reason: string): void;
   release(sandbox: RemoteSandbox): void;
 }
 
@@ -136,13 +134,9 @@ export class RemoteSandbox implements SandboxHandle {
     this.watchdog = setTimeout(() => {
       if (this.ended) return;
       this.end({ ok: false, error: failure });
-      if (this.host.responsive()) {
-        // Held beneath a sandbox started inside its interrupt (see takeNestedWork in
-        // worker.node.ts): it ends here now, and in the worker once it runs again.
-        this.host.post({ t: 'abort', id: this.id, failure });
-        return;
-      }
-      this.host.kill(`sandbox ${this.id} was still running ${this.options.terminateGraceMs} ms after its ${failure.code === 'TIMEOUT' ? 'deadline' : 'abort'}`);
+      // It ends here now, and in the worker once its guest reaches an interrupt.
+      this.host.post({ t: 'abort', id: this.id, failure });
+      this.host.overdue(`sandbox ${this.id} was still running ${this.options.terminateGraceMs} ms after its ${failure.code === 'TIMEOUT' ? 'deadline' : 'abort'}`);
     }, ms);
   }
 

@@ -231,6 +231,39 @@ export class WorkerSlot implements SandboxHost {
     this.die(reason);
   }
 
+  /**
+   * A sandbox here outlived its deadline or abort (it has been ended on this side). Its guest
+   * may be held beneath another started inside its interrupt (the worker is responsive): it
+   * stops as soon as it runs again. Otherwise it is inside a native built-in that ignores the
+   * interrupt: alone on the worker, the thread is terminated at once; with other sessions on
+   * it, the thread is given up to `STUCK_PATIENCE_MS` to come back (a built-in bounded by the
+   * memory limit ends within seconds), so that sessions waiting on tools there are not lost,
+   * and terminated after that. New sessions go elsewhere meanwhile.
+   */
+  overdue(reason: string): void {
+    if (this.gone || this.responsive()) return;
+    if (this.sandboxes.size === 0) return this.die(reason);
+    if (this.patience !== undefined) return;
+    const since = Date.now();
+    this.patience = setInterval(() => {
+      const now = Date.now();
+      const back = this.guest[0] === 0 || this.responsive(now);
+      if (this.gone || back) {
+        clearInterval(this.patience);
+        this.patience = undefined;
+        return;
+      }
+      if (this.sandboxes.size === 0 || now - since > STUCK_PATIENCE_MS) {
+        clearInterval(this.patience);
+        this.patience = undefined;
+        this.die(reason);
+      }
+    }, 50);
+    this.patience.unref?.();
+  }
+
+  private patience: ReturnType<typeof setInterval> | undefined;
+
   release(sandbox: RemoteSandbox): void {
     this.sandboxes.delete(sandbox.id);
     const slot = this.slotOf.get(sandbox.id);
@@ -332,6 +365,7 @@ export class WorkerSlot implements SandboxHost {
     if (this.gone && this.sandboxes.size === 0 && this.reported) return;
     const wasGone = this.gone;
     this.gone = true;
+    if (this.patience !== undefined) clearInterval(this.patience);
     for (const sandbox of [...this.sandboxes.values()]) sandbox.crash(reason);
     this.sandboxes.clear();
     this.unacked.length = 0;
@@ -353,6 +387,8 @@ const STALL_MS = 50;
 /** Node: a dedicated channel that `receiveMessageOnPort` can read. Bun: messages through the worker. */
 const HOT_CHANNEL = (globalThis as { Bun?: unknown }).Bun === undefined && typeof receiveMessageOnPort === 'function';
 const UNANSWERED_MS = 500;
+/** How long a worker stuck in a native built-in keeps its other sessions before it is terminated. */
+const STUCK_PATIENCE_MS = 15_000;
 /** A guest whose last interrupt poll is older than this is inside something that does not poll. */
 const RESPONSIVE_MS = 20;
 /** A session's own guest code runs well under a millisecond; longer holds the worker. */
