@@ -1,6 +1,7 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
+import { AGENT_FILE, prepareAgentCode } from './agent-code.js';
 import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
@@ -408,7 +409,13 @@ export class QuickJSSandbox implements SandboxHandle {
 
   private compileAndRun() {
     const ctx = this.ctx;
-    const compiled = ctx.evalCode(`(async function () {${this.spec.code}\n})`, 'agent.js');
+    // Parsed on the host first: code that would close the wrapper early never reaches QuickJS.
+    const prepared = prepareAgentCode(this.spec.code);
+    if (!prepared.ok) {
+      this.outcome = prepared.failure;
+      return undefined;
+    }
+    const compiled = ctx.evalCode(prepared.source, AGENT_FILE);
     if (compiled.error) {
       const info = this.readError(compiled.error);
       compiled.error.dispose();
