@@ -7,6 +7,7 @@ import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls } from './host-calls.js';
 import { RawOps, type ValuePtr } from './raw.js';
+import { readGuestString } from './guest-string.js';
 import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
 import type {
   SandboxFailure,
@@ -590,7 +591,9 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     const raw = this.raw;
     if (ctx.typeof(nameHandle) !== 'string') return this.rejectedPromise('callTool: the tool name must be a string');
-    const name = ctx.getString(nameHandle);
+    // Read exactly: a name cut at a NUL would reach another tool (see guest-string.ts).
+    const name = readGuestString(raw, nameHandle.value as unknown as ValuePtr, this.jsonStringify.value as unknown as ValuePtr);
+    if (name === undefined) return this.rejectedPromise('callTool: the tool name could not be read');
     if (name.length > MAX_TOOL_NAME) return this.rejectedPromise(`callTool: the tool name is longer than ${MAX_TOOL_NAME} characters`, 'RangeError');
     let argsJson = '{}';
     if (argsHandle) {
