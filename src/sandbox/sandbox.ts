@@ -239,6 +239,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const timer = this.timers.get(id);
     // Cleared, or fired already: nothing happens (and the clock stays).
     if (!timer) return;
+    if (this.pastDeadline()) return;
     this.timers.delete(id);
     this.clock?.advance(at);
     this.enter(() => {
@@ -248,6 +249,16 @@ export class QuickJSSandbox implements SandboxHandle {
         disposeTimer(timer);
       }
     });
+  }
+
+  /**
+   * A timer that comes due once the deadline has passed (its host timer, or the listener's,
+   * ran late) ends the session with TIMEOUT instead of running: true then.
+   */
+  private pastDeadline(): boolean {
+    if (Date.now() <= this.deadline) return false;
+    this.abort({ code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` });
+    return true;
   }
 
   abort(failure: SandboxFailure): void {
@@ -706,13 +717,18 @@ export class QuickJSSandbox implements SandboxHandle {
     const requested = msHandle ? this.toNumber(msHandle) : 0;
     const ms = Number.isFinite(requested) && requested > 0 ? requested : 0;
     const id = this.nextTimer++;
-    // A timer due after the deadline never fires: the deadline ends the session first.
-    const delay = Math.min(ms, Math.max(0, this.deadline - Date.now()) + 1);
+    const now = Date.now();
     const timer: Timer = { fn: fn.dup(), args: args.map((a) => a.dup()) };
     if (this.timerReports) {
-      timer.ms = delay;
+      // The listener does not fire a timer due at or after the session's deadline (Session.onTimerSet).
+      timer.ms = Math.min(ms, Math.max(0, this.deadline - now) + 1);
       this.timerReports.set.push(id);
-    } else timer.host = setTimeout(() => this.fire(id), delay);
+    } else if (now + ms < this.deadline) {
+      timer.host = setTimeout(() => this.fire(id), ms);
+    }
+    // Otherwise it is due at or after the deadline: it gets no host timer and never fires, so
+    // the deadline ends the session first (two host timers due a millisecond apart can fire
+    // in either order).
     this.timers.set(id, timer);
     return ctx.newNumber(id);
   }
@@ -767,6 +783,7 @@ export class QuickJSSandbox implements SandboxHandle {
   private fire(id: number): void {
     const timer = this.timers.get(id);
     if (!timer || this.ended) return;
+    if (this.pastDeadline()) return;
     this.timers.delete(id);
     this.enter(() => {
       try {

@@ -400,7 +400,9 @@ export class Session implements EventSource {
   /** The guest set a timer: it fires from the journal when its firing is there, else live. */
   private onTimerSet(run: DurableRun, timer: number, ms: number): void {
     if (this.ended || this.run !== run) return;
-    if (run.firings.has(timer)) {
+    // A timer due at or after the deadline never fires live: the deadline ends the run first.
+    // (Set a millisecond after it, its host timer could still fire before the sandbox's own.)
+    if (run.firings.has(timer) || Date.now() + ms >= this.startedAt + this.init.limits.timeoutMs) {
       run.timers.set(timer, undefined);
       return;
     }
