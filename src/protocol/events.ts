@@ -69,7 +69,7 @@ export interface FinalStats {
 export interface FinalPayload {
   ok: boolean;
   result?: unknown;
-  error?: { code: string; message: string; stack?: string; details?: unknown };
+  error?: { code: string; message: string; name?: string; stack?: string; details?: unknown };
   stats: FinalStats;
 }
 

@@ -2,12 +2,13 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emsc
 import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
 import { AGENT_FILE, prepareAgentCode } from './agent-code.js';
-import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
+import { classifyGuestError, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls } from './host-calls.js';
 import { RawOps, type ValuePtr } from './raw.js';
 import { readGuestString } from './guest-string.js';
+import { readThrownValue } from './thrown-value.js';
 import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
 import type {
   SandboxFailure,
@@ -407,7 +408,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const handle = this.raw.handle(thrown);
     try {
       const info = this.readError(handle);
-      return new Error(`${info.name}: ${info.message}`);
+      return new Error(`${info.name ?? 'Error'}: ${info.message}`);
     } finally {
       handle.dispose();
     }
@@ -569,30 +570,7 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   private readError(handle: QuickJSHandle): GuestErrorInfo {
-    const ctx = this.ctx;
-    const info: GuestErrorInfo = { name: 'Error', message: '' };
-    try {
-      const type = ctx.typeof(handle);
-      if (type === 'object' && ctx.sameValue(handle, ctx.null)) {
-        info.message = 'Uncaught null';
-      } else if (type === 'object' || type === 'function') {
-        for (const key of ['name', 'message', 'stack'] as const) {
-          const prop = ctx.getProp(handle, key);
-          if (ctx.typeof(prop) === 'string') info[key] = clipText(ctx.getString(prop), key === 'stack' ? MAX_ERROR_TEXT * 2 : MAX_ERROR_TEXT);
-          prop.dispose();
-        }
-      } else if (type === 'string') {
-        info.message = `Uncaught ${JSON.stringify(clipText(ctx.getString(handle)))}`;
-      } else if (type === 'number' || type === 'boolean') {
-        info.message = `Uncaught ${String(ctx.dump(handle))}`;
-      } else {
-        info.message = `Uncaught ${type}`;
-      }
-    } catch (err) {
-      if (isWasmAbort(err)) throw err;
-      info.message = 'an error that could not be read';
-    }
-    return info;
+    return readThrownValue(this.ctx, this.raw, handle, this.jsonStringify);
   }
 
   // ---- globals (host functions, called while the guest is on the stack) ------------------

@@ -885,11 +885,13 @@ export class Session implements EventSource {
       final = { ok: true, stats };
       if (outcome.resultJson !== undefined) final.result = result;
     } else {
-      const { code, message, stack, recoverable } = outcome.error;
+      const { code, message, stack, recoverable, name, details } = outcome.error;
       this.emit('error', { code, message, recoverable: recoverable === true });
       if (LIMIT_CODES.has(code)) this.env.logger.warn({ sessionId: this.id, code }, LOG.limitHit);
       const error: SessionError = { code, message };
+      if (name !== undefined) error.name = name;
       if (stack) error.stack = stack;
+      if (details !== undefined) error.details = details;
       final = { ok: false, error, stats };
     }
     this.status = FINAL_STATUS[outcome.ok ? 'ok' : 'error'];
