@@ -116,7 +116,8 @@ function parseFailure(err: unknown, body: string, shift = WRAPPER_HEAD.length): 
   if (err instanceof RangeError || (err instanceof SyntaxError && err.message.startsWith('Not enough stack space'))) {
     return { code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' };
   }
-  if (!(err instanceof SyntaxError)) throw err;
+  // Anything else is a fault of the parser: the code does not run (it could not be checked).
+  if (!(err instanceof SyntaxError)) return { code: 'INTERNAL_ERROR', message: 'the code could not be parsed' };
   const pos = (err as SyntaxError & { pos?: unknown }).pos;
   const message = err.message.replace(/ \(\d+:\d+\)$/, '');
   return syntaxError(message, typeof pos === 'number' ? pos - shift : 0, body);
