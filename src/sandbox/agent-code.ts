@@ -27,8 +27,34 @@ export const AGENT_FILE = 'agent.js';
 
 export type PreparedCode = { ok: true; source: string } | { ok: false; failure: SandboxFailure };
 
-/** The wrapped source QuickJS compiles for `code`, or the failure the code ends with. */
+/** Longest code whose prepared source is remembered, and how many are (see `prepareAgentCode`). */
+const CACHED_CODE_CHARS = 4096;
+const CACHE_ENTRIES = 128;
+const recent = new Map<string, string>();
+
+/**
+ * The wrapped source QuickJS compiles for `code`, or the failure the code ends with. The
+ * sources of the last few short scripts that parsed are remembered: the same script sent
+ * again (a retry, a loop of requests) is not parsed again.
+ */
 export function prepareAgentCode(code: string): PreparedCode {
+  if (code.length > CACHED_CODE_CHARS) return prepare(code);
+  const known = recent.get(code);
+  if (known !== undefined) {
+    // Most recently used last: the first entry is the one to drop.
+    recent.delete(code);
+    recent.set(code, known);
+    return { ok: true, source: known };
+  }
+  const prepared = prepare(code);
+  if (prepared.ok) {
+    if (recent.size >= CACHE_ENTRIES) recent.delete(recent.keys().next().value!);
+    recent.set(code, prepared.source);
+  }
+  return prepared;
+}
+
+function prepare(code: string): PreparedCode {
   const body = stripCodeFence(code);
   const source = WRAPPER_HEAD + body + WRAPPER_TAIL;
   let program: Program;

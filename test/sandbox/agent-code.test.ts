@@ -130,3 +130,18 @@ describe('markdown fences', () => {
     expect(bodyOf("```js\nconst x = await callTool('a', {}); x.length\n```")).toBe("\nconst x = await callTool('a', {}); return (x.length)");
   });
 });
+
+describe('the sources of recent short scripts are remembered', () => {
+  it('answers the same source for the same code, past the cache size too', () => {
+    const codes = Array.from({ length: 300 }, (_, i) => `const x = ${i}; x * 2`);
+    const first = codes.map((c) => bodyOf(c));
+    expect(codes.map((c) => bodyOf(c))).toEqual(first);
+    expect(first[7]).toBe('const x = 7; return (x * 2)');
+  });
+
+  it('never remembers a failure as a success', () => {
+    const code = '}); console.log(1); (async () => {';
+    expect(failureOf(code).code).toBe('SYNTAX_ERROR');
+    expect(failureOf(code).code).toBe('SYNTAX_ERROR');
+  });
+});
