@@ -78,7 +78,7 @@ export interface FinalPayload {
   result?: unknown;
   /** The result was cut to fit `maxResultBytes` (`resultOverflow: 'truncate'`). */
   truncated?: true;
-  error?: { code: string; message: string; stack?: string; details?: unknown };
+  error?: { code: string; message: string; name?: string; stack?: string; details?: unknown };
   stats: FinalStats;
 }
 

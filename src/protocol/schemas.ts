@@ -194,7 +194,9 @@ export const streamEventSchema = z.discriminatedUnion('type', [
     z.object({
       ok: z.boolean(),
       result: z.unknown().optional(),
-      error: z.object({ code: z.string(), message: z.string(), stack: z.string().optional(), details: z.unknown().optional() }).optional(),
+      error: z
+        .object({ code: z.string(), message: z.string(), name: z.string().optional(), stack: z.string().optional(), details: z.unknown().optional() })
+        .optional(),
       truncated: z.literal(true).optional(),
       stats: z.object({
         durationMs: z.number().nonnegative(),

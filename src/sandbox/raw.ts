@@ -209,6 +209,11 @@ export class RawOps {
     return text;
   }
 
+  /** A guest number's value (callers know it is a number). */
+  getNumber(value: ValuePtr): number {
+    return this.ffi.QTS_GetFloat64(this.ctxPtr, value);
+  }
+
   typeOf(value: ValuePtr): string {
     const cstr = this.ffi.QTS_Typeof(this.ctxPtr, value);
     const text = this.module.UTF8ToString(cstr);

@@ -1,12 +1,15 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
-import { classifyGuestError, clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
+import { AGENT_FILE, prepareAgentCode } from './agent-code.js';
+import { classifyGuestError, type GuestErrorInfo } from './errors.js';
 import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls } from './host-calls.js';
 import { installToolNamespace } from './tool-namespace.js';
 import { RawOps, type ValuePtr } from './raw.js';
+import { readGuestString } from './guest-string.js';
+import { readThrownValue } from './thrown-value.js';
 import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
 import type {
   SandboxFailure,
@@ -252,6 +255,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const timer = this.timers.get(id);
     // Cleared, or fired already: nothing happens (and the clock stays).
     if (!timer) return;
+    if (this.pastDeadline()) return;
     this.timers.delete(id);
     this.clock?.advance(at);
     this.enter(() => {
@@ -261,6 +265,16 @@ export class QuickJSSandbox implements SandboxHandle {
         disposeTimer(timer);
       }
     });
+  }
+
+  /**
+   * A timer that comes due once the deadline has passed (its host timer, or the listener's,
+   * ran late) ends the session with TIMEOUT instead of running: true then.
+   */
+  private pastDeadline(): boolean {
+    if (Date.now() <= this.deadline) return false;
+    this.abort({ code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` });
+    return true;
   }
 
   abort(failure: SandboxFailure): void {
@@ -445,7 +459,7 @@ export class QuickJSSandbox implements SandboxHandle {
     const handle = this.raw.handle(thrown);
     try {
       const info = this.readError(handle);
-      return new Error(`${info.name}: ${info.message}`);
+      return new Error(`${info.name ?? 'Error'}: ${info.message}`);
     } finally {
       handle.dispose();
     }
@@ -459,7 +473,13 @@ export class QuickJSSandbox implements SandboxHandle {
 
   private compileAndRun() {
     const ctx = this.ctx;
-    const compiled = ctx.evalCode(`(async function () {${this.spec.code}\n})`, 'agent.js');
+    // Parsed on the host first: code that would close the wrapper early never reaches QuickJS.
+    const prepared = prepareAgentCode(this.spec.code);
+    if (!prepared.ok) {
+      this.outcome = prepared.failure;
+      return undefined;
+    }
+    const compiled = ctx.evalCode(prepared.source, AGENT_FILE);
     if (compiled.error) {
       const info = this.readError(compiled.error);
       compiled.error.dispose();
@@ -615,30 +635,7 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   private readError(handle: QuickJSHandle): GuestErrorInfo {
-    const ctx = this.ctx;
-    const info: GuestErrorInfo = { name: 'Error', message: '' };
-    try {
-      const type = ctx.typeof(handle);
-      if (type === 'object' && ctx.sameValue(handle, ctx.null)) {
-        info.message = 'Uncaught null';
-      } else if (type === 'object' || type === 'function') {
-        for (const key of ['name', 'message', 'stack'] as const) {
-          const prop = ctx.getProp(handle, key);
-          if (ctx.typeof(prop) === 'string') info[key] = clipText(ctx.getString(prop), key === 'stack' ? MAX_ERROR_TEXT * 2 : MAX_ERROR_TEXT);
-          prop.dispose();
-        }
-      } else if (type === 'string') {
-        info.message = `Uncaught ${JSON.stringify(clipText(ctx.getString(handle)))}`;
-      } else if (type === 'number' || type === 'boolean') {
-        info.message = `Uncaught ${String(ctx.dump(handle))}`;
-      } else {
-        info.message = `Uncaught ${type}`;
-      }
-    } catch (err) {
-      if (isWasmAbort(err)) throw err;
-      info.message = 'an error that could not be read';
-    }
-    return info;
+    return readThrownValue(this.ctx, this.raw, handle, this.jsonStringify);
   }
 
   // ---- globals (host functions, called while the guest is on the stack) ------------------
@@ -648,7 +645,9 @@ export class QuickJSSandbox implements SandboxHandle {
     const ctx = this.ctx;
     const raw = this.raw;
     if (ctx.typeof(nameHandle) !== 'string') return this.rejectedPromise('callTool: the tool name must be a string');
-    const name = ctx.getString(nameHandle);
+    // Read exactly: a name cut at a NUL would reach another tool (see guest-string.ts).
+    const name = readGuestString(raw, nameHandle.value as unknown as ValuePtr, this.jsonStringify.value as unknown as ValuePtr);
+    if (name === undefined) return this.rejectedPromise('callTool: the tool name could not be read');
     if (name.length > MAX_TOOL_NAME) return this.rejectedPromise(`callTool: the tool name is longer than ${MAX_TOOL_NAME} characters`, 'RangeError');
     let argsJson = '{}';
     if (argsHandle) {
@@ -761,13 +760,18 @@ export class QuickJSSandbox implements SandboxHandle {
     const requested = msHandle ? this.toNumber(msHandle) : 0;
     const ms = Number.isFinite(requested) && requested > 0 ? requested : 0;
     const id = this.nextTimer++;
-    // A timer due after the deadline never fires: the deadline ends the session first.
-    const delay = Math.min(ms, Math.max(0, this.deadline - Date.now()) + 1);
+    const now = Date.now();
     const timer: Timer = { fn: fn.dup(), args: args.map((a) => a.dup()) };
     if (this.timerReports) {
-      timer.ms = delay;
+      // The listener does not fire a timer due at or after the session's deadline (Session.onTimerSet).
+      timer.ms = Math.min(ms, Math.max(0, this.deadline - now) + 1);
       this.timerReports.set.push(id);
-    } else timer.host = setTimeout(() => this.fire(id), delay);
+    } else if (now + ms < this.deadline) {
+      timer.host = setTimeout(() => this.fire(id), ms);
+    }
+    // Otherwise it is due at or after the deadline: it gets no host timer and never fires, so
+    // the deadline ends the session first (two host timers due a millisecond apart can fire
+    // in either order).
     this.timers.set(id, timer);
     return ctx.newNumber(id);
   }
@@ -822,6 +826,7 @@ export class QuickJSSandbox implements SandboxHandle {
   private fire(id: number): void {
     const timer = this.timers.get(id);
     if (!timer || this.ended) return;
+    if (this.pastDeadline()) return;
     this.timers.delete(id);
     this.enter(() => {
       try {

@@ -48,6 +48,10 @@ export interface SandboxFailure {
   message: string;
   /** The guest's own stack, when the guest threw. */
   stack?: string;
+  /** The thrown Error's `name` (RUNTIME_ERROR, SYNTAX_ERROR). */
+  name?: string;
+  /** What else JSON can carry of the thrown value: its string or number `code` (SPEC §5). */
+  details?: { code: string | number };
   /** True when the engine failed, not the code: the session may be retried. */
   recoverable?: boolean;
 }

@@ -461,7 +461,9 @@ export class Session implements EventSource {
   /** The guest set a timer: it fires from the journal when its firing is there, else live. */
   private onTimerSet(run: DurableRun, timer: number, ms: number): void {
     if (this.ended || this.run !== run) return;
-    if (run.firings.has(timer)) {
+    // A timer due at or after the deadline never fires live: the deadline ends the run first.
+    // (Set a millisecond after it, its host timer could still fire before the sandbox's own.)
+    if (run.firings.has(timer) || Date.now() + ms >= this.startedAt + this.init.limits.timeoutMs) {
       run.timers.set(timer, undefined);
       return;
     }
@@ -1150,11 +1152,13 @@ export class Session implements EventSource {
       if (outcome.resultJson !== undefined) final.result = result;
       if (truncated) final.truncated = true;
     } else {
-      const { code, message, stack, recoverable } = outcome.error;
+      const { code, message, stack, recoverable, name, details } = outcome.error;
       this.emit('error', { code, message, recoverable: recoverable === true });
       if (LIMIT_CODES.has(code)) this.env.logger.warn({ sessionId: this.id, code }, LOG.limitHit);
       const error: SessionError = { code, message };
+      if (name !== undefined) error.name = name;
       if (stack) error.stack = stack;
+      if (details !== undefined) error.details = details;
       final = { ok: false, error, stats };
     }
     this.status = FINAL_STATUS[outcome.ok ? 'ok' : 'error'];

@@ -34,6 +34,8 @@ export function sessionInfo(record: SessionRecord): SessionInfo {
 export interface SessionError {
   code: string;
   message: string;
+  /** The thrown Error's name (RUNTIME_ERROR, SYNTAX_ERROR). */
+  name?: string;
   stack?: string;
   details?: unknown;
 }

@@ -183,7 +183,7 @@ describe('failures end the session with their code', () => {
 
   it('reports the guest message and a guest-only stack', async () => {
     const final = finalOf(await execute(server.url, { code: '\nfunction inner() { throw new TypeError("bad thing") }\ninner()' }));
-    expect(final.error?.message).toBe('TypeError: bad thing');
+    expect(final.error).toMatchObject({ message: 'bad thing', name: 'TypeError' });
     const stack = (final.error as { stack?: string }).stack ?? '';
     expect(stack).toContain('agent.js:2');
     expect(stack).not.toMatch(/node_modules|\/work\/|enclave:guest|node:/);

@@ -106,7 +106,7 @@ export function executorContract(name: string, create: () => Executor): void {
     it('reports an uncaught throw', async () => {
       const outcome = await run(executor, spec('throw new TypeError("bad")')).done;
       expect(outcome.ok).toBe(false);
-      if (!outcome.ok) expect(outcome.error).toMatchObject({ code: 'RUNTIME_ERROR', message: 'TypeError: bad' });
+      if (!outcome.ok) expect(outcome.error).toMatchObject({ code: 'RUNTIME_ERROR', message: 'bad', name: 'TypeError' });
     });
 
     it('stops a memory bomb with MEMORY_LIMIT', async () => {

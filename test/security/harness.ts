@@ -29,8 +29,8 @@ export class RawJson {
 export type Expectation =
   /** Finished normally; `value` (when given) deep-equals the parsed result. */
   | { ok: true; value?: unknown; noResult?: true }
-  /** Failed with this SPEC §5 code; `message` (when given) matches the error message. */
-  | { code: string; message?: RegExp }
+  /** Failed with this SPEC §5 code; `message` (when given) matches the error message, `name` (when given) is the error's name. */
+  | { code: string; message?: RegExp; name?: string }
   /** Only for `needsPool` cases whose outcome depends on which limit trips first. */
   /** One of these codes; with `orValue`, also `ok` with that value. */
   | { anyOf: string[]; orValue?: unknown };
@@ -201,6 +201,9 @@ export function assertExpectation(id: string, expect: Expectation, run: CaseRun)
   if (!run.outcome.ok && run.outcome.error.code !== expect.code) fail(`expected ${expect.code}`);
   if (!run.outcome.ok && expect.message && !expect.message.test(run.outcome.error.message)) {
     fail(`expected a message matching ${expect.message}`);
+  }
+  if (!run.outcome.ok && expect.name !== undefined && run.outcome.error.name !== expect.name) {
+    fail(`expected the name ${expect.name}, got ${String(run.outcome.error.name)}`);
   }
 }
 

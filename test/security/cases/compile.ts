@@ -1,4 +1,4 @@
-import type { HostileCase } from '../harness.js';
+import type { CaseRun, HostileCase } from '../harness.js';
 
 /** How the code is compiled: as the body of an async function, nothing else. */
 export const compileCases: HostileCase[] = [
@@ -16,9 +16,49 @@ export const compileCases: HostileCase[] = [
   { id: 'compile/deep-blocks', class: 'compile', code: `${'{'.repeat(100000)}${'}'.repeat(100000)} return 1`, expect: { code: 'STACK_OVERFLOW' } },
   { id: 'compile/deep-eval', class: 'compile', code: `try { eval(${JSON.stringify('('.repeat(100000))}) } catch (e) { return e.name }`, expect: { code: 'STACK_OVERFLOW' } },
   { id: 'compile/many-statements', class: 'compile', code: 'let n = 0;\n' + 'n++;\n'.repeat(50000) + 'return n', expect: { ok: true, value: 50000 } },
-  // Closing the wrapper function early runs the rest as a script in the same guest realm:
-  // no new capability, and no value the host did not expect reaches it.
-  { id: 'compile/wrapper-breakout', class: 'compile', code: 'return 1}); globalThis.pwned = 1; (async function(){', expect: { ok: true, noResult: true } },
-  { id: 'compile/wrapper-breakout-non-function', class: 'compile', code: '} + (1) + function(){', expect: { code: 'RUNTIME_ERROR' } },
-  { id: 'compile/wrapper-breakout-thenable', class: 'compile', code: '}, function () { return { then(ok) { ok(9) } } }, function(){', expect: { code: 'RUNTIME_ERROR' } },
+  // Closing the wrapper function early would run the rest as a script of its own: the code is
+  // parsed on the host first, and nothing of it runs.
+  ...breakouts(),
+  { id: 'compile/braces-in-literals', class: 'compile', code: "const s = '})'; const r = /}\\)/; const t = `})${'}'}`; /* }) */ return s + r.source + t // })", expect: { ok: true, value: '})}\\)})}' } },
 ];
+
+/**
+ * Code that closes the wrapper early, in the shapes an attacker tries: each injected part
+ * would log and call a tool. Each must end SYNTAX_ERROR with nothing of it run.
+ */
+function breakouts(): HostileCase[] {
+  const X = "console.log('pwned'); console.error('pwned'); callTool('pwned', {})";
+  const shapes: Record<string, string> = {
+    arrow: `}); ${X}; (async () => {`,
+    function: `}); ${X}; (async function () {`,
+    'line-comment': `}); ${X}; //`,
+    'block-comments': `} /* a */ ); ${X}; (async () => { /* b */`,
+    'open-block-comment': `}); ${X}; /*`,
+    regex: `}); ${X}; /}/.test('}'); (async () => {`,
+    template: `}); ${X}; \`\${'}'}\`; (async () => {`,
+    string: `}); ${X}; '})'; (async () => {`,
+    'argument-list': `}, ${X.replace(/; /g, ', ')}); (async () => {`,
+    'with-return': `return 1}); ${X}; (async function(){`,
+    'non-function': `} + (${X.replace(/; /g, ', ')}) + function(){`,
+    thenable: `}, function () { ${X}; return { then(ok) { ok(9) } } }(), function(){`,
+    invoked: `})(); ${X}; (async () => {`,
+    'line-separator': `}\u2028); ${X}; (async () => {`,
+    'html-comment': `});\n${X};\n(async () => {\n-->`,
+    'after-class': `class A { m() {} } }); ${X}; (async () => {`,
+    'double-brace': `}}); ${X}; (async () => {{`,
+  };
+  return Object.entries(shapes).map(([name, code]) => ({
+    id: `compile/wrapper-breakout-${name}`,
+    class: 'compile',
+    code,
+    tools: { pwned: () => 'pwned' },
+    expect: { code: 'SYNTAX_ERROR' },
+    check: nothingRan,
+  }));
+}
+
+function nothingRan(run: CaseRun): void {
+  if (run.stdout !== '' || run.logs.length > 0 || run.toolCalls.length > 0) {
+    throw new Error(`the injected code ran: ${JSON.stringify({ stdout: run.stdout, logs: run.logs, calls: run.toolCalls })}`);
+  }
+}
