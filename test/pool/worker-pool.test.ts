@@ -10,7 +10,8 @@ import { failureCode, run, spec } from './helpers.js';
  * built-in in one expression (no loop back-edge between them, fewer calls than the first
  * interrupt check needs). Memory bombs no longer serve here: the memory ceiling ends them at once.
  */
-const HOG = `const s = 'a'.repeat(4e7); return ${Array.from({ length: 20 }, () => "s.indexOf('ab')").join(' + ')}`;
+const hog = (calls: number) => `const s = 'a'.repeat(4e7); return ${Array.from({ length: calls }, () => "s.indexOf('ab')").join(' + ')}`;
+const HOG = hog(20);
 const HOG_MEMORY = 128 * 1024 * 1024;
 const pools: WorkerPoolExecutor[] = [];
 
@@ -150,7 +151,8 @@ describe('WorkerPoolExecutor abort', () => {
     const before = p.workersForTest()[0];
     const waiting = Array.from({ length: 5 }, (_, i) => run(p, spec(`return (await callTool("wait", {})) + ${i}`, { timeoutMs: 60_000 })));
     await until(() => waiting.every((w) => w.seen.some((e) => e.k === 'call')));
-    const bomb = run(p, spec(HOG, { timeoutMs: 60_000, memoryLimitBytes: HOG_MEMORY }));
+    // Shorter than the worker's patience (15 s) even on a loaded machine, longer than the grace.
+    const bomb = run(p, spec(hog(4), { timeoutMs: 60_000, memoryLimitBytes: HOG_MEMORY }));
     await until(() => p.stats().workers[0]!.stalled);
     bomb.handle.abort({ code: 'CANCELLED', message: 'cancelled by the client' });
     expect(await bomb.done).toEqual({ ok: false, error: { code: 'CANCELLED', message: 'cancelled by the client' } });
