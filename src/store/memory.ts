@@ -29,6 +29,8 @@ class Entry {
    * every occurrence of the session id cut out; `events` is then empty.
    */
   log: string | undefined = undefined;
+  /** Waiting in `MemoryStore.endedIds` to be compacted. */
+  queued = false;
 
   constructor(public record: SessionRecord) {}
 }
@@ -50,6 +52,8 @@ export interface MemoryFootprint {
 const NO_EVENTS: StreamEvent[] = [];
 /** Stands for the session id in a compacted log: JSON text never holds a raw NUL. */
 const ID_MARK = '\u0000';
+/** How long after its end a session is compacted: off the path that delivers its `final`, in batches. */
+const COMPACT_DELAY_MS = 1000;
 
 /**
  * A copy of `record` built in one fixed order: records patched field by field can each end up
@@ -69,7 +73,9 @@ const ended = (record: SessionRecord) => record.status === 'completed' || record
  * The default store: one process, nothing shared. Expiry never keeps the process alive.
  *
  * Ended sessions stay until `expiresAt` for replay. Once a session ends (its record's status
- * becomes `completed` or `error`) its entry is compacted: the event log becomes one string
+ * becomes `completed` or `error`) its entry is compacted, within a second and in a batch with
+ * the others that ended meanwhile (so that the work is not on the path that delivers the
+ * session's `final`; `compactEnded()` does it at once): the event log becomes one string
  * (the events' JSON, without the session id, which each event repeats), and its pending calls
  * and journal go (nothing runs it any more). A short session (`session_init` and `final`)
  * then costs its record, its id and about 500 characters of log: well under 1 KiB, against
@@ -86,6 +92,9 @@ export class MemoryStore implements BrokerStore {
   private readonly maxEvents: number;
   private readonly maxSessions: number;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  /** Sessions that ended and wait to be compacted, and the timer that compacts them. */
+  private endedIds: string[] = [];
+  private compactor: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
     this.maxEvents = options.maxEventsPerSession ?? 10_000;
@@ -100,6 +109,8 @@ export class MemoryStore implements BrokerStore {
   async close(): Promise<void> {
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.sweeper = undefined;
+    if (this.compactor !== undefined) clearTimeout(this.compactor);
+    this.compactor = undefined;
   }
 
   async createSession(record: SessionRecord, events: StreamEvent[] = []): Promise<void> {
@@ -135,7 +146,33 @@ export class MemoryStore implements BrokerStore {
     const last = events[events.length - 1];
     if (last) entry.record.lastSeq = Math.max(entry.record.lastSeq, last.seq);
     if (patch) Object.assign(entry.record, patch);
-    if (entry.log === undefined && ended(entry.record)) this.compact(id, entry);
+    if (entry.log === undefined && !entry.queued && ended(entry.record)) {
+      entry.queued = true;
+      this.endedIds.push(id);
+      if (this.compactor === undefined) {
+        this.compactor = setTimeout(() => this.compactEnded(), COMPACT_DELAY_MS);
+        (this.compactor as { unref?: () => void }).unref?.();
+      }
+    }
+  }
+
+  /** Compacts every session that ended and is not compacted yet; answers how many. */
+  compactEnded(): number {
+    if (this.compactor !== undefined) clearTimeout(this.compactor);
+    this.compactor = undefined;
+    const ids = this.endedIds;
+    this.endedIds = [];
+    let count = 0;
+    for (const id of ids) {
+      const entry = this.sessions.get(id);
+      if (!entry || !entry.queued) continue;
+      entry.queued = false;
+      if (entry.log === undefined && ended(entry.record)) {
+        this.compact(id, entry);
+        count++;
+      }
+    }
+    return count;
   }
 
   /** What the store keeps for session `id`, or null when it keeps nothing. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import type { SessionRecord } from '../../src/store/types.js';
@@ -72,6 +72,11 @@ describe('memory store: ended sessions are compacted', () => {
 
     const ending = [event(id, 4, 'final', { ok: true, result: 3, stats: { durationMs: 1, toolCallCount: 1, stdoutBytes: 0 } })];
     await store.appendEvents(id, ending, { status: 'completed', endedAt: Date.now() });
+    // Compacted in a batch shortly after the end (off the path that delivers `final`).
+    expect(store.footprint(id)).toMatchObject({ compacted: false, liveEvents: 4 });
+    expect(await store.readEvents(id, 3)).toEqual(ending);
+    expect(store.compactEnded()).toBe(1);
+    expect(store.compactEnded()).toBe(0);
     const footprint = store.footprint(id)!;
     expect(footprint).toMatchObject({ compacted: true, liveEvents: 0, pendingCalls: 0, journalEntries: 0 });
     // The id (repeated by every event) is not stored again in the log.
@@ -96,8 +101,12 @@ describe('memory store: ended sessions are compacted', () => {
     await store.createSession(record(id));
     await store.appendEvents(id, [1, 2, 3, 4].map((seq) => event(id, seq, 'stdout', { chunk: `${seq}` })));
     await store.appendEvents(id, [event(id, 5, 'error', { code: 'X' })], { status: 'error', errorCode: 'X' });
+    store.compactEnded();
+    expect(store.footprint(id)).toMatchObject({ compacted: true, liveEvents: 0 });
     expect((await store.readEvents(id, 0)).map((e) => e.seq)).toEqual([3, 4, 5]);
     await store.appendEvents(id, [event(id, 6, 'final', { ok: false })], { lastSeq: 6 });
+    expect(store.footprint(id)).toMatchObject({ compacted: false, liveEvents: 3 });
+    expect(store.compactEnded()).toBe(1);
     expect(store.footprint(id)).toMatchObject({ compacted: true, liveEvents: 0 });
     expect((await store.readEvents(id, 0)).map((e) => e.seq)).toEqual([4, 5, 6]);
     expect((await store.getSession(id))!.errorCode).toBe('X');
@@ -115,8 +124,11 @@ describe('memory store: ended sessions are compacted', () => {
         const events = await execute(server.url, { code });
         ids.push(events[0]!.sessionId);
         const id = events[0]!.sessionId;
-        const footprint = store.footprint(id)!;
-        expect(footprint).toMatchObject({ compacted: true, liveEvents: 0, pendingCalls: 0, journalEntries: 0 });
+        // The store's own timer compacts it within about a second.
+        await vi.waitFor(() => expect(store.footprint(id)).toMatchObject({ compacted: true, liveEvents: 0, pendingCalls: 0, journalEntries: 0 }), {
+          timeout: 10_000,
+          interval: 50,
+        });
         const replay = await readEvents(await fetch(`${server.url}/sessions/${id}/events?after=1`));
         expect(replay).toEqual(events.slice(1));
       }
