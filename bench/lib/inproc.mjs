@@ -133,8 +133,10 @@ if (task === 'b2') {
     });
     service.once('exit', (code) => reject(new Error(`the O1 service exited with ${code}`)));
   });
-  // Default options (the pool) unless `inline`; a silent logger, as in every other in-process bench.
-  const broker = new EnclaveBroker({
+  // The broker as Node users import it (the package's Node entry, which sets the OpenAPI
+  // transport); default options (the pool) unless `inline`; a silent logger.
+  const { EnclaveBroker: NodeBroker } = await import(process.env.BENCH_SOURCE === 'ts' ? '../../adapters/node.ts' : '../../dist/adapters/node.js');
+  const broker = new NodeBroker({
     logger: quiet,
     ...(mode === 'inline' ? { runtimePool: false } : {}),
     limits: { timeoutMs: 120_000, maxToolCalls: 20_000 },
