@@ -4,6 +4,9 @@
 // Env: BENCH_SECONDS (measured seconds per HTTP run, default 4), BENCH_WARMUP (default 1.5),
 // BENCH_FIRST_WARMUP (warm-up of a server's first run, default 6: V8 tiers up the WASM meanwhile),
 // BENCH_ROUNDS (B1, B4, S1, X1: alternating rounds of baseline and brokers, the best of each kept; default 3).
+// B1P: BENCH_B1_SECONDS (default 8), BENCH_B1_WARMUP (default 4); R1: BENCH_RSS_SESSIONS (default
+// 20 000); O1: BENCH_O1_CALLS (default 300), BENCH_O1_ROUNDS (default 9), BENCH_O1_WARMUP (default 4). bench/README.md says how
+// each figure is measured and how to reproduce it.
 // Servers and load generators run in separate processes; HTTP load is autocannon (its API, in a
 // child process) for throughput and a keep-alive node:http client for latency percentiles.
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -118,30 +118,98 @@ if (task === 'b2') {
   for (const it of iterators) it.return();
   await broker.close();
 } else if (task === 'o1') {
-  // An OpenAPI action call vs a server tool calling the same loopback endpoint with fetch.
-  const { startService, petstoreSpec } = await import('../../test/openapi/fixtures.ts');
-  const service = await startService();
-  const tools = new ToolRegistry();
-  tools.register({
-    name: 'fetchPet',
-    description: 'GET /pets/:id with fetch',
-    parameters: { petId: { type: 'number', description: 'id', required: true } },
-    handler: async (args) => {
-      const res = await fetch(`${service.url}/pets/${args.petId}`, { headers: { accept: 'application/json' } });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return res.json();
-    },
+  // An OpenAPI action call, per call, from the broker's own event timestamps (the mean of
+  // tool_result_applied.timestamp − tool_call.timestamp over N sequential calls) vs a direct
+  // fetch of the same endpoint from this process (N sequential fetches, JSON read), against
+  // a node:http service in its own process. Alternating rounds; the median of each.
+  const { spawn } = await import('node:child_process');
+  const { petstoreSpec } = await import('../../test/openapi/fixtures.ts');
+  const service = spawn(process.execPath, [new URL('./o1-service.mjs', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let text = '';
+    service.stdout.on('data', (d) => {
+      text += d;
+      if (text.includes('\n')) resolve(text.trim());
+    });
+    service.once('exit', (code) => reject(new Error(`the O1 service exited with ${code}`)));
   });
-  const broker = makeBroker({ tools, openapi: { sources: [{ name: 'petstore', spec: petstoreSpec(), baseUrl: service.url }] } });
+  // The broker as Node users import it (the package's Node entry, which sets the OpenAPI
+  // transport); default options (the pool) unless `inline`; a silent logger.
+  const { EnclaveBroker: NodeBroker } = await import(process.env.BENCH_SOURCE === 'ts' ? '../../adapters/node.ts' : '../../dist/adapters/node.js');
+  const broker = new NodeBroker({
+    logger: quiet,
+    ...(mode === 'inline' ? { runtimePool: false } : {}),
+    limits: { timeoutMs: 120_000, maxToolCalls: 20_000 },
+    openapi: { sources: [{ name: 'petstore', spec: petstoreSpec(), baseUrl: url }] },
+  });
   await broker.ready();
-  const N = 200;
-  const names = broker.catalog && (await broker.catalog.refresh?.())?.actions?.map((a) => a.name);
-  const action = names?.find((n) => /getPet$/.test(n)) ?? 'petstore_getPet';
-  const direct = await timeCode(broker, `for (let i = 0; i < ${N}; i++) await callTool('fetchPet', { petId: 1 }); return 1`, 5, 1);
-  const viaAction = await timeCode(broker, `for (let i = 0; i < ${N}; i++) await callTool('${action}', { petId: 1 }); return 1`, 5, 1);
-  out = { action, directUs: (direct / N) * 1000, actionUs: (viaAction / N) * 1000 };
+  const N = Number(process.env.BENCH_O1_CALLS ?? 300);
+  const ROUNDS = Number(process.env.BENCH_O1_ROUNDS ?? 9);
+  const viaAction = async () => {
+    const calls = new Map();
+    let sum = 0;
+    let last;
+    for await (const e of broker.execute(`for (let i = 0; i < ${N}; i++) await callTool('petstore_getPet', { petId: 1 }); return 1`)) {
+      if (e.type === 'tool_call') calls.set(e.payload.callId, e.timestamp);
+      else if (e.type === 'tool_result_applied') sum += e.timestamp - calls.get(e.payload.callId);
+      last = e;
+    }
+    if (last?.type !== 'final' || !last.payload.ok) throw new Error(`not ok: ${JSON.stringify(last)}`);
+    return (sum / N) * 1000;
+  };
+  const direct = async () => {
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      const res = await fetch(`${url}/pets/1`, { headers: { accept: 'application/json' } });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      await res.json();
+    }
+    return ((performance.now() - t0) / N) * 1000;
+  };
+  // V8 tiers the WASM, undici and the broker up over the first thousands of calls.
+  for (let i = 0; i < Number(process.env.BENCH_O1_WARMUP ?? 4); i++) {
+    await viaAction();
+    await direct();
+  }
+  const actions = [];
+  const directs = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    actions.push(await viaAction());
+    directs.push(await direct());
+  }
+  // Each round's pair measured back to back: the median of their ratios drifts least with load.
+  const ratio = median(actions.map((a, i) => a / directs[i]));
+  out = { actionUs: median(actions), directUs: median(directs), ratio, actions, directs, calls: N };
   await broker.close();
-  await service.close();
+  service.stdin.end();
+} else if (task === 'r1') {
+  // Many short sessions (\`return 1 + 2\`) through execute(), default options (the pool) or
+  // inline: what the process keeps per ended session (each stays for replay until
+  // sessionTimeout, 5 min by default) once the store compacted them.
+  const { MemoryStore } = await import(process.env.BENCH_SOURCE === 'ts' ? '../../src/store/memory.ts' : '../../dist/src/store/memory.js');
+  const N = Number(process.env.BENCH_RSS_SESSIONS ?? 20_000);
+  await settleGc();
+  const rssStart = rssNow();
+  const store = new MemoryStore();
+  const broker = new EnclaveBroker({ logger: quiet, store, ...(mode === 'inline' ? { runtimePool: false } : {}) });
+  await broker.ready();
+  for (let i = 0; i < 50; i++) await final(broker, 'return 1 + 2');
+  store.compactEnded();
+  await settleGc();
+  const rss0 = rssNow();
+  const heap0 = process.memoryUsage().heapUsed;
+  let id;
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    for await (const e of broker.execute('return 1 + 2')) id = e.sessionId;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  store.compactEnded();
+  await settleGc();
+  const rss1 = rssNow();
+  const heap1 = process.memoryUsage().heapUsed;
+  out = { sessions: N, seconds, rssStart, rss0, rss1, heapPerSession: (heap1 - heap0) / N, rssPerSession: (rss1 - rss0) / N, footprint: store.footprint(id) };
+  await broker.close();
 } else if (task === 'o2') {
   // Catalog build for a 500-operation spec (absorbs bench/openapi.mjs) vs JSON.parse of it.
   const { stringify: toYaml } = await import('yaml');

@@ -1,5 +1,6 @@
 // Spawning servers and load generators in their own processes.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
@@ -23,10 +24,14 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-/** Starts bench/lib/server.mjs with `config` under Node (tsx) or Bun; resolves { url, pid, stop }. */
-export async function startServer(config, runtime = 'node') {
-  const [cmd, args] =
+/**
+ * Starts bench/lib/server.mjs with `config` under Node (tsx) or Bun; resolves { url, pid, stop }.
+ * `cpus` pins the server (all its threads) to those cores with taskset (e.g. '0').
+ */
+export async function startServer(config, runtime = 'node', { cpus } = {}) {
+  let [cmd, args] =
     runtime === 'bun' ? [bunPath, [serverScript, JSON.stringify(config)]] : [process.execPath, ['--import', 'tsx', serverScript, JSON.stringify(config)]];
+  if (cpus !== undefined) [cmd, args] = ['taskset', ['-c', String(cpus), cmd, ...args]];
   const child = spawn(cmd, args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
   live.add(child);
   const port = await new Promise((resolve, reject) => {
@@ -76,9 +81,14 @@ export async function measure(url, { connections, mode = 'cannon', seconds = SEC
   return runLoad({ ...base, seconds, spin });
 }
 
-/** Runs a node script (tsx) in a child process; resolves its last stdout line as JSON. */
-export async function runNodeJson(script, args = [], nodeArgs = []) {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Runs a node script (tsx) in a child process; resolves its last stdout line as JSON. `cpus`
+ * pins it (taskset); `cwd` runs it elsewhere, without tsx (a script of the packed project).
+ */
+export async function runNodeJson(script, args = [], nodeArgs = [], { cpus, cwd } = {}) {
+  let [cmd, argv] = [process.execPath, [...nodeArgs, ...(cwd ? [] : ['--import', 'tsx']), script, ...args]];
+  if (cpus !== undefined) [cmd, argv] = ['taskset', ['-c', String(cpus), cmd, ...argv]];
+  const child = spawn(cmd, argv, { cwd: cwd ?? root, stdio: ['ignore', 'pipe', 'inherit'] });
   live.add(child);
   let out = '';
   child.stdout.on('data', (d) => (out += d));
@@ -87,3 +97,20 @@ export async function runNodeJson(script, args = [], nodeArgs = []) {
   if (code !== 0) throw new Error(`${script} exited with ${code}`);
   return JSON.parse(out.trim().split('\n').at(-1));
 }
+
+/** CPU seconds (user + system, every thread) process `pid` has used, from /proc (Linux). */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Resident set size of process `pid` in bytes, from /proc (Linux). */
+export function rssBytes(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
+}
+
+/** USER_HZ: 100 on Linux builds for x86 and arm. */
+const CLOCK_TICKS = Number(process.env.BENCH_CLOCK_TICKS ?? 100);

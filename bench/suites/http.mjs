@@ -231,3 +231,90 @@ export async function x2() {
     }];
   });
 }
+
+/**
+ * B1 as the issue measures it: `return 1 + 2` over HTTP, each server pinned to core 0
+ * (taskset -c 0), wrk -t1 -c10 on core 1, windows of BENCH_B1_SECONDS (default 8), rounds
+ * (BENCH_ROUNDS) alternating the bare Hono stream, the broker (default options: the pool;
+ * and `runtimePool: false`) and the bare engine loop (bench/lib/engine-loop.mjs, also on
+ * core 0). Each server's CPU per request is its own CPU time (/proc, every thread) over the
+ * window divided by the requests answered, so other load on the machine moves it little;
+ * the best round of each is kept. Goal: CPU per request ≤ 1.6 × (bare HTTP + bare engine),
+ * p99 ≤ 5 × the bare p99. Also reported: the RSS of each broker at the end (RSS after B1),
+ * with the number of sessions it ran.
+ */
+export async function b1pinned() {
+  const { wrk, available } = await import('../lib/wrk.mjs');
+  const { cpuSeconds, rssBytes, runNodeJson } = await import('../lib/proc.mjs');
+  if (!(await available('wrk')) || !(await available('taskset', ['-V']))) {
+    return [{ name: 'B1 pinned', figure: 'skipped: needs wrk and taskset (apt-get install -y wrk)', baseline: '', ratio: undefined, goal: '', pass: undefined }];
+  }
+  const seconds = Number(process.env.BENCH_B1_SECONDS ?? 8);
+  const warm = Number(process.env.BENCH_B1_WARMUP ?? Math.min(seconds, 4));
+  const engineScript = new URL('../lib/engine-loop.mjs', import.meta.url).pathname;
+  const kinds = [
+    { key: 'bare', config: { kind: 'bare' } },
+    { key: 'pool', config: { kind: 'broker' } },
+    { key: 'inline', config: { kind: 'broker', pool: false } },
+  ];
+  const servers = [];
+  try {
+    for (const k of kinds) servers.push({ ...k, server: await startServer(k.config, 'node', { cpus: '0' }) });
+    // V8 tiers the WASM and the hot paths up during the first seconds of load.
+    for (const s of servers) await wrk(s.server.url, { seconds: warm });
+    const best = {};
+    let engine;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const s of servers) {
+        const cpu0 = cpuSeconds(s.server.pid);
+        const r = await wrk(s.server.url, { seconds });
+        const cpu = cpuSeconds(s.server.pid) - cpu0;
+        if (r.non2xx > 0 || r.errors > 0) throw new Error(`${s.key}: ${r.non2xx} non-2xx, ${r.errors} socket errors`);
+        const m = { ...r, cpuUs: (cpu * 1e6) / r.requests };
+        if (!best[s.key] || m.cpuUs < best[s.key].cpuUs) best[s.key] = m;
+      }
+      const e = await runNodeJson(engineScript, [String(seconds)], [], { cpus: '0' });
+      if (!engine || e.usPerCycle < engine.usPerCycle) engine = e;
+    }
+    const rows = [];
+    const bare = best.bare;
+    const floor = bare.cpuUs + engine.usPerCycle;
+    rows.push({
+      name: 'B1 pinned anchors',
+      figure: `bare Hono ${bare.rps.toFixed(0)} req/s, ${bare.cpuUs.toFixed(0)} µs CPU/req, p99 ${ms(bare.p99)}`,
+      baseline: `bare engine cycle ${engine.usPerCycle.toFixed(0)} µs CPU`,
+      ratio: undefined,
+      goal: 'info',
+      pass: undefined,
+    });
+    for (const key of ['pool', 'inline']) {
+      const m = best[key];
+      const ratio = m.cpuUs / floor;
+      const p99ok = m.p99 <= 5 * bare.p99;
+      rows.push({
+        name: `B1 pinned ${key}`,
+        figure: `${m.rps.toFixed(0)} req/s, ${m.cpuUs.toFixed(0)} µs CPU/req, p99 ${ms(m.p99)}`,
+        baseline: `bare HTTP + engine ${floor.toFixed(0)} µs; bare p99 ${ms(bare.p99)}`,
+        ratio,
+        goal: '≤ 1.6×, p99 ≤ 5× bare',
+        pass: ratio <= 1.6 && p99ok,
+      });
+    }
+    for (const s of servers) {
+      if (s.key === 'bare') continue;
+      const health = await (await fetch(`${s.server.url}/health`)).json();
+      const rss = rssBytes(s.server.pid);
+      rows.push({
+        name: `B1 RSS after ${s.key}`,
+        figure: `${(rss / 1048576).toFixed(0)} MiB after ${health.sessions?.total ?? '?'} sessions`,
+        baseline: `bare Hono ${(rssBytes(servers[0].server.pid) / 1048576).toFixed(0)} MiB`,
+        ratio: undefined,
+        goal: 'info (bounded: see R1)',
+        pass: undefined,
+      });
+    }
+    return rows;
+  } finally {
+    for (const s of servers) await s.server.stop();
+  }
+}

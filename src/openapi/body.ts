@@ -7,6 +7,9 @@ export interface CappedBody {
   bytes: number;
 }
 
+/** Stateless between calls (no `stream` option): one serves every call. */
+const decoder = new TextDecoder();
+
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`response body exceeds ${limit} bytes`);
@@ -49,7 +52,7 @@ export async function readCapped(response: Response, limit: number, keepStart = 
     all.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return { text: new TextDecoder().decode(all), truncated, bytes };
+  return { text: decoder.decode(all), truncated, bytes };
 }
 
 export function isJsonContentType(contentType: string | null): boolean {

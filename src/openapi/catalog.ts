@@ -11,11 +11,15 @@ import type { ToolRegistry } from '../tools/registry.js';
 import type { ToolDefinition } from '../tools/types.js';
 import { sha256Hex } from './hash.js';
 import { assertServiceName } from './naming.js';
+import { defaultFetch } from './platform-fetch.js';
 import { SourceLoader } from './source.js';
 import type { ActionSpec, CatalogAction, CatalogResponse, CatalogService, FetchLike, OpenApiSourceConfig } from './types.js';
 
 export interface CatalogHandlerOptions {
-  /** `fetch` for every source without its own. Defaults to the global `fetch`. */
+  /**
+   * `fetch` for every source without its own. Defaults to the global `fetch`; on Node (the
+   * package's Node entry) to node:http with keep-alive for action calls (see fetch.node.ts).
+   */
   fetch?: FetchLike;
   /** Which actions the caller of `GET /code/actions` may see (permissions). */
   allow?: (actionName: string, c: Context) => boolean;
@@ -73,7 +77,7 @@ export class CatalogHandler {
       assertServiceName(config.name);
       if (names.has(config.name)) throw new TypeError(`two OpenAPI sources are named ${config.name}`);
       names.add(config.name);
-      const fetchFn = config.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
+      const fetchFn = config.fetch ?? options.fetch ?? defaultFetch();
       return { config, loader: new SourceLoader(config, fetchFn), failures: 0 };
     });
   }
