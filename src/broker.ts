@@ -26,6 +26,7 @@ import type { BrokerOptions, ExecuteOptions } from './broker-options.js';
 import { validateBrokerOptions } from './broker-validate.js';
 import { BrokerMetrics } from './observability/metrics.js';
 import { observeLogger } from './observability/logger.js';
+import { mcpServerOptions, mountMcpServer } from './mcp/mount.js';
 
 interface RunningServer {
   port: number;
@@ -105,6 +106,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       ensureReady: () => (this.started ? undefined : this.ready()),
       docs: options.docs,
       metrics: this.metrics,
+      mountMcp: mcpServerOptions(options.mcp) && ((app) => mountMcpServer(app, { sessions: this.sessions, logger, tools: () => tools?.list() ?? [], maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024 }, mcpServerOptions(options.mcp)!)),
     });
   }
 

@@ -65,6 +65,8 @@ export interface ToolDefinition {
    * (OpenAPI actions). Shown by `getDocumentation()`; checked by `validateArgs`.
    */
   inputSchema?: Record<string, unknown>;
+  /** A JSON Schema of the result (MCP tools that declare one); `getDocumentation()` types the result with it. */
+  outputSchema?: Record<string, unknown>;
   /** Checks and normalises arguments instead of `parameters`; returns the problems found. */
   validateArgs?: (args: Record<string, unknown>) => { args: Record<string, unknown>; problems: string[] };
   /** Where the tool comes from, e.g. an OpenAPI service name. */
