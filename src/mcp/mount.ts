@@ -7,7 +7,10 @@ import type { Context, Hono } from 'hono';
 import type { AppEnv } from '../http/types.js';
 import { BrokerError, errorText } from '../protocol/errors.js';
 import type { McpEndpointDeps } from './server.js';
-import type { McpOptions, McpServerOptions } from './types.js';
+import type { ToolRegistry } from '../tools/registry.js';
+import { assertSourceName } from './naming.js';
+import type { McpSourcesOptions } from './sources.js';
+import type { McpOptions, McpServerOptions, McpSourceConfig } from './types.js';
 
 type Handler = (c: Context<AppEnv>) => Promise<Response>;
 
@@ -34,4 +37,45 @@ export function mountMcpServer(app: Hono<AppEnv>, deps: McpEndpointDeps, options
     return handler;
   };
   app.all(options.path ?? '/mcp', async (c) => (await load())(c));
+}
+
+/** The MCP sources of a broker: checked now, connected by `start()` (which loads the SDK). */
+export interface McpSourcesHandle {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Checks `mcp.sources` at once (names, one of command or url) and defers the rest to `start()`. */
+export function mcpSources(registry: ToolRegistry, configs: readonly McpSourceConfig[], options: McpSourcesOptions): McpSourcesHandle {
+  const names = new Set<string>();
+  for (const config of configs) {
+    assertSourceName(config?.name);
+    if (names.has(config.name)) throw new TypeError(`two MCP sources are named ${config.name}`);
+    names.add(config.name);
+    const stdio = typeof (config as { command?: unknown }).command === 'string';
+    const url = (config as { url?: unknown }).url;
+    if (stdio === (typeof url === 'string')) throw new TypeError(`MCP source ${config.name}: give either command (stdio) or url (Streamable HTTP)`);
+    if (!stdio) {
+      const parsed = new URL(url as string);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`MCP source ${config.name}: url must be http(s)`);
+    }
+  }
+  let sources: Promise<{ stop(): Promise<void> }> | undefined;
+  return {
+    start() {
+      sources ??= (async () => {
+        const specifier = './sources.js';
+        const { McpSources } = (await import(/* @vite-ignore */ specifier)) as typeof import('./sources.js');
+        const set = new McpSources(registry, configs, options);
+        await set.start();
+        return set;
+      })();
+      sources.catch(() => (sources = undefined));
+      return sources.then(() => undefined);
+    },
+    async stop() {
+      const set = await sources?.catch(() => undefined);
+      await set?.stop();
+    },
+  };
 }
