@@ -214,6 +214,9 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsStream(body) });
     const server = buildServer(deps, options);
     await server.connect(transport);
+    // A client that goes away ends what it asked for: closing the server aborts its handlers
+    // (and so cancels the session an `execute` runs). Once the answer is sent, this is a no-op.
+    c.req.raw.signal?.addEventListener('abort', () => void server.close().catch(() => {}), { once: true });
     return transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) });
   };
 

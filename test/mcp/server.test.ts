@@ -5,6 +5,17 @@ import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { startBroker, type TestServer } from '../helpers/broker.js';
 
+const waiting: string[] = [];
+const aborted: string[] = [];
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function registry(): ToolRegistry {
   const tools = new ToolRegistry();
   tools.register({
@@ -18,6 +29,19 @@ function registry(): ToolRegistry {
     description: 'Delete everything',
     parameters: {},
     handler: async () => 'wiped',
+  });
+  tools.register({
+    name: 'wait:abort',
+    description: 'Waits until the session ends',
+    parameters: {},
+    handler: (_args, ctx) =>
+      new Promise((resolve) => {
+        waiting.push(ctx!.sessionId);
+        ctx!.signal.addEventListener('abort', () => {
+          aborted.push(ctx!.sessionId);
+          resolve(null);
+        });
+      }),
   });
   tools.register({
     name: 'slow:count',
@@ -162,6 +186,21 @@ describe('the broker as an MCP server (stateless)', () => {
     expect(messages).toContain('step 3');
   });
 
+  it('cancels the session when the client goes away', async () => {
+    const controller = new AbortController();
+    const call = fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { authorization: 'Bearer all', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute', arguments: { code: 'return await callTool("wait:abort", {})' } } }),
+    });
+    call.catch(() => {});
+    await until(() => waiting.length > 0, 'the tool call');
+    const sessionId = waiting.at(-1)!;
+    controller.abort();
+    await until(() => aborted.includes(sessionId), 'the session to end');
+  });
+
   it('refuses a client without credentials, or with bad ones (401)', async () => {
     await expect(connect(`${server.url}/mcp`)).rejects.toThrow(/UNAUTHORIZED/);
     await expect(connect(`${server.url}/mcp`, 'wrong')).rejects.toThrow(/UNAUTHORIZED/);
@@ -224,4 +263,56 @@ describe('the broker as an MCP server (sessions, custom path, rate limits)', () 
     }
   });
 
+});
+
+describe('MCP sessions with authentication', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startBroker({
+      tools: registry(),
+      mcp: { server: { sessions: true } },
+      authentication: { type: 'bearer', validate: async (token) => (TOKENS[token] ? { valid: true, ...TOKENS[token] } : { valid: false }) },
+    });
+  });
+  afterAll(() => server?.close());
+
+  it('answers an MCP session only to the tenant that opened it', async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { authorization: 'Bearer all' } } });
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      const post = (token: string) =>
+        fetch(`${server.url}/mcp`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId! },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
+        });
+      const other = await post('users');
+      expect(other.status).toBe(404);
+      await other.body?.cancel();
+      const own = await post('all');
+      expect(own.status).toBe(200);
+      expect(await own.text()).toContain('"execute"');
+    } finally {
+      await client.close().catch(() => {});
+    }
+  });
+
+  it('cancels the session when the client cancels the request', async () => {
+    const client = await connect(`${server.url}/mcp`, 'all');
+    try {
+      const controller = new AbortController();
+      const before = waiting.length;
+      const call = client.callTool({ name: 'execute', arguments: { code: 'return await callTool("wait:abort", {})' } }, undefined, { signal: controller.signal });
+      call.catch(() => {});
+      await until(() => waiting.length > before, 'the tool call');
+      const sessionId = waiting.at(-1)!;
+      controller.abort();
+      await expect(call).rejects.toThrow();
+      await until(() => aborted.includes(sessionId), 'the session to end');
+      expect((await server.broker.getSession(sessionId, { tenantId: 't1' }))?.status).toBe('error');
+    } finally {
+      await client.close().catch(() => {});
+    }
+  });
 });
