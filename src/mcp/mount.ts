@@ -21,13 +21,21 @@ export function mcpServerOptions(options: McpOptions | undefined): McpServerOpti
   return server === true ? {} : server;
 }
 
-/** Mounts the endpoint (default `/mcp`) on `app`; its middleware (auth, rate limits) applies. */
-export function mountMcpServer(app: Hono<AppEnv>, deps: McpEndpointDeps, options: McpServerOptions): void {
+/** The endpoint's module (`enclave-broker/mcp-server`): what a bundle that serves MCP must include. */
+export type McpServerModule = Pick<typeof import('./server.js'), 'createMcpEndpoint'>;
+
+/**
+ * Mounts the endpoint (default `/mcp`) on `app`; its middleware (auth, rate limits) applies.
+ * `module` loads the endpoint's code (by default from this folder, at the first MCP request;
+ * on Workers the adapter passes the module the Worker imported, since a bundle has no files).
+ */
+export function mountMcpServer(app: Hono<AppEnv>, deps: McpEndpointDeps, options: McpServerOptions, module?: () => Promise<McpServerModule>): void {
   let handler: Promise<Handler> | undefined;
   const load = (): Promise<Handler> => {
     if (!handler) {
       const specifier = './server.js';
-      handler = (import(/* @vite-ignore */ specifier) as Promise<typeof import('./server.js')>).then((m) => m.createMcpEndpoint(deps, options));
+      const loaded = module ? module() : (import(/* @vite-ignore */ specifier) as Promise<McpServerModule>);
+      handler = loaded.then((m) => m.createMcpEndpoint(deps, options));
       handler = handler.catch((err: unknown) => {
         handler = undefined;
         deps.logger.error({ err: errorText(err) }, 'the MCP endpoint needs the optional dependency @modelcontextprotocol/sdk');
