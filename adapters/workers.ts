@@ -170,8 +170,8 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       cors({
         origin: opts.cors?.origin ?? '*',
         allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-        allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-API-Key', 'X-Request-Id'],
-        exposeHeaders: ['X-Session-ID', 'X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+        allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-API-Key', 'X-Request-Id', 'Mcp-Session-Id', 'Mcp-Protocol-Version'],
+        exposeHeaders: ['X-Session-ID', 'X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Mcp-Session-Id'],
         maxAge: 600,
       }),
     );

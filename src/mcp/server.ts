@@ -202,6 +202,20 @@ interface McpSessionEntry {
   owner: string;
 }
 
+/**
+ * The transport's answer as the route's own, so the headers middleware prepared (CORS, the
+ * request id) go with it. A JSON answer is passed on as a string, which Node sends much more
+ * cheaply than a stream.
+ */
+async function answer(c: Context<AppEnv>, res: Response): Promise<Response> {
+  const headers: Record<string, string> = {};
+  res.headers.forEach((value, key) => (headers[key] = value));
+  const status = res.status as 200;
+  if (!res.body) return c.body(null, status, headers);
+  if (headers['content-type']?.startsWith('application/json')) return c.body(await res.text(), status, headers);
+  return c.body(res.body, status, headers);
+}
+
 /** The endpoint's handler: one per broker. */
 export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptions): (c: Context<AppEnv>) => Promise<Response> {
   const sessions = new Map<string, McpSessionEntry>();
@@ -217,7 +231,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
     // A client that goes away ends what it asked for: closing the server aborts its handlers
     // (and so cancels the session an `execute` runs). Once the answer is sent, this is a no-op.
     c.req.raw.signal?.addEventListener('abort', () => void server.close().catch(() => {}), { once: true });
-    return transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) });
+    return answer(c, await transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) }));
   };
 
   const stateful = async (c: Context<AppEnv>, identity: CallerIdentity | undefined): Promise<Response> => {
@@ -229,7 +243,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
       if (!entry || entry.owner !== owner) {
         return c.json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }, 404);
       }
-      return entry.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) });
+      return answer(c, await entry.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) }));
     }
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
@@ -241,7 +255,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     await buildServer(deps, options).connect(transport);
-    return transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) });
+    return answer(c, await transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) }));
   };
 
   const handle = options.sessions ? stateful : stateless;

@@ -213,6 +213,25 @@ describe('the broker as an MCP server (stateless)', () => {
     expect((await res.json()).error.code).toBe('UNAUTHORIZED');
   });
 
+  it('answers with CORS headers (MCP headers allowed) and the request id, as every route', async () => {
+    const preflight = await fetch(`${server.url}/mcp`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'mcp-session-id,mcp-protocol-version' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Mcp-Session-Id.*Mcp-Protocol-Version/);
+    const res = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { origin: 'http://app.test', authorization: 'Bearer all', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-expose-headers')).toContain('Mcp-Session-Id');
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+    expect((await res.json()).result.tools).toHaveLength(3);
+  });
+
   it('answers GET with 405 when it keeps no MCP sessions', async () => {
     const res = await fetch(`${server.url}/mcp`, { headers: { authorization: 'Bearer all', accept: 'text/event-stream' } });
     expect(res.status).toBe(405);
