@@ -10,6 +10,7 @@ import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validatio
 import {
   CallToolRequestSchema,
   ListToolsRequestSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
   type CallToolResult,
   type ServerNotification,
   type ServerRequest,
@@ -116,19 +117,33 @@ function argsOf<S extends z.ZodType>(schema: S, args: unknown): z.infer<S> {
   return parsed.data;
 }
 
-async function callTool(deps: McpEndpointDeps, served: readonly McpServedTool[], name: string, args: unknown, extra: Extra): Promise<CallToolResult> {
+/** What a tool call needs of its request. */
+interface CallInfo {
+  identity: CallerIdentity | undefined;
+  signal: AbortSignal;
+  /** Sends a progress notification (when the client asked for them). */
+  progress: ((step: number, message: string) => void) | undefined;
+}
+
+function callInfo(extra: Extra): CallInfo {
+  const token = extra._meta?.progressToken;
+  return {
+    identity: identityOf(extra),
+    signal: extra.signal,
+    progress:
+      token === undefined
+        ? undefined
+        : (step, message) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: step, message } }).catch(() => {}),
+  };
+}
+
+async function callTool(deps: McpEndpointDeps, served: readonly McpServedTool[], name: string, args: unknown, call: CallInfo): Promise<CallToolResult> {
   if (!served.includes(name as McpServedTool)) return failure('TOOL_NOT_FOUND', `no tool named ${name}`);
-  const identity = identityOf(extra);
+  const { identity } = call;
   try {
     if (name === 'execute') {
       const { code, context } = argsOf(executeArgs, args);
-      const token = extra._meta?.progressToken;
-      const progress =
-        token === undefined
-          ? undefined
-          : (step: number, message: string) =>
-              void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: step, message } }).catch(() => {});
-      const run = await runForMcp(deps, { code, context, identity, signal: extra.signal, progress });
+      const run = await runForMcp(deps, { code, context, identity, signal: call.signal, progress: call.progress });
       const body = { ...(run.ok && run.result !== undefined ? { result: run.result } : {}), logs: run.logs, stats: run.stats, sessionId: run.sessionId };
       if (!run.ok) {
         const { code: errorCode, message } = run.error ?? { code: 'INTERNAL_ERROR', message: 'the session failed' };
@@ -168,15 +183,45 @@ async function callTool(deps: McpEndpointDeps, served: readonly McpServedTool[],
   }
 }
 
+function servedTools(options: McpServerOptions): readonly McpServedTool[] {
+  return options.tools ?? ['execute', 'search', 'describe'];
+}
+
 function buildServer(deps: McpEndpointDeps, options: McpServerOptions): Server {
-  const served = options.tools ?? ['execute', 'search', 'describe'];
+  const served = servedTools(options);
   const server = new Server(
     { name: options.name ?? 'enclave-broker', version: options.version ?? '0.1.0' },
     { capabilities: { tools: {} }, jsonSchemaValidator: new CfWorkerJsonSchemaValidator() },
   );
   server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({ tools: toolList(served, visibleTools(deps, identityOf(extra))) }));
-  server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(deps, served, request.params.name, request.params.arguments, extra));
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(deps, served, request.params.name, request.params.arguments, callInfo(extra)));
   return server;
+}
+
+/**
+ * The request that dominates a stateless endpoint, one `tools/call` that asks for no progress,
+ * answered without building a server and a transport for it (about 100 µs of CPU a request).
+ * Anything else, or anything unusual about it (headers, extra parameters, an unknown protocol
+ * version), goes to the SDK, which answers it as the protocol says.
+ */
+async function directCall(c: Context<AppEnv>, deps: McpEndpointDeps, options: McpServerOptions, body: unknown, identity: CallerIdentity | undefined): Promise<Response | undefined> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const message = body as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
+  if (message.jsonrpc !== '2.0' || message.method !== 'tools/call' || (typeof message.id !== 'string' && typeof message.id !== 'number')) return undefined;
+  if (Object.keys(message).length !== 4 || !message.params || typeof message.params !== 'object') return undefined;
+  const params = message.params as { name?: unknown; arguments?: unknown; _meta?: unknown };
+  if (typeof params.name !== 'string' || Object.keys(params).some((k) => k !== 'name' && k !== 'arguments' && k !== '_meta')) return undefined;
+  if (params.arguments !== undefined && (!params.arguments || typeof params.arguments !== 'object' || Array.isArray(params.arguments))) return undefined;
+  if (params._meta !== undefined && (!params._meta || typeof params._meta !== 'object' || Object.keys(params._meta).length > 0)) return undefined;
+  const accept = c.req.header('accept') ?? '';
+  if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
+  if (!c.req.header('content-type')?.includes('application/json')) return undefined;
+  const version = c.req.header('mcp-protocol-version');
+  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined;
+  // A client that goes away cancels the call, as with the SDK's transport.
+  const gone = c.req.raw.signal ?? new AbortController().signal;
+  const result = await callTool(deps, servedTools(options), params.name, params.arguments, { identity, signal: gone, progress: undefined });
+  return c.body(JSON.stringify({ result, jsonrpc: '2.0', id: message.id }), 200, { 'content-type': 'application/json' });
 }
 
 /** Whether any request of a JSON-RPC body asks for progress (then the answer is an SSE stream). */
@@ -225,6 +270,8 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
       return c.json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this endpoint keeps no MCP sessions' }, id: null }, 405, { Allow: 'POST' });
     }
     const body = await readJson(c, z.unknown(), deps.maxBodyBytes);
+    const direct = await directCall(c, deps, options, body, identity);
+    if (direct) return direct;
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsStream(body) });
     const server = buildServer(deps, options);
     await server.connect(transport);

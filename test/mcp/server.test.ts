@@ -232,6 +232,28 @@ describe('the broker as an MCP server (stateless)', () => {
     expect((await res.json()).result.tools).toHaveLength(3);
   });
 
+  it('answers a bare tools/call as the SDK would, and leaves protocol errors to the SDK', async () => {
+    const call = (headers: Record<string, string>, params: Record<string, unknown> = { name: 'execute', arguments: { code: 'return 1 + 2' } }) =>
+      fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer all', 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 'a', method: 'tools/call', params }),
+      });
+    const ok = await call({ 'mcp-protocol-version': '2025-06-18' });
+    expect(ok.status).toBe(200);
+    const body = await ok.json();
+    expect(body).toMatchObject({ jsonrpc: '2.0', id: 'a', result: { content: [{ type: 'text', text: '3' }], structuredContent: { result: 3 } } });
+    const oldVersion = await call({ 'mcp-protocol-version': '1999-01-01' });
+    expect(oldVersion.status).toBe(400);
+    expect((await oldVersion.json()).error.message).toMatch(/protocol version/i);
+    const noStream = await call({ accept: 'application/json' });
+    expect(noStream.status).toBe(406);
+    await noStream.body?.cancel();
+    const badArgs = await call({}, { name: 'execute', arguments: 'x' });
+    expect(badArgs.status).toBe(200);
+    expect(await badArgs.json()).toMatchObject({ jsonrpc: '2.0', id: 'a', error: { code: expect.any(Number) } });
+  });
+
   it('answers GET with 405 when it keeps no MCP sessions', async () => {
     const res = await fetch(`${server.url}/mcp`, { headers: { authorization: 'Bearer all', accept: 'text/event-stream' } });
     expect(res.status).toBe(405);
