@@ -1,7 +1,7 @@
 // MCP2, in its own process: µs per tool call of an MCP source (a guest loop of `callTool`)
 // against the same calls made directly with the SDK's client, on the same server.
 //   node --import tsx bench/lib/mcp.mjs <stdio|http>
-// Prints one JSON line { brokerUs, directUs, calls, rounds }.
+// Prints one JSON line { brokerUs, directUs, noopUs, calls, rounds }.
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -35,10 +35,13 @@ async function direct(n) {
 }
 
 // Through the broker: one session whose guest makes the calls.
+// `noop` (an in-process server tool) gives the broker's own cost of a tool call, for scale.
+const tools = new ToolRegistry();
+tools.register({ name: 'noop', description: 'adds', parameters: {}, handler: async (args) => ({ sum: args.a + args.b }) });
 const broker = new EnclaveBroker({
   logger: quiet,
   runtimePool: false,
-  tools: new ToolRegistry(),
+  tools,
   limits: { timeoutMs: 600_000, maxToolCalls: 1_000_000 },
   mcp: { sources: [source] },
 });
@@ -57,12 +60,14 @@ await direct(200);
 await viaBroker(200);
 const directs = [];
 const brokers = [];
+const noops = [];
 for (let r = 0; r < ROUNDS; r++) {
   directs.push(await direct(CALLS));
   brokers.push(await viaBroker(CALLS));
+  noops.push(await viaBroker(CALLS, 'noop'));
 }
 await client.close();
 await broker.close();
 await http?.close();
-console.log(JSON.stringify({ brokerUs: Math.min(...brokers), directUs: Math.min(...directs), calls: CALLS, rounds: ROUNDS }));
+console.log(JSON.stringify({ brokerUs: Math.min(...brokers), directUs: Math.min(...directs), noopUs: Math.min(...noops), calls: CALLS, rounds: ROUNDS }));
 process.exit(0);

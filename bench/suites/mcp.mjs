@@ -46,7 +46,7 @@ export async function mcp2() {
     const ratio = r.brokerUs / r.directUs;
     rows.push({
       name: `MCP2 source call ${kind}`,
-      figure: `${us(r.brokerUs)} per call (+${us(r.brokerUs - r.directUs)})`,
+      figure: `${us(r.brokerUs)} per call (+${us(r.brokerUs - r.directUs)}; a no-op server tool ${us(r.noopUs)})`,
       baseline: `SDK client ${us(r.directUs)}`,
       ratio,
       goal: '≤ 1.3×',
