@@ -18,7 +18,18 @@ type Handler = (c: Context<AppEnv>) => Promise<Response>;
 export function mcpServerOptions(options: McpOptions | undefined): McpServerOptions | undefined {
   const server = options?.server;
   if (!server) return undefined;
-  return server === true ? {} : server;
+  if (server === true) return {};
+  if (typeof server !== 'object') throw new TypeError('mcp.server must be true or an object');
+  if (server.path !== undefined && (typeof server.path !== 'string' || !/^\/[^\s?#]*$/.test(server.path))) {
+    throw new TypeError(`mcp.server.path must be a path starting with /, got ${JSON.stringify(server.path)}`);
+  }
+  if (server.tools !== undefined) {
+    const known = ['execute', 'search', 'describe'];
+    if (!Array.isArray(server.tools) || server.tools.some((t) => !known.includes(t))) {
+      throw new TypeError(`mcp.server.tools must list some of ${known.join(', ')}`);
+    }
+  }
+  return server;
 }
 
 /** The endpoint's module (`enclave-broker/mcp-server`): what a bundle that serves MCP must include. */

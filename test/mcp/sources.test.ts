@@ -192,6 +192,14 @@ describe('an MCP source over Streamable HTTP', () => {
   });
 });
 
+describe('MCP options', () => {
+  it('refuses a bad endpoint configuration when the broker is built', () => {
+    expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { server: { path: 'mcp' } } })).toThrow(/mcp.server.path/);
+    expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { server: { tools: ['execute', 'run' as never] } } })).toThrow(/mcp.server.tools/);
+  });
+
+});
+
 describe('MCP source options', () => {
   it('refuses bad source configurations when the broker is built', () => {
     expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { sources: [{ name: 'bad:name', url: 'http://x.test/mcp' }] } })).toThrow(/invalid MCP source name/);
