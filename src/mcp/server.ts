@@ -245,6 +245,7 @@ function ownerOf(identity: CallerIdentity | undefined): string {
 interface McpSessionEntry {
   transport: WebStandardStreamableHTTPServerTransport;
   owner: string;
+  lastUsed: number;
 }
 
 /**
@@ -281,7 +282,22 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
     return answer(c, await transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) }));
   };
 
+  // MCP sessions nobody used for `sessionIdleMs` are closed, checked as requests come (no timers).
+  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  let lastSweep = Date.now();
+  const sweep = () => {
+    const now = Date.now();
+    if (now - lastSweep < Math.min(idleMs, 60_000)) return;
+    lastSweep = now;
+    for (const [sessionId, entry] of sessions) {
+      if (now - entry.lastUsed < idleMs) continue;
+      sessions.delete(sessionId);
+      void entry.transport.close().catch(() => {});
+    }
+  };
+
   const stateful = async (c: Context<AppEnv>, identity: CallerIdentity | undefined): Promise<Response> => {
+    sweep();
     const id = c.req.header('mcp-session-id');
     const owner = ownerOf(identity);
     const body = c.req.method === 'POST' ? await readJson(c, z.unknown(), deps.maxBodyBytes) : undefined;
@@ -290,12 +306,13 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
       if (!entry || entry.owner !== owner) {
         return c.json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }, 404);
       }
+      entry.lastUsed = Date.now();
       return answer(c, await entry.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo: authInfo(identity) }));
     }
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
       // A session may ask for progress on any later request: its answers are SSE streams.
-      onsessioninitialized: (sessionId) => void sessions.set(sessionId, { transport, owner }),
+      onsessioninitialized: (sessionId) => void sessions.set(sessionId, { transport, owner, lastUsed: Date.now() }),
       onsessionclosed: (sessionId) => void sessions.delete(sessionId),
     });
     transport.onclose = () => {

@@ -13,6 +13,8 @@ export interface McpServerOptions {
    * standalone SSE stream. Default false: stateless, one transport per request.
    */
   sessions?: boolean;
+  /** With `sessions`: an MCP session unused this long (ms) is closed (default 1 800 000, 30 min). */
+  sessionIdleMs?: number;
   /** Name and version the endpoint announces in `initialize` (default `enclave-broker`). */
   name?: string;
   version?: string;

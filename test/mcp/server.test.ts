@@ -357,3 +357,43 @@ describe('MCP sessions with authentication', () => {
     }
   });
 });
+
+describe('idle MCP sessions', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startBroker({ tools: registry(), mcp: { server: { sessions: true, sessionIdleMs: 200 } } });
+  });
+  afterAll(() => server?.close());
+
+  it('closes MCP sessions left unused for sessionIdleMs', async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`));
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(transport);
+    const id = transport.sessionId!;
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+    try {
+      const used = await post({ 'mcp-session-id': id });
+      expect(used.status).toBe(200);
+      await used.body?.cancel();
+      // Requests of other clients run the sweep: poll with requests that belong to no session
+      // (the SDK refuses them) until the idle session is gone.
+      const start = Date.now();
+      for (;;) {
+        const other = await post({});
+        await other.body?.cancel();
+        if (Date.now() - start > 400) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const stale = await post({ 'mcp-session-id': id });
+      expect(stale.status).toBe(404);
+      await stale.body?.cancel();
+    } finally {
+      await client.close().catch(() => {});
+    }
+  });
+});
