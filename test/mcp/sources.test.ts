@@ -156,6 +156,14 @@ describe('an MCP source over Streamable HTTP', () => {
     expect(await result(broker, 'try { await callTool("remote:fail", {}) } catch (e) { return [e.code, e.message] }')).toEqual(['TOOL_ERROR', 'it broke']);
   });
 
+  it('a session that ends cancels its call on the server (the session’s AbortSignal)', async () => {
+    const before = (server.state as { cancelled?: number }).cancelled ?? 0;
+    const events: StreamEvent[] = [];
+    for await (const e of broker.execute('return await callTool("remote:slow", { ms: 3000 })', { timeout: 300 })) events.push(e);
+    expect(events.at(-1)!.payload).toMatchObject({ ok: false, error: { code: 'TIMEOUT' } });
+    await until(async () => (((server.state as { cancelled?: number }).cancelled ?? 0) > before ? true : undefined), 'the server to see the cancellation');
+  });
+
   it('list_changed refreshes the tools and live sessions get catalog_changed', async () => {
     expect(tools.has('remote:later')).toBe(false);
     const events = await run(
