@@ -81,6 +81,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     if (options.mcp?.sources?.length) {
       this.mcpSources = mcpSources(tools!, options.mcp.sources, { logger: this.logger, onChange: (change) => this.sessions.broadcastCatalogChange(change) });
     }
+    const mcpServer = mcpServerOptions(options.mcp);
     this.sessions = new SessionManager({
       store: this.store,
       executor: PENDING_EXECUTOR,
@@ -110,7 +111,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       ensureReady: () => (this.started ? undefined : this.ready()),
       docs: options.docs,
       metrics: this.metrics,
-      mountMcp: mcpServerOptions(options.mcp) && ((app) => mountMcpServer(app, { sessions: this.sessions, logger, tools: () => tools?.list() ?? [], maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024 }, mcpServerOptions(options.mcp)!)),
+      mountMcp: mcpServer && ((app) => mountMcpServer(app, { sessions: this.sessions, logger, tools: () => tools?.list() ?? [], maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024 }, mcpServer)),
     });
   }
 
