@@ -5,6 +5,7 @@ import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import type { BrokerOptions } from '../src/broker-options.js';
 import { createApp } from '../src/http/app.js';
+import { mcpServerOptions, mountMcpServer, type McpServerModule } from '../src/mcp/mount.js';
 import { CatalogHandler } from '../src/openapi/catalog.js';
 import { permissionMatcher } from '../src/tools/permissions.js';
 import { authenticate } from '../src/http/auth.js';
@@ -55,6 +56,12 @@ export interface EnclaveWorkerOptions<Env = Record<string, unknown>> {
    * resumes the session from its journal even if no request comes first.
    */
   resumeCheckMs?: number | ((env: Env) => number);
+  /**
+   * The MCP endpoint's code, needed with `broker.mcp.server` (a Worker bundle has no files to
+   * load it from): `import * as mcpServer from 'enclave-broker/mcp-server'`. Each MCP request
+   * goes to a new session object, so the endpoint is stateless there.
+   */
+  mcpServer?: McpServerModule;
 }
 
 /** What a Durable Object stub of the session class offers the Worker. */
@@ -163,8 +170,8 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       cors({
         origin: opts.cors?.origin ?? '*',
         allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-        allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-API-Key', 'X-Request-Id'],
-        exposeHeaders: ['X-Session-ID', 'X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+        allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-API-Key', 'X-Request-Id', 'Mcp-Session-Id', 'Mcp-Protocol-Version'],
+        exposeHeaders: ['X-Session-ID', 'X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Mcp-Session-Id'],
         maxAge: 600,
       }),
     );
@@ -255,6 +262,15 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
     };
     app.post('/execute', (c) => create(c, '/execute'));
     app.post('/sessions', (c) => create(c, '/sessions'));
+
+    const mcp = mcpServerOptions(opts.mcp);
+    if (opts.mcp?.sources?.length) throw new TypeError('mcp.sources are not available on Workers');
+    if (mcp) {
+      if (!options.mcpServer) throw new TypeError("mcp.server on Workers needs createEnclaveWorker({ mcpServer }), from import * as mcpServer from 'enclave-broker/mcp-server'");
+      const path = mcp.path ?? '/mcp';
+      // Each MCP request goes to a new session object: an `execute` there runs as that session.
+      app.all(path, (c) => forward(c, newSessionId(), c.req.path.slice(0, c.req.path.length - path.length)));
+    }
 
     const toSession = (c: Context<WorkerEnv<Env>>) => {
       const id = c.req.param('id') ?? '';
@@ -396,6 +412,13 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
         startedAt: Date.now(),
         cors: opts.cors,
         maxBodyBytes: opts.maxBodyBytes ?? 2 * 1024 * 1024,
+        mountMcp: (app) => {
+          const mcp = mcpServerOptions(opts.mcp);
+          const module = options.mcpServer;
+          if (!mcp || !module) return;
+          const deps = { sessions: manager, logger, tools: () => tools?.list() ?? [], maxBodyBytes: opts.maxBodyBytes ?? 2 * 1024 * 1024 };
+          mountMcpServer(app, deps, { ...mcp, sessions: false }, () => Promise.resolve(module));
+        },
       });
       return { manager, apps: new Map<string, Hono>(), inner, catalogReady };
     }

@@ -8,6 +8,7 @@ import type { ToolRegistry } from './tools/registry.js';
 import type { CallerIdentity, ToolHandler } from './tools/types.js';
 import type { EventFilter } from './protocol/events.js';
 import type { FetchLike, OpenApiSourceConfig } from './openapi/types.js';
+import type { McpOptions } from './mcp/types.js';
 
 export type { RuntimePoolOptions } from './pool/options.js';
 
@@ -73,6 +74,12 @@ export interface BrokerOptions {
   metrics?: boolean;
   /** Include tool argument values in `tool call` log lines (default false: names and outcomes only). */
   logToolArgs?: boolean;
+  /**
+   * MCP: `server` mounts a Streamable HTTP endpoint (default `/mcp`) serving `execute`,
+   * `search` and `describe`; `sources` turns MCP servers' tools into tools `<name>:<tool>`.
+   * Needs the optional dependency `@modelcontextprotocol/sdk` (see docs/mcp.md).
+   */
+  mcp?: McpOptions;
 }
 
 /** Options of `broker.execute()`. */

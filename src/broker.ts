@@ -26,6 +26,7 @@ import type { BrokerOptions, ExecuteOptions } from './broker-options.js';
 import { validateBrokerOptions } from './broker-validate.js';
 import { BrokerMetrics } from './observability/metrics.js';
 import { observeLogger } from './observability/logger.js';
+import { mcpServerOptions, mcpSources, mountMcpServer, type McpSourcesHandle } from './mcp/mount.js';
 
 interface RunningServer {
   port: number;
@@ -59,6 +60,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
   private starting: Promise<void> | undefined;
   private started = false;
   private closed = false;
+  private readonly mcpSources: McpSourcesHandle | undefined;
 
   constructor(readonly options: BrokerOptions = {}) {
     super();
@@ -71,7 +73,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.instanceId = options.instanceId ?? `i_${randomId(12)}`;
     this.store = options.store ?? (options.redis ? new RedisStore(options.redis as never) : new MemoryStore());
     this.currentExecutor = options.executor;
-    const tools = options.tools ?? (options.openapi ? new ToolRegistry() : undefined);
+    const tools = options.tools ?? (options.openapi || options.mcp?.sources?.length ? new ToolRegistry() : undefined);
     this.tools = tools;
     this.catalog = new CatalogHandler(tools ?? new ToolRegistry(), options.openapi?.sources ?? [], {
       ...(options.openapi?.fetch ? { fetch: options.openapi.fetch } : {}),
@@ -79,6 +81,10 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       onError: (source, err) => this.logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
     });
     this.catalog.onChange((change) => this.sessions.broadcastCatalogChange(change));
+    if (options.mcp?.sources?.length) {
+      this.mcpSources = mcpSources(tools!, options.mcp.sources, { logger: this.logger, onChange: (change) => this.sessions.broadcastCatalogChange(change) });
+    }
+    const mcpServer = mcpServerOptions(options.mcp);
     this.sessions = new SessionManager({
       store: this.store,
       executor: PENDING_EXECUTOR,
@@ -109,6 +115,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       ensureReady: () => (this.started ? undefined : this.ready()),
       docs: options.docs,
       metrics: this.metrics,
+      mountMcp: mcpServer && ((app) => mountMcpServer(app, { sessions: this.sessions, logger, tools: () => tools?.list() ?? [], maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024 }, mcpServer)),
     });
   }
 
@@ -138,6 +145,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       this.sessions.setExecutor(executor);
       await executor.warm();
       await this.catalog.start();
+      await this.mcpSources?.start();
       this.started = true;
     })();
     this.starting.catch(() => (this.starting = undefined));
@@ -169,6 +177,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.server = undefined;
     const stopped = server?.close();
     this.catalog.stop();
+    await this.mcpSources?.stop();
     await this.sessions.close();
     await stopped;
     await this.currentExecutor?.close();

@@ -25,6 +25,7 @@ export type {
   CatalogService,
   OpenApiSourceConfig,
 } from './openapi/types.js';
+export type { McpHttpSourceConfig, McpOptions, McpServedTool, McpServerOptions, McpSourceConfig, McpStdioSourceConfig } from './mcp/types.js';
 export type { BrokerStore, SessionRecord, SessionStatus } from './store/types.js';
 export type { Executor, ExecutorStats } from './pool/executor.js';
 export { InlineExecutor } from './pool/inline.js';

@@ -4,7 +4,7 @@
 //   bun bench/lib/server.mjs '{"kind":"bare"}'
 // kind "bare": a Hono POST /execute streaming two fixed NDJSON lines through a ReadableStream.
 // kind "broker": EnclaveBroker with options: pool (default true; an object is the runtimePool), redis (url), secure (bearer
-// auth + rate limiting with a high limit), timeoutMs, durable (default: the broker's, true).
+// auth + rate limiting with a high limit), timeoutMs, durable (default: the broker's, true), mcp (the MCP endpoint at /mcp).
 const config = JSON.parse(process.argv[2] ?? process.env.BENCH_SERVER ?? '{}');
 config.port ??= process.env.PORT ? Number(process.env.PORT) : undefined;
 const isBun = typeof globalThis.Bun !== 'undefined';
@@ -60,6 +60,7 @@ if (config.kind === 'bare') {
     limits: { timeoutMs: config.timeoutMs ?? 30_000, maxToolCalls: 10_000 },
     maxConcurrentSessions: 10_000,
     ...(config.durable !== undefined ? { durable: config.durable } : {}),
+    ...(config.mcp ? { mcp: { server: true } } : {}),
     ...(config.secure
       ? {
           authentication: { type: 'bearer', validate: async (t) => ({ valid: t === TOKEN, tenantId: 'bench', permissions: ['*'] }) },

@@ -3,6 +3,7 @@ import * as client from './client.mjs';
 import * as durable from './durable.mjs';
 import * as http from './http.mjs';
 import * as inproc from './inproc.mjs';
+import * as mcp from './mcp.mjs';
 import * as runtime from './runtime.mjs';
 
 export const tasks = [
@@ -24,5 +25,7 @@ export const tasks = [
   { id: 'W2', rows: ['W2'], title: 'cold start to first final (Node dist, Bun)', run: runtime.w2 },
   { id: 'W3', rows: ['W3'], title: 'Cloudflare Worker bundle size', run: runtime.w3 },
   { id: 'D1', rows: ['D1'], title: 'B1 and B2 on the Redis store with durability on vs off', run: durable.d1 },
+  { id: 'MCP1', rows: ['MCP1'], title: 'return 1 + 2 through execute over /mcp vs POST /execute', run: mcp.mcp1 },
+  { id: 'MCP2', rows: ['MCP2'], title: 'MCP source tool call vs the SDK client calling the same server', run: mcp.mcp2 },
   { id: 'D2', rows: ['D2'], title: 'takeover time of a durable session after its owner is killed', run: durable.d2 },
 ];

@@ -70,5 +70,6 @@ export function createApp(deps: HttpDeps): Hono<AppEnv> {
   if (deps.catalogRoute) app.get('/code/actions', deps.catalogRoute);
   if (deps.docs !== false) docsRoutes(app, deps);
   metricsRoute(app, deps);
+  deps.mountMcp?.(app);
   return app;
 }

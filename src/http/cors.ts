@@ -4,8 +4,8 @@ import type { Logger } from '../session/types.js';
 import type { AppEnv, CorsConfig } from './types.js';
 
 const ALLOW_METHODS = 'GET,POST,DELETE,OPTIONS';
-const ALLOW_HEADERS = 'Authorization,Content-Type,Last-Event-ID,X-API-Key,X-Request-Id';
-const EXPOSE_HEADERS = 'X-Session-ID,X-Request-Id,Retry-After,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset';
+const ALLOW_HEADERS = 'Authorization,Content-Type,Last-Event-ID,X-API-Key,X-Request-Id,Mcp-Session-Id,Mcp-Protocol-Version';
+const EXPOSE_HEADERS = 'X-Session-ID,X-Request-Id,Retry-After,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Mcp-Session-Id';
 const MAX_AGE = '600';
 
 /**

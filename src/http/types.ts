@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, Hono } from 'hono';
 import type { BrokerMetrics } from '../observability/metrics.js';
 import type { SessionManager } from '../session/manager.js';
 import type { Logger } from '../session/types.js';
@@ -65,6 +65,8 @@ export interface HttpDeps {
   docs?: boolean;
   /** Counters behind `GET /metrics`; the route exists only when set. */
   metrics?: BrokerMetrics;
+  /** Mounts the MCP endpoint (`mcp.server`), after the middleware so auth and rate limits apply. */
+  mountMcp?: (app: Hono<AppEnv>) => void;
 }
 
 export type AppEnv = {

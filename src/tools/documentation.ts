@@ -1,4 +1,5 @@
 import { namespacePlan } from './namespace.js';
+import { jsDoc, propertyKey, refDescription, schemaToTs } from './json-schema-ts.js';
 import type { ParameterDef, ToolDefinition } from './types.js';
 
 /**
@@ -21,49 +22,7 @@ const TS_TYPES: Record<ParameterDef['type'], string> = {
   array: 'unknown[]',
 };
 
-function comment(text: string, indent: string): string {
-  const lines = text.replace(/\*\//g, '*\\/').split('\n');
-  if (lines.length === 1) return `${indent}/** ${lines[0]} */\n`;
-  return `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join('\n')}\n${indent} */\n`;
-}
-
-function propertyKey(name: string): string {
-  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : JSON.stringify(name);
-}
-
-function schemaType(schema: unknown, depth = 0): string {
-  if (!schema || typeof schema !== 'object' || depth > 4) return 'unknown';
-  const s = schema as Record<string, unknown>;
-  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ') || 'never';
-  if ('const' in s) return JSON.stringify(s.const) ?? 'unknown';
-  const union = Array.isArray(s.anyOf) ? s.anyOf : Array.isArray(s.oneOf) ? s.oneOf : undefined;
-  if (union && s.type === undefined) return union.map((v) => schemaType(v, depth + 1)).join(' | ') || 'never';
-  const types = Array.isArray(s.type) ? s.type : [s.type];
-  const parts = types.map((t) => {
-    switch (t) {
-      case 'string':
-      case 'number':
-      case 'boolean':
-      case 'null':
-        return t;
-      case 'integer':
-        return 'number';
-      case 'array':
-        return `Array<${schemaType(s.items, depth + 1)}>`;
-      case 'object': {
-        const props = (s.properties ?? {}) as Record<string, unknown>;
-        const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
-        const fields = Object.entries(props).map(
-          ([k, v]) => `${propertyKey(k)}${required.has(k) ? '' : '?'}: ${schemaType(v, depth + 1)}`,
-        );
-        return fields.length ? `{ ${fields.join('; ')} }` : 'Record<string, unknown>';
-      }
-      default:
-        return 'unknown';
-    }
-  });
-  return parts.join(' | ');
-}
+const comment = jsDoc;
 
 function argsType(tool: ToolDefinition): string {
   if (tool.inputSchema) {
@@ -71,8 +30,9 @@ function argsType(tool: ToolDefinition): string {
     const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
     const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
     const lines = Object.entries(props).map(([name, prop]) => {
-      const doc = typeof prop.description === 'string' ? comment(prop.description, '  ') : '';
-      return `${doc}  ${propertyKey(name)}${required.has(name) ? '' : '?'}: ${schemaType(prop)};`;
+      const description = prop.description ?? (typeof prop.$ref === 'string' ? refDescription(schema, prop.$ref) : undefined);
+      const doc = typeof description === 'string' ? comment(description, '  ') : '';
+      return `${doc}  ${propertyKey(name)}${required.has(name) ? '' : '?'}: ${schemaToTs(prop, { root: schema, indent: '  ' })};`;
     });
     return lines.length ? `{\n${lines.join('\n')}\n}` : 'Record<string, never>';
   }
@@ -98,7 +58,7 @@ function argsOptional(tool: ToolDefinition): boolean {
 
 /** The type a call resolves to: from the tool's `outputSchema`, else `unknown`. */
 function resultType(tool: ToolDefinition): string {
-  return tool.outputSchema ? schemaType(tool.outputSchema) : 'unknown';
+  return tool.outputSchema ? schemaToTs(tool.outputSchema) : 'unknown';
 }
 
 function indent(text: string, by: string): string {
