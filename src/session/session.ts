@@ -847,6 +847,18 @@ export class Session implements EventSource {
 
   // ---- ending ---------------------------------------------------------------------------
 
+  /**
+   * A timeout says which tool calls it was waiting for: a client tool nobody answers (a
+   * misspelled server tool name is one) would otherwise end with a bare TIMEOUT.
+   */
+  private timeoutMessage(message: string): string {
+    const waiting = [...this.calls.entries()].filter(([, call]) => !call.settled);
+    if (waiting.length === 0) return message;
+    const [callId, call] = waiting[0]!;
+    const more = waiting.length > 1 ? ` and ${waiting.length - 1} more` : '';
+    return `${message} while waiting for ${call.handler === 'client' ? 'client tool' : 'tool'} ${JSON.stringify(call.toolName)} (${callId})${more}`;
+  }
+
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
     if (!outcome.ok && outcome.error.code === 'SANDBOX_CRASHED' && this.restartable()) {
@@ -866,6 +878,7 @@ export class Session implements EventSource {
       this.resolveReplayed();
     }
     if (this.overBudget) outcome = { ok: false, error: this.overBudget };
+    else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: this.timeoutMessage(outcome.error.message) } };
     else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
       outcome = { ok: false, error: this.budgetFailure('the result') };
     }
