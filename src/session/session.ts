@@ -237,6 +237,7 @@ export class Session implements EventSource {
       cancelUrl: `${base}/cancel`,
       toolResultUrl: `${base}/tool-result`,
       replayUrl: `${base}/events`,
+      encryption: { enabled: false },
     });
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
