@@ -1,7 +1,25 @@
 export { EnclaveClient } from './client.js';
 export { EnclaveStream } from './stream.js';
-export { EnclaveError, isEnclaveError, type ClientErrorCode, type EnclaveErrorInit } from './errors.js';
+export {
+  AuthenticationError,
+  CancelledError,
+  ConflictError,
+  EnclaveError,
+  NetworkError,
+  NotFoundError,
+  ProtocolError,
+  RateLimitError,
+  RequestError,
+  SandboxError,
+  TooManySessionsError,
+  UnavailableError,
+  isEnclaveError,
+  type ClientErrorCode,
+  type EnclaveErrorInit,
+} from './errors.js';
+export { getDocumentation } from './tools.js';
 export type {
+  ClientToolDefinition,
   ClientToolHandler,
   ClientTools,
   EnclaveClientOptions,
@@ -11,6 +29,7 @@ export type {
   HealthInfo,
   LimitName,
   RetryOptions,
+  RunResult,
   SessionInfo,
   ToolAnswer,
   ToolCallContext,
@@ -19,6 +38,7 @@ export type {
   EventFilter,
   EventType,
   FinalPayload,
+  LogPayload,
   StreamEvent,
   ToolCallPayload,
 } from '../protocol/events.js';
