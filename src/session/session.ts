@@ -264,7 +264,8 @@ export class Session implements EventSource {
   /** Resumes a session whose owner died: runs the code again from the start, fed from the journal. */
   private async startResumed(): Promise<void> {
     this.status = 'running';
-    this.env.logger.warn({ sessionId: this.id }, 'resuming a session whose owner stopped');
+    const owner = this.init.resume!.previousOwner;
+    this.env.logger.warn({ sessionId: this.id, ...(owner ? { owner } : {}) }, 'resuming a session: its owner stopped');
     this.launch();
     // Client answers another process took for the owner that died before journaling them.
     const answered = new Set<string>();

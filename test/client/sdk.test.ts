@@ -103,6 +103,7 @@ describe('retry of a refused run', () => {
     const err = await rejection(refused.execute('return 2'));
     expect(err).toBeInstanceOf(TooManySessionsError);
     expect(err.retryAfterMs).toBe(1000);
+    expect(err.message).toBe('this broker runs 1 session already');
     expect(statuses).toEqual([503]);
 
     statuses.length = 0;
