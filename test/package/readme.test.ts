@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/redis-server.js';
+import { freePort, RedisServer } from '../helpers/redis-server.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -124,9 +124,22 @@ describe('README', () => {
     const serving = snippets.filter((x) => x.kind === 'serve');
     const client = snippets.find((x) => x.kind === 'client')!;
     expect(serving.length).toBeGreaterThanOrEqual(2);
-    for (const s of serving) {
+    // With the optional Redis too: a snippet that keeps a connection open never exits.
+    const redis = await RedisServer.start();
+    try {
+      for (const s of serving) {
+        const envs: Record<string, string>[] = s.code.includes('REDIS_URL') ? [{}, { REDIS_URL: redis.url }] : [{}];
+        for (const env of envs) await serveAndUse(s, client, env);
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  async function serveAndUse(s: Snippet, client: Snippet, env: Record<string, string>): Promise<void> {
+    {
       const port = await freePort();
-      const server = await start(['--import', 'tsx', s.file], { PORT: String(port), TOKEN: 'readme-token' }, /listening on/);
+      const server = await start(['--import', 'tsx', s.file], { PORT: String(port), TOKEN: 'readme-token', ...env }, /listening on/);
       try {
         const base = `http://127.0.0.1:${port}`;
         if (s.code.includes("app.route('/enclave'")) {
@@ -144,9 +157,11 @@ describe('README', () => {
       } finally {
         await stop(server.child);
       }
-      expect(server.child.exitCode ?? server.child.signalCode).not.toBeNull();
+      // Stopped by its own handler (exit code 0), or by the signal when it has none.
+      expect(server.child.exitCode ?? server.child.signalCode, JSON.stringify(env)).not.toBeNull();
+      if (s.code.includes("process.once('SIGTERM'")) expect(server.child.exitCode).toBe(0);
     }
-  });
+  }
 
   it('the curl snippets run against the example broker that npm start serves', async () => {
     expect(curls.length).toBeGreaterThanOrEqual(2);
