@@ -6,6 +6,7 @@ import { UsageError, type CliOptions } from '../src/cli/options.js';
 import { createCliStore } from '../src/cli/store.js';
 import { tokenAuth } from '../src/cli/token-auth.js';
 import { ToolsModuleError, toolsFromModule } from '../src/cli/tools-module.js';
+import { packageVersion } from '../src/cli/version.node.js';
 import { consoleLogger } from '../src/logger.js';
 import type { Logger } from '../src/session/types.js';
 import { ToolRegistry } from '../src/tools/registry.js';
@@ -51,6 +52,7 @@ async function serve(options: CliOptions, io: CliIo, logger: Logger): Promise<vo
       ...(storage.store ? { store: storage.store } : {}),
       ...(tools ? { tools } : {}),
       ...(options.token ? { authentication: tokenAuth(options.token) } : {}),
+      ...options.broker,
     });
     const host = options.host && options.host.includes(':') ? `[${options.host}]` : (options.host ?? 'localhost');
     logger.info(
@@ -73,6 +75,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | undefi
     const command = parseCliArgs(argv, io.env);
     if (command.kind === 'help') {
       io.stdout(HELP);
+      return 0;
+    }
+    if (command.kind === 'version') {
+      io.stdout(`${packageVersion()}\n`);
       return 0;
     }
     options = command.options;

@@ -1,8 +1,5 @@
-import { pathToFileURL } from 'node:url';
 import { EnclaveBroker } from '../src/broker.js';
 import type { BrokerOptions } from '../src/broker-options.js';
-import { consoleLogger } from '../src/logger.js';
-import { exampleTools } from '../examples/users-tools.js';
 import { nodeHttpFetch } from '../src/openapi/fetch.node.js';
 import { setPlatformFetch } from '../src/openapi/platform-fetch.js';
 
@@ -34,24 +31,3 @@ export async function serveBroker(options: BrokerOptions & { port?: number; host
   process.once('SIGINT', () => stop('SIGINT'));
   return broker;
 }
-
-/**
- * `npm start` (and `bun adapters/bun.ts`): the in-memory store and the reference's example
- * tools on PORT (default 3001).
- */
-export async function serveExample(): Promise<void> {
-  const logger = consoleLogger((process.env.LOG_LEVEL as 'info') ?? 'info');
-  const port = Number(process.env.PORT ?? 3001);
-  const broker = await serveBroker({ port, hostname: process.env.HOST, tools: exampleTools(), logger });
-  logger.info({ url: `http://${process.env.HOST ?? 'localhost'}:${broker.port}` }, 'enclave-broker ready');
-}
-
-/** Runs `serveExample`, exiting with one clear line if the broker cannot start. */
-export function runExample(): void {
-  serveExample().catch((err) => {
-    console.error(`enclave-broker failed to start: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  });
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runExample();

@@ -247,7 +247,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       }
       const counter = counters(env);
       if (counter && !(await counter.acquire(max))) {
-        throw new BrokerError('TOO_MANY_SESSIONS', `this broker runs ${max} sessions already`, undefined, { 'Retry-After': '1' });
+        throw new BrokerError('TOO_MANY_SESSIONS', `this broker runs ${max} ${max === 1 ? 'session' : 'sessions'} already`, undefined, { 'Retry-After': '1' });
       }
       let res: Response;
       try {

@@ -152,7 +152,11 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     return this.starting;
   }
 
-  /** Starts the HTTP server (Node or Bun). `listen(0)` picks a free port; see `port`. */
+  /**
+   * Starts the HTTP server (Node or Bun). `listen(0)` picks a free port; see `port`. When the
+   * server cannot start (a port in use), the broker is closed before the error is thrown, so
+   * nothing it started keeps the process alive.
+   */
   async listen(port: number, hostname?: string): Promise<void> {
     if (this.server) throw new Error('the broker is already listening');
     if (this.closed) throw new Error('the broker is closed');
@@ -164,7 +168,14 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       clientIp(request: Request, env: unknown): string | undefined;
     };
     this.clientIp ??= mod.clientIp;
-    this.server = await mod.serve(this.fetch, port, hostname);
+    try {
+      this.server = await mod.serve(this.fetch, port, hostname);
+    } catch (err) {
+      // A port in use, a bad address: nothing the broker started (the worker pool, polling, the
+      // store's connections) may keep the process alive behind the error.
+      await this.close().catch(() => undefined);
+      throw err;
+    }
     this.port = this.server.port;
     this.logger.info({ port: this.port, store: this.store.name, executor: this.currentExecutor?.kind }, 'broker listening');
   }

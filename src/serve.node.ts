@@ -17,7 +17,9 @@ export function serve(
   hostname?: string,
 ): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const server = honoServe({ fetch, port, hostname }, (info: AddressInfo) => {
+    // Bodies the app did not read are its business (drainUnread, and the lingering close of a
+    // 413 in body.ts): the adapter's own clean-up would cut a refused upload after 500 ms.
+    const server = honoServe({ fetch, port, hostname, autoCleanupIncoming: false }, (info: AddressInfo) => {
       resolve({
         port: info.port,
         close: () =>

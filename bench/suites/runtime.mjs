@@ -65,8 +65,8 @@ export async function w2() {
   const bare = { BENCH_SERVER: '{"kind":"bare"}' };
   const nodeBare = await medianStart(process.execPath, ['bench/lib/server.mjs'], bare);
   const bunBare = await medianStart(bunPath, ['bench/lib/server.mjs'], bare);
-  const node = await medianStart(process.execPath, ['dist/adapters/node.js']);
-  const bun = await medianStart(bunPath, ['adapters/bun.ts']);
+  const node = await medianStart(process.execPath, ['dist/examples/serve.js']);
+  const bun = await medianStart(bunPath, ['examples/serve.ts']);
   return [
     { name: 'W2 cold start node', figure: `${node.toFixed(0)} ms`, baseline: `bare Hono on node ${nodeBare.toFixed(0)} ms`, ratio: node / nodeBare, goal: 'info', pass: undefined },
     { name: 'W2 cold start bun', figure: `${bun.toFixed(0)} ms`, baseline: `bare Hono on bun ${bunBare.toFixed(0)} ms`, ratio: bun / bunBare, goal: 'info', pass: undefined },

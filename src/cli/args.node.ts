@@ -18,7 +18,17 @@ export function parseCliArgs(argv: string[], env: Record<string, string | undefi
         tools: { type: 'string', multiple: true },
         token: { type: 'string' },
         'log-level': { type: 'string' },
+        'cors-origin': { type: 'string', multiple: true },
+        metrics: { type: 'boolean' },
+        'no-docs': { type: 'boolean' },
+        timeout: { type: 'string' },
+        'memory-limit': { type: 'string' },
+        'max-tool-calls': { type: 'string' },
+        'max-sessions': { type: 'string' },
+        'rate-limit': { type: 'string' },
+        'rate-limit-window': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
       },
     }));
   } catch (err) {

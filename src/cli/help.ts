@@ -18,6 +18,18 @@ Options:
       --token <token>       Require "Authorization: Bearer <token>" on every route but /health
                             (default: $ENCLAVE_BROKER_TOKEN)
       --log-level <level>   debug, info, warn, error or silent (default: $LOG_LEVEL or info)
+      --cors-origin <o>     Allow browser requests from this origin, e.g. https://app.example.com
+                            (repeatable; default: every origin, *)
+      --metrics             Serve Prometheus metrics at /metrics
+      --no-docs             Do not serve /openapi.json and the /docs page
+      --timeout <ms>        Execution timeout of a session (default 30000; a request may lower it)
+      --memory-limit <size> QuickJS memory per session, e.g. 64MiB (default 64MiB)
+      --max-tool-calls <n>  Tool calls per session (default 100)
+      --max-sessions <n>    Sessions this process runs at once; more answer 503 (default 1000)
+      --rate-limit <n>      Requests per client (token, else IP) and window; more answer 429
+      --rate-limit-window <ms>
+                            The rate-limit window (default 60000)
+  -v, --version             Print the version and exit
   -h, --help                Show this help and exit
 
 Without --redis-url or --upstash-url, sessions live in this process's memory.

@@ -1,6 +1,6 @@
-import type { FinalPayload } from '../protocol/events.js';
+import type { FinalPayload, LogPayload } from '../protocol/events.js';
 import { backoff, sleep } from './backoff.js';
-import { EnclaveError } from './errors.js';
+import { EnclaveError, ProtocolError, SandboxError, sessionError } from './errors.js';
 import { EnclaveStream } from './stream.js';
 import { Transport, isRetryable } from './transport.js';
 import type {
@@ -10,6 +10,7 @@ import type {
   FollowOptions,
   HealthInfo,
   RetryOptions,
+  RunResult,
   SessionInfo,
   ToolAnswer,
 } from './types.js';
@@ -25,20 +26,37 @@ export class EnclaveClient {
   }
 
   /**
-   * Runs code and resolves to its result. Rejects with an {@link EnclaveError}: the HTTP
-   * error's code, the failed session's `final` error, `CANCELLED` or `NETWORK_ERROR`.
+   * Runs code and resolves to its result. Rejects with an {@link EnclaveError} subclass: the
+   * HTTP error's (`AuthenticationError`, `RateLimitError`, `TooManySessionsError`, …), a
+   * `SandboxError` with the failed session's `final` error, `CancelledError` or `NetworkError`.
    */
   async execute<T = unknown>(code: string, options: ExecuteOptions = {}): Promise<T> {
+    return (await this.run<T>(code, options)).result;
+  }
+
+  /**
+   * Runs code and resolves to the whole outcome: `{ result, sessionId, stdout, logs, stats }`.
+   * Rejects like {@link execute}; a `SandboxError`'s `outcome` holds the failed session's
+   * stdout, logs and stats.
+   */
+  async run<T = unknown>(code: string, options: ExecuteOptions = {}): Promise<RunResult<T>> {
     const stream = this.stream(code, options);
     let final: FinalPayload | undefined;
+    let stdout = '';
+    const logs: LogPayload[] = [];
     for await (const event of stream) {
       options.onEvent?.(event);
-      if (event.type === 'final') final = event.payload;
+      if (event.type === 'stdout') stdout += event.payload.chunk;
+      else if (event.type === 'log') logs.push(event.payload);
+      else if (event.type === 'final') final = event.payload;
     }
-    if (!final) throw new EnclaveError('PROTOCOL_ERROR', 'the stream ended without a final event', { sessionId: stream.sessionId });
-    if (final.ok) return final.result as T;
+    const sessionId = stream.sessionId;
+    if (!final) throw new ProtocolError('PROTOCOL_ERROR', 'the stream ended without a final event', { sessionId });
+    if (final.ok) return { result: final.result as T, sessionId: sessionId!, stdout, logs, stats: final.stats };
     const error = final.error ?? { code: 'INTERNAL_ERROR', message: 'the session failed' };
-    throw new EnclaveError(error.code, error.message, { details: error.details, sessionId: stream.sessionId });
+    const err = sessionError(error.code, error.message, { details: error.details, sessionId });
+    if (err instanceof SandboxError) err.outcome = { stdout, logs, stats: final.stats, sessionId };
+    throw err;
   }
 
   /** Runs code and yields its events (`POST /execute`), answering client tools on the way. */

@@ -1,10 +1,28 @@
 export { EnclaveClient } from './client.js';
 export { EnclaveStream } from './stream.js';
-export { EnclaveError, isEnclaveError, type ClientErrorCode, type EnclaveErrorInit } from './errors.js';
+export {
+  AuthenticationError,
+  CancelledError,
+  ConflictError,
+  EnclaveError,
+  NetworkError,
+  NotFoundError,
+  ProtocolError,
+  RateLimitError,
+  RequestError,
+  SandboxError,
+  TooManySessionsError,
+  UnavailableError,
+  isEnclaveError,
+  type ClientErrorCode,
+  type EnclaveErrorInit,
+} from './errors.js';
+export { getDocumentation } from './tools.js';
 export type {
   ApprovalAnswer,
   ApprovalDecisionBody,
   ApprovalRequest,
+  ClientToolDefinition,
   ClientToolHandler,
   ClientTools,
   EnclaveClientOptions,
@@ -14,6 +32,7 @@ export type {
   HealthInfo,
   LimitName,
   RetryOptions,
+  RunResult,
   SessionInfo,
   ToolAnswer,
   ToolCallContext,
@@ -23,6 +42,7 @@ export type {
   EventFilter,
   EventType,
   FinalPayload,
+  LogPayload,
   StreamEvent,
   ToolCallPayload,
 } from '../protocol/events.js';

@@ -2,11 +2,11 @@ import { compileFilter, type StreamEvent } from '../protocol/events.js';
 import { decodeNdjson } from '../protocol/ndjson.js';
 import { backoff, sleep, type Backoff } from './backoff.js';
 import { endOnAbort } from './body.js';
-import { EnclaveError, cancelledError, errorFromResponse } from './errors.js';
+import { EnclaveError, NetworkError, ProtocolError, cancelledError, errorFromResponse } from './errors.js';
 import { replayQuery, serverFilter } from './filter.js';
 import { answerApproval } from './approvals.js';
 import { answerToolCall } from './tools.js';
-import { isRetryable, type Transport } from './transport.js';
+import { isRefusedForNow, isRetryable, type Transport } from './transport.js';
 import type { ApprovalDecisionBody, FollowOptions, RetryOptions, ToolAnswer } from './types.js';
 
 export interface StreamDeps {
@@ -56,6 +56,7 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
     const onAbort = () => inner.abort(user!.reason);
     user?.addEventListener('abort', onAbort, { once: true });
     const accept = compileFilter(this.options.filter);
+    if (this.sessionId) this.announce(this.sessionId);
     try {
       let res: Response | undefined = 'body' in this.start ? await this.open(inner.signal) : undefined;
       let failures = 0;
@@ -76,7 +77,7 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
           for await (const event of decodeNdjson<StreamEvent>(endOnAbort(res.body!, inner.signal))) {
             if (typeof event?.seq !== 'number' || event.seq <= this.lastSeq) continue;
             this.lastSeq = event.seq;
-            this.sessionId ??= event.sessionId;
+            if (this.sessionId === undefined && typeof event.sessionId === 'string') this.announce((this.sessionId = event.sessionId));
             failures = 0;
             if (event.type === 'tool_call' && event.payload.handler === 'client') {
               void answerToolCall(event.payload, event.sessionId, this.options, inner.signal, (callId, answer) =>
@@ -117,14 +118,47 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
     return this.options.onApproval ? ['tool_call', 'approval_required'] : ['tool_call'];
   }
 
+  /** Tells `onSession` the id, once. */
+  private announced = false;
+  private announce(sessionId: string): void {
+    if (this.announced) return;
+    this.announced = true;
+    try {
+      this.options.onSession?.(sessionId);
+    } catch {
+      // the caller's callback: its errors are its own
+    }
+  }
+
   private lost(cause: unknown): EnclaveError {
-    return new EnclaveError('NETWORK_ERROR', 'the stream ended before its final event and could not be resumed', {
+    return new NetworkError('NETWORK_ERROR', 'the stream ended before its final event and could not be resumed', {
       sessionId: this.sessionId,
       cause,
     });
   }
 
+  /**
+   * Sends `POST /execute`. A 429 or 503 (the broker refused before creating a session) is sent
+   * again after its `Retry-After` (else the backoff delay), up to `retry.attempts` times and
+   * while the waits fit in `retry.budgetMs`.
+   */
   private async open(signal: AbortSignal): Promise<Response> {
+    const budget = this.deps.retry?.budgetMs ?? 30_000;
+    let waited = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.openOnce(signal);
+      } catch (err) {
+        if (!isRefusedForNow(err) || attempt > this.backoff.attempts) throw err;
+        const wait = err.retryAfterMs ?? this.backoff.delay(attempt);
+        if (waited + wait > budget) throw err;
+        waited += wait;
+        await sleep(wait, signal);
+      }
+    }
+  }
+
+  private async openOnce(signal: AbortSignal): Promise<Response> {
     if (!('body' in this.start)) return this.replay(signal);
     const body = { ...this.start.body, filter: serverFilter(this.options.filter, this.needs()) };
     // Not aborted with the signal: a session created after an abort must still be cancelled.
@@ -136,12 +170,13 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
     });
     if (!res.ok) throw await errorFromResponse(res);
     this.sessionId = res.headers.get('x-session-id') ?? undefined;
+    if (this.sessionId) this.announce(this.sessionId);
     return res;
   }
 
   private async replay(signal: AbortSignal): Promise<Response> {
     const id = this.sessionId;
-    if (!id) throw new EnclaveError('PROTOCOL_ERROR', 'the broker did not tell the session id; the stream cannot be resumed');
+    if (!id) throw new ProtocolError('PROTOCOL_ERROR', 'the broker did not tell the session id; the stream cannot be resumed');
     const path = `/sessions/${encodeURIComponent(id)}/events${replayQuery(this.lastSeq, serverFilter(this.options.filter, this.needs()))}`;
     const res = await this.deps.transport.send(path, { signal }, id);
     if (!res.ok) throw await errorFromResponse(res, id);

@@ -1,5 +1,7 @@
 import type { ToolCallPayload } from '../protocol/events.js';
-import type { ClientTools, FollowOptions, ToolAnswer } from './types.js';
+import { renderDocumentation } from '../tools/documentation.js';
+import type { ToolDefinition } from '../tools/types.js';
+import type { ClientToolHandler, ClientTools, FollowOptions, ToolAnswer } from './types.js';
 
 export type SubmitAnswer = (callId: string, answer: ToolAnswer) => Promise<void>;
 
@@ -32,10 +34,31 @@ export async function answerToolCall(
   await submit(call.callId, answer).catch(() => undefined);
 }
 
-function ownHandler(tools: ClientTools | undefined, name: string) {
+function ownHandler(tools: ClientTools | undefined, name: string): ClientToolHandler | undefined {
   if (!tools || !Object.prototype.hasOwnProperty.call(tools, name)) return undefined;
-  const handler = tools[name];
-  return typeof handler === 'function' ? handler : undefined;
+  const entry = tools[name];
+  if (typeof entry === 'function') return entry;
+  return typeof entry?.handler === 'function' ? entry.handler : undefined;
+}
+
+/**
+ * TypeScript declarations of client tools for an LLM prompt, in the same form as the server's
+ * `ToolRegistry.getDocumentation()` (the same renderer): tools given as a bare handler are
+ * declared by name with untyped arguments. `allow` keeps only the tools it accepts.
+ */
+export function getDocumentation(tools: ClientTools, allow?: (name: string) => boolean): string {
+  const definitions: ToolDefinition[] = [];
+  for (const [name, entry] of Object.entries(tools)) {
+    if (allow && !allow(name)) continue;
+    if (typeof entry === 'function') {
+      definitions.push({ name, description: '', parameters: {}, handler: async () => undefined });
+      continue;
+    }
+    const definition: ToolDefinition = { name, description: entry.description ?? '', parameters: entry.parameters ?? {}, handler: async () => undefined };
+    if (entry.inputSchema) definition.inputSchema = entry.inputSchema;
+    definitions.push(definition);
+  }
+  return renderDocumentation(definitions);
 }
 
 function toToolError(err: unknown): { message: string; code?: string } {

@@ -1,4 +1,4 @@
-import { EnclaveError, errorFromResponse } from './errors.js';
+import { EnclaveError, NetworkError, errorFromResponse } from './errors.js';
 import type { EnclaveClientOptions, HeadersSource } from './types.js';
 
 export interface RequestInitLite {
@@ -42,7 +42,7 @@ export class Transport {
       return await this.fetchImpl(this.url(path), { method: init.method ?? 'GET', headers, body, signal: init.signal });
     } catch (err) {
       if (init.signal?.aborted) throw err;
-      throw new EnclaveError('NETWORK_ERROR', `cannot reach the broker: ${(err as Error)?.message ?? String(err)}`, {
+      throw new NetworkError('NETWORK_ERROR', `cannot reach the broker: ${(err as Error)?.message ?? String(err)}`, {
         sessionId,
         cause: err,
       });
@@ -55,6 +55,11 @@ export class Transport {
     if (!res.ok) throw await errorFromResponse(res, sessionId);
     return (await res.json()) as T;
   }
+}
+
+/** Whether the request that created a session may be sent again: it was refused before any session existed (429, 503). */
+export function isRefusedForNow(err: unknown): err is EnclaveError {
+  return err instanceof EnclaveError && (err.status === 429 || err.status === 503);
 }
 
 /** Whether a failed request is worth repeating (network errors, 429, 5xx but 501). */

@@ -1,4 +1,5 @@
-import type { EventFilter, StreamEvent } from '../protocol/events.js';
+import type { EventFilter, FinalPayload, LogPayload, StreamEvent } from '../protocol/events.js';
+import type { ParameterDef } from '../tools/types.js';
 
 export type HeadersSource = HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
 
@@ -9,6 +10,12 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Largest delay in ms (default 5000). */
   maxDelayMs?: number;
+  /**
+   * A run refused with 429 or 503 before its session was created is sent again after the
+   * answer's `Retry-After` (else the backoff delay), up to `attempts` times, while the waits add
+   * up to at most this many ms (default 30000; 0: never).
+   */
+  budgetMs?: number;
 }
 
 export interface EnclaveClientOptions {
@@ -31,7 +38,20 @@ export interface ToolCallContext {
 
 export type ClientToolHandler = (args: Record<string, unknown>, ctx: ToolCallContext) => unknown;
 
-export type ClientTools = Record<string, ClientToolHandler>;
+/**
+ * A client tool with the declarations a server tool has (`ToolRegistry.register`'s fields but
+ * `name`): `getDocumentation(tools)` renders them like the server's `getDocumentation()`.
+ */
+export interface ClientToolDefinition {
+  description?: string;
+  parameters?: Record<string, ParameterDef>;
+  /** A JSON Schema of the arguments (instead of `parameters`). */
+  inputSchema?: Record<string, unknown>;
+  handler: ClientToolHandler;
+}
+
+/** Client tools by name: a handler, or a definition with a description and parameters. */
+export type ClientTools = Record<string, ClientToolHandler | ClientToolDefinition>;
 
 export interface FollowOptions {
   /** Handlers answering `tool_call` events with `handler: 'client'`. */
@@ -52,6 +72,8 @@ export interface FollowOptions {
   filter?: EventFilter;
   /** Aborting cancels the session on the broker and rejects with code `CANCELLED`. */
   signal?: AbortSignal;
+  /** Called once with the session's id as soon as it is known (e.g. for `cancel(id)`). */
+  onSession?: (sessionId: string) => void;
 }
 
 export interface ExecuteOptions extends FollowOptions {
@@ -114,3 +136,15 @@ export interface ApprovalDecisionBody {
 
 /** A tool call's answer: a result, or `{ error }`. */
 export type ToolAnswer = { result: unknown } | { error: { message: string; code?: string } };
+
+/** What `run()` resolves to: the result and everything the session printed and logged. */
+export interface RunResult<T = unknown> {
+  /** `final.result` (absent when the code returned `undefined`). */
+  result: T;
+  sessionId: string;
+  /** Every `stdout` chunk, joined. */
+  stdout: string;
+  /** Every `log` event's payload (`console.debug/info/warn/error`), in order. */
+  logs: LogPayload[];
+  stats: FinalPayload['stats'];
+}

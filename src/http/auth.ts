@@ -26,7 +26,10 @@ function credential(config: AuthConfig, headers: Headers): string | undefined {
 
 /**
  * Authenticates every request it guards: the identity (`userId`, `tenantId`, `permissions`)
- * lands in `c.var.identity`. A `validate` that throws is a 401; one that hangs is a 503.
+ * lands in `c.var.identity`. A `validate` that answers `{ valid: false }` (or junk) is a 401;
+ * one that throws or hangs past `timeoutMs` is an outage of the auth backend, not bad
+ * credentials: 503 `AUTH_UNAVAILABLE` with `Retry-After`, logged at error. A thrown error that
+ * says the token itself is bad (see {@link rejectsCredentials}) is a 401 like `{ valid: false }`.
  */
 export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHandler<AppEnv> {
   const timeoutMs = config.timeoutMs ?? 5000;
@@ -44,14 +47,18 @@ export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHand
         new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
       ]);
     } catch (err) {
-      logger.info({ path: c.req.path, reason: 'validate threw', err: errorText(err) }, 'request refused');
-      throw new BrokerError('UNAUTHORIZED', 'invalid credentials', undefined, challenge(config));
+      if (rejectsCredentials(err)) {
+        logger.info({ path: c.req.path, reason: 'invalid credentials', err: errorText(err) }, 'request refused');
+        throw new BrokerError('UNAUTHORIZED', 'invalid credentials', undefined, challenge(config));
+      }
+      logger.error({ path: c.req.path, err: errorText(err) }, 'authentication failed: validate threw');
+      throw unavailable();
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
     if (result === 'timeout') {
-      logger.warn({ path: c.req.path }, 'authentication timed out');
-      throw new BrokerError('STORE_UNAVAILABLE', 'authentication is unavailable, try again', undefined, { 'Retry-After': '1' });
+      logger.error({ path: c.req.path, timeoutMs }, 'authentication failed: validate timed out');
+      throw unavailable();
     }
     let identity: AuthResult | undefined;
     try {
@@ -68,6 +75,29 @@ export function authenticate(config: AuthConfig, logger: Logger): MiddlewareHand
     await next();
   };
 }
+
+/** Error names of `jsonwebtoken` for a token that is malformed, forged, expired or not yet valid. */
+const JWT_ERROR_NAMES = new Set(['JsonWebTokenError', 'TokenExpiredError', 'NotBeforeError']);
+/** Error codes of `jose` for the same (a JWKS that cannot be fetched is an outage, not one of them). */
+const JOSE_CREDENTIAL_CODE = /^ERR_(?:JWT|JWS|JWE|JOSE)_|^ERR_JWKS_(?:NO_MATCHING_KEY|MULTIPLE_MATCHING_KEYS)$/;
+
+/**
+ * Whether an error thrown by `validate` rejects the credentials rather than reports an outage:
+ * one with `code: 'UNAUTHORIZED'` (the way for any `validate` to say so by throwing), or a
+ * token-verification error of `jsonwebtoken` or `jose`, as a `verifyJWT(token)` throws for a
+ * bad token in the reference's example.
+ */
+export function rejectsCredentials(err: unknown): boolean {
+  try {
+    const { name, code } = (err ?? {}) as { name?: unknown; code?: unknown };
+    if (typeof name === 'string' && JWT_ERROR_NAMES.has(name)) return true;
+    return typeof code === 'string' && (code === 'UNAUTHORIZED' || JOSE_CREDENTIAL_CODE.test(code));
+  } catch {
+    return false; // an error whose properties throw says nothing either way
+  }
+}
+
+const unavailable = () => new BrokerError('AUTH_UNAVAILABLE', 'authentication is unavailable, try again', undefined, { 'Retry-After': '1' });
 
 /** The identity a valid result gives (strings only), or undefined when it is not valid. */
 function readIdentity(result: AuthResult | null | undefined): AuthResult | undefined {

@@ -42,7 +42,7 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBy
     throw new BrokerError('UNSUPPORTED_MEDIA_TYPE', 'the body must be UTF-8 encoded JSON');
   }
   const length = c.req.header('content-length');
-  refuseDeclaredTooLarge(length, maxBytes);
+  refuseDeclaredTooLarge(c, length, maxBytes);
   read.add(c.req.raw);
   // With a Content-Length (checked above; the HTTP parser holds the body to it) the body is read
   // in one go, the fast path of every server adapter; a chunked body is read under the cap.
@@ -74,7 +74,7 @@ function parseJson<S extends z.ZodType>(text: string, schema: S): z.infer<S> {
  * under the same byte limit as the JSON routes: one past it is 413, as there.
  */
 export async function discardBody(c: Context, maxBytes: number): Promise<void> {
-  refuseDeclaredTooLarge(c.req.header('content-length'), maxBytes);
+  refuseDeclaredTooLarge(c, c.req.header('content-length'), maxBytes);
   read.add(c.req.raw);
   await readCapped(c.req.raw, maxBytes, () => {});
 }
@@ -86,19 +86,24 @@ const read = new WeakSet<Request>();
  * Reads and drops a request body that nothing read, once its answer is ready: a 401, 415 or
  * 429 is answered before the body is looked at, and workerd closes a keep-alive connection
  * after answering a request whose body was left unread (the client's next request on it then
- * fails). A body declared larger than `maxBytes` is left alone (its connection goes), and so
- * is one that turns out larger or fails.
+ * fails). A body declared larger than `maxBytes`, or one that turns out larger, is read and
+ * dropped after the answer instead, within a bound (see {@link linger}).
  */
 export async function drainUnread(c: Context, maxBytes: number): Promise<void> {
   const length = c.req.header('content-length');
   const chunked = c.req.header('transfer-encoding') !== undefined;
   if ((length === undefined || length === '0') && !chunked) return;
-  if (read.has(c.req.raw) || declaredTooLarge(length, maxBytes)) return;
+  if (read.has(c.req.raw)) return;
   read.add(c.req.raw);
+  const body = c.req.raw.body;
+  if (declaredTooLarge(length, maxBytes)) {
+    if (body && !body.locked) linger(body.getReader(), 0, maxBytes);
+    return;
+  }
   try {
     await readCapped(c.req.raw, maxBytes, () => {});
   } catch {
-    // Past the limit, or the client went away: nothing to keep the connection for.
+    // Past the limit (now lingering), or the client went away.
   }
 }
 
@@ -106,9 +111,51 @@ function declaredTooLarge(length: string | undefined, maxBytes: number): boolean
   return length !== undefined && Number(length) > maxBytes;
 }
 
-/** 413 from Content-Length alone, before any of the body is read. */
-function refuseDeclaredTooLarge(length: string | undefined, maxBytes: number): void {
-  if (declaredTooLarge(length, maxBytes)) throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
+/**
+ * 413 from Content-Length alone, before any of the body is read. The body is read and dropped
+ * in the background (see {@link linger}) while the answer goes out.
+ */
+function refuseDeclaredTooLarge(c: Context, length: string | undefined, maxBytes: number): void {
+  if (!declaredTooLarge(length, maxBytes)) return;
+  read.add(c.req.raw);
+  const body = c.req.raw.body;
+  if (body && !body.locked) linger(body.getReader(), 0, maxBytes);
+  throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
+}
+
+/** A refused body is read and dropped up to this many times the body limit… */
+export const LINGER_FACTOR = 2;
+/** …or for this long, before its connection is closed. */
+export const LINGER_MS = 5000;
+
+/**
+ * Reads and drops the rest of a body refused as too large, in the background, up to
+ * LINGER_FACTOR × the limit in all or for LINGER_MS, then cancels it (which closes the
+ * connection). Closing at once would reset the connection while the client is still
+ * uploading, and a client that writes its whole body before reading (Node's `http`, most
+ * SDKs) would see EPIPE instead of the 413: the lingering close of nginx and Apache.
+ */
+function linger(reader: ReadableStreamDefaultReader<Uint8Array>, alreadyRead: number, maxBytes: number): void {
+  let size = alreadyRead;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    reader.cancel().catch(() => {});
+  };
+  timer = setTimeout(stop, LINGER_MS);
+  (timer as { unref?: () => void }).unref?.();
+  const pump = async (): Promise<void> => {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) {
+        clearTimeout(timer);
+        return;
+      }
+      size += next.value.byteLength;
+      if (size > LINGER_FACTOR * maxBytes) return stop();
+    }
+  };
+  pump().catch(stop);
 }
 
 async function readWhole(request: Request): Promise<string> {
@@ -153,7 +200,7 @@ async function readCapped(request: Request, maxBytes: number, each: (chunk: Uint
     if (read.done) return;
     size += read.value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
+      linger(reader, size, maxBytes);
       throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
     }
     each(read.value);

@@ -69,7 +69,7 @@ const ERROR_TEXT: Record<number, string> = {
   415: 'UNSUPPORTED_MEDIA_TYPE: a content type other than JSON',
   429: 'RATE_LIMITED (with Retry-After and RateLimit-* headers)',
   500: 'INTERNAL_ERROR (no stack trace or host detail)',
-  503: 'STORE_UNAVAILABLE (the shared store cannot be reached), with Retry-After',
+  503: 'TOO_MANY_SESSIONS, STORE_UNAVAILABLE (the shared store cannot be reached) or AUTH_UNAVAILABLE (authentication.validate threw or timed out), with Retry-After',
 };
 
 const errorResponse = (status: number, text = ERROR_TEXT[status] ?? 'error') => ({

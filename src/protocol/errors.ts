@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'TOO_MANY_SESSIONS',
   'STORE_UNAVAILABLE',
+  'AUTH_UNAVAILABLE',
+  'NOT_IMPLEMENTED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -52,6 +54,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   INTERNAL_ERROR: 500,
   TOO_MANY_SESSIONS: 503,
   STORE_UNAVAILABLE: 503,
+  AUTH_UNAVAILABLE: 503,
+  NOT_IMPLEMENTED: 501,
 };
 
 /** The code an error status stands for when an answer does not say (client and HTTP layer). */
@@ -64,6 +68,7 @@ export const CODE_FOR_STATUS: Readonly<Partial<Record<number, ErrorCode>>> = {
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
+  501: 'NOT_IMPLEMENTED',
   503: 'TOO_MANY_SESSIONS',
 };
 

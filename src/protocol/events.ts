@@ -16,6 +16,8 @@ export interface SessionInitPayload {
   cancelUrl: string;
   toolResultUrl: string;
   replayUrl: string;
+  /** Always `{ enabled: false }`: upstream's stream schema requires the field. */
+  encryption: { enabled: false };
 }
 
 export interface StdoutPayload {

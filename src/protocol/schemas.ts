@@ -29,6 +29,53 @@ export const filterSchema = z
   })
   .strict();
 
+/**
+ * Upstream EnclaveJS's filter (`EventFilterConfig`): `{ mode, rules, alwaysAllow? }`, mapped
+ * onto ours by {@link fromUpstreamFilter}.
+ */
+export const upstreamFilterSchema = z
+  .object({
+    mode: z.enum(['include', 'exclude']),
+    rules: z
+      .array(
+        z
+          .object({
+            types: z.object({ types: z.array(z.string().max(64)).max(32) }).optional(),
+            content: z.unknown().optional(),
+          })
+          .passthrough(),
+      )
+      .max(32),
+    alwaysAllow: z.array(z.string().max(64)).max(32).optional(),
+    regexTimeoutMs: z.number().optional(),
+  })
+  .passthrough();
+
+export type UpstreamFilter = z.infer<typeof upstreamFilterSchema>;
+
+/** Upstream's default `alwaysAllow`. */
+const UPSTREAM_ALWAYS_ALLOW = ['session_init', 'final'];
+
+/**
+ * Our `{ types?, blockedTypes? }` for upstream's filter. Rules are OR-ed by their event types;
+ * content patterns are not evaluated, so a rule with one keeps more events, never fewer:
+ * - `include`: the union of the rules' types plus `alwaysAllow` (default `session_init` and
+ *   `final`); a rule without types (content only) keeps every type, so no type filter.
+ * - `exclude`: the union of the types of the rules without content, less `alwaysAllow`.
+ * `final` and fatal `error` events are never dropped, whatever the filter.
+ */
+export function fromUpstreamFilter(filter: UpstreamFilter): { types?: string[]; blockedTypes?: string[] } {
+  const always = filter.alwaysAllow ?? UPSTREAM_ALWAYS_ALLOW;
+  if (filter.mode === 'include') {
+    if (filter.rules.length === 0 || filter.rules.some((r) => !r.types)) return {};
+    const types = new Set([...filter.rules.flatMap((r) => r.types!.types), ...always]);
+    return { types: [...types] };
+  }
+  const blocked = new Set(filter.rules.filter((r) => r.types && r.content === undefined).flatMap((r) => r.types!.types));
+  for (const t of always) blocked.delete(t);
+  return blocked.size > 0 ? { blockedTypes: [...blocked] } : {};
+}
+
 const contextSchema = z.record(z.string(), z.unknown());
 
 export const executeRequestSchema = z.object({
@@ -55,7 +102,8 @@ export const createSessionRequestSchema = z.object({
       heartbeatIntervalMs: positiveInt.optional(),
     })
     .optional(),
-  filter: filterSchema.optional(),
+  /** Ours, or upstream's `{ mode, rules, alwaysAllow? }`. */
+  filter: z.union([filterSchema, upstreamFilterSchema]).optional(),
 });
 
 export const toolResultRequestSchema = z
@@ -114,7 +162,7 @@ export const sessionInfoSchema = z.looseObject({
   errorCode: z.string().optional(),
 });
 
-export const sessionListSchema = z.object({ sessions: z.array(sessionInfoSchema) });
+export const sessionListSchema = z.object({ sessions: z.array(sessionInfoSchema), total: z.number().int() });
 
 /** `GET /health`: `uptime` in seconds; counts are this process's (or object's). */
 export const healthSchema = z.looseObject({
@@ -168,6 +216,7 @@ export const streamEventSchema = z.discriminatedUnion('type', [
       cancelUrl: z.string(),
       toolResultUrl: z.string(),
       replayUrl: z.string(),
+      encryption: z.object({ enabled: z.literal(false) }),
     }),
   ),
   envelope('stdout', z.object({ chunk: z.string() })),

@@ -82,6 +82,8 @@ export interface ResumeState {
   /** Every event already stored. */
   events: StreamEvent[];
   expiresAt: number;
+  /** The instance that ran the session before (for the log line). */
+  previousOwner?: string;
 }
 
 /** Where a journal is kept beyond this process (a shared or persistent store). */

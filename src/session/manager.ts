@@ -166,7 +166,7 @@ export class SessionManager {
   async create(input: CreateSessionInput): Promise<Session> {
     const { options } = this;
     if (this.local.size >= options.maxConcurrentSessions) {
-      throw new BrokerError('TOO_MANY_SESSIONS', `this broker runs ${options.maxConcurrentSessions} sessions already`, undefined, {
+      throw new BrokerError('TOO_MANY_SESSIONS', `this broker runs ${sessionCount(options.maxConcurrentSessions)} already`, undefined, {
         'Retry-After': '1',
       });
     }
@@ -433,7 +433,6 @@ export class SessionManager {
       const after = await store.getSession(record.id);
       return !!after && (after.owner !== record.owner || after.status !== record.status);
     }
-    logger.warn({ sessionId: record.id, owner: record.owner }, 'resuming a session: its owner stopped');
     // Read after the takeover: nothing can be added by the old owner any more.
     const [events, entries] = await Promise.all([store.readEvents(record.id, 0), store.readJournal!(record.id)]);
     const identity = spec.identity ?? {};
@@ -452,7 +451,7 @@ export class SessionManager {
         allowTool: permissionMatcher(identity.permissions),
         durable: true,
         journalInStore: true,
-        resume: { spec, journal: entries as JournalEntry[], events, expiresAt: record.expiresAt },
+        resume: { spec, journal: entries as JournalEntry[], events, expiresAt: record.expiresAt, ...(record.owner ? { previousOwner: record.owner } : {}) },
       },
       this.env,
     );
@@ -580,4 +579,9 @@ function storeError(err: unknown): BrokerError {
   }
   if (err instanceof BrokerError) return err;
   return new BrokerError('STORE_UNAVAILABLE', 'the session store cannot be reached', undefined, { 'Retry-After': '1' });
+}
+
+/** `1 session`, `2 sessions`. */
+function sessionCount(n: number): string {
+  return `${n} ${n === 1 ? 'session' : 'sessions'}`;
 }

@@ -283,6 +283,7 @@ export class Session implements EventSource {
       cancelUrl: `${base}/cancel`,
       toolResultUrl: `${base}/tool-result`,
       replayUrl: `${base}/events`,
+      encryption: { enabled: false },
     });
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
@@ -309,7 +310,8 @@ export class Session implements EventSource {
   /** Resumes a session whose owner died: runs the code again from the start, fed from the journal. */
   private async startResumed(): Promise<void> {
     this.status = 'running';
-    this.env.logger.warn({ sessionId: this.id }, 'resuming a session whose owner stopped');
+    const owner = this.init.resume!.previousOwner;
+    this.env.logger.warn({ sessionId: this.id, ...(owner ? { owner } : {}) }, 'resuming a session: its owner stopped');
     this.launch();
     // Client answers another process took for the owner that died before journaling them.
     const answered = new Set<string>();
@@ -1102,6 +1104,18 @@ export class Session implements EventSource {
 
   // ---- ending ---------------------------------------------------------------------------
 
+  /**
+   * A timeout says which tool calls it was waiting for: a client tool nobody answers (a
+   * misspelled server tool name is one) would otherwise end with a bare TIMEOUT.
+   */
+  private timeoutMessage(message: string): string {
+    const waiting = [...this.calls.entries()].filter(([, call]) => !call.settled);
+    if (waiting.length === 0) return message;
+    const [callId, call] = waiting[0]!;
+    const more = waiting.length > 1 ? ` and ${waiting.length - 1} more` : '';
+    return `${message} while waiting for ${call.handler === 'client' ? 'client tool' : 'tool'} ${JSON.stringify(call.toolName)} (${callId})${more}`;
+  }
+
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
     if (!outcome.ok && outcome.error.code === 'SANDBOX_CRASHED' && this.restartable()) {
@@ -1129,6 +1143,7 @@ export class Session implements EventSource {
       truncated = cut !== undefined;
     }
     if (this.overBudget) outcome = { ok: false, error: this.overBudget };
+    else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: this.timeoutMessage(outcome.error.message) } };
     else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
       outcome = { ok: false, error: this.budgetFailure('the result') };
     }

@@ -1,13 +1,31 @@
-import type { Redis } from 'ioredis';
 import { StoreUnavailableError, withTimeout } from './errors.js';
 import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
-/** What the store uses of an `ioredis` client. */
-export type RedisClient = Pick<Redis, 'evalsha' | 'eval' | 'script' | 'ping' | 'duplicate' | 'once' | 'off'> & {
+/**
+ * What the store uses of an `ioredis` client. Declared here rather than picked from the
+ * package's types, so that the published declarations do not need the optional peer `ioredis`.
+ */
+export interface RedisClient {
   readonly status?: string;
   readonly options?: { host?: string; port?: number; path?: string | null };
-};
+  evalsha(sha1: string, numkeys: number, ...args: string[]): Promise<unknown>;
+  eval(script: string, numkeys: number, ...args: string[]): Promise<unknown>;
+  script(subcommand: 'LOAD', script: string): Promise<unknown>;
+  ping(): Promise<unknown>;
+  duplicate(): RedisSubscriber;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/** What the store uses of its subscriber connection (`RedisClient.duplicate()`). */
+export interface RedisSubscriber {
+  readonly status?: string;
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  on(event: 'error' | 'message', listener: (...args: any[]) => void): unknown;
+  disconnect(): void;
+}
 
 export interface RedisStoreOptions extends LuaStoreOptions {
   /**
@@ -19,7 +37,7 @@ export interface RedisStoreOptions extends LuaStoreOptions {
   connectTimeoutMs?: number;
 }
 
-type Subscriber = ReturnType<Redis['duplicate']>;
+type Subscriber = RedisSubscriber;
 
 interface Channel {
   handlers: Set<(message: string) => void>;

@@ -1,10 +1,25 @@
-import type { Redis } from '@upstash/redis';
 import { StoreUnavailableError, withTimeout } from './errors.js';
 import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
-/** What the store uses of an `@upstash/redis` client (any of its platform builds). */
-export type UpstashClient = Pick<Redis, 'evalsha' | 'eval' | 'scriptLoad' | 'ping' | 'subscribe'>;
+/**
+ * What the store uses of an `@upstash/redis` client (any of its platform builds). Declared
+ * here rather than picked from the package's types, so that the published declarations do not
+ * need the optional peer `@upstash/redis`.
+ */
+export interface UpstashClient {
+  evalsha(sha1: string, keys: string[], args: string[]): Promise<unknown>;
+  eval(script: string, keys: string[], args: string[]): Promise<unknown>;
+  scriptLoad(script: string): Promise<unknown>;
+  ping(): Promise<unknown>;
+  subscribe(channel: string): UpstashSubscriber;
+}
+
+/** What the store uses of the subscriber `UpstashClient.subscribe()` returns. */
+export interface UpstashSubscriber {
+  on(type: 'message' | 'subscribe' | 'error', listener: (event: any) => void): unknown;
+  unsubscribe(): Promise<unknown>;
+}
 
 export interface UpstashStoreOptions extends LuaStoreOptions {
   /**
@@ -16,7 +31,7 @@ export interface UpstashStoreOptions extends LuaStoreOptions {
   connectTimeoutMs?: number;
 }
 
-type Subscriber = ReturnType<UpstashClient['subscribe']>;
+type Subscriber = UpstashSubscriber;
 
 interface Channel {
   handlers: Set<(message: string) => void>;

@@ -17,16 +17,26 @@ function signJWT(claims: Record<string, unknown>, secret = SECRET): string {
   return `${head}.${body}.${sig}`;
 }
 
+/** Throws what `jsonwebtoken` throws for a bad token (the broker tells these from an outage). */
+function jwtError(message: string, name = 'JsonWebTokenError'): Error {
+  return Object.assign(new Error(message), { name });
+}
+
 function verifyJWT(token: string): { sub: string; permissions?: string[]; exp?: number } {
   const [head, body, sig] = token.split('.');
-  if (!head || !body || !sig) throw new Error('malformed token');
-  const header = JSON.parse(Buffer.from(head, 'base64url').toString()) as { alg?: string };
-  if (header.alg !== 'HS256') throw new Error('unsupported alg');
+  if (!head || !body || !sig) throw jwtError('jwt malformed');
+  let header: { alg?: string };
+  try {
+    header = JSON.parse(Buffer.from(head, 'base64url').toString()) as { alg?: string };
+  } catch {
+    throw jwtError('invalid token');
+  }
+  if (header.alg !== 'HS256') throw jwtError('invalid algorithm');
   const expected = createHmac('sha256', SECRET).update(`${head}.${body}`).digest();
   const given = Buffer.from(sig, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new Error('bad signature');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw jwtError('invalid signature');
   const claims = JSON.parse(Buffer.from(body, 'base64url').toString()) as { sub: string; permissions?: string[]; exp?: number };
-  if (claims.exp !== undefined && claims.exp * 1000 < Date.now()) throw new Error('expired');
+  if (claims.exp !== undefined && claims.exp * 1000 < Date.now()) throw jwtError('jwt expired', 'TokenExpiredError');
   return claims;
 }
 
@@ -200,21 +210,55 @@ describe('api-key and custom authentication', () => {
     expect(seen).toEqual(['Token nope', 'Token abc']);
   });
 
-  it('a validate that throws is a 401, and a sync throw too', async () => {
-    const s = await start({
-      type: 'bearer',
-      validate: (token) => {
-        if (token === 'sync') throw new Error(`/work/secret/path ${token}`);
-        return Promise.reject(new Error('at Object.<anonymous> (/work/x.js:1:1)'));
+  it('a validate that throws is an outage: 503 AUTH_UNAVAILABLE with Retry-After, logged at error; a sync throw too', async () => {
+    const logged: { level: string; msg: string }[] = [];
+    const record = (level: string) => (_obj: object, msg: string) => void logged.push({ level, msg });
+    const logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
+    const server = await startBroker({
+      logger,
+      authentication: {
+        type: 'bearer',
+        validate: (token) => {
+          if (token === 'sync') throw new Error(`/work/secret/path ${token}`);
+          return Promise.reject(new Error('connect ECONNREFUSED at Object.<anonymous> (/work/x.js:1:1)'));
+        },
       },
     });
-    for (const token of ['sync', 'async']) {
-      const res = await postJson(`${s.url}/execute`, { code: 'return 1' }, { authorization: `Bearer ${token}` });
-      expect(res.status).toBe(401);
-      const text = await res.text();
-      expect(JSON.parse(text).error.code).toBe('UNAUTHORIZED');
-      expectNoLeak(text);
+    try {
+      for (const token of ['sync', 'async']) {
+        const res = await postJson(`${server.url}/execute`, { code: 'return 1' }, { authorization: `Bearer ${token}` });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(res.headers.get('www-authenticate')).toBeNull();
+        const text = await res.text();
+        expect(JSON.parse(text)).toEqual({ error: { code: 'AUTH_UNAVAILABLE', message: expect.any(String) } });
+        expectNoLeak(text);
+      }
+      expect(logged.filter((l) => l.level === 'error' && /validate threw/.test(l.msg))).toHaveLength(2);
+    } finally {
+      await server.close();
     }
+  });
+
+  it('a validate that throws a token error (jsonwebtoken, jose, or code UNAUTHORIZED) is a 401', async () => {
+    const s = await start({
+      type: 'bearer',
+      validate: async (token) => {
+        if (token === 'jsonwebtoken') throw Object.assign(new Error('invalid signature'), { name: 'JsonWebTokenError' });
+        if (token === 'expired') throw Object.assign(new Error('jwt expired'), { name: 'TokenExpiredError' });
+        if (token === 'jose') throw Object.assign(new Error('signature verification failed'), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+        if (token === 'jwks-down') throw Object.assign(new Error('request timed out'), { code: 'ERR_JWKS_TIMEOUT' });
+        throw Object.assign(new Error('unknown API key'), { code: 'UNAUTHORIZED' });
+      },
+    });
+    for (const token of ['jsonwebtoken', 'expired', 'jose', 'mine']) {
+      const res = await postJson(`${s.url}/execute`, { code: 'return 1' }, { authorization: `Bearer ${token}` });
+      expect(res.status, token).toBe(401);
+      expect((await res.json()).error.code).toBe('UNAUTHORIZED');
+    }
+    const down = await postJson(`${s.url}/execute`, { code: 'return 1' }, { authorization: 'Bearer jwks-down' });
+    expect(down.status).toBe(503);
+    expect((await down.json()).error.code).toBe('AUTH_UNAVAILABLE');
   });
 
   it('a validate answering junk (null, valid: "yes") is a 401', async () => {
@@ -227,7 +271,7 @@ describe('api-key and custom authentication', () => {
     }
   });
 
-  it('a validate that throws something unreadable, or answers a result that throws when read, is a 401', async () => {
+  it('a validate that throws something unreadable is a 503; one that answers a result that throws when read is a 401', async () => {
     const trap = (): never => {
       throw new Error('trap');
     };
@@ -239,7 +283,10 @@ describe('api-key and custom authentication', () => {
         return Object.defineProperty({ valid: true }, 'permissions', { get: trap }) as never;
       },
     });
-    for (const token of ['thrown', 'valid', 'permissions']) {
+    const thrown = await postJson(`${s.url}/execute`, { code: 'return 1' }, { authorization: 'Bearer thrown' });
+    expect(thrown.status).toBe(503);
+    expect((await thrown.json()).error.code).toBe('AUTH_UNAVAILABLE');
+    for (const token of ['valid', 'permissions']) {
       const res = await postJson(`${s.url}/execute`, { code: 'return 1' }, { authorization: `Bearer ${token}` });
       expect(res.status).toBe(401);
       expect((await res.json()).error.code).toBe('UNAUTHORIZED');
@@ -255,7 +302,7 @@ describe('api-key and custom authentication', () => {
     const res = await postJson(`${s.url}/execute`, { code: 'return 1' }, { authorization: 'Bearer hang' });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect((await res.json()).error).toEqual({ code: 'STORE_UNAVAILABLE', message: expect.any(String) });
+    expect((await res.json()).error).toEqual({ code: 'AUTH_UNAVAILABLE', message: expect.any(String) });
     const ok = await postJson(`${s.url}/execute`, { code: 'return 4' }, { authorization: 'Bearer fine' });
     expect(finalOf(await readEvents(ok)).result).toBe(4);
   });

@@ -20,7 +20,7 @@ describe('parseCliArgs', () => {
   it('defaults', () => {
     expect(parse([])).toEqual({
       kind: 'serve',
-      options: { port: 3001, host: undefined, redisUrl: undefined, upstash: undefined, tools: [], token: undefined, logLevel: 'info' },
+      options: { port: 3001, host: undefined, redisUrl: undefined, upstash: undefined, tools: [], token: undefined, logLevel: 'info', broker: {} },
     });
   });
 
@@ -28,13 +28,45 @@ describe('parseCliArgs', () => {
     const cmd = parse(['-p', '0', '-H', '127.0.0.1', '--redis-url', 'redis://x:1', '--tools', 'a.js', '--tools', 'b.js', '--token', 't', '--log-level', 'warn']);
     expect(cmd).toEqual({
       kind: 'serve',
-      options: { port: 0, host: '127.0.0.1', redisUrl: 'redis://x:1', upstash: undefined, tools: ['a.js', 'b.js'], token: 't', logLevel: 'warn' },
+      options: { port: 0, host: '127.0.0.1', redisUrl: 'redis://x:1', upstash: undefined, tools: ['a.js', 'b.js'], token: 't', logLevel: 'warn', broker: {} },
     });
     expect(parse(['--upstash-url', 'http://127.0.0.1:1', '--upstash-token', 'k'])).toMatchObject({
       options: { upstash: { url: 'http://127.0.0.1:1', token: 'k' }, redisUrl: undefined },
     });
     expect(parse(['--help'])).toEqual({ kind: 'help' });
     expect(parse(['-h', '--port', '1'])).toEqual({ kind: 'help' });
+    expect(parse(['--version'])).toEqual({ kind: 'version' });
+    expect(parse(['-v'])).toEqual({ kind: 'version' });
+  });
+
+  it('reads the broker flags as BrokerOptions', () => {
+    const cmd = parse([
+      '--cors-origin', 'https://app.example.com',
+      '--cors-origin', 'http://localhost:5173',
+      '--metrics',
+      '--no-docs',
+      '--timeout', '5000',
+      '--memory-limit', '32MiB',
+      '--max-tool-calls', '0',
+      '--max-sessions', '50',
+      '--rate-limit', '100',
+      '--rate-limit-window', '1000',
+    ]);
+    expect(cmd).toMatchObject({
+      options: {
+        broker: {
+          cors: { origin: ['https://app.example.com', 'http://localhost:5173'] },
+          metrics: true,
+          docs: false,
+          limits: { timeoutMs: 5000, memoryLimitBytes: 32 * 1024 * 1024, maxToolCalls: 0 },
+          maxConcurrentSessions: 50,
+          rateLimiting: { maxRequests: 100, windowMs: 1000 },
+        },
+      },
+    });
+    expect(parse(['--cors-origin', '*', '--cors-origin', 'https://a.b'])).toMatchObject({ options: { broker: { cors: { origin: '*' } } } });
+    expect(parse(['--rate-limit', '5'])).toMatchObject({ options: { broker: { rateLimiting: { maxRequests: 5, windowMs: 60_000 } } } });
+    expect(parse(['--memory-limit', '1048576'])).toMatchObject({ options: { broker: { limits: { memoryLimitBytes: 1048576 } } } });
   });
 
   it('falls back to the environment', () => {
@@ -59,6 +91,15 @@ describe('parseCliArgs', () => {
     expect(usage(['--upstash-url', 'https://b'])).toContain('--upstash-token');
     expect(usage(['--upstash-token', 'k'])).toContain('--upstash-url');
     expect(usage(['--token', ''])).toContain('--token');
+    expect(usage(['--cors-origin', 'app.example.com'])).toContain('--cors-origin');
+    expect(usage(['--cors-origin', 'https://a.b/path'])).toContain('--cors-origin');
+    expect(usage(['--timeout', '0'])).toContain('--timeout');
+    expect(usage(['--timeout', '1.5'])).toContain('--timeout');
+    expect(usage(['--memory-limit', '64 parsecs'])).toContain('--memory-limit');
+    expect(usage(['--max-tool-calls', '-1'])).toContain('--max-tool-calls');
+    expect(usage(['--max-sessions', '0'])).toContain('--max-sessions');
+    expect(usage(['--rate-limit-window', '1000'])).toContain('--rate-limit');
+    expect(usage(['--metrics=yes'])).toContain('--metrics');
   });
 });
 

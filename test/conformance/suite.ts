@@ -105,6 +105,7 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
       if (init.type !== 'session_init') throw new Error('no init');
       expect(init.payload.toolResultUrl).toBe(`${mount}/sessions/${id}/tool-result`);
       expect(init.payload.replayUrl).toBe(`${mount}/sessions/${id}/events`);
+      expect(init.payload.encryption).toEqual({ enabled: false });
       expect(init.payload.cancelUrl).toBe(`${mount}/sessions/${id}/cancel`);
       expect(finalOf(events)).toMatchObject({ ok: true, result: 3 });
     });

@@ -8,6 +8,8 @@ export interface BrokerProcess {
   url: string;
   instanceId: string;
   child: ChildProcess;
+  /** Everything the process printed on stdout (its first line, then LOG_WARNINGS lines). */
+  output(): string;
   /** SIGKILL: the process dies without closing anything. */
   kill(): Promise<void>;
   /** Graceful stop (closes stdin). */
@@ -37,6 +39,7 @@ export async function startBrokerProcess(env: Record<string, string>, nodeArgs: 
     url: `http://127.0.0.1:${port}`,
     instanceId,
     child,
+    output: () => out,
     async kill() {
       const done = gone();
       child.kill('SIGKILL');

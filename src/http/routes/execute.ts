@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { compileFilter } from '../../protocol/events.js';
-import { createSessionRequestSchema, executeRequestSchema } from '../../protocol/schemas.js';
+import { createSessionRequestSchema, executeRequestSchema, fromUpstreamFilter } from '../../protocol/schemas.js';
 import type { CreateSessionInput } from '../../session/manager.js';
 import { readJson } from '../body.js';
 import { ndjsonStream, ndjsonText } from '../stream.js';
@@ -55,7 +55,7 @@ export function executeRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {
       c,
       deps,
       { code: body.code, id: body.sessionId, context: body.context, limits, basePath: basePath(c, '/sessions') },
-      body.filter,
+      body.filter && 'mode' in body.filter ? fromUpstreamFilter(body.filter) : body.filter,
     );
   });
 }

@@ -26,7 +26,10 @@ function listParam(raw: string | undefined): string[] | undefined {
 export function sessionRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {
   const { sessions } = deps;
 
-  app.get('/sessions', async (c) => c.json({ sessions: await sessions.list(c.get('identity')) }));
+  app.get('/sessions', async (c) => {
+    const list = await sessions.list(c.get('identity'));
+    return c.json({ sessions: list, total: list.length });
+  });
 
   app.get('/sessions/:id', async (c) => c.json(await sessions.info(sessionId(c), c.get('identity'))));
 
