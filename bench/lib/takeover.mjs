@@ -90,7 +90,7 @@ if (process.argv[2] === 'serve') {
     // Let the follower settle into following (and A renew its lease at least once).
     await new Promise((r) => setTimeout(r, LEASE_MS / 2));
     const exited = once(a.child, 'exit');
-    const pttl = await redis.pttl(`enclave:lease:${a.instanceId}`);
+    const pttl = await redis.pttl(`enclave:lease:{${a.instanceId}}`);
     const killedAt = performance.now();
     a.child.kill('SIGKILL');
     await exited;

@@ -25,7 +25,10 @@ interface Entry {
   journal?: unknown[];
 }
 
-/** The default store: one process, nothing shared. Expiry never keeps the process alive. */
+/**
+ * The default store: one process, nothing shared. Expiry never keeps the process alive.
+ * Writes take no fence (`EventWrite.fence` is ignored): only this process can own a session.
+ */
 export class MemoryStore implements BrokerStore {
   readonly name = 'memory';
   readonly shared = false;
@@ -150,7 +153,7 @@ export class MemoryStore implements BrokerStore {
     if (record.owner !== takeover.owner || record.lastSeq !== takeover.lastSeq) return false;
     const until = this.leases.get(takeover.owner);
     if (!takeover.ignoreLease && until !== undefined && until > Date.now()) return false;
-    await this.appendEvents(id, events, patch);
+    await this.appendEvents(id, events, { ...patch, epoch: (record.epoch ?? 1) + 1, renewedAt: Date.now() });
     return true;
   }
 
