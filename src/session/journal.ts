@@ -66,6 +66,11 @@ export interface JournalTarget {
   sessionId: string;
   expiresAt: number;
   logger: Logger;
+  /**
+   * Writes entries (else `store.appendJournal`): the session passes its owner write, which
+   * carries its fence and retries an outage; it resolves either way (false: not written).
+   */
+  append?(entries: JournalEntry[]): Promise<unknown>;
 }
 
 /** Inputs one session may journal (timer firings mostly: tool calls have `maxToolCalls`). */
@@ -94,6 +99,8 @@ export class Journal {
   private durableCount = 0;
   private sent = 0;
   private spec: JournalSpec | undefined;
+  /** The spec once a write of it completed (what a write-back puts first). */
+  private writtenSpec: JournalSpec | undefined;
   private writing = false;
   private waiters: { count: number; resolve: () => void }[] = [];
   private bytes = 0;
@@ -142,6 +149,7 @@ export class Journal {
     for (const entry of entries) {
       if (entry.k === 'r' || entry.k === 't') this.record(entry);
       else if (entry.k === 'x') this.stopped = true;
+      else if (entry.k === 'spec') this.writtenSpec = entry;
     }
     this.durableCount = this.sent = this.inputs.length;
   }
@@ -182,6 +190,21 @@ export class Journal {
     this.release();
   }
 
+  /**
+   * The entries known to be in the store, in order (the spec, then the inputs written): what
+   * the owner writes back when the store lost the session. Empty before the spec is written.
+   */
+  durableEntries(): JournalEntry[] {
+    if (!this.writtenSpec) return [];
+    const out: JournalEntry[] = [this.writtenSpec];
+    if (this.stopped) {
+      out.push({ k: 'x' });
+      return out;
+    }
+    for (let i = 0; i < Math.min(this.durableCount, this.inputs.length); i++) out.push(this.inputs[i]!);
+    return out;
+  }
+
   /** Drops the first `count` inputs (applied ones, once the journal stopped: no re-run needs them). */
   trim(count: number): void {
     if (this.stopped && count > 0) this.inputs.splice(0, count);
@@ -203,15 +226,17 @@ export class Journal {
     if (!target) return;
     target.logger.warn({ sessionId: target.sessionId }, 'the session journal outgrew its bounds: the session can no longer be resumed');
     const marker: JournalStop = { k: 'x' };
-    target.store.appendJournal!(target.sessionId, [marker], target.expiresAt).catch(() => {});
+    const written = target.append ? target.append([marker]) : target.store.appendJournal!(target.sessionId, [marker], target.expiresAt);
+    written.catch(() => {});
   }
 
   private write(): void {
     if (this.writing || this.closed || !this.target) return;
     const upto = this.inputs.length;
     const batch: JournalEntry[] = [];
-    if (this.spec) {
-      batch.push(this.spec);
+    const spec = this.spec;
+    if (spec) {
+      batch.push(spec);
       this.spec = undefined;
       if (this.specTimer !== undefined) clearTimeout(this.specTimer);
       this.specTimer = undefined;
@@ -221,7 +246,7 @@ export class Journal {
     this.writing = true;
     this.sent = upto;
     const { store, sessionId, expiresAt, logger } = this.target;
-    store.appendJournal!(sessionId, batch, expiresAt)
+    (this.target.append ? this.target.append(batch) : store.appendJournal!(sessionId, batch, expiresAt))
       .catch((err: unknown) => {
         // The session goes on in memory (as it does when storing events fails); only a resume
         // after this point could go wrong.
@@ -229,6 +254,7 @@ export class Journal {
       })
       .then(() => {
         this.writing = false;
+        if (spec) this.writtenSpec = spec;
         this.durableCount = Math.max(this.durableCount, upto);
         this.release();
         if (this.sent < this.inputs.length) this.write();

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { eventReader, finalOf, postJson, readEvents } from '../helpers/broker.js';
@@ -182,15 +183,24 @@ describe('broker processes on one Redis act as one', () => {
     expect(rest[0]!.payload).toMatchObject({ code: 'SESSION_LOST', recoverable: true });
     expect(finalOf(rest)).toMatchObject({ ok: false, error: { code: 'SESSION_LOST' } });
 
-    // The other is ended when touched; A and B touching it together end it once.
-    const infos = await eventually(async () => {
-      const both = await Promise.all([
-        json(fetch(`${a.url}/sessions/${touched.id}`)),
-        json(fetch(`${b.url}/sessions/${touched.id}`)),
-      ]);
-      for (const info of both) expect(info).toMatchObject({ status: 'error', errorCode: 'SESSION_LOST' });
-      return both;
-    });
+    // Reading never moves a session: GET answers the record as it is, lease lapsed or not.
+    const lease = new Redis(redis.url);
+    try {
+      while ((await lease.exists(`enclave:lease:{${c.instanceId}}`)) === 1) await sleep(50);
+    } finally {
+      lease.disconnect();
+    }
+    await sleep(LEASE_MS);
+    for (const url of [a.url, b.url]) expect(await json(fetch(`${url}/sessions/${touched.id}`))).toMatchObject({ status: 'running' });
+
+    // A write that needs an owner ends it; A and B writing together end it once.
+    const answers = await Promise.all([
+      postJson(`${a.url}/sessions/${touched.id}/tool-result`, { callId: touched.callId, result: 1 }),
+      postJson(`${b.url}/sessions/${touched.id}/tool-result`, { callId: touched.callId, result: 2 }),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([409, 409]);
+    const infos = await Promise.all([json(fetch(`${a.url}/sessions/${touched.id}`)), json(fetch(`${b.url}/sessions/${touched.id}`))]);
+    for (const info of infos) expect(info).toMatchObject({ status: 'error', errorCode: 'SESSION_LOST' });
     expect(infos[0]).toEqual(infos[1]);
     const events = await readEvents(await fetch(`${a.url}/sessions/${touched.id}/events`));
     expect(events.filter((e) => e.type === 'final')).toHaveLength(1);
