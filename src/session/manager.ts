@@ -299,7 +299,7 @@ export class SessionManager {
     const record = seen ?? (await this.options.store.getSession(id));
     const missingGraceMs = this.leaseMs * 4;
     if (!record || (record.status !== 'running' && record.status !== 'pending')) {
-      return new StoreCursor(this.options.store, id, afterSeq, { accept, missingGraceMs });
+      return new StoreCursor(this.options.store, id, afterSeq, { accept });
     }
     // Tell the owner someone reads (for its disconnect grace), and keep telling it.
     const readerId = `${this.options.instanceId}:${newSessionId()}`;
@@ -569,7 +569,31 @@ export class SessionManager {
   }
 
   private async sendToOwner(record: SessionRecord, message: OwnerMessage): Promise<void> {
-    await this.guard(this.options.store.publish(`owner:${record.owner}`, JSON.stringify(message)));
+    const { store } = this.options;
+    const text = JSON.stringify(message);
+    let owner = record.owner;
+    const received = await this.guard(store.publish(`owner:${owner}`, text));
+    if (received !== 0 || (message.t !== 'result' && message.t !== 'cancel')) return;
+    // Nobody listens on the owner's channel (it is reconnecting, or gone): a tool result is in
+    // the journal already (a process that resumes the session applies it), but the owner may
+    // be back in a moment. Keep sending while the session runs, to its owner of the moment.
+    void (async () => {
+      const deadline = Date.now() + this.leaseMs * 4;
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        const now = await store.getSession(record.id).catch(() => undefined);
+        if (now === undefined) continue;
+        if (!now || (now.status !== 'running' && now.status !== 'pending')) return;
+        const here = this.local.get(record.id);
+        if (here) {
+          if (message.t === 'cancel') here.cancel();
+          else here.submitToolResult(message.c, message.input, true).catch(() => {});
+          return;
+        }
+        owner = now.owner;
+        if ((await store.publish(`owner:${owner}`, text).catch(() => 0)) !== 0) return;
+      }
+    })();
   }
 
   private onOwnerMessage(raw: string): void {

@@ -17,8 +17,9 @@ export interface StoreCursorOptions {
   /** Called once when the cursor closes. */
   onClose?: () => void;
   /**
-   * How long a record that vanished while its session ran is waited for before the cursor
-   * ends (a store that restarted empty gets it back from the owner). Default 0: at once.
+   * Given for a session seen running: how long its record, should it vanish, is waited for
+   * before the cursor ends (a store that restarted empty gets it back from the owner).
+   * Default 0: at once.
    */
   missingGraceMs?: number;
 }
@@ -52,6 +53,7 @@ export class StoreCursor implements EventCursor {
     private readonly options: StoreCursorOptions = {},
   ) {
     this.lastSeq = afterSeq;
+    this.seenRunning = (options.missingGraceMs ?? 0) > 0;
   }
 
   async next(): Promise<StreamEvent | undefined> {

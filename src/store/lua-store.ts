@@ -315,8 +315,8 @@ export abstract class LuaStore implements BrokerStore {
   }
 
   /** Published from the script, so it goes out with the writes issued with it (in order). */
-  async publish(channel: string, message: string): Promise<void> {
-    await this.op(OP.publish, [this.channelName(channel)], [this.publishCommand, this.wireMessage(message)]);
+  async publish(channel: string, message: string): Promise<number> {
+    return (await this.op(OP.publish, [this.channelName(channel)], [this.publishCommand, this.wireMessage(message)])) as number;
   }
 
   /**

@@ -314,10 +314,9 @@ OPS[${OP.readJournal}] = function(K, A)
 end
 
 -- KEYS: channel (declared, so that a cluster routes it to the channel's slot). ARGV: publish
--- command (PUBLISH, or SPUBLISH on a cluster), message.
+-- command (PUBLISH, or SPUBLISH on a cluster), message. Answers how many subscribers got it.
 OPS[${OP.publish}] = function(K, A)
-  redis.call(A[1], K[1], A[2])
-  return '1'
+  return string.format('%d', redis.call(A[1], K[1], A[2]))
 end
 
 local out = {}

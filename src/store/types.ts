@@ -182,7 +182,10 @@ export interface BrokerStore {
   /** Increments a counter in a fixed window of `windowMs`. */
   increment(key: string, windowMs: number): Promise<CounterResult>;
 
-  /** Sends a message to every subscriber of `channel`, in any process. */
-  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Sends a message to every subscriber of `channel`, in any process. A store that can tell
+   * answers how many subscribers got it (0: nobody listens there now).
+   */
+  publish(channel: string, message: string): Promise<number | void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
 }
