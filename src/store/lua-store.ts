@@ -84,6 +84,14 @@ function eventArgs(events: StreamEvent[]): string[] {
   return out;
 }
 
+/** The part of a key a cluster hashes: its first non-empty `{…}`, else the whole key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
 /** The fence arguments of an operation: owner (as stored: JSON) and epoch, or none. */
 function fenceArgs(fence: SessionFence | undefined): [string, string] {
   return fence ? [JSON.stringify(fence.owner), String(fence.epoch)] : ['', ''];
@@ -139,21 +147,22 @@ export abstract class LuaStore implements BrokerStore {
   protected abstract scriptLoad(source: string): Promise<unknown>;
 
   /**
-   * The hash slot of a key when the server is a cluster (operations of different slots then
-   * go in different script calls); undefined on a single server (one call for everything).
+   * Whether the server is a cluster: keys of different sessions (and leases, counters,
+   * indexes) may then not meet in one script, and the operations of a turn go out as one
+   * script call per hash slot instead of one call for all.
    */
-  protected slotOf(_key: string): number | undefined {
-    return undefined;
+  protected get clustered(): boolean {
+    return false;
+  }
+
+  /** The hash slot of a key (clusters only). */
+  protected slotOf(key: string): number | string {
+    return hashTag(key);
   }
 
   /** The command scripts publish with: sharded pub/sub on a cluster. */
   protected get publishCommand(): string {
-    return 'PUBLISH';
-  }
-
-  /** Whether keys of different sessions and of leases may not meet in one script (a cluster). */
-  private get clustered(): boolean {
-    return this.slotOf('') !== undefined;
+    return this.clustered ? 'SPUBLISH' : 'PUBLISH';
   }
 
   /** The message as published on the wire (a subclass may wrap it for its subscribers). */
@@ -276,10 +285,11 @@ export abstract class LuaStore implements BrokerStore {
 
   async takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
     const fields = recordFields(patch, true);
-    // On a cluster the lease lives in another slot: the caller checked it; the script checks
-    // the record's own renewal time (and the epoch fences the old owner in any case).
+    // On a cluster the lease lives in another slot: it is checked first, apart; the script
+    // checks the record's own renewal time (and the epoch fences the old owner in any case).
     const keys = [this.recordKey(id), this.eventsKey(id)];
     if (!this.clustered) keys.push(this.leaseKey(takeover.owner));
+    else if (!takeover.ignoreLease && (await this.leaseAlive(takeover.owner))) return false;
     const reply = await this.op(OP.takeOver, keys, [
       JSON.stringify(takeover.owner),
       String(takeover.lastSeq),
@@ -376,9 +386,9 @@ export abstract class LuaStore implements BrokerStore {
     this.queue = [];
     if (!this.clustered) return this.sendAll(queue);
     // A cluster runs a script on one slot: one call per slot, each in the order issued.
-    const bySlot = new Map<number, Operation[]>();
+    const bySlot = new Map<number | string, Operation[]>();
     for (const op of queue) {
-      const slot = this.slotOf(op.keys[0] ?? '')!;
+      const slot = this.slotOf(op.keys[0] ?? '');
       let ops = bySlot.get(slot);
       if (!ops) bySlot.set(slot, (ops = []));
       ops.push(op);

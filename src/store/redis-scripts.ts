@@ -221,7 +221,7 @@ OPS[${OP.leaseAlive}] = function(K, A)
   return string.format('%d', redis.call('EXISTS', K[1]))
 end
 
--- KEYS: record, events, owner's lease. ARGV: owner (JSON), lastSeq, ignoreLease ('1'/'0'),
+-- KEYS: record, events, owner's lease (left out on a cluster). ARGV: owner (JSON), lastSeq, ignoreLease ('1'/'0'),
 -- maxEvents, leaseMs, patch count, (field, json or '')..., (seq, event json)... Appends and
 -- patches only while the record is pending/running, owned by that owner at that lastSeq,
 -- the lease is gone and the owner has not renewed the record for leaseMs (server clock);
@@ -234,7 +234,7 @@ OPS[${OP.takeOver}] = function(K, A)
   if (tonumber(h[3] or '0') or 0) ~= tonumber(A[2]) then return '0' end
   local now = nowMs()
   if A[3] ~= '1' then
-    if redis.call('EXISTS', K[3]) == 1 then return '0' end
+    if K[3] and redis.call('EXISTS', K[3]) == 1 then return '0' end
     if now - (tonumber(h[6] or '0') or 0) < tonumber(A[5]) then return '0' end
   end
   appendAndPatch(K[1], K[2], tonumber(A[4]), A, 6, h[4], h[3])

@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError, withTimeout } from './errors.js';
 import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
-/** What the store uses of an `ioredis` client. */
-export type RedisClient = Pick<Redis, 'evalsha' | 'eval' | 'script' | 'ping' | 'duplicate' | 'once' | 'off'> & {
+/** What the store uses of an `ioredis` client: a `Redis`, or a `Cluster`. */
+export type RedisClient = (Pick<Redis, 'evalsha' | 'eval' | 'script' | 'ping' | 'duplicate' | 'once' | 'off'> | Cluster) & {
   readonly status?: string;
   readonly options?: { host?: string; port?: number; path?: string | null };
 };
@@ -19,7 +19,7 @@ export interface RedisStoreOptions extends LuaStoreOptions {
   connectTimeoutMs?: number;
 }
 
-type Subscriber = ReturnType<Redis['duplicate']>;
+type Subscriber = ReturnType<Redis['duplicate']> | Cluster;
 
 interface Channel {
   handlers: Set<(message: string) => void>;
@@ -43,6 +43,12 @@ const DOWN = new Set(['reconnecting', 'close', 'end']);
  * retrying, and keep `enableOfflineQueue` on (with it off, commands sent before the first
  * connection is ready fail). Listen for the client's `error` events to keep ioredis from
  * logging them.
+ *
+ * Redis Cluster: pass an ioredis `Cluster`. Every key of a session carries the session id as
+ * hash tag (`enclave:{s_…}:events`), so each operation touches one slot; the operations of a
+ * turn go out as one script call per slot; notifications use sharded pub/sub (SPUBLISH,
+ * SSUBSCRIBE: Redis 7 or later) on channels in the session's slot; the subscriber is a
+ * `duplicate()` of the cluster with `shardedSubscribers` on.
  */
 export class RedisStore extends LuaStore {
   readonly name = 'redis';
@@ -50,6 +56,9 @@ export class RedisStore extends LuaStore {
   private readonly connectTimeoutMs: number;
   private subscriber: Subscriber | undefined;
   private readonly channels = new Map<string, Channel>();
+  private readonly isCluster: boolean;
+  /** ioredis's own slot function (loaded by `connect()` for a cluster). */
+  private slotFn: ((key: string) => number) | undefined;
 
   constructor(
     private readonly client: RedisClient,
@@ -58,12 +67,25 @@ export class RedisStore extends LuaStore {
     super(options);
     this.commandTimeoutMs = options.commandTimeoutMs ?? 5000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+    this.isCluster = (client as { isCluster?: unknown }).isCluster === true;
   }
 
   /** `host:port` (or the socket path) the client talks to. */
   get address(): string {
+    if (this.isCluster) {
+      const nodes = (this.client as { startupNodes?: unknown[] }).startupNodes ?? [];
+      return `the cluster at ${nodes.map((n) => (typeof n === 'object' && n ? `${(n as { host?: string }).host ?? 'localhost'}:${(n as { port?: number }).port ?? 6379}` : String(n))).join(', ')}`;
+    }
     const o = this.client.options ?? {};
     return o.path ? String(o.path) : `${o.host ?? 'localhost'}:${o.port ?? 6379}`;
+  }
+
+  protected override get clustered(): boolean {
+    return this.isCluster;
+  }
+
+  protected override slotOf(key: string): number | string {
+    return this.slotFn ? this.slotFn(key) : super.slotOf(key);
   }
 
   async connect(): Promise<void> {
@@ -80,6 +102,11 @@ export class RedisStore extends LuaStore {
     } finally {
       if (onError) this.client.off('error', onError);
     }
+    if (this.isCluster && !this.slotFn) {
+      // Loaded here, not imported at the top: ioredis is an optional peer of the package.
+      const { Command } = await import('ioredis');
+      this.slotFn = (key) => new Command('exists', [key]).getSlot() ?? 0;
+    }
     await this.loadScripts();
   }
 
@@ -95,7 +122,7 @@ export class RedisStore extends LuaStore {
     const subscriber = this.ensureSubscriber();
     let entry = this.channels.get(name);
     if (!entry) {
-      const ready = this.guard(subscriber, () => subscriber.subscribe(name));
+      const ready = this.guard(subscriber, () => (this.isCluster ? (subscriber as Cluster).ssubscribe(name) : subscriber.subscribe(name)));
       entry = { handlers: new Set(), ready };
       this.channels.set(name, entry);
       ready.catch(() => {
@@ -117,7 +144,7 @@ export class RedisStore extends LuaStore {
       if (this.channels.get(name) !== current) return;
       this.channels.delete(name);
       // A failed UNSUBSCRIBE is harmless: messages on a channel without handlers are dropped.
-      await subscriber.unsubscribe(name).catch(() => undefined);
+      await (this.isCluster ? (subscriber as Cluster).sunsubscribe(name) : subscriber.unsubscribe(name)).catch(() => undefined);
     };
   }
 
@@ -134,7 +161,11 @@ export class RedisStore extends LuaStore {
   }
 
   protected override scriptLoad(source: string): Promise<unknown> {
-    return this.client.script('LOAD', source);
+    if (this.isCluster) {
+      // Into every primary's script cache (a node without it answers NOSCRIPT: EVAL then).
+      return Promise.all((this.client as Cluster).nodes('master').map((node) => node.script('LOAD', source)));
+    }
+    return (this.client as Redis).script('LOAD', source);
   }
 
   private async guard<T>(client: { readonly status?: string }, run: () => Promise<T>): Promise<T> {
@@ -152,10 +183,12 @@ export class RedisStore extends LuaStore {
 
   private ensureSubscriber(): Subscriber {
     if (this.subscriber) return this.subscriber;
-    const subscriber = this.client.duplicate();
+    const subscriber: Subscriber = this.isCluster
+      ? (this.client as Cluster).duplicate(undefined, { shardedSubscribers: true })
+      : (this.client as Redis).duplicate();
     // The store owns this connection; its errors show up as failed commands instead.
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (channel: string, message: string) => {
+    subscriber.on(this.isCluster ? 'smessage' : 'message', (channel: string, message: string) => {
       const entry = this.channels.get(channel);
       if (entry) for (const handler of [...entry.handlers]) queueMicrotask(() => handler(message));
     });
