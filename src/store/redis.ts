@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError, withTimeout } from './errors.js';
+import { keySlot } from './key-slot.js';
 import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
@@ -57,8 +58,6 @@ export class RedisStore extends LuaStore {
   private subscriber: Subscriber | undefined;
   private readonly channels = new Map<string, Channel>();
   private readonly isCluster: boolean;
-  /** ioredis's own slot function (loaded by `connect()` for a cluster). */
-  private slotFn: ((key: string) => number) | undefined;
 
   constructor(
     private readonly client: RedisClient,
@@ -85,7 +84,7 @@ export class RedisStore extends LuaStore {
   }
 
   protected override slotOf(key: string): number | string {
-    return this.slotFn ? this.slotFn(key) : super.slotOf(key);
+    return keySlot(key);
   }
 
   async connect(): Promise<void> {
@@ -101,11 +100,6 @@ export class RedisStore extends LuaStore {
       throw new StoreUnavailableError(`The Redis store at ${this.address} cannot be reached: ${why}`, { cause: err });
     } finally {
       if (onError) this.client.off('error', onError);
-    }
-    if (this.isCluster && !this.slotFn) {
-      // Loaded here, not imported at the top: ioredis is an optional peer of the package.
-      const { Command } = await import('ioredis');
-      this.slotFn = (key) => new Command('exists', [key]).getSlot() ?? 0;
     }
     await this.loadScripts();
   }

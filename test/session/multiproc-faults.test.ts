@@ -165,6 +165,8 @@ describe('one owner per session under faults (Redis, processes, network)', () =>
   it('a replica promoted: the brokers go on on the new primary', async () => {
     const primary = await redisServer();
     const replica = await redisServer();
+    // The replica loads the primary's data in memory (no dump.rdb in the working directory).
+    await client(replica.url).config('SET', 'repl-diskless-load', 'swapdb');
     await client(replica.url).replicaof('127.0.0.1', primary.port);
     await until(async () => (await client(replica.url).info('replication')).includes('master_link_status:up'));
     // The brokers reach Redis through one address, moved to the new primary at the failover.

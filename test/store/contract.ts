@@ -344,7 +344,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
 
     it('fences the owner: writes with a stale epoch or owner are refused, a vanished record is reported', async () => {
       const store = await open();
-      if (!store.renewSession || !store.restoreSession) return;
+      if (!store.shared || !store.renewSession || !store.restoreSession) return;
       const rec = record();
       await store.createSession(rec, [stdout(rec.id, 1)]);
       expect(await store.getSession(rec.id)).toMatchObject({ epoch: 1 });
@@ -372,7 +372,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
 
     it('takes a session over only once its owner has not renewed it for leaseMs, and fences the old owner', async () => {
       const [a, b] = [await open(), await open()];
-      if (!a.renewSession) return;
+      if (!a.shared || !a.renewSession) return;
       const rec = record({ owner: `i_${randomUUID()}` });
       await a.createSession(rec, [stdout(rec.id, 1)]);
       const old = { owner: rec.owner, epoch: 1 };
@@ -393,7 +393,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
 
     it('lets the owner write back a session the store lost, and never over another owner', async () => {
       const [a, b] = [await open(), await open()];
-      if (!a.restoreSession) return;
+      if (!a.shared || !a.restoreSession) return;
       const rec = record({ tenant: `t-${randomUUID()}`, lastSeq: 2, epoch: 3 });
       const fence = { owner: rec.owner, epoch: 3 };
       const journal = [{ k: 'spec', code: 'return 1' }, { k: 'r', c: 'c_1' }];

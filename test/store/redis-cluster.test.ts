@@ -1,5 +1,6 @@
-import { Command, type Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keySlot } from '../../src/store/key-slot.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { RedisCluster } from '../helpers/redis-cluster.js';
 import { storeContract } from './contract.js';
@@ -33,6 +34,12 @@ storeContract('redis cluster', {
 });
 
 describe('redis store on a cluster', () => {
+  it('computes the hash slot of a key as the cluster does', async () => {
+    const c = client();
+    const keys = ['enclave:{s_abc}:events', 's_abc', 'plain-key', 'a{}b', '{}{x}', 'x{y', 'é{ü}', 'enclave:lease:{i_1}', ''];
+    for (const key of keys) expect(keySlot(key), key).toBe(await c.cluster('KEYSLOT', key));
+  });
+
   it('keeps each session in one slot, spreads sessions over the primaries, and batches a turn per slot', async () => {
     const c = client();
     const store = new RedisStore(c);
@@ -53,7 +60,7 @@ describe('redis store on a cluster', () => {
         ]),
       ),
     );
-    const slots = new Set(ids.map((id) => new Command('exists', [`{${id}}`]).getSlot()));
+    const slots = new Set(ids.map((id) => keySlot(`{${id}}`)));
     // One script call per slot touched (the sessions' slots and the tenant index's).
     expect(calls).toBeLessThanOrEqual(slots.size + 1);
     const keys = await cluster.keys();
