@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { eventReader, finalOf, postJson, readEvents } from '../helpers/broker.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import { RedisCluster } from '../helpers/redis-cluster.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { UpstashBridge } from '../helpers/upstash-bridge.js';
 
@@ -11,6 +12,7 @@ const GRACE_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let redis: RedisServer;
+let cluster: RedisCluster;
 let bridge: UpstashBridge;
 const processes: BrokerProcess[] = [];
 
@@ -19,17 +21,30 @@ async function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> 
   processes.push(p);
   return p;
 }
-const onRedis = () => spawnBroker({ STORE: 'redis', REDIS_URL: redis.url });
-
 beforeAll(async () => {
-  redis = await RedisServer.start();
+  [redis, cluster] = await Promise.all([RedisServer.start(), RedisCluster.start()]);
   bridge = await UpstashBridge.start(redis.url);
-});
+}, 60_000);
+
+/** The Redis deployments the processes share: one server, and a three-primary cluster. */
+const backends = [
+  {
+    name: 'one Redis',
+    env: (): Record<string, string> => ({ STORE: 'redis', REDIS_URL: redis.url }),
+    client: () => new Redis(redis.url),
+  },
+  {
+    name: 'a Redis Cluster',
+    env: (): Record<string, string> => ({ STORE: 'redis', REDIS_CLUSTER: cluster.spec }),
+    client: () => cluster.client(),
+  },
+];
 
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop().catch(() => {})));
   await bridge?.stop();
   await redis?.stop();
+  await cluster?.stop();
 });
 
 /** Starts a session on `url` that first calls the server tool `noop`, then waits on a client tool. */
@@ -78,11 +93,11 @@ async function eventually<T>(check: () => Promise<T>, ms = 15_000): Promise<T> {
   }
 }
 
-describe('broker processes on one Redis act as one', () => {
+describe.each(backends)('broker processes on $name act as one', (backend) => {
   let a: BrokerProcess;
   let b: BrokerProcess;
   beforeAll(async () => {
-    [a, b] = await Promise.all([onRedis(), onRedis()]);
+    [a, b] = await Promise.all([spawnBroker(backend.env()), spawnBroker(backend.env())]);
   });
 
   it('answers GET, events, tool-result and their errors on B as A does', async () => {
@@ -168,7 +183,7 @@ describe('broker processes on one Redis act as one', () => {
   });
 
   it('ends the sessions of a killed non-durable process with SESSION_LOST, once, for followers and callers', async () => {
-    const c = await spawnBroker({ STORE: 'redis', REDIS_URL: redis.url, DURABLE: '0' });
+    const c = await spawnBroker({ ...backend.env(), DURABLE: '0' });
     const followed = await waitingSession(c.url);
     const touched = await waitingSession(c.url);
     const follower = eventReader(await fetch(`${b.url}/sessions/${followed.id}/events`));
@@ -184,7 +199,7 @@ describe('broker processes on one Redis act as one', () => {
     expect(finalOf(rest)).toMatchObject({ ok: false, error: { code: 'SESSION_LOST' } });
 
     // Reading never moves a session: GET answers the record as it is, lease lapsed or not.
-    const lease = new Redis(redis.url);
+    const lease = backend.client();
     try {
       while ((await lease.exists(`enclave:lease:{${c.instanceId}}`)) === 1) await sleep(50);
     } finally {
