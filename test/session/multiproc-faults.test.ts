@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { eventReader, finalOf, postJson, readEvents } from '../helpers/broker.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import { RedisCluster } from '../helpers/redis-cluster.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -58,10 +59,11 @@ function client(url: string): Redis {
   return c;
 }
 
-async function broker(redisUrl: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
+/** A broker process on the Redis at `redisUrl`, or on the cluster `{ cluster }`. */
+async function broker(redisUrl: string | { cluster: RedisCluster }, env: Record<string, string> = {}): Promise<BrokerProcess> {
   const p = await startBrokerProcess({
     STORE: 'redis',
-    REDIS_URL: redisUrl,
+    ...(typeof redisUrl === 'string' ? { REDIS_URL: redisUrl } : { REDIS_CLUSTER: redisUrl.cluster.spec }),
     COUNT_URL: counts.url,
     OWNER_LEASE_MS: String(LEASE_MS),
     ...env,
@@ -252,5 +254,37 @@ describe('one owner per session under faults (Redis, processes, network)', () =>
     const onA = [...session.seen, ...(await session.reader.rest())];
     const stored = await expectConsistent(b.url, session.id, [onA, followed], RESULT('cut off'));
     expect(await client(store.url).zcard(`enclave:{${session.id}}:events`)).toBe(stored.length);
+  });
+});
+
+describe('one owner per session on a Redis Cluster', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await RedisCluster.start();
+  }, 60_000);
+  afterAll(() => cluster?.stop());
+
+  it('the owner paused past its lease, then killed: the session goes on elsewhere, once', async () => {
+    const on = { cluster };
+    const a = await broker(on, { HEARTBEAT_MS: '100' });
+    const [b, c] = await Promise.all([broker(on), broker(on)]);
+    const session = await startSession(a.url);
+    const onB = await follow(b.url, session.id);
+
+    a.child.kill('SIGSTOP');
+    try {
+      await until(async () => (await active(b)) === 1);
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    await until(async () => (await active(a)) === 0);
+    // B, the owner now, is killed too: C resumes the session when the answer reaches it.
+    await b.kill();
+    const statuses = await answer(c.url, session.id, session.callId, 'on the cluster');
+    expect(statuses).toEqual([200]);
+    const onA = [...session.seen, ...(await session.reader.rest())];
+    await until(async () => (await (await fetch(`${c.url}/sessions/${session.id}`)).json()).status === 'completed');
+    const stored = await expectConsistent(c.url, session.id, [onA], RESULT('on the cluster'));
+    expect(onB.seen).toEqual(stored.slice(0, onB.seen.length));
   });
 });
