@@ -3,6 +3,7 @@ import * as client from './client.mjs';
 import * as durable from './durable.mjs';
 import * as http from './http.mjs';
 import * as inproc from './inproc.mjs';
+import * as ownership from './ownership.mjs';
 import * as runtime from './runtime.mjs';
 
 export const tasks = [
@@ -23,4 +24,7 @@ export const tasks = [
   { id: 'W3', rows: ['W3'], title: 'Cloudflare Worker bundle size', run: runtime.w3 },
   { id: 'D1', rows: ['D1'], title: 'B1 and B2 on the Redis store with durability on vs off', run: durable.d1 },
   { id: 'D2', rows: ['D2'], title: 'takeover time of a durable session after its owner is killed', run: durable.d2 },
+  { id: 'T1', rows: ['T1'], title: 'takeover time with the default lease after kill -9 (one Redis, cluster)', run: ownership.t1 },
+  { id: 'S1C', rows: ['S1 cluster'], title: 'B1 on a Redis Cluster vs the memory store', run: ownership.s1c },
+  { id: 'S2', rows: ['S2'], title: 'a client answer posted to another process (one Redis, cluster)', run: ownership.s2 },
 ];
