@@ -1047,8 +1047,10 @@ export class Session implements EventSource {
       // A shared store publishes the batch to readers elsewhere in the same step, once stored
       // (and never for a write its fence refused).
       const write = store.shared ? { fence: this.fence, notify: JSON.stringify(batch) } : undefined;
+      // Not written because another process owns the session: never shown. A failure that was
+      // only logged (not an outage, not fenced) is shown, as the session goes on in memory.
       const done = await this.ownerWrite('storing session events', () => store.appendEvents(this.id, batch, patch, write));
-      if (done) this.makeVisible(batch);
+      if (done !== false) this.makeVisible(batch);
       if (this.writes === written) this.writesIdle = true;
     }));
   }
