@@ -78,8 +78,9 @@ type OwnerMessage =
  * With a shared store, several processes act as one: a session runs in the process that
  * created it (its owner); the others answer from the store and route tool results, cancels
  * and reader presence to the owner over pub/sub (`owner:<instanceId>`). Each process keeps
- * an owner lease in the store; a process that touches a session whose owner's lease lapsed
- * ends it with SESSION_LOST. `maxConcurrentSessions`, `active` and `totalCreated` (so
+ * an owner lease in the store and renews its hold on each of its sessions with it; a session
+ * whose owner is gone is resumed (or ended with SESSION_LOST) by a process that follows it or
+ * gets a write for it. Ownership is fenced by the record's epoch (see `Session.loseOwnership`). `maxConcurrentSessions`, `active` and `totalCreated` (so
  * `GET /health`) are per process.
  */
 export class SessionManager {
@@ -408,10 +409,13 @@ export class SessionManager {
   }
 
   /**
-   * Ends a session whose owner is gone (its lease lapsed, or it is this process's id but the
-   * session is not here: a restart under the same id) with SESSION_LOST: an `error` and a
-   * `final` with the next seqs, status `error`. The store makes it happen once, whichever
-   * processes notice together. True when the record changed (by us or someone else).
+   * Resumes here (durable sessions), or else ends with SESSION_LOST (an `error` and a `final`
+   * with the next seqs, status `error`), a session whose owner is gone: its lease lapsed and it
+   * has not renewed the session for the lease's length (the store checks both, with the
+   * takeover), or it is this process's id but the session is not here (a restart under the
+   * same id). The store makes it happen once, whichever processes try together. Called by the
+   * watcher of a followed session and by writes that need an owner, never by a read. True when
+   * the record changed (by us or someone else).
    */
   private async endIfLost(record: SessionRecord): Promise<boolean> {
     const { store, instanceId, logger } = this.options;
@@ -461,8 +465,9 @@ export class SessionManager {
   /**
    * Resumes a durable session whose owner is gone, on this process: takes it over in the
    * store (once, whichever processes try together), then runs its code again in a fresh
-   * sandbox fed from its journal (see `Session`). False when it cannot be resumed (no
-   * journal: it was not durable) or another process took it first.
+   * sandbox fed from its journal (see `Session`). `moved`: it runs here now, or another process
+   * moved it first; `not-now`: its owner is not gone yet (it renewed the session lately);
+   * `no-journal`: it cannot be resumed (it was not durable, or its journal outgrew its bounds).
    */
   private async resume(record: SessionRecord, lastSeq: number, self: boolean): Promise<'moved' | 'not-now' | 'no-journal'> {
     const { store, instanceId, logger } = this.options;
