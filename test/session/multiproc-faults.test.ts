@@ -219,6 +219,37 @@ describe('one owner per session under faults (Redis, processes, network)', () =>
     expect(await client(store.url).zcard(`enclave:{${session.id}}:events`)).toBe(stored.length);
   });
 
+  it('the owner paused while a server tool runs: after it resumes, it calls no further tool', async () => {
+    const store = await redisServer();
+    const [a, b] = await Promise.all([broker(store.url), broker(store.url)]);
+    const code = 'const a = await callTool("once", { v: 1 }); const s = await callTool("slow", { ms: 1500 }); const b = await callTool("once", { v: 2 }); return { a, s, b }';
+    const res = await postJson(`${a.url}/execute`, { code });
+    const id = res.headers.get('x-session-id')!;
+    const onA = eventReader(res);
+    const seenA = await onA.readUntil((e) => e.type === 'tool_call' && e.payload.toolName === 'slow');
+    const onB = eventReader(await fetch(`${b.url}/sessions/${id}/events?after=0`));
+    const seenB = await onB.readUntil((e) => e.type === 'tool_call' && e.payload.toolName === 'slow');
+    // Paused while `slow` runs on A: B takes over and runs the session to its end.
+    a.child.kill('SIGSTOP');
+    let followed: StreamEvent[];
+    try {
+      await until(async () => (await active(b)) === 1);
+      followed = [...seenB, ...(await onB.rest())];
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    const result = { a: { v: 1, runs: 1 }, s: 'slow', b: { v: 2, runs: 1 } };
+    expect(finalOf(followed)).toMatchObject({ ok: true, result });
+    // A's `slow` answers once A runs again: A learns it lost the session before it calls `once` again.
+    await until(async () => (await active(a)) === 0);
+    await sleep(500);
+    const streamA = [...seenA, ...(await onA.rest())];
+    await expectConsistent(b.url, id, [streamA, followed], result);
+    const second = followed.filter((e) => e.type === 'tool_call' && e.payload.toolName === 'once')[1]!;
+    if (second.type !== 'tool_call') throw new Error('no second call');
+    expect(await client(counts.url).get(`once:${second.payload.callId}`)).toBe('1');
+  });
+
   it('the owner killed: the session resumes on another process and no journaled server tool runs again', async () => {
     const store = await redisServer();
     const [a, b] = await Promise.all([broker(store.url), broker(store.url)]);
