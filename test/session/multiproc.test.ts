@@ -160,8 +160,10 @@ describe.each(backends)('broker processes on $name act as one', (backend) => {
 
   it('counts a reader on B for the disconnect grace of a session on A', async () => {
     const { id, callId, seen, leave } = await waitingSession(a.url);
-    await leave();
+    // B's reader tells A before its answer starts; the creating stream leaves after that (no
+    // window in which the session has no reader at all).
     const follower = eventReader(await fetch(`${b.url}/sessions/${id}/events?after=${seen.at(-1)!.seq}`));
+    await leave();
     // Several graces pass while only B reads: the session lives on.
     await sleep(GRACE_MS * 4);
     expect(await json(fetch(`${a.url}/sessions/${id}`))).toMatchObject({ status: 'running' });
@@ -170,9 +172,9 @@ describe.each(backends)('broker processes on $name act as one', (backend) => {
 
     // When the reader on B goes away too, the grace runs out and the session is cancelled.
     const other = await waitingSession(a.url);
-    await other.leave();
     const leavingRes = await fetch(`${b.url}/sessions/${other.id}/events?after=${other.seen.at(-1)!.seq}`);
     const leaving = eventReader(leavingRes);
+    await other.leave();
     await sleep(GRACE_MS * 2);
     expect(await json(fetch(`${a.url}/sessions/${other.id}`))).toMatchObject({ status: 'running' });
     await leaving.close();
