@@ -405,7 +405,7 @@ export abstract class LuaStore implements BrokerStore {
   /** One script call for `ops`; settles each operation with its own answer. */
   private async send(ops: Operation[]): Promise<void> {
     const keys: string[] = [];
-    const args: string[] = [String(ops.length)];
+    const args: string[] = [String(ops.length), String(Date.now())];
     for (const op of ops) {
       args.push(String(op.code), String(op.keys.length), String(op.args.length));
       for (const k of op.keys) keys.push(k);

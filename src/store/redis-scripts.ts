@@ -6,7 +6,8 @@
  * JSON text built from the stored JSON, so numbers never go through Lua's number formatting.
  *
  * Call: KEYS are the operations' keys, one operation after the other. ARGV: operation count,
- * then per operation its code, key count and argument count, then its arguments. Reply: one
+ * the caller's clock (epoch ms, used where the server's is not available), then per operation
+ * its code, key count and argument count, then its arguments. Reply: one
  * string per operation, `=` and its JSON answer, or `!` and an error message (an operation
  * that fails does not stop the others).
  */
@@ -95,10 +96,12 @@ local function appendAndPatch(record, events, maxEvents, A, countAt, exp, lastSe
   if #del > 0 then redis.call('HDEL', record, unpack(del)) end
 end
 
--- The server's clock in epoch ms (the same for every process that asks).
+-- The server's clock in epoch ms (the same for every process that asks); the caller's clock
+-- (ARGV[2]) where a server refuses TIME in scripts.
 local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ok, t = pcall(redis.call, 'TIME')
+  if ok and type(t) == 'table' then return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+  return tonumber(ARGV[2])
 end
 -- The fence check of a write: nil when it holds (or when the caller gives none: owner ''),
 -- else 'missing' (no record) or 'lost' (another owner or epoch). owner is JSON as stored.
@@ -321,7 +324,7 @@ end
 
 local out = {}
 local ki = 0
-local ai = 2
+local ai = 3
 for o = 1, tonumber(ARGV[1]) do
   local code, nk, na = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2])
   ai = ai + 3
