@@ -1091,9 +1091,16 @@ export class Session implements EventSource {
             this.loseOwnership();
             return false;
           }
-          // The store lost the record (a restart without persistence): write the session back.
-          if (Date.now() < this.expiresAt && restores++ < 3 && (await this.restore())) continue;
-          if (this.lost) return false;
+          // The store lost the record (a restart without persistence): write the session back
+          // (a write-back the store could not take yet is tried again, like any write).
+          if (Date.now() < this.expiresAt && !this.env.closing && restores++ < 20) {
+            if (!(await this.restore())) {
+              if (this.lost) return false;
+              await new Promise((r) => setTimeout(r, wait));
+              wait = Math.min(1000, wait * 2);
+            }
+            continue;
+          }
         } else if (shared && isStoreUnavailable(err) && Date.now() < this.expiresAt && !this.env.closing) {
           await new Promise((r) => setTimeout(r, wait));
           wait = Math.min(1000, wait * 2);
@@ -1108,7 +1115,8 @@ export class Session implements EventSource {
   /**
    * Writes the session back to a shared store that lost it (or part of it): the record, the
    * events stored so far, the journal written so far and the client calls still waiting. False
-   * when it could not (another process owns the session: this copy stops).
+   * when it could not: another process owns the session (this copy stops, `lost`), or the
+   * store failed (logged; the caller tries again).
    */
   restore(): Promise<boolean> {
     const store = this.env.store;
