@@ -54,11 +54,18 @@ export interface BrokerOptions {
   /** This process's id in a shared store (random by default). */
   instanceId?: string;
   /**
-   * TTL in ms of this process's owner lease in a shared store (default 3000; renewed every
-   * third of it). When a process dies, its sessions end with SESSION_LOST once its lease
-   * lapsed and another process touches them (or follows their events).
+   * TTL in ms of this process's owner lease in a shared store (default 750). When a process
+   * dies, another one resumes its durable sessions (or ends them with SESSION_LOST) once its
+   * lease lapsed and it has not renewed the session for as long — as soon as a process that
+   * follows the session notices (see `ownerWatchMs`), or when a tool result or cancel for it
+   * arrives. A process that could not renew within the lease (paused, cut off) learns on its
+   * next write that it lost the session and stops its copy (see docs/durability.md).
    */
   ownerLeaseMs?: number;
+  /** How often (ms) the owner lease and the hold on each session are renewed (default a third of `ownerLeaseMs`). */
+  ownerRenewMs?: number;
+  /** How often (ms) a process following another process's session checks its owner's lease (default 25). */
+  ownerWatchMs?: number;
   /**
    * With a shared store (Redis, Upstash): journal every session's nondeterministic inputs
    * (tool results, `Date`, `Math.random`) so that when the process running it dies, another

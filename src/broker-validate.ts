@@ -15,6 +15,8 @@ export function validateBrokerOptions(options: BrokerOptions): void {
   positive('sessionTimeout', options.sessionTimeout);
   positive('maxConcurrentSessions', options.maxConcurrentSessions);
   positive('ownerLeaseMs', options.ownerLeaseMs);
+  positive('ownerRenewMs', options.ownerRenewMs);
+  positive('ownerWatchMs', options.ownerWatchMs);
   positive('maxBodyBytes', options.maxBodyBytes);
   if (options.tools !== undefined && typeof (options.tools as { get?: unknown }).get !== 'function') {
     throw new TypeError('tools must be a ToolRegistry');

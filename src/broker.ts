@@ -97,6 +97,8 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       maxConcurrentSessions: options.maxConcurrentSessions ?? 1000,
       instanceId: this.instanceId,
       ...(options.ownerLeaseMs !== undefined ? { ownerLeaseMs: options.ownerLeaseMs } : {}),
+      ...(options.ownerRenewMs !== undefined ? { ownerRenewMs: options.ownerRenewMs } : {}),
+      ...(options.ownerWatchMs !== undefined ? { ownerWatchMs: options.ownerWatchMs } : {}),
       ...(options.durable !== undefined ? { durable: options.durable } : {}),
     });
     this.app = createApp({

@@ -3,8 +3,9 @@
 //   node --import tsx bench/lib/server.mjs '{"kind":"broker","pool":true}'
 //   bun bench/lib/server.mjs '{"kind":"bare"}'
 // kind "bare": a Hono POST /execute streaming two fixed NDJSON lines through a ReadableStream.
-// kind "broker": EnclaveBroker with options: pool (default true; an object is the runtimePool), redis (url), secure (bearer
-// auth + rate limiting with a high limit), timeoutMs, durable (default: the broker's, true), mcp (the MCP endpoint at /mcp).
+// kind "broker": EnclaveBroker with options: pool (default true; an object is the runtimePool), redis (url), redisCluster
+// ("host:port,…"), secure (bearer auth + rate limiting with a high limit), timeoutMs, durable (default: the broker's,
+// true), mcp (the MCP endpoint at /mcp).
 const config = JSON.parse(process.argv[2] ?? process.env.BENCH_SERVER ?? '{}');
 config.port ??= process.env.PORT ? Number(process.env.PORT) : undefined;
 const isBun = typeof globalThis.Bun !== 'undefined';
@@ -51,6 +52,10 @@ if (config.kind === 'bare') {
   if (config.redis) {
     const { Redis } = await import('ioredis');
     redis = new Redis(config.redis);
+  } else if (config.redisCluster) {
+    // "host:port,host:port,…": an ioredis Cluster.
+    const { Cluster } = await import('ioredis');
+    redis = new Cluster(config.redisCluster.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })));
   }
   const broker = new EnclaveBroker({
     logger: { debug() {}, info() {}, warn() {}, error() {} },

@@ -4,6 +4,7 @@ import * as durable from './durable.mjs';
 import * as http from './http.mjs';
 import * as inproc from './inproc.mjs';
 import * as mcp from './mcp.mjs';
+import * as ownership from './ownership.mjs';
 import * as runtime from './runtime.mjs';
 
 export const tasks = [
@@ -28,4 +29,7 @@ export const tasks = [
   { id: 'MCP1', rows: ['MCP1'], title: 'return 1 + 2 through execute over /mcp vs POST /execute', run: mcp.mcp1 },
   { id: 'MCP2', rows: ['MCP2'], title: 'MCP source tool call vs the SDK client calling the same server', run: mcp.mcp2 },
   { id: 'D2', rows: ['D2'], title: 'takeover time of a durable session after its owner is killed', run: durable.d2 },
+  { id: 'T1', rows: ['T1'], title: 'takeover time with the default lease after kill -9 (one Redis, cluster)', run: ownership.t1 },
+  { id: 'S1C', rows: ['S1 cluster'], title: 'B1 on a Redis Cluster vs the memory store', run: ownership.s1c },
+  { id: 'S2', rows: ['S2'], title: 'a client answer posted to another process (one Redis, cluster)', run: ownership.s2 },
 ];

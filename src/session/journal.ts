@@ -92,6 +92,11 @@ export interface JournalTarget {
   sessionId: string;
   expiresAt: number;
   logger: Logger;
+  /**
+   * Writes entries (else `store.appendJournal`): the session passes its owner write, which
+   * carries its fence and retries an outage; it resolves either way (false: not written).
+   */
+  append?(entries: JournalEntry[]): Promise<unknown>;
 }
 
 /** Inputs one session may journal (timer firings mostly: tool calls have `maxToolCalls`). */
@@ -120,10 +125,14 @@ export class Journal {
   private durableCount = 0;
   private sent = 0;
   private spec: JournalSpec | undefined;
+  /** The spec once a write of it completed (what a write-back puts first). */
+  private writtenSpec: JournalSpec | undefined;
   private writing = false;
   private waiters: { count: number; resolve: () => void }[] = [];
   /** Entries that are not inputs (approvals), written with the next batch. */
   private notes: JournalApproval[] = [];
+  /** Approvals known to be in the store (written back with the inputs, see `durableEntries`). */
+  private writtenNotes: JournalApproval[] = [];
   private noteWaiters: (() => void)[] = [];
   private bytes = 0;
   private specTimer: ReturnType<typeof setTimeout> | undefined;
@@ -171,6 +180,7 @@ export class Journal {
     for (const entry of entries) {
       if (entry.k === 'r' || entry.k === 't') this.record(entry);
       else if (entry.k === 'x') this.stopped = true;
+      else if (entry.k === 'spec') this.writtenSpec = entry;
     }
     this.durableCount = this.sent = this.inputs.length;
   }
@@ -227,6 +237,22 @@ export class Journal {
     for (const resolve of noted) resolve();
   }
 
+  /**
+   * The entries known to be in the store, in order (the spec, then the inputs written): what
+   * the owner writes back when the store lost the session. Empty before the spec is written.
+   */
+  durableEntries(): JournalEntry[] {
+    if (!this.writtenSpec) return [];
+    const out: JournalEntry[] = [this.writtenSpec];
+    if (this.stopped) {
+      out.push({ k: 'x' });
+      return out;
+    }
+    for (let i = 0; i < Math.min(this.durableCount, this.inputs.length); i++) out.push(this.inputs[i]!);
+    out.push(...this.writtenNotes);
+    return out;
+  }
+
   /** Drops the first `count` inputs (applied ones, once the journal stopped: no re-run needs them). */
   trim(count: number): void {
     if (this.stopped && count > 0) this.inputs.splice(0, count);
@@ -248,21 +274,24 @@ export class Journal {
     if (!target) return;
     target.logger.warn({ sessionId: target.sessionId }, 'the session journal outgrew its bounds: the session can no longer be resumed');
     const marker: JournalStop = { k: 'x' };
-    target.store.appendJournal!(target.sessionId, [marker], target.expiresAt).catch(() => {});
+    const written = target.append ? target.append([marker]) : target.store.appendJournal!(target.sessionId, [marker], target.expiresAt);
+    written.catch(() => {});
   }
 
   private write(): void {
     if (this.writing || this.closed || !this.target) return;
     const upto = this.inputs.length;
     const batch: JournalEntry[] = [];
-    if (this.spec) {
-      batch.push(this.spec);
+    const spec = this.spec;
+    if (spec) {
+      batch.push(spec);
       this.spec = undefined;
       if (this.specTimer !== undefined) clearTimeout(this.specTimer);
       this.specTimer = undefined;
     }
     for (let i = this.sent; i < upto; i++) batch.push(this.inputs[i]!);
     let noted: (() => void)[] = [];
+    const notes = this.notes;
     if (this.notes.length > 0) {
       batch.push(...this.notes);
       noted = this.noteWaiters;
@@ -273,7 +302,7 @@ export class Journal {
     this.writing = true;
     this.sent = upto;
     const { store, sessionId, expiresAt, logger } = this.target;
-    store.appendJournal!(sessionId, batch, expiresAt)
+    (this.target.append ? this.target.append(batch) : store.appendJournal!(sessionId, batch, expiresAt))
       .catch((err: unknown) => {
         // The session goes on in memory (as it does when storing events fails); only a resume
         // after this point could go wrong.
@@ -281,7 +310,9 @@ export class Journal {
       })
       .then(() => {
         this.writing = false;
+        if (spec) this.writtenSpec = spec;
         this.durableCount = Math.max(this.durableCount, upto);
+        this.writtenNotes.push(...notes);
         this.release();
         for (const resolve of noted) resolve();
         if (this.sent < this.inputs.length || this.notes.length > 0) this.write();

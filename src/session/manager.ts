@@ -42,10 +42,18 @@ export interface SessionManagerOptions {
   /** This process's id in the store (owner of the sessions it runs). */
   instanceId: string;
   /**
-   * TTL of this process's owner lease in a shared store (renewed every third of it). Another
-   * process ends a session as SESSION_LOST once its owner's lease lapsed. Default 3000.
+   * TTL of this process's owner lease in a shared store. Another process takes a session of
+   * this one over (resumes it, or ends it as SESSION_LOST) only once the lease lapsed and
+   * the session's record was not renewed for this long either. Default 750.
    */
   ownerLeaseMs?: number;
+  /** How often the lease and the hold on each session are renewed. Default a third of the lease. */
+  ownerRenewMs?: number;
+  /**
+   * How often a process that follows a session of another process (a reader here) checks
+   * that its owner's lease is alive. Default 25.
+   */
+  ownerWatchMs?: number;
   /**
    * Journal each session's inputs (tool outcomes, timer firings) and make its runs
    * replayable, so that a session whose sandbox crashed is re-run from the journal, and,
@@ -82,8 +90,9 @@ type OwnerMessage =
  * With a shared store, several processes act as one: a session runs in the process that
  * created it (its owner); the others answer from the store and route tool results, cancels
  * and reader presence to the owner over pub/sub (`owner:<instanceId>`). Each process keeps
- * an owner lease in the store; a process that touches a session whose owner's lease lapsed
- * ends it with SESSION_LOST. `maxConcurrentSessions`, `active` and `totalCreated` (so
+ * an owner lease in the store and renews its hold on each of its sessions with it; a session
+ * whose owner is gone is resumed (or ended with SESSION_LOST) by a process that follows it or
+ * gets a write for it. Ownership is fenced by the record's epoch (see `Session.loseOwnership`). `maxConcurrentSessions`, `active` and `totalCreated` (so
  * `GET /health`) are per process.
  */
 export class SessionManager {
@@ -91,8 +100,18 @@ export class SessionManager {
   private readonly env: SessionEnvironment;
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly leaseMs: number;
+  private readonly renewMs: number;
+  private readonly watchMs: number;
   private leaseTimer: ReturnType<typeof setInterval> | undefined;
   private leaseFailing = false;
+  /** The renewal in flight, if any. */
+  private renewing: Promise<void> | undefined;
+  /**
+   * Until when (performance.now()) this process's hold on its sessions is known current: the
+   * start of the last renewal that succeeded plus most of the lease. No other process can have
+   * taken a session over before then.
+   */
+  private heldUntil = 0;
   /** Owners whose lease was seen alive, until when that answer is trusted. */
   private readonly ownersAlive = new Map<string, number>();
   /** Sessions of other processes followed from here, checked as soon as their owner's lease lapses. */
@@ -108,7 +127,9 @@ export class SessionManager {
 
   constructor(private readonly options: SessionManagerOptions) {
     const { store, executor, events, logger } = options;
-    this.leaseMs = Math.max(30, options.ownerLeaseMs ?? 3000);
+    this.leaseMs = Math.max(30, options.ownerLeaseMs ?? DEFAULT_LEASE_MS);
+    this.renewMs = Math.max(10, Math.min(options.ownerRenewMs ?? Math.floor(this.leaseMs / 3), Math.floor(this.leaseMs / 2)));
+    this.watchMs = Math.max(5, options.ownerWatchMs ?? 25);
     this.durable = options.durable !== false;
     this.journalInStore =
       this.durable &&
@@ -123,8 +144,17 @@ export class SessionManager {
       emit: (event, ...args) => events.emit(event, ...args),
       listening: (event) => events.hasListeners(event),
       logger,
-      onEnded: (session) => this.local.delete(session.id),
+      onEnded: (session) => {
+        if (this.local.get(session.id) === session) this.local.delete(session.id);
+      },
     };
+    if (store.shared) {
+      this.env.ownership = {
+        current: () => performance.now() < this.heldUntil,
+        confirm: () => this.confirmOwnership(),
+      };
+      this.env.handoff = (id, afterSeq, accept) => this.follow(id, afterSeq, accept);
+    }
   }
 
   /** Where new sandboxes run (set once the broker knows: inline, or the worker pool). */
@@ -146,21 +176,52 @@ export class SessionManager {
   async start(): Promise<void> {
     const { store, instanceId } = this.options;
     if (!store.shared || this.unsubscribe) return;
+    const started = performance.now();
     await this.guard(store.renewLease(instanceId, this.leaseMs));
+    this.heldUntil = started + this.leaseMs * HELD_SHARE;
     this.unsubscribe = await store.subscribe(`owner:${instanceId}`, (message) => this.onOwnerMessage(message));
-    this.leaseTimer ??= setInterval(() => void this.renewLease(), Math.max(10, Math.floor(this.leaseMs / 3)));
+    this.leaseTimer ??= setInterval(() => void this.renew(), this.renewMs);
     unref(this.leaseTimer);
   }
 
-  private async renewLease(): Promise<void> {
+  /**
+   * Renews the lease and this process's hold on each session it runs (one store round trip):
+   * a session another process owns now stops here; one the store lost (it restarted empty) is
+   * written back. One renewal at a time.
+   */
+  private renew(): Promise<void> {
+    this.renewing ??= this.renewNow().finally(() => (this.renewing = undefined));
+    return this.renewing;
+  }
+
+  private async renewNow(): Promise<void> {
+    const { store, instanceId, logger } = this.options;
+    const started = performance.now();
+    const sessions = [...this.local.values()].filter((s) => s.renewable);
     try {
-      await this.options.store.renewLease(this.options.instanceId, this.leaseMs);
-      if (this.leaseFailing) this.options.logger.info({ instanceId: this.options.instanceId }, 'owner lease renewed again');
+      const [, states] = await Promise.all([
+        store.renewLease(instanceId, this.leaseMs),
+        Promise.all(sessions.map((s) => (store.renewSession && s.fence ? store.renewSession(s.id, s.fence) : 'ok'))),
+      ]);
+      this.heldUntil = Math.max(this.heldUntil, started + this.leaseMs * HELD_SHARE);
+      for (let i = 0; i < sessions.length; i++) {
+        if (states[i] === 'lost') sessions[i]!.loseOwnership();
+        else if (states[i] === 'missing') void sessions[i]!.restore();
+      }
+      if (this.leaseFailing) logger.info({ instanceId }, 'owner lease renewed again');
       this.leaseFailing = false;
     } catch (err) {
-      if (!this.leaseFailing) this.options.logger.warn({ err: String(err) }, 'renewing the owner lease failed');
+      if (!this.leaseFailing) logger.warn({ err: String(err) }, 'renewing the owner lease failed');
       this.leaseFailing = true;
     }
+  }
+
+  /** Resolves once a renewal that started now (or later) is done; waits a little when it failed. */
+  private async confirmOwnership(): Promise<void> {
+    if (this.renewing) await this.renewing;
+    if (performance.now() < this.heldUntil) return;
+    await this.renew();
+    if (performance.now() >= this.heldUntil) await new Promise((r) => setTimeout(r, Math.min(250, this.renewMs)));
   }
 
   async create(input: CreateSessionInput): Promise<Session> {
@@ -236,11 +297,27 @@ export class SessionManager {
     const accept = compileFilter(filter);
     const local = this.localSession(id, identity);
     if (local) return local.read(afterSeq, accept);
-    const record = await this.record(id, identity);
-    if (record.status !== 'running' && record.status !== 'pending') return new StoreCursor(this.options.store, id, afterSeq, { accept });
+    return this.follow(id, afterSeq, accept, await this.record(id, identity));
+  }
+
+  /**
+   * Follows a session of another process from the store. Reading never moves a session; the
+   * watcher started here resumes it (or ends it as lost) once its owner is really gone.
+   */
+  private async follow(
+    id: string,
+    afterSeq: number,
+    accept: ((e: StreamEvent) => boolean) | undefined,
+    seen?: SessionRecord,
+  ): Promise<EventCursor> {
+    const record = seen ?? (await this.options.store.getSession(id));
+    const missingGraceMs = this.leaseMs * 4;
+    if (!record || (record.status !== 'running' && record.status !== 'pending')) {
+      return new StoreCursor(this.options.store, id, afterSeq, { accept });
+    }
     // Tell the owner someone reads (for its disconnect grace), and keep telling it.
     const readerId = `${this.options.instanceId}:${newSessionId()}`;
-    const ttl = this.leaseMs;
+    const ttl = this.leaseMs * 2;
     let owner = record;
     const hold = async () => {
       const here = this.local.get(id);
@@ -255,6 +332,9 @@ export class SessionManager {
       if (now && (await this.endIfLost(now))) {
         owner = (await this.options.store.getSession(id)) ?? now;
         await hold();
+      } else if (now && now.owner !== owner.owner) {
+        owner = now;
+        await hold();
       }
       const watch = this.watched.get(readerId);
       if (watch) watch.owner = owner.owner;
@@ -262,6 +342,7 @@ export class SessionManager {
     this.watch(readerId, owner.owner, check);
     return new StoreCursor(this.options.store, id, afterSeq, {
       accept,
+      missingGraceMs,
       onIdle: check,
       onClose: () => {
         clearInterval(timer);
@@ -277,11 +358,12 @@ export class SessionManager {
     const local = this.localSession(id, identity);
     if (local) return local.submitToolResult(callId, input);
     const { store } = this.options;
-    const record = await this.record(id, identity);
+    let record = await this.record(id, identity);
+    // A write that needs an owner: a session whose owner is gone is resumed (or ended) first.
+    if (await this.guard(this.endIfLost(record))) record = (await this.guard(store.getSession(id))) ?? record;
     if (record.status !== 'running' && record.status !== 'pending') {
       throw new BrokerError('CONFLICT', 'the session is no longer running');
     }
-    // record() may have resumed the session here.
     const resumed = this.localSession(id, identity);
     if (resumed) return resumed.submitToolResult(callId, input);
     if (!(await this.guard(store.claimPendingCall(id, callId)))) {
@@ -337,7 +419,8 @@ export class SessionManager {
       local.cancel();
       return;
     }
-    const record = await this.record(id, identity);
+    let record = await this.record(id, identity);
+    if (await this.guard(this.endIfLost(record))) record = (await this.guard(this.options.store.getSession(id))) ?? record;
     const resumed = this.localSession(id, identity);
     if (resumed) resumed.cancel();
     else if (record.status === 'running' || record.status === 'pending') {
@@ -352,6 +435,7 @@ export class SessionManager {
     if (this.watchTimer !== undefined) clearInterval(this.watchTimer);
     this.watchTimer = undefined;
     this.watched.clear();
+    this.env.closing = true;
     const sessions = [...this.local.values()];
     for (const s of sessions) s.abort(code, message);
     await Promise.all(sessions.map((s) => s.finished));
@@ -359,20 +443,23 @@ export class SessionManager {
     this.unsubscribe = undefined;
   }
 
+  /** The stored record, as it is: reading it never resumes or ends anything. */
   private async record(id: string, identity: CallerIdentity | undefined): Promise<SessionRecord> {
-    let record = await this.guard(this.options.store.getSession(id));
+    const record = await this.guard(this.options.store.getSession(id));
     if (!record || record.tenant !== ownerKey(identity) || record.expiresAt <= Date.now()) {
       throw new BrokerError('NOT_FOUND', `no session ${id}`);
     }
-    if (await this.guard(this.endIfLost(record))) record = (await this.guard(this.options.store.getSession(id))) ?? record;
     return record;
   }
 
   /**
-   * Ends a session whose owner is gone (its lease lapsed, or it is this process's id but the
-   * session is not here: a restart under the same id) with SESSION_LOST: an `error` and a
-   * `final` with the next seqs, status `error`. The store makes it happen once, whichever
-   * processes notice together. True when the record changed (by us or someone else).
+   * Resumes here (durable sessions), or else ends with SESSION_LOST (an `error` and a `final`
+   * with the next seqs, status `error`), a session whose owner is gone: its lease lapsed and it
+   * has not renewed the session for the lease's length (the store checks both, with the
+   * takeover), or it is this process's id but the session is not here (a restart under the
+   * same id). The store makes it happen once, whichever processes try together. Called by the
+   * watcher of a followed session and by writes that need an owner, never by a read. True when
+   * the record changed (by us or someone else).
    */
   private async endIfLost(record: SessionRecord): Promise<boolean> {
     const { store, instanceId, logger } = this.options;
@@ -384,7 +471,12 @@ export class SessionManager {
     if (self ? this.local.has(record.id) : await this.ownerAlive(record.owner)) return false;
     const events = await store.readEvents(record.id, 0);
     const lastSeq = Math.max(record.lastSeq, events[events.length - 1]?.seq ?? 0);
-    if (this.journalInStore && (await this.resume(record, lastSeq, self))) return true;
+    if (this.journalInStore) {
+      const resumed = await this.resume(record, lastSeq, self);
+      // Resumable but not now (its owner renewed it lately, or someone else moved it): never
+      // end as lost what can still be resumed.
+      if (resumed !== 'no-journal') return resumed === 'moved';
+    }
     const now = Date.now();
     const message = 'the process running the session stopped';
     const envelope = <T extends 'error' | 'final'>(seq: number, type: T, payload: EventPayloads[T]) =>
@@ -404,7 +496,7 @@ export class SessionManager {
       }),
     ];
     const patch = { status: 'error' as const, endedAt: now, errorCode: 'SESSION_LOST', lastSeq: lastSeq + 2 };
-    const won = await store.takeOverSession(record.id, { owner: record.owner, lastSeq, ignoreLease: self }, ending, patch);
+    const won = await store.takeOverSession(record.id, { owner: record.owner, lastSeq, ignoreLease: self, leaseMs: this.leaseMs }, ending, patch);
     if (won) {
       logger.warn({ sessionId: record.id, owner: record.owner }, 'session lost: its owner stopped');
       await store.publish(`ev:${record.id}`, JSON.stringify(ending)).catch(() => {});
@@ -417,24 +509,26 @@ export class SessionManager {
   /**
    * Resumes a durable session whose owner is gone, on this process: takes it over in the
    * store (once, whichever processes try together), then runs its code again in a fresh
-   * sandbox fed from its journal (see `Session`). False when it cannot be resumed (no
-   * journal: it was not durable) or another process took it first.
+   * sandbox fed from its journal (see `Session`). `moved`: it runs here now, or another process
+   * moved it first; `not-now`: its owner is not gone yet (it renewed the session lately);
+   * `no-journal`: it cannot be resumed (it was not durable, or its journal outgrew its bounds).
    */
-  private async resume(record: SessionRecord, lastSeq: number, self: boolean): Promise<boolean> {
+  private async resume(record: SessionRecord, lastSeq: number, self: boolean): Promise<'moved' | 'not-now' | 'no-journal'> {
     const { store, instanceId, logger } = this.options;
     const journal = (await store.readJournal!(record.id)) as JournalEntry[];
     const spec = journal[0];
     // No spec: it was not durable (or ended before its spec was written); a stop entry: its
     // journal outgrew its bounds.
-    if (!spec || spec.k !== 'spec' || journal.some((e) => e.k === 'x')) return false;
-    if (this.local.has(record.id)) return true;
-    const won = await store.takeOverSession(record.id, { owner: record.owner, lastSeq, ignoreLease: self }, [], { owner: instanceId });
+    if (!spec || spec.k !== 'spec' || journal.some((e) => e.k === 'x')) return 'no-journal';
+    if (this.local.has(record.id)) return 'moved';
+    const takeover = { owner: record.owner, lastSeq, ignoreLease: self, leaseMs: this.leaseMs };
+    const won = await store.takeOverSession(record.id, takeover, [], { owner: instanceId });
     if (!won) {
       const after = await store.getSession(record.id);
-      return !!after && (after.owner !== record.owner || after.status !== record.status);
+      return !!after && (after.owner !== record.owner || after.status !== record.status) ? 'moved' : 'not-now';
     }
     // Read after the takeover: nothing can be added by the old owner any more.
-    const [events, entries] = await Promise.all([store.readEvents(record.id, 0), store.readJournal!(record.id)]);
+    const [events, entries, taken] = await Promise.all([store.readEvents(record.id, 0), store.readJournal!(record.id), store.getSession(record.id)]);
     const identity = spec.identity ?? {};
     const session = new Session(
       {
@@ -452,12 +546,13 @@ export class SessionManager {
         durable: true,
         journalInStore: true,
         resume: { spec, journal: entries as JournalEntry[], events, expiresAt: record.expiresAt, ...(record.owner ? { previousOwner: record.owner } : {}) },
+        epoch: taken?.owner === instanceId ? (taken.epoch ?? 1) : (record.epoch ?? 1) + 1,
       },
       this.env,
     );
     this.local.set(record.id, session);
     await session.start();
-    return true;
+    return 'moved';
   }
 
   /**
@@ -478,8 +573,7 @@ export class SessionManager {
   private watch(key: string, owner: string, check: () => Promise<void>): void {
     this.watched.set(key, { owner, check });
     if (this.watchTimer !== undefined) return;
-    const every = Math.max(20, Math.min(50, Math.floor(this.leaseMs / 20)));
-    this.watchTimer = setInterval(() => void this.pollOwners(), every);
+    this.watchTimer = setInterval(() => void this.pollOwners(), this.watchMs);
     unref(this.watchTimer);
   }
 
@@ -523,7 +617,31 @@ export class SessionManager {
   }
 
   private async sendToOwner(record: SessionRecord, message: OwnerMessage): Promise<void> {
-    await this.guard(this.options.store.publish(`owner:${record.owner}`, JSON.stringify(message)));
+    const { store } = this.options;
+    const text = JSON.stringify(message);
+    let owner = record.owner;
+    const received = await this.guard(store.publish(`owner:${owner}`, text));
+    if (received !== 0 || (message.t !== 'result' && message.t !== 'cancel')) return;
+    // Nobody listens on the owner's channel (it is reconnecting, or gone): a tool result is in
+    // the journal already (a process that resumes the session applies it), but the owner may
+    // be back in a moment. Keep sending while the session runs, to its owner of the moment.
+    void (async () => {
+      const deadline = Date.now() + this.leaseMs * 4;
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        const now = await store.getSession(record.id).catch(() => undefined);
+        if (now === undefined) continue;
+        if (!now || (now.status !== 'running' && now.status !== 'pending')) return;
+        const here = this.local.get(record.id);
+        if (here) {
+          if (message.t === 'cancel') here.cancel();
+          else here.submitToolResult(message.c, message.input, true).catch(() => {});
+          return;
+        }
+        owner = now.owner;
+        if ((await store.publish(`owner:${owner}`, text).catch(() => 0)) !== 0) return;
+      }
+    })();
   }
 
   private onOwnerMessage(raw: string): void {
@@ -550,6 +668,15 @@ export class SessionManager {
     }
   }
 }
+
+/** Default TTL of the owner lease (ms): a session resumes elsewhere within about a second of its process dying. */
+export const DEFAULT_LEASE_MS = 750;
+/**
+ * Share of the lease during which a hold renewed at time t counts as current (from t, the
+ * moment the renewal was sent: the store renewed it later still). The rest is the margin for
+ * clocks running at slightly different rates.
+ */
+const HELD_SHARE = 0.8;
 
 /** Deepest `context` accepted (deeper ones overflow the stack while it is copied and frozen). */
 const MAX_CONTEXT_DEPTH = 256;

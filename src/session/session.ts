@@ -14,7 +14,8 @@ import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
 import { mentionsTools } from '../sandbox/tool-namespace.js';
 import { truncateJson } from '../protocol/truncate.js';
-import type { BrokerStore, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
+import { isFenced, isStoreUnavailable } from '../store/errors.js';
+import type { BrokerStore, SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
 import type { CallerIdentity, ToolDefinition, ToolProgress } from '../tools/types.js';
 import { ToolCallContext, type CallOwner } from './tool-context.js';
@@ -43,8 +44,25 @@ export interface SessionEnvironment {
   /** Whether anyone listens to a broker event (spares building its arguments). */
   listening(event: keyof BrokerEventMap): boolean;
   logger: Logger;
-  /** Called once the session's final event is stored. */
+  /** Called once the session's final event is stored (or once this copy stopped: see `lost`). */
   onEnded(session: Session): void;
+  /**
+   * With a shared store: whether this process's hold on its sessions is known to be current
+   * (renewed within the lease), and a way to renew it now. A session starts no server tool
+   * while its hold is not known to be current: a process paused or cut off past its lease
+   * learns it lost the session before it calls anything.
+   */
+  ownership?: {
+    current(): boolean;
+    confirm(): Promise<void>;
+  };
+  /**
+   * With a shared store: a cursor that goes on from the store after `afterSeq`, for the
+   * readers of a copy that stopped because another process owns the session now.
+   */
+  handoff?(sessionId: string, afterSeq: number, accept: ((e: StreamEvent) => boolean) | undefined): Promise<EventCursor>;
+  /** Set while the broker shuts down: a write the store cannot take is not tried again. */
+  closing?: boolean;
 }
 
 export interface SessionInit {
@@ -74,6 +92,8 @@ export interface SessionInit {
   journalInStore?: boolean;
   /** Set when this process resumes a session whose owner died (see `SessionManager`). */
   resume?: ResumeState;
+  /** The fencing epoch this process holds the session at (1 for a new session). */
+  epoch?: number;
 }
 
 export type {
@@ -191,6 +211,14 @@ export class Session implements EventSource {
   private codeStarted = false;
   private onCodeStarted: (() => void) | undefined;
   private ended = false;
+  /**
+   * Another process owns the session now (a fenced write or a renewal said so): this copy
+   * stopped at once and writes nothing more; its readers go on from the store.
+   */
+  lost = false;
+  /** The record and first event are stored: the session's hold is renewed from then on. */
+  private stored = false;
+  private restoring: Promise<boolean> | undefined;
   private queue: StreamEvent[] = [];
   private pendingPatch: SessionPatch | undefined;
   private flushScheduled = false;
@@ -238,7 +266,18 @@ export class Session implements EventSource {
     this.replayed = new Promise((r) => (this.resolveReplayed = r));
     if (init.durable === true || resume !== undefined) {
       const persist = init.journalInStore === true || resume !== undefined;
-      this.journal = new Journal(persist ? { store: env.store, sessionId: init.id, expiresAt: this.expiresAt, logger: env.logger } : undefined);
+      this.journal = new Journal(
+        persist
+          ? {
+              store: env.store,
+              sessionId: init.id,
+              expiresAt: this.expiresAt,
+              logger: env.logger,
+              append: (entries) =>
+                this.ownerWrite('journaling a session input', () => env.store.appendJournal!(init.id, entries, this.expiresAt, this.fence)),
+            }
+          : undefined,
+      );
       this.emitted = new Map();
     }
     if (resume) this.prepareReplay(resume);
@@ -287,6 +326,7 @@ export class Session implements EventSource {
     });
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
+    this.stored = true;
     if (this.journal?.persistent) {
       const spec: JournalSpec = {
         k: 'spec',
@@ -310,6 +350,7 @@ export class Session implements EventSource {
   /** Resumes a session whose owner died: runs the code again from the start, fed from the journal. */
   private async startResumed(): Promise<void> {
     this.status = 'running';
+    this.stored = true;
     const owner = this.init.resume!.previousOwner;
     this.env.logger.warn({ sessionId: this.id, ...(owner ? { owner } : {}) }, 'resuming a session: its owner stopped');
     this.launch();
@@ -695,9 +736,8 @@ export class Session implements EventSource {
       const show = () => {
         if (this.run === run) this.emit('tool_call', { callId, toolName, args, handler });
       };
-      this.env.store.addPendingCall(this.id, callId).then(show, (err) => {
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending tool call failed');
-        show();
+      void this.ownerWrite('storing a pending tool call', () => this.env.store.addPendingCall(this.id, callId, this.fence)).then((done) => {
+        if (done !== false) show();
       });
       return;
     }
@@ -727,7 +767,11 @@ export class Session implements EventSource {
     route: Extract<ToolRoute, { kind: 'registry' | 'handler' }>,
     rawArgs: Record<string, unknown>,
   ): Promise<void> {
-    const call = this.calls.get(callId)!;
+    const ownership = this.env.ownership;
+    // A process paused or cut off past its lease confirms it still owns the session first.
+    while (ownership && !ownership.current() && !this.ended) await ownership.confirm();
+    const call = this.calls.get(callId);
+    if (!call || this.ended) return;
     let args = rawArgs;
     if (route.kind === 'registry') {
       const checked = validateArgs(route.tool, rawArgs);
@@ -1181,6 +1225,8 @@ export class Session implements EventSource {
     if (!outcome.ok) this.pendingPatch.errorCode = outcome.error.code;
     this.emit('final', final);
     void this.settled().then(() => {
+      // Its final write was refused: another process owns the session (and ends it).
+      if (this.lost) return;
       this.complete = true;
       this.wakeReaders();
       this.resolveFinished();
@@ -1282,20 +1328,147 @@ export class Session implements EventSource {
     }
     this.writesIdle = false;
     const written = (this.writes = this.writes.then(async () => {
-      try {
-        if (journal && !journal.isDurable(need)) await journal.whenDurable(need);
-        const { store } = this.env;
-        // Issued together: a store that batches its calls (Redis, Upstash) writes both in one
-        // round trip, the events first.
-        const stored = store.appendEvents(this.id, batch, patch);
-        await (store.shared ? Promise.all([stored, store.publish(`ev:${this.id}`, JSON.stringify(batch))]) : stored);
-      } catch (err) {
-        // The session goes on in memory; readers here still get every event.
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing session events failed');
-      }
-      this.makeVisible(batch);
+      if (journal && !journal.isDurable(need)) await journal.whenDurable(need);
+      const { store } = this.env;
+      // A shared store publishes the batch to readers elsewhere in the same step, once stored
+      // (and never for a write its fence refused).
+      const write = store.shared ? { fence: this.fence, notify: JSON.stringify(batch) } : undefined;
+      // Not written because another process owns the session: never shown. A failure that was
+      // only logged (not an outage, not fenced) is shown, as the session goes on in memory.
+      const done = await this.ownerWrite('storing session events', () => store.appendEvents(this.id, batch, patch, write));
+      if (done !== false) this.makeVisible(batch);
       if (this.writes === written) this.writesIdle = true;
     }));
+  }
+
+  // ---- ownership (shared stores) --------------------------------------------------------
+
+  /** What this process's writes of the session carry: its owner and epoch (shared stores only). */
+  get fence(): SessionFence | undefined {
+    return this.env.store.shared ? { owner: this.init.owner, epoch: this.init.epoch ?? 1 } : undefined;
+  }
+
+  /** Whether this process renews its hold on the session (stored, running, not lost). */
+  get renewable(): boolean {
+    return this.stored && !this.lost && !this.complete && this.env.store.shared;
+  }
+
+  /**
+   * Runs one write of the session's state. With a store in this process (or one not shared),
+   * a failure is logged and the session goes on. With a shared store, the write is what
+   * fences a stale copy: another owner → this copy stops (`loseOwnership`); the record gone →
+   * the session is written back (`restore`) and the write made again; an outage → the write
+   * is tried again until the store answers (nothing it carries is shown to readers meanwhile,
+   * so a process cut off from the store shows nothing another one might contradict). Resolves
+   * true once written, false when not (or undefined after a logged failure).
+   */
+  private async ownerWrite(what: string, write: () => Promise<void>): Promise<boolean | undefined> {
+    const shared = this.env.store.shared;
+    let wait = 50;
+    for (let restores = 0; ; ) {
+      if (this.lost) return false;
+      try {
+        await write();
+        return true;
+      } catch (err) {
+        if (this.lost) return false;
+        if (isFenced(err)) {
+          if (err.state === 'lost') {
+            this.loseOwnership();
+            return false;
+          }
+          // The store lost the record (a restart without persistence): write the session back
+          // (a write-back the store could not take yet is tried again, like any write).
+          if (Date.now() < this.expiresAt && !this.env.closing && restores++ < 20) {
+            if (!(await this.restore())) {
+              if (this.lost) return false;
+              await new Promise((r) => setTimeout(r, wait));
+              wait = Math.min(1000, wait * 2);
+            }
+            continue;
+          }
+        } else if (shared && isStoreUnavailable(err) && Date.now() < this.expiresAt && !this.env.closing) {
+          await new Promise((r) => setTimeout(r, wait));
+          wait = Math.min(1000, wait * 2);
+          continue;
+        }
+        this.env.logger.error({ sessionId: this.id, err: String(err) }, `${what} failed`);
+        return undefined;
+      }
+    }
+  }
+
+  /**
+   * Writes the session back to a shared store that lost it (or part of it): the record, the
+   * events stored so far, the journal written so far and the client calls still waiting. False
+   * when it could not: another process owns the session (this copy stops, `lost`), or the
+   * store failed (logged; the caller tries again).
+   */
+  restore(): Promise<boolean> {
+    const store = this.env.store;
+    if (this.lost || !store.restoreSession || !this.fence) return Promise.resolve(false);
+    this.restoring ??= (async () => {
+      try {
+        const pending: string[] = [];
+        for (const [callId, call] of this.calls) if (call.handler === 'client' && !call.settled) pending.push(callId);
+        const answer = await store.restoreSession!({
+          record: this.record(),
+          events: this.events,
+          journal: this.journal?.durableEntries() ?? [],
+          pending,
+          fence: this.fence!,
+        });
+        if (answer === 'lost') {
+          this.loseOwnership();
+          return false;
+        }
+        this.env.logger.warn({ sessionId: this.id }, 'the store had lost the session: written back');
+        return true;
+      } catch (err) {
+        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'writing the session back failed');
+        return false;
+      } finally {
+        this.restoring = undefined;
+      }
+    })();
+    return this.restoring;
+  }
+
+  /**
+   * Another process owns the session now: this copy stops at once, with no further event,
+   * tool call or journal write, and ends nothing in the store (the owner does). Its readers go
+   * on from the store (`successor`).
+   */
+  loseOwnership(): void {
+    if (this.lost || this.complete) return;
+    this.lost = true;
+    this.env.logger.warn({ sessionId: this.id }, 'another process owns the session now: this copy stops');
+    const running = !this.ended;
+    this.ended = true;
+    this.stopTimers();
+    for (const state of this.progressStates.values()) if (state.timer !== undefined) clearTimeout(state.timer);
+    this.progressStates.clear();
+    for (const call of this.calls.values()) call.abort?.abort();
+    this.calls.clear();
+    this.run?.dispose();
+    this.journal?.close();
+    this.queue = [];
+    this.pendingPatch = undefined;
+    // The sandbox ends without a word: its outcome is ignored (the session has ended here).
+    if (running && this.launched) this.withSandbox((sandbox) => sandbox.abort({ code: 'SESSION_LOST', message: 'another process owns the session' }));
+    if (this.replayLeft) {
+      this.replayLeft = undefined;
+      this.resolveReplayed();
+    }
+    this.complete = true;
+    this.wakeReaders();
+    this.resolveFinished();
+    this.env.onEnded(this);
+  }
+
+  /** For the readers of a copy that stopped: a cursor that goes on from the store. */
+  successor(afterSeq: number, accept: ((e: StreamEvent) => boolean) | undefined): Promise<EventCursor> | undefined {
+    return this.lost && this.env.handoff ? this.env.handoff(this.id, afterSeq, accept) : undefined;
   }
 
   private makeVisible(batch: StreamEvent[]): void {
@@ -1318,6 +1491,7 @@ export class Session implements EventSource {
       owner: this.init.owner,
       lastSeq: this.events.length ? this.events[this.events.length - 1]!.seq : 0,
     };
+    if (this.env.store.shared) record.epoch = this.init.epoch ?? 1;
     if (this.tenant !== undefined) record.tenant = this.tenant;
     return record;
   }

@@ -16,6 +16,12 @@ export interface StoreCursorOptions {
   onIdle?: () => Promise<void>;
   /** Called once when the cursor closes. */
   onClose?: () => void;
+  /**
+   * Given for a session seen running: how long its record, should it vanish, is waited for
+   * before the cursor ends (a store that restarted empty gets it back from the owner).
+   * Default 0: at once.
+   */
+  missingGraceMs?: number;
 }
 
 /**
@@ -36,6 +42,9 @@ export class StoreCursor implements EventCursor {
   private unsubscribe: Unsubscribe | undefined;
   private subscribing = false;
   private failures = 0;
+  /** When the record was first found missing (after being seen running), if it still is. */
+  private missingSince: number | undefined;
+  private seenRunning = false;
 
   constructor(
     private readonly store: BrokerStore,
@@ -44,6 +53,7 @@ export class StoreCursor implements EventCursor {
     private readonly options: StoreCursorOptions = {},
   ) {
     this.lastSeq = afterSeq;
+    this.seenRunning = (options.missingGraceMs ?? 0) > 0;
   }
 
   async next(): Promise<StreamEvent | undefined> {
@@ -106,10 +116,20 @@ export class StoreCursor implements EventCursor {
     if (this.take(await this.store.readEvents(this.sessionId, this.lastSeq)) || this.queue.length > 0) return;
     const record = await this.store.getSession(this.sessionId);
     if (this.queue.length > 0) return;
+    if (!record && this.seenRunning && this.options.missingGraceMs) {
+      // Gone while it ran: the store may have restarted; its owner writes it back.
+      this.missingSince ??= Date.now();
+      if (Date.now() - this.missingSince < this.options.missingGraceMs) {
+        await this.waitForNotification(Math.min(POLL_FALLBACK_MS, this.options.missingGraceMs / 4));
+        return;
+      }
+    }
     if (!record || (record.status !== 'running' && record.status !== 'pending' && record.lastSeq <= this.lastSeq)) {
       this.done = true;
       return;
     }
+    this.missingSince = undefined;
+    if (record.status === 'running' || record.status === 'pending') this.seenRunning = true;
     if (this.notified) return;
     const woken = await this.waitForNotification(POLL_FALLBACK_MS);
     if (!woken && !this.closed && this.options.onIdle) await this.options.onIdle();

@@ -53,6 +53,11 @@ const JOURNAL_CHUNK = 512 * 1024;
  * gates, and writes issued without an `await` between them are committed as one batch, so a
  * reader never sees a patched record without the events written with it.
  *
+ * Ownership needs no fencing here: the platform runs at most one instance of an object at a
+ * time, and a session is its own object, so no second process can write its state. Writes
+ * therefore ignore `EventWrite.fence`, and the store has no `renewSession`/`restoreSession`
+ * (its storage is not lost while the object lives).
+ *
  * Expiry: every read treats a record past `expiresAt` as gone, and the store keeps the
  * object's alarm at the earliest `expiresAt`/counter reset; the object's `alarm()` calls
  * `sweep()`, which deletes what expired and re-arms the alarm for what remains.
@@ -231,7 +236,7 @@ export class DurableObjectStore implements BrokerStore {
     if (!record || (record.status !== 'running' && record.status !== 'pending')) return false;
     if (record.owner !== takeover.owner || record.lastSeq !== takeover.lastSeq) return false;
     if (!takeover.ignoreLease && (await this.leaseAlive(takeover.owner))) return false;
-    await this.appendEvents(id, events, patch);
+    await this.appendEvents(id, events, { ...patch, epoch: (record.epoch ?? 1) + 1 });
     return true;
   }
 

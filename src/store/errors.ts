@@ -25,3 +25,18 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * A fenced write was refused: another process owns the session now (`lost`), or the store
+ * no longer has its record (`missing`). Not an outage: the caller stops (or writes back).
+ */
+export class SessionFencedError extends Error {
+  override readonly name = 'SessionFencedError';
+  constructor(readonly state: 'lost' | 'missing') {
+    super(state === 'lost' ? 'another process owns the session now' : 'the store no longer holds the session');
+  }
+}
+
+export function isFenced(err: unknown): err is SessionFencedError {
+  return err instanceof SessionFencedError;
+}

@@ -1,7 +1,19 @@
 import type { StreamEvent } from '../protocol/events.js';
 import * as scripts from './redis-scripts.js';
 import { OP, type OpCode } from './redis-scripts.js';
-import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
+import { SessionFencedError } from './errors.js';
+import type {
+  BrokerStore,
+  CounterResult,
+  EventWrite,
+  FenceState,
+  SessionFence,
+  SessionPatch,
+  SessionRecord,
+  SessionRestore,
+  SessionTakeover,
+  Unsubscribe,
+} from './types.js';
 
 export interface LuaStoreOptions {
   /** Prepended to every key and channel name. Default `enclave:`. */
@@ -52,7 +64,7 @@ interface Operation {
 }
 
 /** Record fields in hash order; values are stored as JSON. */
-const FIELDS = ['id', 'status', 'createdAt', 'expiresAt', 'owner', 'tenant', 'lastSeq', 'endedAt', 'errorCode'] as const;
+const FIELDS = ['id', 'status', 'createdAt', 'expiresAt', 'owner', 'tenant', 'lastSeq', 'endedAt', 'errorCode', 'epoch', 'renewedAt'] as const;
 
 function recordFields(record: Partial<SessionRecord>, keepDeletes: boolean): string[] {
   const out: string[] = [];
@@ -70,6 +82,24 @@ function eventArgs(events: StreamEvent[]): string[] {
   const out: string[] = [];
   for (const e of events) out.push(String(e.seq), JSON.stringify(e));
   return out;
+}
+
+/** The part of a key a cluster hashes: its first non-empty `{…}`, else the whole key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** The fence arguments of an operation: owner (as stored: JSON) and epoch, or none. */
+function fenceArgs(fence: SessionFence | undefined): [string, string] {
+  return fence ? [JSON.stringify(fence.owner), String(fence.epoch)] : ['', ''];
+}
+
+/** Throws when a fenced operation answered that its fence does not hold. */
+function checkFence(answer: unknown): void {
+  if (answer === 'lost' || answer === 'missing') throw new SessionFencedError(answer);
 }
 
 function isNoScript(err: unknown): boolean {
@@ -116,6 +146,25 @@ export abstract class LuaStore implements BrokerStore {
   protected abstract evalScript(source: string, keys: string[], args: string[]): Promise<unknown>;
   protected abstract scriptLoad(source: string): Promise<unknown>;
 
+  /**
+   * Whether the server is a cluster: keys of different sessions (and leases, counters,
+   * indexes) may then not meet in one script, and the operations of a turn go out as one
+   * script call per hash slot instead of one call for all.
+   */
+  protected get clustered(): boolean {
+    return false;
+  }
+
+  /** The hash slot of a key (clusters only). */
+  protected slotOf(key: string): number | string {
+    return hashTag(key);
+  }
+
+  /** The command scripts publish with: sharded pub/sub on a cluster. */
+  protected get publishCommand(): string {
+    return this.clustered ? 'SPUBLISH' : 'PUBLISH';
+  }
+
   /** The message as published on the wire (a subclass may wrap it for its subscribers). */
   protected wireMessage(message: string): string {
     return message;
@@ -131,22 +180,21 @@ export abstract class LuaStore implements BrokerStore {
 
   async createSession(record: SessionRecord, events: StreamEvent[] = []): Promise<void> {
     const last = events[events.length - 1];
-    const stored = last ? { ...record, lastSeq: Math.max(record.lastSeq, last.seq) } : record;
+    const stored = { epoch: 1, ...record, ...(last ? { lastSeq: Math.max(record.lastSeq, last.seq) } : {}) };
+    delete stored.renewedAt;
     const fields = recordFields(stored, false);
     const id = record.id;
-    await this.op(
+    const created = this.op(
       OP.create,
-      [this.recordKey(id), this.eventsKey(id), this.pendingKey(id), this.tenantKey(record.tenant), this.journalKey(id)],
-      [
-        id,
-        String(record.expiresAt),
-        this.creates++ % PRUNE_EVERY === 0 ? String(Date.now()) : '',
-        String(this.maxEvents),
-        String(fields.length / 2),
-        ...fields,
-        ...eventArgs(events),
-      ],
+      [this.recordKey(id), this.eventsKey(id), this.pendingKey(id), this.journalKey(id)],
+      [String(record.expiresAt), String(this.maxEvents), String(fields.length / 2), ...fields, ...eventArgs(events)],
     );
+    await Promise.all([created, this.index(id, record.tenant, record.expiresAt)]);
+  }
+
+  /** Adds a session to its tenant's index (its own key: on a cluster, its own slot). */
+  private index(id: string, tenant: string | undefined, expiresAt: number): Promise<unknown> {
+    return this.op(OP.index, [this.tenantKey(tenant)], [id, String(expiresAt), this.creates++ % PRUNE_EVERY === 0 ? String(Date.now()) : '']);
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
@@ -155,14 +203,24 @@ export abstract class LuaStore implements BrokerStore {
     return record && record.expiresAt > Date.now() ? record : null;
   }
 
-  async appendEvents(id: string, events: StreamEvent[], patch?: SessionPatch): Promise<void> {
+  async appendEvents(id: string, events: StreamEvent[], patch?: SessionPatch, write?: EventWrite): Promise<void> {
     const fields = patch ? recordFields(patch, true) : [];
     if (!events.length && !fields.length) return;
-    await this.op(
+    const notify = write?.notify;
+    const answer = await this.op(
       OP.append,
-      [this.recordKey(id), this.eventsKey(id)],
-      [String(this.maxEvents), String(fields.length / 2), ...fields, ...eventArgs(events)],
+      [this.recordKey(id), this.eventsKey(id), this.channelName(`ev:${id}`)],
+      [
+        String(this.maxEvents),
+        ...fenceArgs(write?.fence),
+        notify === undefined ? '' : this.publishCommand,
+        notify === undefined ? '' : this.wireMessage(notify),
+        String(fields.length / 2),
+        ...fields,
+        ...eventArgs(events),
+      ],
     );
+    checkFence(answer);
   }
 
   async readEvents(id: string, afterSeq: number): Promise<StreamEvent[]> {
@@ -172,12 +230,16 @@ export abstract class LuaStore implements BrokerStore {
 
   async listSessions(tenant: string | undefined): Promise<SessionRecord[]> {
     const now = Date.now();
-    const records = (await this.op(OP.list, [this.tenantKey(tenant)], [String(now), this.recordKey('')])) as SessionRecord[];
-    return records.filter((r) => r.expiresAt > now && r.tenant === tenant);
+    const [before, after] = this.clustered ? ['', ''] : this.recordKey('\u0000').split('\u0000');
+    let records = (await this.op(OP.list, [this.tenantKey(tenant)], [String(now), before!, after!])) as (SessionRecord | string | null)[];
+    if (this.clustered) {
+      records = await Promise.all(records.map((id) => this.op(OP.get, [this.recordKey(id as string)], []) as Promise<SessionRecord | null>));
+    }
+    return records.filter((r): r is SessionRecord => !!r && typeof r === 'object' && r.expiresAt > now && r.tenant === tenant);
   }
 
-  async addPendingCall(sessionId: string, callId: string): Promise<void> {
-    await this.op(OP.addPending, [this.recordKey(sessionId), this.pendingKey(sessionId)], [callId]);
+  async addPendingCall(sessionId: string, callId: string, fence?: SessionFence): Promise<void> {
+    checkFence(await this.op(OP.addPending, [this.recordKey(sessionId), this.pendingKey(sessionId)], [callId, ...fenceArgs(fence)]));
   }
 
   async claimPendingCall(sessionId: string, callId: string): Promise<boolean> {
@@ -192,27 +254,64 @@ export abstract class LuaStore implements BrokerStore {
     return (await this.op(OP.leaseAlive, [this.leaseKey(instanceId)], [])) === 1;
   }
 
-  async takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
-    const fields = recordFields(patch, true);
-    const reply = await this.op(
-      OP.takeOver,
-      [this.recordKey(id), this.eventsKey(id), this.leaseKey(takeover.owner)],
+  async renewSession(id: string, fence: SessionFence): Promise<FenceState> {
+    return (await this.op(OP.renewSession, [this.recordKey(id)], fenceArgs(fence))) as FenceState;
+  }
+
+  async restoreSession(state: SessionRestore): Promise<'ok' | 'lost'> {
+    const { record, events, journal, pending, fence } = state;
+    const id = record.id;
+    const fields = recordFields({ ...record, owner: fence.owner, epoch: fence.epoch }, false);
+    const restored = this.op(
+      OP.restore,
+      [this.recordKey(id), this.eventsKey(id), this.pendingKey(id), this.journalKey(id), this.channelName(`ev:${id}`)],
       [
-        JSON.stringify(takeover.owner),
-        String(takeover.lastSeq),
-        takeover.ignoreLease ? '1' : '0',
+        ...fenceArgs(fence),
+        String(record.expiresAt),
         String(this.maxEvents),
+        this.publishCommand,
         String(fields.length / 2),
         ...fields,
+        String(journal.length),
+        ...journal.map((e) => JSON.stringify(e)),
+        String(pending.length),
+        ...pending,
         ...eventArgs(events),
       ],
-    );
+    ) as Promise<'ok' | 'lost'>;
+    const [answer] = await Promise.all([restored, this.index(id, record.tenant, record.expiresAt)]);
+    return answer;
+  }
+
+  async takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean> {
+    const fields = recordFields(patch, true);
+    // On a cluster the lease lives in another slot: it is checked first, apart; the script
+    // checks the record's own renewal time (and the epoch fences the old owner in any case).
+    const keys = [this.recordKey(id), this.eventsKey(id)];
+    if (!this.clustered) keys.push(this.leaseKey(takeover.owner));
+    else if (!takeover.ignoreLease && (await this.leaseAlive(takeover.owner))) return false;
+    const reply = await this.op(OP.takeOver, keys, [
+      JSON.stringify(takeover.owner),
+      String(takeover.lastSeq),
+      takeover.ignoreLease ? '1' : '0',
+      String(this.maxEvents),
+      String(Math.max(0, Math.ceil(takeover.leaseMs ?? 0))),
+      String(fields.length / 2),
+      ...fields,
+      ...eventArgs(events),
+    ]);
     return reply === 1;
   }
 
-  async appendJournal(id: string, entries: unknown[], expiresAt: number): Promise<void> {
+  async appendJournal(id: string, entries: unknown[], expiresAt: number, fence?: SessionFence): Promise<void> {
     if (!entries.length) return;
-    await this.op(OP.appendJournal, [this.journalKey(id)], [String(expiresAt), ...entries.map((e) => JSON.stringify(e))]);
+    checkFence(
+      await this.op(
+        OP.appendJournal,
+        [this.journalKey(id), this.recordKey(id)],
+        [String(expiresAt), ...fenceArgs(fence), ...entries.map((e) => JSON.stringify(e))],
+      ),
+    );
   }
 
   async readJournal(id: string): Promise<unknown[]> {
@@ -226,41 +325,49 @@ export abstract class LuaStore implements BrokerStore {
   }
 
   /** Published from the script, so it goes out with the writes issued with it (in order). */
-  async publish(channel: string, message: string): Promise<void> {
-    await this.op(OP.publish, [], [this.channelName(channel), this.wireMessage(message)]);
+  async publish(channel: string, message: string): Promise<number> {
+    return (await this.op(OP.publish, [this.channelName(channel)], [this.publishCommand, this.wireMessage(message)])) as number;
   }
 
-  /** The channel name used on the wire for `channel`. */
+  /**
+   * The channel name used on the wire for `channel`. `ev:<sessionId>` shares the session's
+   * hash tag (a script that stores events publishes them on a cluster too); `owner:<id>` and
+   * others get their own.
+   */
   protected channelName(channel: string): string {
-    return `${this.prefix}ch:${channel}`;
+    const colon = channel.indexOf(':');
+    if (colon < 0) return `${this.prefix}{${channel}}:ch`;
+    return `${this.prefix}{${channel.slice(colon + 1)}}:${channel.slice(0, colon)}`;
   }
+
+  // Every key of a session carries its id as hash tag ({s_…}): on a cluster they share a slot.
 
   protected recordKey(id: string): string {
-    return `${this.prefix}session:${id}`;
+    return `${this.prefix}{${id}}:session`;
   }
 
   private eventsKey(id: string): string {
-    return `${this.prefix}events:${id}`;
+    return `${this.prefix}{${id}}:events`;
   }
 
   private journalKey(id: string): string {
-    return `${this.prefix}journal:${id}`;
+    return `${this.prefix}{${id}}:journal`;
   }
 
   private pendingKey(id: string): string {
-    return `${this.prefix}pending:${id}`;
+    return `${this.prefix}{${id}}:pending`;
   }
 
   private tenantKey(tenant: string | undefined): string {
-    return tenant === undefined ? `${this.prefix}sessions-without-tenant` : `${this.prefix}tenant:${tenant}`;
+    return tenant === undefined ? `${this.prefix}{sessions-without-tenant}` : `${this.prefix}tenant:{${tenant}}`;
   }
 
   private leaseKey(instanceId: string): string {
-    return `${this.prefix}lease:${instanceId}`;
+    return `${this.prefix}lease:{${instanceId}}`;
   }
 
   private counterKey(key: string): string {
-    return `${this.prefix}counter:${key}`;
+    return `${this.prefix}counter:{${key}}`;
   }
 
   /** Queues one operation for the next script call; resolves with its (parsed) answer. */
@@ -277,6 +384,19 @@ export abstract class LuaStore implements BrokerStore {
     this.scheduled = false;
     const queue = this.queue;
     this.queue = [];
+    if (!this.clustered) return this.sendAll(queue);
+    // A cluster runs a script on one slot: one call per slot, each in the order issued.
+    const bySlot = new Map<number | string, Operation[]>();
+    for (const op of queue) {
+      const slot = this.slotOf(op.keys[0] ?? '');
+      let ops = bySlot.get(slot);
+      if (!ops) bySlot.set(slot, (ops = []));
+      ops.push(op);
+    }
+    for (const ops of bySlot.values()) this.sendAll(ops);
+  }
+
+  private sendAll(queue: Operation[]): void {
     for (let i = 0; i < queue.length; i += MAX_BATCH) {
       void this.send(queue.length <= MAX_BATCH ? queue : queue.slice(i, i + MAX_BATCH));
     }
@@ -285,7 +405,7 @@ export abstract class LuaStore implements BrokerStore {
   /** One script call for `ops`; settles each operation with its own answer. */
   private async send(ops: Operation[]): Promise<void> {
     const keys: string[] = [];
-    const args: string[] = [String(ops.length)];
+    const args: string[] = [String(ops.length), String(Date.now())];
     for (const op of ops) {
       args.push(String(op.code), String(op.keys.length), String(op.args.length));
       for (const k of op.keys) keys.push(k);

@@ -71,6 +71,7 @@ const ended = (record: SessionRecord) => record.status === 'completed' || record
 
 /**
  * The default store: one process, nothing shared. Expiry never keeps the process alive.
+ * Writes take no fence (`EventWrite.fence` is ignored): only this process can own a session.
  *
  * Ended sessions stay until `expiresAt` for replay. Once a session ends (its record's status
  * becomes `completed` or `error`) its entry is compacted, within a second and in a batch with
@@ -276,7 +277,7 @@ export class MemoryStore implements BrokerStore {
     if (record.owner !== takeover.owner || record.lastSeq !== takeover.lastSeq) return false;
     const until = this.leases.get(takeover.owner);
     if (!takeover.ignoreLease && until !== undefined && until > Date.now()) return false;
-    await this.appendEvents(id, events, patch);
+    await this.appendEvents(id, events, { ...patch, epoch: (record.epoch ?? 1) + 1, renewedAt: Date.now() });
     return true;
   }
 

@@ -6,7 +6,8 @@
  * JSON text built from the stored JSON, so numbers never go through Lua's number formatting.
  *
  * Call: KEYS are the operations' keys, one operation after the other. ARGV: operation count,
- * then per operation its code, key count and argument count, then its arguments. Reply: one
+ * the caller's clock (epoch ms, used where the server's is not available), then per operation
+ * its code, key count and argument count, then its arguments. Reply: one
  * string per operation, `=` and its JSON answer, or `!` and an error message (an operation
  * that fails does not stop the others).
  */
@@ -27,6 +28,9 @@ export const OP = {
   appendJournal: 12,
   readJournal: 13,
   publish: 14,
+  renewSession: 15,
+  restore: 16,
+  index: 17,
 } as const;
 
 export type OpCode = (typeof OP)[keyof typeof OP];
@@ -92,35 +96,65 @@ local function appendAndPatch(record, events, maxEvents, A, countAt, exp, lastSe
   if #del > 0 then redis.call('HDEL', record, unpack(del)) end
 end
 
+-- The server's clock in epoch ms (the same for every process that asks); the caller's clock
+-- (ARGV[2]) where a server refuses TIME in scripts.
+local function nowMs()
+  local ok, t = pcall(redis.call, 'TIME')
+  if ok and type(t) == 'table' then return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+  return tonumber(ARGV[2])
+end
+-- The fence check of a write: nil when it holds (or when the caller gives none: owner ''),
+-- else 'missing' (no record) or 'lost' (another owner or epoch). owner is JSON as stored.
+local function fence(record, owner, epoch)
+  if owner == '' then return nil end
+  local h = redis.call('HMGET', record, 'owner', 'epoch')
+  if not h[1] then return 'missing' end
+  if h[1] ~= owner or (h[2] or '1') ~= epoch then return 'lost' end
+  return nil
+end
+
 local OPS = {}
 
--- KEYS: record, events, pending, tenant index, journal (emptied: a new session starts a new
--- one). ARGV: id, expiresAt, now ('' to skip pruning the index), maxEvents, field count,
--- (field, json)..., (seq, event json)... The index expires with its latest session.
+-- KEYS: record, events, pending, journal (emptied: a new session starts a new one). ARGV:
+-- expiresAt, maxEvents, field count, (field, json)..., (seq, event json)... The record gets
+-- renewedAt (the server's clock).
 OPS[${OP.create}] = function(K, A)
-  local exp = A[2]
-  redis.call('DEL', K[1], K[2], K[3], K[5])
-  local n = tonumber(A[5])
+  local exp = A[1]
+  redis.call('DEL', K[1], K[2], K[3], K[4])
+  local n = tonumber(A[3])
   local fields = {}
-  for i = 6, 5 + 2 * n do fields[#fields + 1] = A[i] end
+  for i = 4, 3 + 2 * n do fields[#fields + 1] = A[i] end
+  fields[#fields + 1] = 'renewedAt'
+  fields[#fields + 1] = string.format('%d', nowMs())
   addAll('HSET', K[1], fields)
   redis.call('PEXPIREAT', K[1], exp)
-  if addEvents(K[2], A, 6 + 2 * n, tonumber(A[4]), 0) ~= nil then
+  if addEvents(K[2], A, 4 + 2 * n, tonumber(A[2]), 0) ~= nil then
     redis.call('PEXPIREAT', K[2], exp)
   end
-  if A[3] ~= '' then redis.call('ZREMRANGEBYSCORE', K[4], '-inf', A[3]) end
-  redis.call('ZADD', K[4], exp, A[1])
-  local last = redis.call('ZRANGE', K[4], -1, -1, 'WITHSCORES')
-  if last[2] then redis.call('PEXPIREAT', K[4], last[2]) end
   return '1'
 end
 
--- KEYS: record, events. ARGV: maxEvents, patch count, (field, json or '' to delete)...,
--- (seq, event json)... Does nothing when the record is gone.
+-- KEYS: tenant index. ARGV: id, expiresAt, now ('' to skip pruning the index). The index
+-- expires with its latest session.
+OPS[${OP.index}] = function(K, A)
+  if A[3] ~= '' then redis.call('ZREMRANGEBYSCORE', K[1], '-inf', A[3]) end
+  redis.call('ZADD', K[1], A[2], A[1])
+  local last = redis.call('ZRANGE', K[1], -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', K[1], last[2]) end
+  return '1'
+end
+
+-- KEYS: record, events, channel. ARGV: maxEvents, owner (JSON, '' for no fence), epoch,
+-- publish command ('' to publish nothing), message, patch count, (field, json or '' to
+-- delete)..., (seq, event json)... Does nothing when the record is gone ('0', or "missing"
+-- with a fence) or the fence does not hold ("lost"); publishes the message once stored.
 OPS[${OP.append}] = function(K, A)
+  local f = fence(K[1], A[2], A[3])
+  if f then return '"' .. f .. '"' end
   local h = redis.call('HMGET', K[1], 'expiresAt', 'lastSeq')
   if not h[1] then return '0' end
-  appendAndPatch(K[1], K[2], tonumber(A[1]), A, 2, h[1], h[2])
+  appendAndPatch(K[1], K[2], tonumber(A[1]), A, 6, h[1], h[2])
+  if A[4] ~= '' then redis.call(A[4], K[3], A[5]) end
   return '1'
 end
 
@@ -134,21 +168,28 @@ OPS[${OP.read}] = function(K, A)
   return '[' .. table.concat(redis.call('ZRANGEBYSCORE', K[1], '(' .. A[1], '+inf'), ',') .. ']'
 end
 
--- KEYS: tenant index. ARGV: now, record key prefix. Prunes expired and vanished entries and
--- answers the live records as a JSON array.
+-- KEYS: tenant index. ARGV: now, record key prefix and suffix ('' both on a cluster). Prunes
+-- expired entries and answers the live records as a JSON array, or on a cluster (where the
+-- records live in other slots) the ids, whose records are read apart.
 OPS[${OP.list}] = function(K, A)
   redis.call('ZREMRANGEBYSCORE', K[1], '-inf', A[1])
   local ids = redis.call('ZRANGE', K[1], 0, -1)
   local out = {}
   for _, id in ipairs(ids) do
-    local flat = redis.call('HGETALL', A[2] .. id)
-    if #flat > 0 then out[#out + 1] = recordJson(flat) else redis.call('ZREM', K[1], id) end
+    if A[2] == '' then
+      out[#out + 1] = cjson.encode(id)
+    else
+      local flat = redis.call('HGETALL', A[2] .. id .. A[3])
+      if #flat > 0 then out[#out + 1] = recordJson(flat) else redis.call('ZREM', K[1], id) end
+    end
   end
   return '[' .. table.concat(out, ',') .. ']'
 end
 
--- KEYS: record, pending. ARGV: callId.
+-- KEYS: record, pending. ARGV: callId, owner (JSON or ''), epoch.
 OPS[${OP.addPending}] = function(K, A)
+  local f = fence(K[1], A[2], A[3])
+  if f then return '"' .. f .. '"' end
   local exp = redis.call('HGET', K[1], 'expiresAt')
   if not exp then return '0' end
   redis.call('SADD', K[2], A[1])
@@ -183,25 +224,88 @@ OPS[${OP.leaseAlive}] = function(K, A)
   return string.format('%d', redis.call('EXISTS', K[1]))
 end
 
--- KEYS: record, events, owner's lease. ARGV: owner (JSON), lastSeq, ignoreLease ('1'/'0'),
--- maxEvents, patch count, (field, json or '')..., (seq, event json)... Appends and patches
--- only while the record is pending/running, owned by that owner at that lastSeq, and the
--- lease is gone; 1 when it did.
+-- KEYS: record, events, owner's lease (left out on a cluster). ARGV: owner (JSON), lastSeq, ignoreLease ('1'/'0'),
+-- maxEvents, leaseMs, patch count, (field, json or '')..., (seq, event json)... Appends and
+-- patches only while the record is pending/running, owned by that owner at that lastSeq,
+-- the lease is gone and the owner has not renewed the record for leaseMs (server clock);
+-- the epoch goes up by one and renewedAt is now. 1 when it did.
 OPS[${OP.takeOver}] = function(K, A)
-  local h = redis.call('HMGET', K[1], 'status', 'owner', 'lastSeq', 'expiresAt')
+  local h = redis.call('HMGET', K[1], 'status', 'owner', 'lastSeq', 'expiresAt', 'epoch', 'renewedAt')
   if not h[1] then return '0' end
   if h[1] ~= '"running"' and h[1] ~= '"pending"' then return '0' end
   if h[2] ~= A[1] then return '0' end
   if (tonumber(h[3] or '0') or 0) ~= tonumber(A[2]) then return '0' end
-  if A[3] ~= '1' and redis.call('EXISTS', K[3]) == 1 then return '0' end
-  appendAndPatch(K[1], K[2], tonumber(A[4]), A, 5, h[4], h[3])
+  local now = nowMs()
+  if A[3] ~= '1' then
+    if K[3] and redis.call('EXISTS', K[3]) == 1 then return '0' end
+    if now - (tonumber(h[6] or '0') or 0) < tonumber(A[5]) then return '0' end
+  end
+  appendAndPatch(K[1], K[2], tonumber(A[4]), A, 6, h[4], h[3])
+  redis.call('HSET', K[1], 'epoch', string.format('%d', (tonumber(h[5] or '1') or 1) + 1), 'renewedAt', string.format('%d', now))
   return '1'
 end
 
--- KEYS: journal. ARGV: expiresAt, entry json...
+-- KEYS: record. ARGV: owner (JSON), epoch. Renews the owner's hold (renewedAt) while the
+-- fence holds; answers "ok", "missing" or "lost".
+OPS[${OP.renewSession}] = function(K, A)
+  local f = fence(K[1], A[1], A[2])
+  if f then return '"' .. f .. '"' end
+  redis.call('HSET', K[1], 'renewedAt', string.format('%d', nowMs()))
+  return '"ok"'
+end
+
+-- KEYS: record, events, pending, journal, channel. ARGV: owner (JSON), epoch, expiresAt,
+-- maxEvents, publish command, field count, (field, json)..., journal count, entry json...,
+-- pending count, callId..., (seq, event json)... Writes the session back: the record when
+-- it is gone, the events it lacks, the journal when it holds fewer entries, the pending
+-- calls; "lost" (and nothing written) when another owner holds it. Wakes the readers.
+OPS[${OP.restore}] = function(K, A)
+  local f = fence(K[1], A[1], A[2])
+  if f == 'lost' then return '"lost"' end
+  local exp = A[3]
+  local i = 6
+  local n = tonumber(A[i])
+  if f == 'missing' then
+    local fields = {}
+    for j = i + 1, i + 2 * n do fields[#fields + 1] = A[j] end
+    addAll('HSET', K[1], fields)
+  end
+  i = i + 2 * n + 1
+  redis.call('HSET', K[1], 'renewedAt', string.format('%d', nowMs()))
+  redis.call('PEXPIREAT', K[1], exp)
+  local nj = tonumber(A[i])
+  if redis.call('LLEN', K[4]) < nj then
+    redis.call('DEL', K[4])
+    local entries = {}
+    for j = i + 1, i + nj do entries[#entries + 1] = A[j] end
+    addAll('RPUSH', K[4], entries)
+    redis.call('PEXPIREAT', K[4], exp)
+  end
+  i = i + nj + 1
+  local np = tonumber(A[i])
+  if np > 0 then
+    local calls = {}
+    for j = i + 1, i + np do calls[#calls + 1] = A[j] end
+    addAll('SADD', K[3], calls)
+    redis.call('PEXPIREAT', K[3], exp)
+  end
+  i = i + np + 1
+  local h = redis.call('HMGET', K[1], 'lastSeq')
+  local top = addEvents(K[2], A, i, tonumber(A[4]), tonumber(h[1] or '0') or 0)
+  if top ~= nil then
+    redis.call('PEXPIREAT', K[2], exp)
+    if top > (tonumber(h[1] or '0') or 0) then redis.call('HSET', K[1], 'lastSeq', string.format('%d', top)) end
+  end
+  if A[5] ~= '' then redis.call(A[5], K[5], '[]') end
+  return '"ok"'
+end
+
+-- KEYS: journal, record. ARGV: expiresAt, owner (JSON or ''), epoch, entry json...
 OPS[${OP.appendJournal}] = function(K, A)
+  local f = fence(K[2], A[2], A[3])
+  if f then return '"' .. f .. '"' end
   local entries = {}
-  for i = 2, #A do entries[#entries + 1] = A[i] end
+  for i = 4, #A do entries[#entries + 1] = A[i] end
   addAll('RPUSH', K[1], entries)
   redis.call('PEXPIREAT', K[1], A[1])
   return '1'
@@ -212,15 +316,15 @@ OPS[${OP.readJournal}] = function(K, A)
   return '[' .. table.concat(redis.call('LRANGE', K[1], 0, -1), ',') .. ']'
 end
 
--- ARGV: channel, message.
+-- KEYS: channel (declared, so that a cluster routes it to the channel's slot). ARGV: publish
+-- command (PUBLISH, or SPUBLISH on a cluster), message. Answers how many subscribers got it.
 OPS[${OP.publish}] = function(K, A)
-  redis.call('PUBLISH', A[1], A[2])
-  return '1'
+  return string.format('%d', redis.call(A[1], K[1], A[2]))
 end
 
 local out = {}
 local ki = 0
-local ai = 2
+local ai = 3
 for o = 1, tonumber(ARGV[1]) do
   local code, nk, na = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2])
   ai = ai + 3

@@ -1,21 +1,27 @@
 import { StoreUnavailableError, withTimeout } from './errors.js';
+import { keySlot } from './key-slot.js';
 import { LuaStore, type LuaStoreOptions } from './lua-store.js';
 import type { Unsubscribe } from './types.js';
 
 /**
- * What the store uses of an `ioredis` client. Declared here rather than picked from the
- * package's types, so that the published declarations do not need the optional peer `ioredis`.
+ * What the store uses of an `ioredis` client: a `Redis`, or a `Cluster`. Declared here rather
+ * than picked from the package's types, so that the published declarations do not need the
+ * optional peer `ioredis`.
  */
 export interface RedisClient {
   readonly status?: string;
-  readonly options?: { host?: string; port?: number; path?: string | null };
+  readonly options?: { host?: string; port?: number; path?: string | null } | object;
   evalsha(sha1: string, numkeys: number, ...args: string[]): Promise<unknown>;
   eval(script: string, numkeys: number, ...args: string[]): Promise<unknown>;
   script(subcommand: 'LOAD', script: string): Promise<unknown>;
   ping(): Promise<unknown>;
-  duplicate(): RedisSubscriber;
+  duplicate(...args: any[]): RedisSubscriber;
   once(event: 'error', listener: (err: Error) => void): unknown;
   off(event: 'error', listener: (err: Error) => void): unknown;
+  /** Set by an ioredis `Cluster`. */
+  readonly isCluster?: boolean;
+  /** An ioredis `Cluster`'s nodes. */
+  nodes?(role: 'master'): Array<{ script(subcommand: 'LOAD', script: string): Promise<unknown> }>;
 }
 
 /** What the store uses of its subscriber connection (`RedisClient.duplicate()`). */
@@ -23,7 +29,10 @@ export interface RedisSubscriber {
   readonly status?: string;
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
-  on(event: 'error' | 'message', listener: (...args: any[]) => void): unknown;
+  /** Sharded pub/sub of an ioredis `Cluster` (Redis ≥ 7). */
+  ssubscribe?(channel: string): Promise<unknown>;
+  sunsubscribe?(channel: string): Promise<unknown>;
+  on(event: 'error' | 'message' | 'smessage', listener: (...args: any[]) => void): unknown;
   disconnect(): void;
 }
 
@@ -61,6 +70,12 @@ const DOWN = new Set(['reconnecting', 'close', 'end']);
  * retrying, and keep `enableOfflineQueue` on (with it off, commands sent before the first
  * connection is ready fail). Listen for the client's `error` events to keep ioredis from
  * logging them.
+ *
+ * Redis Cluster: pass an ioredis `Cluster`. Every key of a session carries the session id as
+ * hash tag (`enclave:{s_…}:events`), so each operation touches one slot; the operations of a
+ * turn go out as one script call per slot; notifications use sharded pub/sub (SPUBLISH,
+ * SSUBSCRIBE: Redis 7 or later) on channels in the session's slot; the subscriber is a
+ * `duplicate()` of the cluster with `shardedSubscribers` on.
  */
 export class RedisStore extends LuaStore {
   readonly name = 'redis';
@@ -68,6 +83,7 @@ export class RedisStore extends LuaStore {
   private readonly connectTimeoutMs: number;
   private subscriber: Subscriber | undefined;
   private readonly channels = new Map<string, Channel>();
+  private readonly isCluster: boolean;
 
   constructor(
     private readonly client: RedisClient,
@@ -76,12 +92,25 @@ export class RedisStore extends LuaStore {
     super(options);
     this.commandTimeoutMs = options.commandTimeoutMs ?? 5000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+    this.isCluster = (client as { isCluster?: unknown }).isCluster === true;
   }
 
   /** `host:port` (or the socket path) the client talks to. */
   get address(): string {
-    const o = this.client.options ?? {};
+    if (this.isCluster) {
+      const nodes = (this.client as { startupNodes?: unknown[] }).startupNodes ?? [];
+      return `the cluster at ${nodes.map((n) => (typeof n === 'object' && n ? `${(n as { host?: string }).host ?? 'localhost'}:${(n as { port?: number }).port ?? 6379}` : String(n))).join(', ')}`;
+    }
+    const o = (this.client.options ?? {}) as { host?: string; port?: number; path?: string | null };
     return o.path ? String(o.path) : `${o.host ?? 'localhost'}:${o.port ?? 6379}`;
+  }
+
+  protected override get clustered(): boolean {
+    return this.isCluster;
+  }
+
+  protected override slotOf(key: string): number | string {
+    return keySlot(key);
   }
 
   async connect(): Promise<void> {
@@ -113,7 +142,7 @@ export class RedisStore extends LuaStore {
     const subscriber = this.ensureSubscriber();
     let entry = this.channels.get(name);
     if (!entry) {
-      const ready = this.guard(subscriber, () => subscriber.subscribe(name));
+      const ready = this.guard(subscriber, () => (this.isCluster ? subscriber.ssubscribe!(name) : subscriber.subscribe(name)));
       entry = { handlers: new Set(), ready };
       this.channels.set(name, entry);
       ready.catch(() => {
@@ -135,7 +164,7 @@ export class RedisStore extends LuaStore {
       if (this.channels.get(name) !== current) return;
       this.channels.delete(name);
       // A failed UNSUBSCRIBE is harmless: messages on a channel without handlers are dropped.
-      await subscriber.unsubscribe(name).catch(() => undefined);
+      await (this.isCluster ? subscriber.sunsubscribe!(name) : subscriber.unsubscribe(name)).catch(() => undefined);
     };
   }
 
@@ -152,6 +181,10 @@ export class RedisStore extends LuaStore {
   }
 
   protected override scriptLoad(source: string): Promise<unknown> {
+    if (this.isCluster) {
+      // Into every primary's script cache (a node without it answers NOSCRIPT: EVAL then).
+      return Promise.all(this.client.nodes!('master').map((node) => node.script('LOAD', source)));
+    }
     return this.client.script('LOAD', source);
   }
 
@@ -170,10 +203,12 @@ export class RedisStore extends LuaStore {
 
   private ensureSubscriber(): Subscriber {
     if (this.subscriber) return this.subscriber;
-    const subscriber = this.client.duplicate();
+    const subscriber: Subscriber = this.isCluster
+      ? this.client.duplicate(undefined, { shardedSubscribers: true })
+      : this.client.duplicate();
     // The store owns this connection; its errors show up as failed commands instead.
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (channel: string, message: string) => {
+    subscriber.on(this.isCluster ? 'smessage' : 'message', (channel: string, message: string) => {
       const entry = this.channels.get(channel);
       if (entry) for (const handler of [...entry.handlers]) queueMicrotask(() => handler(message));
     });

@@ -60,7 +60,7 @@ describe('durable sessions on Redis', () => {
     expect(await follower.readUntil(isClientCall)).toEqual(seen);
     await a.kill();
     // The owner's lease lapses in Redis (plus the time B trusts an alive answer).
-    while ((await client.exists(`enclave:lease:${a.instanceId}`)) === 1) await sleep(50);
+    while ((await client.exists(`enclave:lease:{${a.instanceId}}`)) === 1) await sleep(50);
     await sleep(LEASE_MS / 2);
 
     // The client's answer goes to B, which now runs the session.
@@ -122,7 +122,7 @@ describe('durable sessions on Redis', () => {
     expect(logged.t1).toBeGreaterThanOrEqual(logged.t0 + 20);
 
     await a.kill();
-    while ((await client.exists(`enclave:lease:${a.instanceId}`)) === 1) await sleep(50);
+    while ((await client.exists(`enclave:lease:{${a.instanceId}}`)) === 1) await sleep(50);
     await sleep(LEASE_MS / 2);
     expect((await postJson(`${b.url}/sessions/${id}/tool-result`, { callId: q2, result: 'two' })).status).toBe(200);
 
@@ -203,10 +203,10 @@ describe('durable sessions on Redis', () => {
     }
     await a.kill();
     // A's lease is still alive: B takes the answer and sends it to A, which is gone.
-    expect(await client.exists(`enclave:lease:${a.instanceId}`)).toBe(1);
+    expect(await client.exists(`enclave:lease:{${a.instanceId}}`)).toBe(1);
     expect((await postJson(`${b.url}/sessions/${id}/tool-result`, { callId, result: 'kept' })).status).toBe(200);
     // Once the lease lapsed, whoever touches the session resumes it, with the answer.
-    while ((await client.exists(`enclave:lease:${a.instanceId}`)) === 1) await sleep(50);
+    while ((await client.exists(`enclave:lease:{${a.instanceId}}`)) === 1) await sleep(50);
     await sleep(LEASE_MS / 2);
     const log = await readEvents(await fetch(`${b.url}/sessions/${id}/events`));
     expect(finalOf(log)).toMatchObject({ ok: true, result: { runs: 1, q: 'kept' } });

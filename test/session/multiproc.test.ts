@@ -1,7 +1,9 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { eventReader, finalOf, postJson, readEvents } from '../helpers/broker.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import { RedisCluster } from '../helpers/redis-cluster.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { UpstashBridge } from '../helpers/upstash-bridge.js';
 
@@ -10,6 +12,7 @@ const GRACE_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let redis: RedisServer;
+let cluster: RedisCluster;
 let bridge: UpstashBridge;
 const processes: BrokerProcess[] = [];
 
@@ -18,17 +21,30 @@ async function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> 
   processes.push(p);
   return p;
 }
-const onRedis = () => spawnBroker({ STORE: 'redis', REDIS_URL: redis.url });
-
 beforeAll(async () => {
-  redis = await RedisServer.start();
+  [redis, cluster] = await Promise.all([RedisServer.start(), RedisCluster.start()]);
   bridge = await UpstashBridge.start(redis.url);
-});
+}, 60_000);
+
+/** The Redis deployments the processes share: one server, and a three-primary cluster. */
+const backends = [
+  {
+    name: 'one Redis',
+    env: (): Record<string, string> => ({ STORE: 'redis', REDIS_URL: redis.url }),
+    client: () => new Redis(redis.url),
+  },
+  {
+    name: 'a Redis Cluster',
+    env: (): Record<string, string> => ({ STORE: 'redis', REDIS_CLUSTER: cluster.spec }),
+    client: () => cluster.client(),
+  },
+];
 
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop().catch(() => {})));
   await bridge?.stop();
   await redis?.stop();
+  await cluster?.stop();
 });
 
 /** Starts a session on `url` that first calls the server tool `noop`, then waits on a client tool. */
@@ -77,11 +93,11 @@ async function eventually<T>(check: () => Promise<T>, ms = 15_000): Promise<T> {
   }
 }
 
-describe('broker processes on one Redis act as one', () => {
+describe.each(backends)('broker processes on $name act as one', (backend) => {
   let a: BrokerProcess;
   let b: BrokerProcess;
   beforeAll(async () => {
-    [a, b] = await Promise.all([onRedis(), onRedis()]);
+    [a, b] = await Promise.all([spawnBroker(backend.env()), spawnBroker(backend.env())]);
   });
 
   it('answers GET, events, tool-result and their errors on B as A does', async () => {
@@ -144,8 +160,10 @@ describe('broker processes on one Redis act as one', () => {
 
   it('counts a reader on B for the disconnect grace of a session on A', async () => {
     const { id, callId, seen, leave } = await waitingSession(a.url);
-    await leave();
+    // B's reader tells A before its answer starts; the creating stream leaves after that (no
+    // window in which the session has no reader at all).
     const follower = eventReader(await fetch(`${b.url}/sessions/${id}/events?after=${seen.at(-1)!.seq}`));
+    await leave();
     // Several graces pass while only B reads: the session lives on.
     await sleep(GRACE_MS * 4);
     expect(await json(fetch(`${a.url}/sessions/${id}`))).toMatchObject({ status: 'running' });
@@ -154,9 +172,9 @@ describe('broker processes on one Redis act as one', () => {
 
     // When the reader on B goes away too, the grace runs out and the session is cancelled.
     const other = await waitingSession(a.url);
-    await other.leave();
     const leavingRes = await fetch(`${b.url}/sessions/${other.id}/events?after=${other.seen.at(-1)!.seq}`);
     const leaving = eventReader(leavingRes);
+    await other.leave();
     await sleep(GRACE_MS * 2);
     expect(await json(fetch(`${a.url}/sessions/${other.id}`))).toMatchObject({ status: 'running' });
     await leaving.close();
@@ -167,7 +185,7 @@ describe('broker processes on one Redis act as one', () => {
   });
 
   it('ends the sessions of a killed non-durable process with SESSION_LOST, once, for followers and callers', async () => {
-    const c = await spawnBroker({ STORE: 'redis', REDIS_URL: redis.url, DURABLE: '0' });
+    const c = await spawnBroker({ ...backend.env(), DURABLE: '0' });
     const followed = await waitingSession(c.url);
     const touched = await waitingSession(c.url);
     const follower = eventReader(await fetch(`${b.url}/sessions/${followed.id}/events`));
@@ -182,15 +200,24 @@ describe('broker processes on one Redis act as one', () => {
     expect(rest[0]!.payload).toMatchObject({ code: 'SESSION_LOST', recoverable: true });
     expect(finalOf(rest)).toMatchObject({ ok: false, error: { code: 'SESSION_LOST' } });
 
-    // The other is ended when touched; A and B touching it together end it once.
-    const infos = await eventually(async () => {
-      const both = await Promise.all([
-        json(fetch(`${a.url}/sessions/${touched.id}`)),
-        json(fetch(`${b.url}/sessions/${touched.id}`)),
-      ]);
-      for (const info of both) expect(info).toMatchObject({ status: 'error', errorCode: 'SESSION_LOST' });
-      return both;
-    });
+    // Reading never moves a session: GET answers the record as it is, lease lapsed or not.
+    const lease = backend.client();
+    try {
+      while ((await lease.exists(`enclave:lease:{${c.instanceId}}`)) === 1) await sleep(50);
+    } finally {
+      lease.disconnect();
+    }
+    await sleep(LEASE_MS);
+    for (const url of [a.url, b.url]) expect(await json(fetch(`${url}/sessions/${touched.id}`))).toMatchObject({ status: 'running' });
+
+    // A write that needs an owner ends it; A and B writing together end it once.
+    const answers = await Promise.all([
+      postJson(`${a.url}/sessions/${touched.id}/tool-result`, { callId: touched.callId, result: 1 }),
+      postJson(`${b.url}/sessions/${touched.id}/tool-result`, { callId: touched.callId, result: 2 }),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([409, 409]);
+    const infos = await Promise.all([json(fetch(`${a.url}/sessions/${touched.id}`)), json(fetch(`${b.url}/sessions/${touched.id}`))]);
+    for (const info of infos) expect(info).toMatchObject({ status: 'error', errorCode: 'SESSION_LOST' });
     expect(infos[0]).toEqual(infos[1]);
     const events = await readEvents(await fetch(`${a.url}/sessions/${touched.id}/events`));
     expect(events.filter((e) => e.type === 'final')).toHaveLength(1);

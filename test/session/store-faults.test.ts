@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import { silentLogger } from '../../src/session/types.js';
-import { eventReader, execute, finalOf, postJson, startBroker, type TestServer } from '../helpers/broker.js';
+import { eventReader, execute, finalOf, postJson, readEvents, startBroker, type TestServer } from '../helpers/broker.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 
 const clients: Redis[] = [];
@@ -41,7 +41,7 @@ describe('a broker on Redis when Redis fails', () => {
       await redis?.stop();
     });
 
-    it('answers 503 STORE_UNAVAILABLE, finishes running sessions in memory, and recovers when Redis is back', async () => {
+    it('answers 503 STORE_UNAVAILABLE, holds running sessions until Redis is back, writes them back and finishes them', async () => {
       const res = await postJson(`${server.url}/execute`, { code: 'return await callTool("client:ask", {})' });
       const id = res.headers.get('x-session-id')!;
       const reader = eventReader(res);
@@ -62,11 +62,21 @@ describe('a broker on Redis when Redis fails', () => {
       }
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
 
-      // The running session is answered and ends in memory; its stream gets final.
-      const answered = await postJson(`${server.url}/sessions/${id}/tool-result`, { callId: call.payload.callId, result: 'offline' });
-      expect(answered.status).toBe(200);
-      expect(finalOf(await reader.rest())).toMatchObject({ ok: true, result: 'offline' });
+      // The answer is taken but not confirmed while it cannot be journaled: the session shows
+      // nothing it could not store (another process may own it by the time the store is back).
+      const answered = postJson(`${server.url}/sessions/${id}/tool-result`, { callId: call.payload.callId, result: 'offline' });
+      const rest = reader.rest();
+      await redis.start();
+      // Redis is back empty: the owner writes the session back and goes on.
+      expect((await answered).status).toBe(200);
+      const followed = await rest;
+      expect(finalOf(followed)).toMatchObject({ ok: true, result: 'offline' });
       expect((await (await fetch(`${server.url}/health`)).json()).sessions.active).toBe(0);
+      expect(await (await fetch(`${server.url}/sessions/${id}`)).json()).toMatchObject({ status: 'completed' });
+      const stored = await readEvents(await fetch(`${server.url}/sessions/${id}/events`));
+      expect(stored.map((e) => e.seq)).toEqual(stored.map((_, i) => i + 1));
+      expect(stored.slice(-followed.length)).toEqual(followed);
+      expect(stored.filter((e) => e.type === 'final')).toHaveLength(1);
 
       // Redis comes back on the same port (empty): the same broker works again by itself.
       await redis.start();

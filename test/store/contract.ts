@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
+import { SessionFencedError } from '../../src/store/errors.js';
 import type { BrokerStore, SessionRecord } from '../../src/store/types.js';
 
 export interface StoreFactoryOptions {
@@ -43,6 +44,13 @@ function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
   };
 }
 
+/** A record without what the store adds of its own for ownership (epoch, renewedAt). */
+export function plain(r: SessionRecord | null | undefined): SessionRecord | null | undefined {
+  if (!r) return r;
+  const { epoch: _epoch, renewedAt: _renewedAt, ...rest } = r;
+  return rest;
+}
+
 function stdout(sessionId: string, seq: number, chunk = `line ${seq}\n`): StreamEvent {
   return { protocolVersion: 2, sessionId, seq, timestamp: 1764201600000 + seq, type: 'stdout', payload: { chunk } };
 }
@@ -76,7 +84,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
       const store = await open();
       const rec = record({ tenant: 'acme' });
       await store.createSession(rec, [stdout(rec.id, 1), stdout(rec.id, 2)]);
-      expect(await store.getSession(rec.id)).toEqual({ ...rec, lastSeq: 2 });
+      expect(plain(await store.getSession(rec.id))).toEqual({ ...rec, lastSeq: 2 });
       expect((await store.readEvents(rec.id, 0)).map((e) => e.seq)).toEqual([1, 2]);
       expect(await store.getSession(`s_${randomUUID()}`)).toBeNull();
     });
@@ -195,7 +203,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
       for (const r of [a1, a2, b, none]) await store.createSession(r);
       const listed = await store.listSessions(tenant);
       expect(listed.map((r) => r.id).sort()).toEqual([a1.id, a2.id].sort());
-      expect(listed.find((r) => r.id === a1.id)).toEqual(a1);
+      expect(plain(listed.find((r) => r.id === a1.id))).toEqual(a1);
       const withoutTenant = (await store.listSessions(undefined)).map((r) => r.id);
       expect(withoutTenant).toContain(none.id);
       expect(withoutTenant).not.toContain(a1.id);
@@ -332,6 +340,81 @@ export function storeContract(name: string, harness: StoreHarness): void {
       const journal = (await store.readJournal(rec.id)) as { k: string; c?: string }[];
       expect(journal[0]).toEqual({ k: 'spec', code: 'return "é\\n"' });
       expect(journal.slice(1).map((e) => e.c).sort()).toEqual(['c_1', 'c_2', 'c_3']);
+    });
+
+    it('fences the owner: writes with a stale epoch or owner are refused, a vanished record is reported', async () => {
+      const store = await open();
+      if (!store.shared || !store.renewSession || !store.restoreSession) return;
+      const rec = record();
+      await store.createSession(rec, [stdout(rec.id, 1)]);
+      expect(await store.getSession(rec.id)).toMatchObject({ epoch: 1 });
+      const mine = { owner: rec.owner, epoch: 1 };
+      const refused = async (write: Promise<unknown>, state: 'lost' | 'missing') => {
+        const err = await write.then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(SessionFencedError);
+        expect((err as SessionFencedError).state).toBe(state);
+      };
+      await store.appendEvents(rec.id, [stdout(rec.id, 2)], undefined, { fence: mine });
+      await refused(store.appendEvents(rec.id, [stdout(rec.id, 3)], undefined, { fence: { owner: rec.owner, epoch: 2 } }), 'lost');
+      await refused(store.appendEvents(rec.id, [stdout(rec.id, 3)], undefined, { fence: { owner: 'someone-else', epoch: 1 } }), 'lost');
+      await refused(store.appendJournal!(rec.id, [{ k: 'r' }], rec.expiresAt, { owner: rec.owner, epoch: 7 }), 'lost');
+      await refused(store.addPendingCall(rec.id, 'c_1', { owner: 'x', epoch: 1 }), 'lost');
+      expect((await store.readEvents(rec.id, 0)).map((e) => e.seq)).toEqual([1, 2]);
+      expect(await store.readJournal!(rec.id)).toEqual([]);
+      expect(await store.claimPendingCall(rec.id, 'c_1')).toBe(false);
+      expect(await store.renewSession(rec.id, mine)).toBe('ok');
+      expect(await store.renewSession(rec.id, { owner: rec.owner, epoch: 2 })).toBe('lost');
+      const gone = `s_${randomUUID()}`;
+      expect(await store.renewSession(gone, mine)).toBe('missing');
+      await refused(store.appendEvents(gone, [stdout(gone, 1)], undefined, { fence: mine }), 'missing');
+      expect(await store.getSession(gone)).toBeNull();
+    });
+
+    it('takes a session over only once its owner has not renewed it for leaseMs, and fences the old owner', async () => {
+      const [a, b] = [await open(), await open()];
+      if (!a.shared || !a.renewSession) return;
+      const rec = record({ owner: `i_${randomUUID()}` });
+      await a.createSession(rec, [stdout(rec.id, 1)]);
+      const old = { owner: rec.owner, epoch: 1 };
+      // No lease at all (as after a store restart), but the record was renewed lately.
+      expect(await b.takeOverSession(rec.id, { owner: rec.owner, lastSeq: 1, leaseMs: 60_000 }, [], { owner: 'i_new' })).toBe(false);
+      await sleep(300);
+      expect(await a.renewSession(rec.id, old)).toBe('ok');
+      expect(await b.takeOverSession(rec.id, { owner: rec.owner, lastSeq: 1, leaseMs: 250 }, [], { owner: 'i_new' })).toBe(false);
+      await sleep(300);
+      expect(await b.takeOverSession(rec.id, { owner: rec.owner, lastSeq: 1, leaseMs: 250 }, [], { owner: 'i_new' })).toBe(true);
+      expect(await b.getSession(rec.id)).toMatchObject({ owner: 'i_new', epoch: 2 });
+      const err = await a.appendEvents(rec.id, [stdout(rec.id, 2)], undefined, { fence: old }).catch((e: unknown) => e);
+      expect((err as SessionFencedError).state).toBe('lost');
+      expect(await a.renewSession(rec.id, old)).toBe('lost');
+      await b.appendEvents(rec.id, [stdout(rec.id, 2)], undefined, { fence: { owner: 'i_new', epoch: 2 } });
+      expect((await a.readEvents(rec.id, 0)).map((e) => e.seq)).toEqual([1, 2]);
+    });
+
+    it('lets the owner write back a session the store lost, and never over another owner', async () => {
+      const [a, b] = [await open(), await open()];
+      if (!a.shared || !a.restoreSession) return;
+      const rec = record({ tenant: `t-${randomUUID()}`, lastSeq: 2, epoch: 3 });
+      const fence = { owner: rec.owner, epoch: 3 };
+      const journal = [{ k: 'spec', code: 'return 1' }, { k: 'r', c: 'c_1' }];
+      const restore = (events: StreamEvent[]) => a.restoreSession!({ record: rec, events, journal, pending: ['c_9'], fence });
+      expect(await restore([stdout(rec.id, 1), stdout(rec.id, 2)])).toBe('ok');
+      expect(plain(await b.getSession(rec.id))).toEqual(plain(rec));
+      expect(await b.getSession(rec.id)).toMatchObject({ epoch: 3 });
+      expect((await b.readEvents(rec.id, 0)).map((e) => e.seq)).toEqual([1, 2]);
+      expect(await b.readJournal!(rec.id)).toEqual(journal);
+      expect((await b.listSessions(rec.tenant)).map((r) => r.id)).toEqual([rec.id]);
+      // Again, with one more event: only what is missing is added.
+      expect(await restore([stdout(rec.id, 1), stdout(rec.id, 2), stdout(rec.id, 3)])).toBe('ok');
+      expect((await b.readEvents(rec.id, 0)).map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(await b.readJournal!(rec.id)).toEqual(journal);
+      expect(await b.claimPendingCall(rec.id, 'c_9')).toBe(true);
+      expect((await b.getSession(rec.id))!.lastSeq).toBe(3);
+      // Another owner holds it: nothing is written.
+      const other = { ...rec, id: `s_${randomUUID()}` };
+      await b.createSession({ ...other, owner: 'i_other' });
+      expect(await a.restoreSession!({ record: other, events: [stdout(other.id, 1)], journal, pending: [], fence })).toBe('lost');
+      expect(await b.readEvents(other.id, 0)).toEqual([]);
     });
 
     const keys = harness.keys?.bind(harness);
