@@ -2,6 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { eventReader, finalOf, postJson, readEvents } from '../helpers/broker.js';
+import { MEMORY_BOMBS } from '../fixtures/memory-bombs.js';
 
 export type Runtime = 'node' | 'bun' | 'workerd';
 
@@ -288,6 +289,17 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
         expect(final.error?.code).toBe(expected);
         expect(events.at(-2)?.type).toBe('error');
       });
+    }
+
+    // SPEC §6: the memory limit bounds a session's total, on every runtime (the corpus, at the
+    // root mount only: the mount changes nothing of the sandbox).
+    if (!mount) {
+      for (const bomb of MEMORY_BOMBS) {
+        it(`ends a memory bomb with MEMORY_LIMIT: ${bomb.name}`, async () => {
+          const events = await run({ code: bomb.code, timeout: 20_000, limits: { memoryLimitBytes: 32 * 1024 * 1024 } });
+          expect(finalOf(events).error?.code).toBe('MEMORY_LIMIT');
+        });
+      }
     }
 
     it('answers coded errors: 400, 415, 404, 413', async () => {
