@@ -3,11 +3,14 @@ import * as client from './client.mjs';
 import * as durable from './durable.mjs';
 import * as http from './http.mjs';
 import * as inproc from './inproc.mjs';
+import * as limits from './limits.mjs';
 import * as mcp from './mcp.mjs';
 import * as ownership from './ownership.mjs';
 import * as runtime from './runtime.mjs';
 
 export const tasks = [
+  { id: 'M1', rows: ['M1', 'M2'], title: 'memory bombs: worst RSS growth vs the bound, worst ms to MEMORY_LIMIT (inline, pool; bare engine anchor)', run: limits.m1m2 },
+  { id: 'F1', rows: ['F1'], title: 'fairness: p99 of return 1 + 2 sent right after K spinning sessions (K = 2, 4, 8)', run: limits.f1 },
   { id: 'B1', rows: ['B1', 'P2'], title: 'POST /execute throughput vs bare Hono stream (pool, inline; P2 pool/inline)', run: http.b1 },
   { id: 'B1P', rows: ['B1 pinned', 'B1 RSS'], title: 'B1 pinned: server on core 0, wrk -t1 -c10 on core 1, vs bare Hono and the bare engine; RSS after', run: http.b1pinned },
   { id: 'B2', rows: ['B2', 'P3'], title: '1,000 sequential no-op server tool calls: the packed package as the issue states it (default, inline); bench/lib/inproc.mjs (inline; P3 pool)', run: inproc.b2 },

@@ -1,5 +1,6 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
+import { setPriority } from 'node:os';
 import { ABORT_SLOTS, BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, MAX_NESTED, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
@@ -36,9 +37,13 @@ export class WorkerSlot implements SandboxHost {
   /**
    * Written by the worker: [0] when it entered guest code (0 while it is not in it), [1] total
    * ms it spent looking for this thread's answers, [2] when its guest code last reached an
-   * interrupt poll, [3] how many sandboxes run inside others' interrupts (see worker.node.ts).
+   * interrupt poll, [3] how many sandboxes run inside others' interrupts, [4] 1 while it runs at
+   * a low priority for a spinning guest (see worker.node.ts).
    */
-  private readonly guest = new Float64Array(new SharedArrayBuffer(32));
+  private readonly guest = new Float64Array(new SharedArrayBuffer(40));
+  /** The worker thread's id (Linux), and whether raising its priority from here works. */
+  private tid: number | undefined;
+  private canRaise = true;
   /** The hot channel's two doorbells (see doorbell.node.ts). */
   private readonly bells = new Int32Array(new SharedArrayBuffer(8));
   private readonly toWorker = new Doorbell(this.bells, BELL_TO_WORKER);
@@ -188,6 +193,7 @@ export class WorkerSlot implements SandboxHost {
     this.outbox = [];
     if (this.gone || list.length === 0) return;
     this.toWorker.post(this.port ?? this.worker, { t: 'cmds', list } satisfies ToWorker);
+    this.wake();
     // After a tool result the guest usually answers within microseconds (its next tool call or
     // its end); a session's start takes longer, and is not waited for this way.
     if (this.port && this.outstanding > 0 && list.some((c) => c.t === 'settle' || c.t === 'fire')) {
@@ -221,6 +227,23 @@ export class WorkerSlot implements SandboxHost {
     if (this.outstanding > 0 && performance.now() < this.hotUntil) setImmediate(this.poll);
     else this.polling = false;
   };
+
+  /**
+   * A worker lowered for a spinning guest takes the command inside that guest's interrupt
+   * (see takeNestedWork in worker.node.ts), but only once the scheduler gives its thread the
+   * CPU, which at the lowest priority can take a hundred milliseconds on a busy machine: its
+   * priority goes back to normal now (the worker lowers it again if the guest keeps spinning).
+   * Raising a priority needs a privilege (CAP_SYS_NICE); without it, this is not tried again.
+   */
+  private wake(): void {
+    if (this.tid === undefined || !this.canRaise || this.guest[4] !== 1) return;
+    try {
+      setPriority(this.tid, 0);
+      this.guest[4] = 0;
+    } catch {
+      this.canRaise = false;
+    }
+  }
 
   whenReady(fn: () => void): void {
     if (this.ready) fn();
@@ -329,6 +352,7 @@ export class WorkerSlot implements SandboxHost {
         return;
       }
       case 'ready':
+        if (typeof message.tid === 'number') this.tid = message.tid;
         this.markReady();
         return;
       case 'low':

@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
@@ -163,13 +164,13 @@ function start(id: number, spec: Extract<SandboxCommand, { t: 'start' }>['spec']
         const now = Date.now();
         if (entries.push(now) === 1) guest[0] = now;
         // A sandbox started inside a spinning one's interrupt runs at normal priority until it spins too.
-        else if (lowered) restorePriority();
+        else if (isLowered()) restorePriority();
         return;
       }
       entries.pop();
       if (entries.length > 0) return;
       guest[0] = 0;
-      if (lowered) restorePriority();
+      if (isLowered()) restorePriority();
     },
   };
   if (spec.determinism) {
@@ -257,7 +258,10 @@ function takeNestedWork(): void {
 function onMessage(message: ToWorker): void {
   if (message.t === 'init') {
     receiveWasm(message.wasm);
-    void executor.warm().then(() => send({ t: 'ready' }));
+    void executor.warm().then(() => {
+      const tid = threadId();
+      send({ t: 'ready', ...(tid ? { tid } : {}) });
+    });
     return;
   }
   if (message.t !== 'cmds') return;
@@ -322,8 +326,25 @@ const SPIN_MS = 20;
 const SPIN_NICE = 19;
 /** On Linux a thread's nice value is its own; elsewhere setpriority(0) would renice the process. */
 const PER_THREAD_NICE = process.platform === 'linux';
-let lowered = false;
+/**
+ * This thread runs at `SPIN_NICE`: `guest[4]` is 1. The main thread, when it sends this
+ * worker a command, raises it back and clears the cell (see `WorkerSlot.wake`), so that a
+ * command taken inside a spinning guest's interrupt is not left waiting for the CPU at the
+ * lowest priority.
+ */
+const isLowered = () => guest[4] === 1;
 let stuckLow = false;
+
+/** This thread's id (Linux), so that the main thread can raise its priority. */
+function threadId(): number | undefined {
+  if (!PER_THREAD_NICE) return undefined;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Called from the interrupt handler (about every 10 000 instructions of guest code): a guest
@@ -331,13 +352,13 @@ let stuckLow = false;
  * machine with fewer cores than busy threads it takes only what the broker's own threads leave.
  */
 function yieldIfSpinning(): void {
-  if (lowered || stuckLow || !PER_THREAD_NICE) return;
+  if (isLowered() || stuckLow || !PER_THREAD_NICE) return;
   // The innermost sandbox is the one running.
   const since = entries[entries.length - 1] ?? 0;
   if (since === 0 || Date.now() - since < SPIN_MS) return;
   try {
     setPriority(0, SPIN_NICE);
-    lowered = true;
+    guest[4] = 1;
   } catch {
     stuckLow = true; // Not permitted here: nothing to undo later either.
   }
@@ -349,7 +370,7 @@ function yieldIfSpinning(): void {
  * and the pool moves new sessions elsewhere and replaces it once it is idle.
  */
 function restorePriority(): void {
-  lowered = false;
+  guest[4] = 0;
   try {
     setPriority(0, 0);
   } catch {

@@ -1,0 +1,101 @@
+// M1, M2: the memory-bomb corpus (test/fixtures/memory-bombs.ts), 32 MiB limit, 2 s timeout,
+// on the inline executor and the worker pool, each in a process of its own (bench/lib/limits.mjs),
+// with bare quickjs-emscripten (setMemoryLimit, no total) run the same way as the anchor.
+//   M1: the worst RSS growth while a bomb runs, as a ratio to the SPEC's bound 1.25 × limit + 8 MiB.
+//   M2: the worst ms to MEMORY_LIMIT (goal ≤ 1 s, and every bomb MEMORY_LIMIT under a 2 s timeout).
+// F1: p99 ms of a `return 1 + 2` POSTed right after K sessions that spin (K = 2, 4, 8), against
+// the same request with no spinner, over HTTP to a broker with default options.
+import { runNodeJson, startServer } from '../lib/proc.mjs';
+
+const BOUND_MIB = 1.25 * 32 + 8;
+
+async function corpus(mode) {
+  return runNodeJson('bench/lib/limits.mjs', [mode], ['--expose-gc']);
+}
+
+export async function m1m2() {
+  const bare = await corpus('bare');
+  const rows = [];
+  for (const mode of ['inline', 'pool']) {
+    const run = await corpus(mode);
+    const worstGrowth = run.rows.reduce((a, r) => (r.growthMiB > a.growthMiB ? r : a));
+    const bareWorst = Math.max(...bare.rows.map((r) => r.growthMiB));
+    const notLimit = run.rows.filter((r) => r.outcome !== 'MEMORY_LIMIT');
+    const limited = run.rows.filter((r) => r.outcome === 'MEMORY_LIMIT');
+    const worstMs = limited.reduce((a, r) => (r.ms > a.ms ? r : a), { ms: 0, name: '—' });
+    const bareOk = bare.rows.filter((r) => r.outcome !== 'MEMORY_LIMIT').length;
+    rows.push({
+      name: `M1 ${mode}`,
+      figure: `worst ${worstGrowth.growthMiB} MiB (${worstGrowth.name})`,
+      baseline: `bare engine worst ${bareWorst} MiB; bound ${BOUND_MIB} MiB`,
+      ratio: worstGrowth.growthMiB / BOUND_MIB,
+      goal: '≤ 1 (of 1.25 × limit + 8 MiB)',
+      pass: worstGrowth.growthMiB <= BOUND_MIB,
+    });
+    rows.push({
+      name: `M2 ${mode}`,
+      figure: `${limited.length}/${run.rows.length} MEMORY_LIMIT, worst ${worstMs.ms} ms (${worstMs.name})${notLimit.length ? `; not: ${notLimit.map((r) => `${r.name} ${r.outcome} ${r.ms} ms`).join(', ')}` : ''}`,
+      baseline: `bare engine: ${bare.rows.length - bareOk}/${bare.rows.length} out of memory, worst ${Math.max(...bare.rows.map((r) => r.ms))} ms`,
+      ratio: worstMs.ms / 1000,
+      goal: '≤ 1000 ms, all MEMORY_LIMIT',
+      pass: worstMs.ms <= 1000 && notLimit.length === 0,
+    });
+  }
+  return rows;
+}
+
+const ROUNDS = Number(process.env.BENCH_F1_ROUNDS ?? 20);
+
+async function post(url, body) {
+  const res = await fetch(`${url}/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return res;
+}
+
+async function light(url) {
+  const t0 = performance.now();
+  const res = await post(url, { code: 'return 1 + 2' });
+  const text = await res.text();
+  if (!text.includes('"ok":true')) throw new Error(`light request failed: ${text.slice(0, 200)}`);
+  return performance.now() - t0;
+}
+
+function p99(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)];
+}
+
+export async function f1() {
+  const server = await startServer({ kind: 'broker' });
+  try {
+    for (let i = 0; i < 20; i++) await light(server.url);
+    const anchor = [];
+    for (let i = 0; i < ROUNDS; i++) anchor.push(await light(server.url));
+    const rows = [];
+    for (const k of [2, 4, 8]) {
+      const times = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const spinners = await Promise.all(Array.from({ length: k }, () => post(server.url, { code: 'while (true) {}', timeout: 10_000 })));
+        times.push(await light(server.url));
+        await Promise.all(
+          spinners.map(async (res) => {
+            const id = res.headers.get('x-session-id');
+            if (id) await fetch(`${server.url}/sessions/${id}`, { method: 'DELETE' });
+            await res.text();
+          }),
+        );
+      }
+      const figure = p99(times);
+      rows.push({
+        name: `F1 K=${k}`,
+        figure: `p99 ${figure.toFixed(1)} ms (median ${[...times].sort((a, b) => a - b)[times.length >> 1].toFixed(1)})`,
+        baseline: `no spinner: p99 ${p99(anchor).toFixed(1)} ms`,
+        ratio: figure / p99(anchor),
+        goal: '≤ 50 ms',
+        pass: figure <= 50,
+      });
+    }
+    return rows;
+  } finally {
+    await server.stop();
+  }
+}
