@@ -57,8 +57,8 @@ function argsOptional(tool: ToolDefinition): boolean {
 }
 
 /** The type a call resolves to: from the tool's `outputSchema`, else `unknown`. */
-function resultType(tool: ToolDefinition): string {
-  return tool.outputSchema ? schemaToTs(tool.outputSchema) : 'unknown';
+function resultType(tool: ToolDefinition, pad = ''): string {
+  return tool.outputSchema ? schemaToTs(tool.outputSchema, { indent: pad }) : 'unknown';
 }
 
 function indent(text: string, by: string): string {
@@ -104,7 +104,7 @@ function namespaceDocumentation(tools: readonly ToolDefinition[]): string {
   }
   const member = (entry: (typeof entries)[number], pad: string) =>
     comment(entry.tool.description || entry.tool.name, pad) +
-    `${pad}${entry.member}(args${argsOptional(entry.tool) ? '?' : ''}: ${indent(argsType(entry.tool), pad)}): Promise<${resultType(entry.tool)}>;\n`;
+    `${pad}${entry.member}(args${argsOptional(entry.tool) ? '?' : ''}: ${indent(argsType(entry.tool), pad)}): Promise<${resultType(entry.tool, pad)}>;\n`;
   for (const entry of groups.get('') ?? []) out += member(entry, '  ');
   for (const [namespace, group] of groups) {
     if (namespace === '') continue;

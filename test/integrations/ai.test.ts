@@ -126,10 +126,10 @@ describe('createCodeTool with generateText', () => {
       // The description the model saw declares the server tool and both AI SDK tools, with types.
       const description = seen.descriptions[0]!;
       expect(description).toContain('declare function callTool(name: "users:get", args: {');
-      expect(description).toContain('Promise<{ id?: string; name?: string }>');
+      expect(description).toContain('}): Promise<{\n  id?: string;\n  name?: string;\n}>;');
       expect(description).toContain('declare function callTool(name: "getWeather", args: {');
       expect(description).toContain('/** City name */');
-      expect(description).toContain('Promise<{ tempC: number; forecast: string }>');
+      expect(description).toContain('}): Promise<{\n  tempC: number;\n  forecast: string;\n}>;');
       expect(description).toMatch(/declare function callTool\(name: "add", args: \{\n {2}a: number;\n {2}b: number;\n\}\)/);
     });
   }

@@ -165,7 +165,7 @@ describe('namespace mapping and declarations', () => {
     const doc = registry().getDocumentation({ style: 'namespace' });
     expect(doc).toContain('declare const tools: {');
     expect(doc).toContain('  users: {\n');
-    expect(doc).toMatch(/ {4}\/\*\* List users \*\/\n {4}list\(args\?: \{\n {6}\/\*\* Max results \(default: 10\) \*\/\n {6}limit\?: number;\n {4}\}\): Promise<Array<\{ id: string; name: string \}>>;/);
+    expect(doc).toContain('    /** List users */\n    list(args?: {\n      /** Max results (default: 10) */\n      limit?: number;\n    }): Promise<{\n      id: string;\n      name: string;\n    }[]>;');
     expect(doc).toContain('  ping(args?: Record<string, never>): Promise<unknown>;');
     expect(doc).toContain('  petstore: {\n    /** Pets */\n    listPets(args?: Record<string, never>): Promise<unknown>;');
     expect(doc).toContain('// const result = await tools.users.list({ /* args */ });');
@@ -174,7 +174,7 @@ describe('namespace mapping and declarations', () => {
     expect(onlyUsers).not.toContain('ping');
     const callTool = registry().getDocumentation();
     expect(callTool).toContain('declare function callTool(name: "users:list", args: {');
-    expect(callTool).toContain('}): Promise<Array<{ id: string; name: string }>>;');
+    expect(callTool).toContain('}): Promise<{\n  id: string;\n  name: string;\n}[]>;');
   });
 
   it('declares OpenAPI actions by service, with the result type of their 2xx JSON answer', async () => {
@@ -197,7 +197,7 @@ describe('namespace mapping and declarations', () => {
     try {
       await shop.ready();
       const doc = shop.tools!.getDocumentation({ style: 'namespace' });
-      expect(doc).toContain('  shop: {\n    /** List items */\n    listItems(args?: Record<string, never>): Promise<Array<{ id: number; name?: string }>>;');
+      expect(doc).toContain('  shop: {\n    /** List items */\n    listItems(args?: Record<string, never>): Promise<{\n      id: number;\n      name?: string;\n    }[]>;');
       expect(doc).toContain('ping(args?: Record<string, never>): Promise<unknown>;');
       const { final } = await run(shop, 'return [typeof tools.shop.listItems, typeof tools.shop.ping]');
       expect(final.result).toEqual(['function', 'function']);

@@ -15,7 +15,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
 
-type Kind = 'run' | 'serve' | 'client';
+/** `model`: needs a language model (a provider's): type-checked only. */
+type Kind = 'run' | 'serve' | 'client' | 'model';
 interface Snippet {
   kind: Kind | undefined;
   code: string;
@@ -54,7 +55,7 @@ beforeAll(async () => {
   const installed = join(project, 'node_modules', 'enclave-broker');
   mkdirSync(installed, { recursive: true });
   await run('tar', ['-xzf', join(scratch, filename), '-C', installed, '--strip-components=1']);
-  for (const name of [...Object.keys(pkg.dependencies), 'ioredis', '@upstash/redis', '@types/node', 'typescript', 'tsx']) {
+  for (const name of [...Object.keys(pkg.dependencies), 'ioredis', '@upstash/redis', 'ai', '@types/node', 'typescript', 'tsx']) {
     mkdirSync(dirname(join(project, 'node_modules', name)), { recursive: true });
     symlinkSync(join(root, 'node_modules', name), join(project, 'node_modules', name), 'dir');
   }
@@ -93,7 +94,7 @@ async function stop(child: ChildProcess): Promise<void> {
 describe('README', () => {
   it('every TypeScript snippet says how it runs', () => {
     expect(snippets.length).toBeGreaterThanOrEqual(4);
-    for (const s of snippets) expect(['run', 'serve', 'client'], s.code.slice(0, 80)).toContain(s.kind);
+    for (const s of snippets) expect(['run', 'serve', 'client', 'model'], s.code.slice(0, 80)).toContain(s.kind);
   });
 
   it('the TypeScript snippets type-check as written (strict, nodenext)', async () => {

@@ -128,7 +128,7 @@ describe('approvals (library API, memory store)', () => {
       const asked = approvalOf(e);
       if (asked) await broker.reject(e.sessionId, asked.callId);
     });
-    expect(finalOf(events).error).toMatchObject({ code: 'RUNTIME_ERROR', message: 'Error: the call to "pay" was not approved' });
+    expect(finalOf(events).error).toMatchObject({ code: 'RUNTIME_ERROR', message: 'the call to "pay" was not approved', name: 'Error' });
   });
 
   it('a predicate asks for some arguments only, with the call context', async () => {
