@@ -32,6 +32,13 @@ export interface BrokerOptions {
    * process has its own limit, and `GET /health` counts its own sessions.
    */
   maxConcurrentSessions?: number;
+  /**
+   * Sessions one tenant (or user, see `authentication`) may run at once on this process
+   * (default half of `maxConcurrentSessions`): one tenant's scripts cannot take all of it.
+   * Past it that tenant gets 503 TOO_MANY_SESSIONS with Retry-After. Callers without an
+   * identity are not counted.
+   */
+  maxSessionsPerTenant?: number;
   tools?: ToolRegistry;
   /** Serves every tool name the registry does not know. */
   toolHandler?: ToolHandler;

@@ -14,6 +14,7 @@ export function validateBrokerOptions(options: BrokerOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('EnclaveBroker options must be an object');
   positive('sessionTimeout', options.sessionTimeout);
   positive('maxConcurrentSessions', options.maxConcurrentSessions);
+  positive('maxSessionsPerTenant', options.maxSessionsPerTenant);
   positive('ownerLeaseMs', options.ownerLeaseMs);
   positive('ownerRenewMs', options.ownerRenewMs);
   positive('ownerWatchMs', options.ownerWatchMs);

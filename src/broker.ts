@@ -95,6 +95,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       limits: this.limits,
       sessionTimeoutMs: options.sessionTimeout ?? 300_000,
       maxConcurrentSessions: options.maxConcurrentSessions ?? 1000,
+      maxSessionsPerTenant: options.maxSessionsPerTenant ?? Math.max(1, Math.ceil((options.maxConcurrentSessions ?? 1000) / 2)),
       instanceId: this.instanceId,
       ...(options.ownerLeaseMs !== undefined ? { ownerLeaseMs: options.ownerLeaseMs } : {}),
       ...(options.ownerRenewMs !== undefined ? { ownerRenewMs: options.ownerRenewMs } : {}),

@@ -19,6 +19,12 @@ export interface Executor {
    * `onStarted` then says when it ran. False or absent: the code runs within `start()`.
    */
   readonly reportsStart?: boolean;
+  /**
+   * Optional: false when a new sandbox would only wait behind guest code (every thread held by
+   * code that does not reach its interrupt, none can be added) or the memory budget is spent.
+   * The session layer then answers 503 TOO_MANY_SESSIONS with Retry-After instead.
+   */
+  accepting?(): boolean;
   /** Starts a sandbox; its listener hears everything it does. */
   start(spec: SandboxSpec, listener: SandboxListener): SandboxHandle;
   /** Gets ready to serve the first request without compiling anything. */

@@ -42,6 +42,12 @@ export interface WorkerPoolOptions extends Partial<RuntimePoolOptions> {
    * Default 100 000.
    */
   maxEventsPerSandbox?: number;
+  /**
+   * Resident memory of the process past which new sessions are refused (503
+   * TOO_MANY_SESSIONS) rather than started: each may take its memory limit. Default 75 % of
+   * the machine's memory.
+   */
+  memoryBudgetBytes?: number;
   /** Sandboxes one QuickJS module hosts inside a worker before it is replaced (default 100 000). */
   sandboxesPerModule?: number;
   resourceLimits?: WorkerResourceLimits;
@@ -52,6 +58,7 @@ export interface ResolvedPoolOptions extends RuntimePoolOptions {
   heartbeatMs: number;
   maxEventsPerSandbox: number;
   sandboxesPerModule: number | undefined;
+  memoryBudgetBytes: number;
   resourceLimits: WorkerResourceLimits | undefined;
 }
 
@@ -71,7 +78,7 @@ export function defaultPoolOptions(cores: number): RuntimePoolOptions {
 }
 
 /** Fills defaults and checks every option; throws a `TypeError` that names the bad one. */
-export function resolvePoolOptions(options: WorkerPoolOptions, cores: number): ResolvedPoolOptions {
+export function resolvePoolOptions(options: WorkerPoolOptions, cores: number, totalMemory = Infinity): ResolvedPoolOptions {
   const d = defaultPoolOptions(cores);
   const minSize = options.minSize ?? Math.min(d.minSize, options.maxSize ?? d.minSize);
   const maxSize = options.maxSize ?? Math.max(d.maxSize, minSize);
@@ -85,6 +92,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number): R
     heartbeatMs: options.heartbeatMs ?? 250,
     maxEventsPerSandbox: options.maxEventsPerSandbox ?? 100_000,
     sandboxesPerModule: options.sandboxesPerModule,
+    memoryBudgetBytes: options.memoryBudgetBytes ?? Math.floor(totalMemory * 0.75),
     resourceLimits: options.resourceLimits,
   };
   integer('minSize', resolved.minSize, 0);
@@ -104,6 +112,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number): R
   positive('heartbeatMs', resolved.heartbeatMs);
   integer('maxEventsPerSandbox', resolved.maxEventsPerSandbox, 1);
   if (resolved.sandboxesPerModule !== undefined) integer('sandboxesPerModule', resolved.sandboxesPerModule, 1);
+  if (!(resolved.memoryBudgetBytes > 0)) throw new TypeError(`runtimePool.memoryBudgetBytes must be a positive number of bytes, got ${String(options.memoryBudgetBytes)}`);
   return resolved;
 }
 

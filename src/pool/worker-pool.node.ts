@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { compileQuickJSWasm } from '../sandbox/wasm.node.js';
 import type { SandboxHandle, SandboxListener, SandboxSpec } from '../sandbox/types.js';
@@ -67,7 +67,7 @@ export class WorkerPoolExecutor implements Executor {
   private rotation = 0;
 
   constructor(options: WorkerPoolOptions = {}) {
-    this.options = resolvePoolOptions(options, availableParallelism());
+    this.options = resolvePoolOptions(options, availableParallelism(), totalmem());
     this.logger = options.logger;
   }
 
@@ -103,6 +103,21 @@ export class WorkerPoolExecutor implements Executor {
     });
     slot.start(sandbox);
     return sandbox;
+  }
+
+  /**
+   * The pool's capacity, which grows with what the machine has: a new session is refused when
+   * the process's resident memory passed `memoryBudgetBytes`, or when every worker is held
+   * by guest code that does not reach its interrupt (or by as many sandboxes inside sandboxes
+   * as a thread takes) and the pool is at twice `maxSize` already. A spinning guest that polls
+   * its interrupt does not count: a worker takes new sessions inside it.
+   */
+  accepting(): boolean {
+    if (this.closed) return false;
+    if (process.memoryUsage.rss() > this.options.memoryBudgetBytes) return false;
+    const now = Date.now();
+    if (this.workers.some((w) => !w.gone && (!w.ready || !w.stalled(now) || w.responsive(now)))) return true;
+    return this.workers.length < this.options.maxSize * 2;
   }
 
   stats(): WorkerPoolStats {

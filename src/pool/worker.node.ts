@@ -255,16 +255,30 @@ function takeNestedWork(): void {
   }
 }
 
+/**
+ * Commands that arrived before this worker was ready: they run once it is (a session started
+ * before would hold the thread, and the worker could not finish loading, nor say it is ready,
+ * until that session gave it back).
+ */
+let early: SandboxCommand[] | undefined = [];
+
 function onMessage(message: ToWorker): void {
   if (message.t === 'init') {
     receiveWasm(message.wasm);
     void executor.warm().then(() => {
       const tid = threadId();
       send({ t: 'ready', ...(tid ? { tid } : {}) });
+      const waiting = early ?? [];
+      early = undefined;
+      if (waiting.length > 0) runBatch(waiting);
     });
     return;
   }
   if (message.t !== 'cmds') return;
+  if (early) {
+    early.push(...message.list);
+    return;
+  }
   runBatch(message.list);
   if (nested === 0) awaitHost();
 }

@@ -39,6 +39,8 @@ export interface SessionManagerOptions {
   limits: BrokerLimits;
   sessionTimeoutMs: number;
   maxConcurrentSessions: number;
+  /** Sessions one tenant (or user) may run at once on this process; none when undefined. */
+  maxSessionsPerTenant?: number;
   /** This process's id in the store (owner of the sessions it runs). */
   instanceId: string;
   /**
@@ -230,6 +232,19 @@ export class SessionManager {
       throw new BrokerError('TOO_MANY_SESSIONS', `this broker runs ${sessionCount(options.maxConcurrentSessions)} already`, undefined, {
         'Retry-After': '1',
       });
+    }
+    if (this.env.executor.accepting && !this.env.executor.accepting()) {
+      throw new BrokerError('TOO_MANY_SESSIONS', 'no sandbox can start now: the runtime pool is held by running code, or its memory budget is spent', undefined, {
+        'Retry-After': '1',
+      });
+    }
+    const tenantKey = ownerKey(input.identity ?? {});
+    if (tenantKey !== undefined && options.maxSessionsPerTenant !== undefined) {
+      let mine = 0;
+      for (const s of this.local.values()) if (s.tenant === tenantKey) mine++;
+      if (mine >= options.maxSessionsPerTenant) {
+        throw new BrokerError('TOO_MANY_SESSIONS', `this tenant runs ${sessionCount(options.maxSessionsPerTenant)} already`, undefined, { 'Retry-After': '1' });
+      }
     }
     const limits = requestLimits(options.limits, input.limits);
     checkCodeSize(input.code, limits);
