@@ -205,6 +205,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
     // cron trigger to poll.
     const catalog = (catalogs[0] = new CatalogHandler(new ToolRegistry(), opts.openapi?.sources ?? [], {
       ...(opts.openapi?.fetch ? { fetch: opts.openapi.fetch } : {}),
+      ...(opts.openapi?.parseYaml ? { parseYaml: opts.openapi.parseYaml } : {}),
       allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
       onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
     }));
@@ -379,6 +380,7 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
       const catalogReady = opts.openapi
         ? new CatalogHandler(tools!, opts.openapi.sources, {
             ...(opts.openapi.fetch ? { fetch: opts.openapi.fetch } : {}),
+            ...(opts.openapi.parseYaml ? { parseYaml: opts.openapi.parseYaml } : {}),
             onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
           })
             .refresh()

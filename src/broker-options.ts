@@ -81,7 +81,12 @@ export interface BrokerOptions {
    */
   durable?: boolean;
   /** OpenAPI services whose operations become tools (`GET /code/actions` lists them). */
-  openapi?: { sources: OpenApiSourceConfig[]; fetch?: FetchLike };
+  /**
+   * OpenAPI sources. `parseYaml` parses specs served as YAML: the `yaml` package by default on
+   * Node and Bun; on Workers it is not bundled, so give one (e.g. `parse` from `yaml`) or serve
+   * specs as JSON.
+   */
+  openapi?: { sources: OpenApiSourceConfig[]; fetch?: FetchLike; parseYaml?: (text: string) => unknown };
   /** Serve `GET /openapi.json` and the `GET /docs` page (default true). */
   docs?: boolean;
   /** Serve `GET /metrics` in Prometheus text format (default false). */

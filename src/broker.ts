@@ -77,6 +77,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.tools = tools;
     this.catalog = new CatalogHandler(tools ?? new ToolRegistry(), options.openapi?.sources ?? [], {
       ...(options.openapi?.fetch ? { fetch: options.openapi.fetch } : {}),
+      ...(options.openapi?.parseYaml ? { parseYaml: options.openapi.parseYaml } : {}),
       allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
       onError: (source, err) => this.logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
     });

@@ -21,6 +21,11 @@ export interface CatalogHandlerOptions {
    * package's Node entry) to node:http with keep-alive for action calls (see fetch.node.ts).
    */
   fetch?: FetchLike;
+  /**
+   * Parses specs served as YAML. Defaults to the `yaml` package, loaded on first need on Node
+   * and Bun; on Workers (where it is left out of the bundle) give one for YAML specs.
+   */
+  parseYaml?: (text: string) => unknown;
   /** Which actions the caller of `GET /code/actions` may see (permissions). */
   allow?: (actionName: string, c: Context) => boolean;
   /** Longest wait between retries of a failing source, ms. Default 300 000. */
@@ -78,7 +83,7 @@ export class CatalogHandler {
       if (names.has(config.name)) throw new TypeError(`two OpenAPI sources are named ${config.name}`);
       names.add(config.name);
       const fetchFn = config.fetch ?? options.fetch ?? defaultFetch();
-      return { config, loader: new SourceLoader(config, fetchFn), failures: 0 };
+      return { config, loader: new SourceLoader(config, fetchFn, options.parseYaml), failures: 0 };
     });
   }
 

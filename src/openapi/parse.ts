@@ -1,10 +1,25 @@
 /** Spec text (JSON or YAML) → an OpenAPI 3.x document object. */
-import { parse as parseYaml } from 'yaml';
+import type { YamlParser } from './yaml.js';
 
 export type OpenApiDocument = Record<string, unknown> & { openapi: string };
 
-/** Parses JSON or YAML text; JSON is tried first when the text looks like it. */
-export function parseSpecText(text: string): unknown {
+/** True when the text is JSON (an object), which needs no YAML parser. */
+export function isJsonSpec(text: string): boolean {
+  const trimmed = text.trimStart();
+  if (!trimmed.startsWith('{')) return false;
+  try {
+    JSON.parse(trimmed);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parses JSON or YAML text; JSON is tried first when the text looks like it. YAML needs
+ * `parseYaml` (see yaml.ts).
+ */
+export function parseSpecText(text: string, parseYaml?: YamlParser): unknown {
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{')) {
     try {
@@ -13,8 +28,10 @@ export function parseSpecText(text: string): unknown {
       // Not strict JSON: YAML (a superset of JSON) may still read it.
     }
   }
-  // `yaml` caps alias expansion by default (maxAliasCount), so "billion laughs" documents fail.
-  return parseYaml(text, { prettyErrors: false });
+  if (!parseYaml) {
+    throw new Error('the spec is not JSON, and no YAML parser is available (on Workers, give openapi.parseYaml, or serve the spec as JSON)');
+  }
+  return parseYaml(text);
 }
 
 /** Checks that `value` is an OpenAPI 3.0 or 3.1 document. */
@@ -32,8 +49,8 @@ export function asOpenApiDocument(value: unknown): OpenApiDocument {
 }
 
 /** Parses a spec given as text or object. */
-export function loadSpec(spec: string | Record<string, unknown>): OpenApiDocument {
-  return asOpenApiDocument(typeof spec === 'string' ? parseSpecText(spec) : spec);
+export function loadSpec(spec: string | Record<string, unknown>, parseYaml?: YamlParser): OpenApiDocument {
+  return asOpenApiDocument(typeof spec === 'string' ? parseSpecText(spec, parseYaml) : spec);
 }
 
 export function isOas30(doc: OpenApiDocument): boolean {

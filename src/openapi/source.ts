@@ -3,7 +3,8 @@ import type { ToolDefinition } from '../tools/types.js';
 import { createActionTool, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, type CallSettings } from './action.js';
 import { readCapped } from './body.js';
 import { buildActionSpecs } from './operations.js';
-import { loadSpec, type OpenApiDocument } from './parse.js';
+import { isJsonSpec, loadSpec, type OpenApiDocument } from './parse.js';
+import { yamlParser, type YamlParser } from './yaml.js';
 import { resolveBaseUrl } from './servers.js';
 import type { ActionSpec, FetchLike, OpenApiSourceConfig } from './types.js';
 
@@ -29,6 +30,7 @@ export class SourceLoader {
   constructor(
     readonly config: OpenApiSourceConfig,
     private readonly fetchFn: FetchLike,
+    private readonly parseYaml?: YamlParser,
   ) {
     if (!config.specUrl && config.spec === undefined) throw new TypeError(`OpenAPI source ${config.name}: give specUrl or spec`);
     if (config.specUrl) new URL(config.specUrl);
@@ -44,7 +46,7 @@ export class SourceLoader {
     const { config } = this;
     if (config.spec !== undefined) {
       if (this.loadedInline) return { changed: false };
-      const built = this.build(loadSpec(config.spec));
+      const built = this.build(loadSpec(config.spec, await this.parserFor(config.spec)));
       this.loadedInline = true;
       return { changed: true, built };
     }
@@ -59,9 +61,15 @@ export class SourceLoader {
       commit();
       return { changed: false };
     }
-    const built = this.build(loadSpec(fetched.text));
+    const built = this.build(loadSpec(fetched.text, await this.parserFor(fetched.text)));
     commit();
     return { changed: true, built };
+  }
+
+  /** A YAML parser when the spec is text that is not JSON (loaded on first need). */
+  private async parserFor(spec: string | Record<string, unknown>): Promise<YamlParser | undefined> {
+    if (typeof spec !== 'string' || isJsonSpec(spec)) return undefined;
+    return yamlParser(this.parseYaml);
   }
 
   /** The spec's text, or undefined when the server answered 304 Not Modified. */

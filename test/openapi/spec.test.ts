@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
+import { parse as fromYaml, stringify as toYaml } from 'yaml';
 import { buildActionSpecs } from '../../src/openapi/operations.js';
 import { loadSpec } from '../../src/openapi/parse.js';
 import { nameFromMethodAndPath, ActionNamer } from '../../src/openapi/naming.js';
@@ -8,7 +8,7 @@ import { petstoreSpec } from './fixtures.js';
 import type { ActionSpec } from '../../src/openapi/types.js';
 
 function actionsOf(spec: Record<string, unknown> | string): Map<string, ActionSpec> {
-  const { actions, warnings } = buildActionSpecs('petstore', loadSpec(spec));
+  const { actions, warnings } = buildActionSpecs('petstore', loadSpec(spec, fromYaml));
   expect(warnings).toEqual([]);
   return new Map(actions.map((a) => [a.name, a]));
 }
@@ -40,7 +40,9 @@ describe('spec parsing', () => {
 
   it('rejects Swagger 2.0 and non-OpenAPI documents', () => {
     expect(() => loadSpec({ swagger: '2.0' })).toThrow(/Swagger 2.0/);
-    expect(() => loadSpec('just: yaml')).toThrow(/openapi/);
+    expect(() => loadSpec('just: yaml', fromYaml)).toThrow(/openapi/);
+    // YAML needs a parser (on Workers none is bundled): a clear error without one.
+    expect(() => loadSpec('just: yaml')).toThrow(/no YAML parser/);
     expect(() => loadSpec({ openapi: '4.0.0' })).toThrow(/unsupported/);
   });
 
