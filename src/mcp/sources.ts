@@ -327,6 +327,7 @@ export class McpSources {
       inputSchema,
       ...(tool.outputSchema ? { outputSchema: tool.outputSchema as Record<string, unknown> } : {}),
       ...(validateArgs ? { validateArgs } : {}),
+      ...(needsApproval(state.config.approvals, tool) ? { needsApproval: true } : {}),
       source: state.config.name,
       handler: async (args: Record<string, unknown>, context?: ExecutionContext): Promise<unknown> => {
         const client = state.up ? state.client : undefined;
@@ -352,4 +353,11 @@ export class McpSources {
       },
     };
   }
+}
+
+/** Whether a remote tool waits for an approval before each call (`approvals` of its source). */
+function needsApproval(policy: 'destructive' | 'all' | 'none' | undefined, tool: Tool): boolean {
+  if (policy === 'all') return true;
+  if (policy === 'none') return false;
+  return (tool.annotations as { destructiveHint?: unknown } | undefined)?.destructiveHint === true;
 }

@@ -28,6 +28,12 @@ interface McpSourceCommon {
   name: string;
   /** Timeout of one `tools/call` in ms (default 60000; progress from the server resets it). */
   timeoutMs?: number;
+  /**
+   * Which of its tools wait for an approval before each call (see docs/approvals.md):
+   * `'destructive'` (default) those the server marks `annotations.destructiveHint: true`,
+   * `'all'`, or `'none'`.
+   */
+  approvals?: 'destructive' | 'all' | 'none';
 }
 
 /** An MCP server started as a child process, spoken to over stdio (Node and Bun only). */

@@ -106,6 +106,24 @@ describe('an MCP source over stdio', () => {
     expect(await result(broker, 'return await callTool("local:add", { a: 1, b: 2 })')).toEqual({ sum: 3 });
   });
 
+  it('asks for an approval before each call of a tool the server marks destructive', async () => {
+    const approved: StreamEvent[] = [];
+    for await (const e of broker.execute('return await callTool("local:wipe", {})')) {
+      approved.push(e);
+      if (e.type === 'approval_required') await broker.approve(e.sessionId, (e.payload as { callId: string }).callId);
+    }
+    expect(approved.map((e) => e.type)).toContain('approval_required');
+    expect(approved.at(-1)).toMatchObject({ type: 'final', payload: { ok: true, result: 'wiped' } });
+    const rejected: StreamEvent[] = [];
+    for await (const e of broker.execute('try { await callTool("local:wipe", {}) } catch (e) { return e.code }')) {
+      rejected.push(e);
+      if (e.type === 'approval_required') await broker.reject(e.sessionId, (e.payload as { callId: string }).callId, 'no');
+    }
+    expect(rejected.at(-1)).toMatchObject({ type: 'final', payload: { ok: true, result: 'TOOL_APPROVAL_DENIED' } });
+    // A tool not marked destructive is called without asking.
+    expect(await result(broker, 'return await callTool("local:echo", { text: "x" })')).toBe('you said: x');
+  });
+
   it('applies permissions to source tools', async () => {
     const out = await result(broker, TRY.replace('context.calls', JSON.stringify([['local:add', { a: 1, b: 1 }], ['local:echo', { text: 'x' }]])), {
       tenantId: 't',
