@@ -97,6 +97,9 @@ type OwnerMessage =
  * gets a write for it. Ownership is fenced by the record's epoch (see `Session.loseOwnership`). `maxConcurrentSessions`, `active` and `totalCreated` (so
  * `GET /health`) are per process.
  */
+/** Least time a remote reader's presence holds unless renewed (see `follow`). */
+const READER_HOLD_MS = 5000;
+
 export class SessionManager {
   private readonly local = new Map<string, Session>();
   private readonly env: SessionEnvironment;
@@ -332,7 +335,9 @@ export class SessionManager {
     }
     // Tell the owner someone reads (for its disconnect grace), and keep telling it.
     const readerId = `${this.options.instanceId}:${newSessionId()}`;
-    const ttl = this.leaseMs * 2;
+    // Renewed every third of it: a loaded process whose messages run late keeps its reader
+    // (a reader that vanished is let go within this, then the grace runs).
+    const ttl = Math.max(this.leaseMs * 2, READER_HOLD_MS);
     let owner = record;
     const hold = async () => {
       const here = this.local.get(id);
