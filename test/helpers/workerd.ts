@@ -8,32 +8,40 @@ const root = join(import.meta.dirname, '..', '..');
 const outdir = join(root, '.scratch', 'workerd-test');
 let bundled: Promise<void> | undefined;
 
-/** Bundles test/workers/worker.ts like wrangler does: the QuickJS `.wasm` as a CompiledWasm module. */
+/**
+ * Bundles a Worker entry like wrangler does, into `.scratch/<name>/worker.js`, with the
+ * QuickJS `.wasm` beside it as a CompiledWasm module. Resolves the output folder.
+ */
+export async function bundleWorker(entry: string, name: string, external: string[] = []): Promise<string> {
+  const out = join(root, '.scratch', name);
+  await mkdir(out, { recursive: true });
+  const wasmPath = createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm');
+  await copyFile(wasmPath, join(out, 'quickjs.wasm'));
+  const wasm: Plugin = {
+    name: 'quickjs-wasm',
+    setup(b) {
+      b.onResolve({ filter: /^@jitl\/quickjs-wasmfile-release-sync\/wasm$/ }, () => ({ path: './quickjs.wasm', external: true }));
+    },
+  };
+  await build({
+    entryPoints: [join(root, entry)],
+    outfile: join(out, 'worker.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    conditions: ['workerd', 'worker', 'browser'],
+    mainFields: ['module', 'main'],
+    external: ['cloudflare:*', ...external],
+    plugins: [wasm],
+    logLevel: 'error',
+  });
+  return out;
+}
+
+/** Bundles test/workers/worker.ts (once per process). */
 function bundle(): Promise<void> {
-  bundled ??= (async () => {
-    await mkdir(outdir, { recursive: true });
-    const wasmPath = createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm');
-    await copyFile(wasmPath, join(outdir, 'quickjs.wasm'));
-    const wasm: Plugin = {
-      name: 'quickjs-wasm',
-      setup(b) {
-        b.onResolve({ filter: /^@jitl\/quickjs-wasmfile-release-sync\/wasm$/ }, () => ({ path: './quickjs.wasm', external: true }));
-      },
-    };
-    await build({
-      entryPoints: [join(root, 'test/workers/worker.ts')],
-      outfile: join(outdir, 'worker.js'),
-      bundle: true,
-      format: 'esm',
-      platform: 'neutral',
-      target: 'es2022',
-      conditions: ['workerd', 'worker', 'browser'],
-      mainFields: ['module', 'main'],
-      external: ['cloudflare:*'],
-      plugins: [wasm],
-      logLevel: 'error',
-    });
-  })();
+  bundled ??= bundleWorker('test/workers/worker.ts', 'workerd-test').then(() => undefined);
   return bundled;
 }
 

@@ -1,9 +1,7 @@
-import { build, type Plugin } from 'esbuild';
-import { copyFile, mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleWorker } from '../helpers/workerd.js';
 
 // @cloudflare/codemode imports `cloudflare:workers`: it loads only in workerd, so these tests
 // bundle a Worker (codemode-worker.ts) and run it in a real workerd through Miniflare.
@@ -13,27 +11,7 @@ let mf: Miniflare;
 let url: string;
 
 beforeAll(async () => {
-  await mkdir(outdir, { recursive: true });
-  await copyFile(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm'), join(outdir, 'quickjs.wasm'));
-  const wasm: Plugin = {
-    name: 'quickjs-wasm',
-    setup(b) {
-      b.onResolve({ filter: /^@jitl\/quickjs-wasmfile-release-sync\/wasm$/ }, () => ({ path: './quickjs.wasm', external: true }));
-    },
-  };
-  await build({
-    entryPoints: [join(root, 'test/integrations/codemode-worker.ts')],
-    outfile: join(outdir, 'worker.js'),
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    conditions: ['workerd', 'worker', 'browser'],
-    mainFields: ['module', 'main'],
-    external: ['cloudflare:*', 'node:*'],
-    plugins: [wasm],
-    logLevel: 'error',
-  });
+  await bundleWorker('test/integrations/codemode-worker.ts', 'codemode-workerd', ['node:*']);
   mf = new Miniflare({
     modules: [
       { type: 'ESModule', path: join(outdir, 'worker.js') },

@@ -1,39 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build, type Plugin } from 'esbuild';
-import { copyFile, mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { bundleWorker } from '../helpers/workerd.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const outdir = join(root, '.scratch', 'workerd-mcp-test');
 
 /** Bundles test/mcp/fixtures/worker.ts as wrangler does (the QuickJS `.wasm` as a CompiledWasm module). */
 async function bundle(): Promise<void> {
-  await mkdir(outdir, { recursive: true });
-  await copyFile(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm'), join(outdir, 'quickjs.wasm'));
-  const wasm: Plugin = {
-    name: 'quickjs-wasm',
-    setup(b) {
-      b.onResolve({ filter: /^@jitl\/quickjs-wasmfile-release-sync\/wasm$/ }, () => ({ path: './quickjs.wasm', external: true }));
-    },
-  };
-  await build({
-    entryPoints: [join(root, 'test/mcp/fixtures/worker.ts')],
-    outfile: join(outdir, 'worker.js'),
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    conditions: ['workerd', 'worker', 'browser'],
-    mainFields: ['module', 'main'],
-    external: ['cloudflare:*'],
-    plugins: [wasm],
-    logLevel: 'error',
-  });
+  await bundleWorker('test/mcp/fixtures/worker.ts', 'workerd-mcp-test');
 }
 
 async function connect(url: string, token: string): Promise<Client> {
