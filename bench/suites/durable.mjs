@@ -1,19 +1,10 @@
 // Durable sessions on the Redis store: D1 (B1 and B2 with durability on vs off), D2 (takeover time).
 import { measure, root, runNodeJson, startServer } from '../lib/proc.mjs';
+import { withRedis } from '../lib/redis.mjs';
 
 const rps = (r) => `${r.rps.toFixed(0)} req/s`;
 const us = (x) => `${x.toFixed(1)} µs`;
 const ms = (x) => `${x.toFixed(0)} ms`;
-
-async function withRedis(fn) {
-  const { RedisServer } = await import('../../test/helpers/redis-server.ts');
-  const redis = await RedisServer.start();
-  try {
-    return await fn(redis.url);
-  } finally {
-    await redis.stop();
-  }
-}
 
 /**
  * D1: B1 (POST /execute `return 1 + 2`, autocannon at 10 and 100 connections, worker pool) and

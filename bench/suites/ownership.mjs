@@ -2,31 +2,12 @@
 // (a client answer posted to another process) on one Redis and on a cluster. The single-Redis
 // S1 is in http.mjs.
 import { measure, root, runNodeJson, startServer } from '../lib/proc.mjs';
+import { withCluster, withRedis } from '../lib/redis.mjs';
 
 const ms = (x) => `${x.toFixed(0)} ms`;
 const ms2 = (x) => `${x.toFixed(2)} ms`;
 const rps = (r) => `${r.rps.toFixed(0)} req/s`;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-async function withRedis(fn) {
-  const { RedisServer } = await import('../../test/helpers/redis-server.ts');
-  const redis = await RedisServer.start();
-  try {
-    return await fn(redis.url);
-  } finally {
-    await redis.stop();
-  }
-}
-
-async function withCluster(fn) {
-  const { RedisCluster } = await import('../../test/helpers/redis-cluster.ts');
-  const cluster = await RedisCluster.start();
-  try {
-    return await fn(cluster.spec);
-  } finally {
-    await cluster.stop();
-  }
-}
 
 /**
  * T1: from `kill -9` of the owner to the next event of its session resumed on another process

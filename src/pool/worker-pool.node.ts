@@ -114,10 +114,22 @@ export class WorkerPoolExecutor implements Executor {
    */
   accepting(): boolean {
     if (this.closed) return false;
-    if (process.memoryUsage.rss() > this.options.memoryBudgetBytes) return false;
     const now = Date.now();
-    if (this.workers.some((w) => !w.gone && (!w.ready || !w.stalled(now) || w.responsive(now)))) return true;
+    if (this.residentBytes(now) > this.options.memoryBudgetBytes) return false;
+    if (this.workers.some((w) => !w.gone && (!w.ready || !w.stuck(now)))) return true;
     return this.workers.length < this.options.maxSize * 2;
+  }
+
+  private rss = 0;
+  private rssAt = 0;
+
+  /** The process's resident memory, read at most every RSS_EVERY_MS (a read is a system call; this runs per session). */
+  private residentBytes(now: number): number {
+    if (now - this.rssAt >= RSS_EVERY_MS) {
+      this.rss = process.memoryUsage.rss();
+      this.rssAt = now;
+    }
+    return this.rss;
   }
 
   stats(): WorkerPoolStats {
@@ -172,7 +184,7 @@ export class WorkerPoolExecutor implements Executor {
       if (w.gone) continue;
       // Sandboxes first; a worker running guest code right now, or still booting, after; one
       // whose guest ignores its interrupt (a long native built-in) last.
-      const busy = w.stalled(now) ? (w.responsive(now) ? BUSY : STUCK) : 0;
+      const busy = w.stuck(now) ? STUCK : w.stalled(now) ? BUSY : 0;
       // A booting worker takes a session only when no running one can: its boot takes longer
       // than a start inside a guest's interrupt.
       const score = w.active + w.backlog / 4 + busy + (w.lowPriority ? 1e5 : 0) + (w.ready ? 0 : BOOTING);
@@ -280,6 +292,8 @@ export class WorkerPoolExecutor implements Executor {
 
 /** Placement penalty of a worker running guest code that polls its interrupt (it takes work inside it). */
 const BUSY = 1e3;
+/** How stale the resident-memory figure `accepting()` compares with the budget may be. */
+const RSS_EVERY_MS = 100;
 /** Placement penalty of a worker still starting. */
 const BOOTING = 2e3;
 /** Placement penalty of a worker whose guest does not reach its interrupt (a native built-in). */

@@ -137,6 +137,11 @@ export class WorkerSlot implements SandboxHost {
     );
   }
 
+  /** Running guest code that does not reach its interrupt (a native built-in): it takes no work now. */
+  stuck(now = Date.now()): boolean {
+    return this.stalled(now) && !this.responsive(now);
+  }
+
   /** Milliseconds the worker spent looking for tool results before sleeping (see worker.node.ts). */
   get awaitedMs(): number {
     return this.guest[1]!;
@@ -270,19 +275,19 @@ export class WorkerSlot implements SandboxHost {
     const since = Date.now();
     this.patience = setInterval(() => {
       const now = Date.now();
-      const back = this.guest[0] === 0 || this.responsive(now);
-      if (this.gone || back) {
-        clearInterval(this.patience);
-        this.patience = undefined;
-        return;
-      }
+      // Back (its guest gave the thread up or polls again), or gone meanwhile: nothing to do.
+      if (this.gone || this.guest[0] === 0 || this.responsive(now)) return this.endPatience();
       if (this.sandboxes.size === 0 || now - since > STUCK_PATIENCE_MS) {
-        clearInterval(this.patience);
-        this.patience = undefined;
+        this.endPatience();
         this.die(reason);
       }
     }, 50);
     this.patience.unref?.();
+  }
+
+  private endPatience(): void {
+    if (this.patience !== undefined) clearInterval(this.patience);
+    this.patience = undefined;
   }
 
   private patience: ReturnType<typeof setInterval> | undefined;
@@ -389,7 +394,7 @@ export class WorkerSlot implements SandboxHost {
     if (this.gone && this.sandboxes.size === 0 && this.reported) return;
     const wasGone = this.gone;
     this.gone = true;
-    if (this.patience !== undefined) clearInterval(this.patience);
+    this.endPatience();
     for (const sandbox of [...this.sandboxes.values()]) sandbox.crash(reason);
     this.sandboxes.clear();
     this.unacked.length = 0;

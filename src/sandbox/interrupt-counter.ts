@@ -24,7 +24,7 @@ export interface InterruptCounter {
 }
 
 /** What QuickJS resets the counter to at each handler call. */
-export const POLLS_PER_CHECK = 10_000;
+const POLLS_PER_CHECK = 10_000;
 
 /** The bytes of `JSContext` searched for the counter. */
 const SEARCH_BYTES = 1024;
@@ -57,7 +57,7 @@ export function findInterruptCounter(ctx: QuickJSContext, memory: WebAssembly.Me
       const second = s1[i]! - s2[i]!;
       // A loop iteration polls once or a few times (its back-edge, its condition's jump).
       const perIteration = (second - first) / 1000;
-      if (first > 0 && Number.isInteger(perIteration) && perIteration >= 1 && perIteration <= 4 && s2[i]! > 0 && s0[i]! <= 10_000) fits.push(i);
+      if (first > 0 && Number.isInteger(perIteration) && perIteration >= 1 && perIteration <= 4 && s2[i]! > 0 && s0[i]! <= POLLS_PER_CHECK) fits.push(i);
     }
     if (fits.length === 1) {
       const offset = fits[0]! * 4;

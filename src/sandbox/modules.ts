@@ -4,7 +4,7 @@ import {
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import releaseSyncVariant from '@jitl/quickjs-wasmfile-release-sync';
-import { CappedMemory, PAGE } from './capped-memory.js';
+import { CappedMemory } from './capped-memory.js';
 import { findInterruptCounter, type InterruptCounter } from './interrupt-counter.js';
 
 /** What a module knows of the sandbox living in it. */
@@ -144,11 +144,6 @@ export class ModulePool {
       slot.memory.allow(0);
       this.free.push(slot);
     } else this.drop(slot);
-  }
-
-  /** The module must not be reused. */
-  retire(slot: ModuleSlot): void {
-    slot.retired = true;
   }
 
   /** The module aborted: its sandbox ends with SANDBOX_CRASHED. */
@@ -304,4 +299,3 @@ function isServerRuntime(): boolean {
   return Boolean(proc?.versions?.node ?? proc?.versions?.bun);
 }
 
-export { PAGE };

@@ -136,11 +136,18 @@ export class QuickJSSandbox implements SandboxHandle {
       this.fail(err);
       return;
     }
-    this.deadlineTimer = setTimeout(
-      () => this.abort({ code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` }),
-      Math.max(0, this.deadline - Date.now()),
-    );
+    this.armDeadline();
     this.enter(() => this.compileAndRun());
+  }
+
+  /** The host timer that ends the session at its deadline while it waits (tools, timers). */
+  private armDeadline(): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(() => this.abort(this.timeout()), Math.max(0, this.deadline - Date.now()));
+  }
+
+  private timeout(): SandboxFailure {
+    return { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
   }
 
   settleTool(id: number, settlement: ToolSettlement): void {
@@ -150,11 +157,7 @@ export class QuickJSSandbox implements SandboxHandle {
   extendDeadline(ms: number): void {
     if (this.ended || !Number.isFinite(ms) || ms === 0 || this.deadline === Infinity) return;
     this.deadline += ms;
-    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = setTimeout(
-      () => this.abort({ code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` }),
-      Math.max(0, this.deadline - Date.now()),
-    );
+    this.armDeadline();
   }
 
   /** Fires a timer the listener runs (see `onTimerSet`), moving the clock to `at` first. */
@@ -273,7 +276,7 @@ export class QuickJSSandbox implements SandboxHandle {
    */
   private pastDeadline(): boolean {
     if (Date.now() <= this.deadline) return false;
-    this.abort({ code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` });
+    this.abort(this.timeout());
     return true;
   }
 
@@ -310,7 +313,7 @@ export class QuickJSSandbox implements SandboxHandle {
       if (this.stop === undefined && this.listener?.pollAbort) this.stop = this.listener.pollAbort();
       if (this.stop) return true;
       if (Date.now() > this.deadline) {
-        this.stop = { code: 'TIMEOUT', message: `execution exceeded ${this.spec.limits.timeoutMs} ms` };
+        this.stop = this.timeout();
         return true;
       }
       this.pace();
@@ -877,7 +880,7 @@ export class QuickJSSandbox implements SandboxHandle {
     this.tainted = true;
     const message = err instanceof Error ? err.message : String(err);
     if (/out of memory/i.test(message)) {
-      this.finish({ code: 'MEMORY_LIMIT', message: 'the sandbox exceeded its memory limit' });
+      this.finish(memoryLimit());
       return;
     }
     this.finish({ code: 'INTERNAL_ERROR', message: 'the sandbox failed to start', recoverable: true });

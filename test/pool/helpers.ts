@@ -1,4 +1,7 @@
+import { afterAll, beforeAll, describe } from 'vitest';
 import type { Executor } from '../../src/pool/executor.js';
+import { InlineExecutor } from '../../src/pool/inline.js';
+import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
 import type { SandboxHandle, SandboxLimits, SandboxOutcome, SandboxSpec, ToolSettlement } from '../../src/sandbox/types.js';
 
 export const LIMITS: SandboxLimits = {
@@ -73,4 +76,25 @@ export function run(
 
 export function failureCode(o: SandboxOutcome): string | undefined {
   return o.ok ? undefined : o.error.code;
+}
+
+/**
+ * Declares `body` once per executor (inline, and a one-worker pool), under `title`; `executor()`
+ * gives the warmed executor inside the tests.
+ */
+export function describeOnEachExecutor(title: string, body: (executor: () => Executor) => void): void {
+  for (const [name, create] of [
+    ['InlineExecutor', () => new InlineExecutor()],
+    ['WorkerPoolExecutor', () => new WorkerPoolExecutor({ minSize: 1, maxSize: 1 })],
+  ] as const) {
+    describe(`${name}: ${title}`, () => {
+      let executor: Executor;
+      beforeAll(async () => {
+        executor = create();
+        await executor.warm();
+      });
+      afterAll(() => executor.close());
+      body(() => executor);
+    });
+  }
 }

@@ -1,12 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
-import type { Executor } from '../../src/pool/executor.js';
-import { InlineExecutor } from '../../src/pool/inline.js';
-import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
 import type { SandboxFailure } from '../../src/sandbox/types.js';
 import { silentLogger } from '../../src/session/types.js';
 import { collect } from '../helpers/broker.js';
-import { run, spec } from './helpers.js';
+import { describeOnEachExecutor, run, spec } from './helpers.js';
 
 // SPEC §5: for RUNTIME_ERROR, `message` is the thrown Error's message or the JSON text of any
 // other thrown value, `name` the Error's name, and a string or number `code` goes to
@@ -38,49 +35,35 @@ const SHAPES: Array<[string, string, Partial<SandboxFailure> & { message: string
   ['a rejected tool call', "await callTool('missing', {})", { message: 'no tool named "missing"', name: 'Error', details: { code: 'TOOL_NOT_FOUND' } }],
 ];
 
-for (const [label, create] of [
-  ['InlineExecutor', () => new InlineExecutor()],
-  ['WorkerPoolExecutor', () => new WorkerPoolExecutor({ minSize: 1, maxSize: 1 })],
-] as const) {
-  describe(`${label}: what an uncaught throw carries`, () => {
-    let executor: Executor;
-    beforeAll(async () => {
-      executor = create();
-      await executor.warm();
-    });
-    afterAll(async () => {
-      await executor.close();
-    });
+describeOnEachExecutor('what an uncaught throw carries', (executor) => {
+  const missing = () => ({ ok: false as const, error: { code: 'TOOL_NOT_FOUND', message: 'no tool named "missing"' } });
 
-    const missing = () => ({ ok: false as const, error: { code: 'TOOL_NOT_FOUND', message: 'no tool named "missing"' } });
-
-    it.each(SHAPES)('%s', async (_label, code, expected) => {
-      const outcome = await run(executor, spec(code), missing).done;
-      if (outcome.ok) throw new Error('expected a failure');
-      expect(outcome.error.code).toBe('RUNTIME_ERROR');
-      const { message, name, details } = outcome.error;
-      expect({ message, name, details }).toEqual({ name: undefined, details: undefined, ...expected });
-    });
-
-    it('clips a huge thrown value', async () => {
-      for (const code of ["throw 'x'.repeat(1e6)", "throw ['y'.repeat(1e6)]", "throw new Error('z'.repeat(1e6))", "throw { code: 'c'.repeat(1e6) }"]) {
-        const outcome = await run(executor, spec(code)).done;
-        if (outcome.ok) throw new Error('expected a failure');
-        expect(outcome.error.message.length).toBeLessThan(9000);
-        expect(outcome.error.message).toMatch(/\.\.\. \[truncated\]$/);
-        const detail = (outcome.error.details as { code?: string } | undefined)?.code;
-        if (detail !== undefined) expect(detail.length).toBeLessThan(300);
-      }
-    });
-
-    it('keeps what a getter that throws hides out of the error, and ends all the same', async () => {
-      const outcome = await run(executor, spec("throw { get message() { throw 1 }, get code() { throw 2 }, toJSON() { return { safe: true } } }")).done;
-      if (outcome.ok) throw new Error('expected a failure');
-      expect(outcome.error.code).toBe('RUNTIME_ERROR');
-      expect(typeof outcome.error.message).toBe('string');
-    });
+  it.each(SHAPES)('%s', async (_label, code, expected) => {
+    const outcome = await run(executor(), spec(code), missing).done;
+    if (outcome.ok) throw new Error('expected a failure');
+    expect(outcome.error.code).toBe('RUNTIME_ERROR');
+    const { message, name, details } = outcome.error;
+    expect({ message, name, details }).toEqual({ name: undefined, details: undefined, ...expected });
   });
-}
+
+  it('clips a huge thrown value', async () => {
+    for (const code of ["throw 'x'.repeat(1e6)", "throw ['y'.repeat(1e6)]", "throw new Error('z'.repeat(1e6))", "throw { code: 'c'.repeat(1e6) }"]) {
+      const outcome = await run(executor(), spec(code)).done;
+      if (outcome.ok) throw new Error('expected a failure');
+      expect(outcome.error.message.length).toBeLessThan(9000);
+      expect(outcome.error.message).toMatch(/\.\.\. \[truncated\]$/);
+      const detail = (outcome.error.details as { code?: string } | undefined)?.code;
+      if (detail !== undefined) expect(detail.length).toBeLessThan(300);
+    }
+  });
+
+  it('keeps what a getter that throws hides out of the error, and ends all the same', async () => {
+    const outcome = await run(executor(), spec("throw { get message() { throw 1 }, get code() { throw 2 }, toJSON() { return { safe: true } } }")).done;
+    if (outcome.ok) throw new Error('expected a failure');
+    expect(outcome.error.code).toBe('RUNTIME_ERROR');
+    expect(typeof outcome.error.message).toBe('string');
+  });
+});
 
 describe('final.error carries the name and the code', () => {
   const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false });
