@@ -9,6 +9,7 @@
 // each figure is measured and how to reproduce it.
 // Servers and load generators run in separate processes; HTTP load is autocannon (its API, in a
 // child process) for throughput and a keep-alive node:http client for latency percentiles.
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tasks } from './suites/index.mjs';
 
@@ -18,6 +19,11 @@ if (selected.length === 0) {
   console.error(`no benchmark matches ${wanted.join(' ')}; ids: ${tasks.map((t) => t.id).join(' ')}`);
   process.exit(2);
 }
+
+// BENCH_BUSY=1: a process spins on the machine for the whole run, so that every figure is taken
+// with a second core busy too, as a user's machine often has it.
+const busy = process.env.BENCH_BUSY === '1' ? spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }) : undefined;
+process.on('exit', () => busy?.kill('SIGKILL'));
 
 const rows = [];
 const started = Date.now();
@@ -51,7 +57,7 @@ const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => String
 const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
 const table = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
 const cpus = (await import('node:os')).cpus().length;
-const summary = `enclave-broker benchmarks — ${new Date().toISOString()}, Node ${process.version}, ${cpus} cores, load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ')}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${table}\n`;
+const summary = `enclave-broker benchmarks — ${new Date().toISOString()}, Node ${process.version}, ${cpus} cores${busy ? ', a spinning process on the machine (BENCH_BUSY)' : ''}, load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ')}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${table}\n`;
 console.log(`\n${summary}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/latest.md', import.meta.url), summary);

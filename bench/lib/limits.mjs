@@ -1,12 +1,15 @@
-// M1 / M2 in one process: the memory-bomb corpus (test/fixtures/memory-bombs.ts) with a 32 MiB
-// limit and a 2 s timeout, one bomb after the other, on the inline executor, the worker pool,
-// or bare quickjs-emscripten (a runtime with setMemoryLimit and a 2 s interrupt deadline, the
-// anchor). Prints one JSON line: per bomb, the outcome, the ms to it, and the process's RSS
-// growth while it ran (sampled every 2 ms by a thread of its own, so that a bomb holding the
-// main thread is sampled too).
-//   node --import tsx bench/lib/limits.mjs inline|pool|bare
+// M1 / M2 in one process: the memory-bomb corpus (test/fixtures/memory-bombs.ts, given as JSON
+// in BENCH_BOMBS) with a 32 MiB limit and a 2 s timeout, one bomb after the other, through the
+// package's public API as a user calls it (`broker.execute()` of `enclave-broker`, with
+// `runtimePool: false` or the default pool), or on bare quickjs-emscripten (a runtime with
+// setMemoryLimit and a 2 s interrupt deadline, the anchor). Run from the packed project (see
+// packed.mjs). Prints one JSON line: per bomb, the outcome, the ms to it, and the process's
+// RSS growth while it ran (sampled every 2 ms by a thread of its own, so that a bomb holding
+// the main thread is sampled too).
+//   BENCH_BOMBS='[…]' node --expose-gc limits.mjs inline|pool|bare
 import { Worker } from 'node:worker_threads';
-import { MEMORY_BOMBS } from '../../test/fixtures/memory-bombs.ts';
+
+const MEMORY_BOMBS = JSON.parse(process.env.BENCH_BOMBS ?? '[]');
 
 const mode = process.argv[2] ?? 'inline';
 const LIMIT = 32 * 1024 * 1024;
@@ -57,26 +60,18 @@ if (mode === 'bare') {
     return outcome;
   };
 } else {
-  const dist = new URL('../../dist/src/pool/', import.meta.url);
-  const executor =
-    mode === 'pool'
-      ? new (await import(new URL('worker-pool.node.js', dist).href)).WorkerPoolExecutor({})
-      : new (await import(new URL('inline.js', dist).href)).InlineExecutor();
-  await executor.warm();
-  close = () => executor.close();
-  runOne = (code) =>
-    new Promise((resolve) => {
-      const handle = executor.start(
-        { code, contextJson: '{}', limits: { timeoutMs: TIMEOUT, memoryLimitBytes: LIMIT, maxStackBytes: 256 * 1024, maxStdoutBytes: 1 << 20, maxResultBytes: 5 << 20 } },
-        {
-          onToolCall() {},
-          onStdout() {},
-          onLog() {},
-          onDone: (o) => resolve(o.ok ? 'ok' : o.error.code),
-        },
-      );
-      void handle;
-    });
+  const { EnclaveBroker } = await import('enclave-broker');
+  const broker = new EnclaveBroker({
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+    limits: { timeoutMs: TIMEOUT, memoryLimitBytes: LIMIT },
+    ...(mode === 'inline' ? { runtimePool: false } : {}),
+  });
+  close = () => broker.close();
+  runOne = async (code) => {
+    let last;
+    for await (const event of broker.execute(code)) last = event;
+    return last?.payload?.ok ? 'ok' : (last?.payload?.error?.code ?? 'no final');
+  };
   // The code paths' first run is not counted.
   await runOne('return [1, 2, 3].map((x) => x * 2)');
 }

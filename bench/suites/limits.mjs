@@ -1,16 +1,49 @@
 // M1, M2: the memory-bomb corpus (test/fixtures/memory-bombs.ts), 32 MiB limit, 2 s timeout,
-// on the inline executor and the worker pool, each in a process of its own (bench/lib/limits.mjs),
-// with bare quickjs-emscripten (setMemoryLimit, no total) run the same way as the anchor.
+// through the packed package's public API (`broker.execute()`, `runtimePool: false` and the
+// default pool), each in a process of its own (bench/lib/limits.mjs), with bare
+// quickjs-emscripten (setMemoryLimit, no total) run the same way as the anchor.
 //   M1: the worst RSS growth while a bomb runs, as a ratio to the SPEC's bound 1.25 × limit + 8 MiB.
 //   M2: the worst ms to MEMORY_LIMIT (goal ≤ 1 s, and every bomb MEMORY_LIMIT under a 2 s timeout).
 // F1: p99 ms of a `return 1 + 2` POSTed right after K sessions that spin (K = 2, 4, 8), against
-// the same request with no spinner, over HTTP to a broker with default options.
-import { runNodeJson, startServer } from '../lib/proc.mjs';
+// the same request with no spinner, over HTTP to the packed package's broker with default options.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { intoProject, packedProject } from '../lib/packed.mjs';
+import { runNodeJson } from '../lib/proc.mjs';
+import { MEMORY_BOMBS } from '../../test/fixtures/memory-bombs.ts';
 
 const BOUND_MIB = 1.25 * 32 + 8;
 
 async function corpus(mode) {
-  return runNodeJson('bench/lib/limits.mjs', [mode], ['--expose-gc']);
+  const { dir } = packedProject();
+  const script = intoProject(new URL('../lib/limits.mjs', import.meta.url).pathname);
+  process.env.BENCH_BOMBS = JSON.stringify(MEMORY_BOMBS);
+  return runNodeJson(script, [mode], ['--expose-gc'], { cwd: dir });
+}
+
+/** The packed package's broker in its own process: { url, stop }. */
+async function startPackedServer() {
+  const { dir } = packedProject();
+  const script = intoProject(new URL('../lib/f1-server.mjs', import.meta.url).pathname);
+  const child = spawn(process.execPath, [script], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.split('\n')[0]));
+    });
+    child.once('exit', (code) => reject(new Error(`the F1 server exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      const exited = once(child, 'exit');
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }
 
 export async function m1m2() {
@@ -65,7 +98,7 @@ function p99(values) {
 }
 
 export async function f1() {
-  const server = await startServer({ kind: 'broker' });
+  const server = await startPackedServer();
   try {
     for (let i = 0; i < 20; i++) await light(server.url);
     const anchor = [];
