@@ -2,12 +2,13 @@ import { EnclaveBroker } from '../src/broker.js';
 import type { BrokerOptions } from '../src/broker-options.js';
 import { nodeHttpFetch } from '../src/openapi/fetch.node.js';
 import { setPlatformFetch } from '../src/openapi/platform-fetch.js';
+import { runtime } from '../src/util/runtime.js';
 
 export * from '../src/index.js';
 
 // OpenAPI action calls go over node:http with keep-alive (src/openapi/fetch.node.ts) unless a
 // source or the broker sets its own `fetch`. Bun keeps its own fetch, which is fast already.
-if (!('Bun' in globalThis)) setPlatformFetch(nodeHttpFetch);
+if (runtime() !== 'bun') setPlatformFetch(nodeHttpFetch);
 
 /**
  * Starts a broker (on Node or Bun: `listen()` picks the server) and stops it gracefully on SIGTERM/SIGINT: it stops accepting,

@@ -27,11 +27,9 @@ import { validateBrokerOptions } from './broker-validate.js';
 import { BrokerMetrics } from './observability/metrics.js';
 import { observeLogger } from './observability/logger.js';
 import { mcpServerOptions, mcpSources, mountMcpServer, type McpSourcesHandle } from './mcp/mount.js';
+import { isServerRuntime, runtime } from './util/runtime.js';
+import type { RunningServer } from './util/server.js';
 
-interface RunningServer {
-  port: number;
-  close(): Promise<void>;
-}
 
 type Fetch = (request: Request, env?: unknown, ctx?: unknown) => Promise<Response>;
 
@@ -165,7 +163,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     if (this.server) throw new Error('the broker is already listening');
     if (this.closed) throw new Error('the broker is closed');
     await this.ready();
-    const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
+    const isBun = runtime() === 'bun';
     const specifier = isBun ? './serve.bun.js' : './serve.node.js';
     const mod = (await import(/* @vite-ignore */ specifier)) as {
       serve(fetch: Fetch, port: number, hostname?: string): Promise<RunningServer>;
@@ -339,8 +337,7 @@ const PENDING_EXECUTOR: Executor = {
  * imported by a computed specifier that bundlers for other runtimes leave alone.
  */
 async function createExecutor(options: BrokerOptions, logger: Logger): Promise<Executor> {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  if (options.runtimePool !== false && !options.wasmModule && proc?.versions?.node) {
+  if (options.runtimePool !== false && !options.wasmModule && isServerRuntime()) {
     const specifier = './pool/worker-pool.node.js';
     const { WorkerPoolExecutor } = (await import(/* @vite-ignore */ specifier)) as typeof import('./pool/worker-pool.node.js');
     return new WorkerPoolExecutor({ ...(options.runtimePool || {}), logger: poolLogger(logger) });

@@ -1,3 +1,5 @@
+import type { RunningServer } from './util/server.js';
+
 /** Serves a fetch handler with `Bun.serve`. Streams are never cut for being idle. */
 interface BunServer {
   port: number;
@@ -13,10 +15,7 @@ declare const Bun: {
   }): BunServer;
 };
 
-export interface RunningServer {
-  port: number;
-  close(): Promise<void>;
-}
+export type { RunningServer };
 
 export async function serve(
   fetch: (request: Request, env?: unknown) => Response | Promise<Response>,

@@ -1,14 +1,12 @@
 import { serve as honoServe } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { RunningServer } from './util/server.js';
 
 /** How long `close()` lets open streams finish before their connections are cut. */
 const CLOSE_GRACE_MS = 2000;
 
-export interface RunningServer {
-  port: number;
-  close(): Promise<void>;
-}
+export type { RunningServer };
 
 /** Serves a fetch handler with @hono/node-server; resolves once it listens. */
 export function serve(

@@ -22,6 +22,7 @@ import type { ExecutionContext, ToolDefinition } from '../tools/types.js';
 import { assertSourceName, brokerToolName } from './naming.js';
 import type { McpHttpSourceConfig, McpSourceConfig, McpStdioSourceConfig } from './types.js';
 import { unwrapCallResult, type CallAnswer } from './unwrap.js';
+import { unref } from '../util/timers.js';
 
 export interface McpSourcesOptions {
   logger: Logger;
@@ -56,9 +57,6 @@ function isStdio(config: McpSourceConfig): config is McpStdioSourceConfig {
   return typeof (config as McpStdioSourceConfig).command === 'string';
 }
 
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  (timer as { unref?: () => void }).unref?.();
-}
 
 /** A fetch that sends nothing outside the SSRF guard: public addresses, or the source's own host:port. */
 export function guardedFetch(configured: URL, inner: FetchLike): FetchLike {

@@ -14,6 +14,7 @@ import { assertServiceName } from './naming.js';
 import { defaultFetch } from './platform-fetch.js';
 import { SourceLoader } from './source.js';
 import type { ActionSpec, CatalogAction, CatalogResponse, CatalogService, FetchLike, OpenApiSourceConfig } from './types.js';
+import { unref } from '../util/timers.js';
 
 export interface CatalogHandlerOptions {
   /**
@@ -56,9 +57,6 @@ interface SourceState {
   inFlight?: Promise<boolean>;
 }
 
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  (timer as { unref?: () => void }).unref?.();
-}
 
 export class CatalogHandler {
   private readonly states: SourceState[];

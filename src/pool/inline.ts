@@ -9,6 +9,7 @@ import type {
   ToolSettlement,
 } from '../sandbox/types.js';
 import type { Executor, ExecutorStats } from './executor.js';
+import { isServerRuntime } from '../util/runtime.js';
 
 /**
  * Runs sandboxes on the calling thread. This is what a Durable Object uses (each has its own
@@ -202,7 +203,3 @@ class DeferredHandle implements SandboxHandle {
   }
 }
 
-function isServerRuntime(): boolean {
-  const proc = (globalThis as { process?: { versions?: { node?: string; bun?: string } } }).process;
-  return Boolean(proc?.versions?.node ?? proc?.versions?.bun);
-}

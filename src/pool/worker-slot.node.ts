@@ -7,6 +7,7 @@ import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
 import { workerEntry } from './worker-url.node.js';
 import { Doorbell } from './doorbell.node.js';
+import { runtime } from '../util/runtime.js';
 
 export interface SlotEvents {
   onReady(slot: WorkerSlot): void;
@@ -428,7 +429,7 @@ function clamp(x: number): number {
 }
 
 /** Bun prints a NotImplementedError on merely reading `worker.performance`: don't, there. */
-let performanceSupported: boolean | undefined = (globalThis as { Bun?: unknown }).Bun !== undefined ? false : undefined;
+let performanceSupported: boolean | undefined = runtime() === 'bun' ? false : undefined;
 
 /** `worker.performance`, where the runtime has it (Bun throws on access: heartbeats stand in). */
 function workerPerformance(worker: Worker): Worker['performance'] | undefined {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runtime } from '../util/runtime.js';
 
 /**
  * Where the worker entry is. From compiled `dist/` it is the `.js` beside this file. From
@@ -11,7 +12,7 @@ export function workerEntry(): URL {
   const js = new URL('./worker.node.js', import.meta.url);
   if (existsSync(fileURLToPath(js))) return js;
   const ts = new URL('./worker.node.ts', import.meta.url);
-  if (typeof (process.versions as { bun?: string }).bun === 'string') return ts;
+  if (runtime() === 'bun') return ts;
   // The ESM build of tsx's API: its `register()` resolves the loader relative to itself.
   const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
   const bootstrap =

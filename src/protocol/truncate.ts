@@ -11,13 +11,11 @@
  * The final event of a session whose result was cut carries `truncated: true`.
  */
 
-const encoder = new TextEncoder();
+import { utf8Length } from '../util/bytes.js';
+
 const MARK_KEY = '$truncated';
 
-function bytes(text: string): number {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return encoder.encode(text).length;
-  return text.length;
-}
+const bytes = utf8Length;
 
 function size(value: unknown): number {
   return bytes(JSON.stringify(value) ?? 'null');

@@ -6,6 +6,7 @@ import {
 import releaseSyncVariant from '@jitl/quickjs-wasmfile-release-sync';
 import { CappedMemory } from './capped-memory.js';
 import { findInterruptCounter, type InterruptCounter } from './interrupt-counter.js';
+import { isServerRuntime } from '../util/runtime.js';
 
 /** What a module knows of the sandbox living in it. */
 export interface ModuleTenant {
@@ -278,8 +279,7 @@ export function isWasmAbort(err: unknown): boolean {
  * that bundlers for other runtimes leave it out.
  */
 async function compileOnServer(): Promise<WebAssembly.Module | undefined> {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  if (!proc?.versions?.node) return undefined;
+  if (!isServerRuntime()) return undefined;
   try {
     const specifier = './wasm.node.js';
     const mod = (await import(/* @vite-ignore */ specifier)) as { compileQuickJSWasm(): Promise<WebAssembly.Module> };
@@ -294,8 +294,4 @@ function queueRefill(fn: () => void): void {
   else setTimeout(fn, 0);
 }
 
-function isServerRuntime(): boolean {
-  const proc = (globalThis as { process?: { versions?: { node?: string; bun?: string } } }).process;
-  return Boolean(proc?.versions?.node ?? proc?.versions?.bun);
-}
 

@@ -18,18 +18,13 @@ import type {
   SandboxSpec,
   ToolSettlement,
 } from './types.js';
+import { utf8Length } from '../util/bytes.js';
+export { utf8Length };
 
-const encoder = new TextEncoder();
 const MAX_TIMERS = 10_000;
 const MAX_TOOL_NAME = 1024;
 /** Jobs run between two looks at whether the agent's function settled. */
 const JOB_BATCH = 256;
-
-/** UTF-8 length of a string without allocating for ASCII. */
-export function utf8Length(s: string): number {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return encoder.encode(s).length;
-  return s.length;
-}
 
 interface Timer {
   /** The host timer; absent when the listener runs the session's timers (see `onTimerSet`). */

@@ -1,4 +1,5 @@
 import { BrokerError } from '../protocol/errors.js';
+import { utf8Length } from '../util/bytes.js';
 
 /** Every limit of SPEC §6. Broker-wide values; a request may only lower them. */
 export interface BrokerLimits {
@@ -92,7 +93,7 @@ export function requestLimits(broker: BrokerLimits, requested: Partial<BrokerLim
 export function checkCodeSize(code: string, limits: BrokerLimits): void {
   // A UTF-8 byte is at most 3 per UTF-16 unit; count exactly only when it could matter.
   if (code.length * 3 <= limits.maxCodeBytes) return;
-  const bytes = new TextEncoder().encode(code).length;
+  const bytes = utf8Length(code);
   if (bytes > limits.maxCodeBytes) {
     throw new BrokerError('PAYLOAD_TOO_LARGE', `code is ${bytes} bytes; the limit is ${limits.maxCodeBytes}`);
   }

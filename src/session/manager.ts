@@ -27,6 +27,8 @@ import {
 import { StoreCursor } from './store-cursor.js';
 import type { ToolRoute } from './tool-resolver.js';
 import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
+import { unref } from '../util/timers.js';
+import { utf8Length } from '../util/bytes.js';
 
 export interface SessionManagerOptions {
   store: BrokerStore;
@@ -502,7 +504,7 @@ export class SessionManager {
     const envelope = <T extends 'error' | 'final'>(seq: number, type: T, payload: EventPayloads[T]) =>
       ({ protocolVersion: PROTOCOL_VERSION, sessionId: record.id, seq, timestamp: now, type, payload }) as StreamEvent;
     let stdoutBytes = 0;
-    for (const e of events) if (e.type === 'stdout') stdoutBytes += new TextEncoder().encode(e.payload.chunk).length;
+    for (const e of events) if (e.type === 'stdout') stdoutBytes += utf8Length(e.payload.chunk);
     const ending = [
       envelope(lastSeq + 1, 'error', { code: 'SESSION_LOST', message, recoverable: true }),
       envelope(lastSeq + 2, 'final', {
@@ -715,9 +717,6 @@ function nestedDeeperThan(root: unknown, max: number): boolean {
   return false;
 }
 
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
-}
 
 function storeError(err: unknown): BrokerError {
   if (err instanceof BrokerError && err.code === 'STORE_UNAVAILABLE' && !err.headers?.['Retry-After']) {

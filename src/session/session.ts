@@ -32,6 +32,8 @@ import {
   type SessionInfo,
   type ToolResultInput,
 } from './types.js';
+import { unref } from '../util/timers.js';
+import { utf8Length as byteLength } from '../util/bytes.js';
 
 /** What a session needs from the broker around it. */
 export interface SessionEnvironment {
@@ -1554,12 +1556,4 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-const encoder = new TextEncoder();
-function byteLength(s: string): number {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return encoder.encode(s).length;
-  return s.length;
-}
 
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
-}
