@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { BrokerError, errorText } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
-import type { BrokerStore } from '../store/types.js';
+import type { Counters } from '../store/types.js';
 import type { AppEnv, RateLimitConfig, RateLimitRequest } from './types.js';
 
 function requestView(c: Context<AppEnv>, ip: string): RateLimitRequest {
@@ -31,7 +31,7 @@ const MAX_BLOCKED = 10_000;
  */
 export function createRateLimiter(
   config: RateLimitConfig,
-  store: BrokerStore,
+  store: Counters,
   clientIp: (c: Context<AppEnv>) => string,
   logger: Logger,
 ): RateLimiter {
@@ -131,7 +131,7 @@ export function createRateLimiter(
 /** The rate-limit middleware alone (requests are counted after authentication). */
 export function rateLimit(
   config: RateLimitConfig,
-  store: BrokerStore,
+  store: Counters,
   clientIp: (c: Context<AppEnv>) => string,
   logger: Logger,
 ): MiddlewareHandler<AppEnv> {
