@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { BrokerError, errorText } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
+import { storeUnavailable } from '../store/errors.js';
 import type { Counters } from '../store/types.js';
 import type { AppEnv, RateLimitConfig, RateLimitRequest } from './types.js';
 
@@ -64,7 +65,7 @@ export function createRateLimiter(
     try {
       counter = await store.increment(`rl:${bucket}`, config.windowMs);
     } catch {
-      throw new BrokerError('STORE_UNAVAILABLE', 'the rate-limit store cannot be reached', undefined, { 'Retry-After': '1' });
+      throw storeUnavailable('the rate-limit store cannot be reached');
     }
     const resetSeconds = Math.max(1, Math.ceil((counter.resetAt - Date.now()) / 1000));
     const headers = {
