@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import type { BrokerStore, SessionRecord } from '../../src/store/types.js';
 
@@ -41,18 +41,8 @@ function event(sessionId: string, seq: number): StreamEvent {
   return { protocolVersion: 2, sessionId, seq, timestamp: 0, type: 'stdout', payload: { chunk: 'x' } };
 }
 
-/** Polls `check` until it stops throwing, for up to 15 s. */
-async function eventually(check: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+/** Retries `check` until it stops throwing, for up to 15 s. */
+const eventually = (check: () => Promise<void>) => vi.waitFor(check, { timeout: 15_000, interval: 50 });
 
 /**
  * Every call of a store, each of which must fail with `STORE_UNAVAILABLE` while the server

@@ -3,6 +3,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { RedisStore } from '../../src/store/redis.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { storeContract } from './contract.js';
+import { countCommands } from './count-commands.js';
 
 let server: RedisServer;
 const clients: Redis[] = [];
@@ -59,12 +60,6 @@ storeContract('redis', {
     const c = client(server.url, {});
     const store = new RedisStore(c);
     await store.connect();
-    let commands = 0;
-    const send = c.sendCommand.bind(c);
-    c.sendCommand = ((command: Parameters<typeof send>[0], stream?: Parameters<typeof send>[1]) => {
-      commands++;
-      return send(command, stream);
-    }) as typeof c.sendCommand;
-    return { store, requests: () => commands };
+    return { store, requests: countCommands(c) };
   },
 });
