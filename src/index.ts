@@ -26,7 +26,18 @@ export type {
   OpenApiSourceConfig,
 } from './openapi/types.js';
 export type { McpHttpSourceConfig, McpOptions, McpServedTool, McpServerOptions, McpSourceConfig, McpStdioSourceConfig } from './mcp/types.js';
-export type { BrokerStore, SessionRecord, SessionStatus } from './store/types.js';
+export type {
+  BrokerStore,
+  Counters,
+  PendingCalls,
+  PubSub,
+  SessionJournal,
+  SessionLeases,
+  SessionLog,
+  SessionRecord,
+  SessionStatus,
+  StoreLifecycle,
+} from './store/types.js';
 export type { Executor, ExecutorStats } from './pool/executor.js';
 export { InlineExecutor } from './pool/inline.js';
 export * from './protocol/index.js';

@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { BrokerError, errorText } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
-import type { BrokerStore } from '../store/types.js';
+import { storeUnavailable } from '../store/errors.js';
+import type { Counters } from '../store/types.js';
 import type { AppEnv, RateLimitConfig, RateLimitRequest } from './types.js';
 
 function requestView(c: Context<AppEnv>, ip: string): RateLimitRequest {
@@ -31,7 +32,7 @@ const MAX_BLOCKED = 10_000;
  */
 export function createRateLimiter(
   config: RateLimitConfig,
-  store: BrokerStore,
+  store: Counters,
   clientIp: (c: Context<AppEnv>) => string,
   logger: Logger,
 ): RateLimiter {
@@ -64,7 +65,7 @@ export function createRateLimiter(
     try {
       counter = await store.increment(`rl:${bucket}`, config.windowMs);
     } catch {
-      throw new BrokerError('STORE_UNAVAILABLE', 'the rate-limit store cannot be reached', undefined, { 'Retry-After': '1' });
+      throw storeUnavailable('the rate-limit store cannot be reached');
     }
     const resetSeconds = Math.max(1, Math.ceil((counter.resetAt - Date.now()) / 1000));
     const headers = {
@@ -131,7 +132,7 @@ export function createRateLimiter(
 /** The rate-limit middleware alone (requests are counted after authentication). */
 export function rateLimit(
   config: RateLimitConfig,
-  store: BrokerStore,
+  store: Counters,
   clientIp: (c: Context<AppEnv>) => string,
   logger: Logger,
 ): MiddlewareHandler<AppEnv> {

@@ -16,6 +16,25 @@ export function isStoreUnavailable(err: unknown): err is StoreUnavailableError {
   return err instanceof BrokerError && err.code === 'STORE_UNAVAILABLE';
 }
 
+/**
+ * The answer to a request when the store cannot be reached: 503 `STORE_UNAVAILABLE` with
+ * `Retry-After: 1`, as every other 503 of the broker. `headers` are kept (Retry-After wins).
+ */
+export function storeUnavailable(message: string, headers?: Record<string, string>): BrokerError {
+  return new BrokerError('STORE_UNAVAILABLE', message, undefined, { ...headers, 'Retry-After': '1' });
+}
+
+/**
+ * What a request answers when a store call failed with `err`: a broker error stays as it is
+ * (the store's own `STORE_UNAVAILABLE`, which has no `Retry-After`, gains one); anything else
+ * becomes {@link storeUnavailable} with `message`.
+ */
+export function storeFailure(err: unknown, message: string): BrokerError {
+  if (!(err instanceof BrokerError)) return storeUnavailable(message);
+  if (err.code === 'STORE_UNAVAILABLE' && !err.headers?.['Retry-After']) return storeUnavailable(err.message, err.headers);
+  return err;
+}
+
 /** Rejects with a {@link StoreUnavailableError} when `promise` has not settled after `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   if (!(ms > 0) || ms === Infinity) return promise;

@@ -1,6 +1,7 @@
 import type { StreamEvent } from '../protocol/events.js';
 import type { BrokerStore, CounterResult, SessionPatch, SessionRecord, SessionTakeover, Unsubscribe } from './types.js';
 import { LocalChannels } from './local-channels.js';
+import { unref } from '../util/timers.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per session; older ones are dropped first. */
@@ -152,7 +153,7 @@ export class MemoryStore implements BrokerStore {
       this.endedIds.push(id);
       if (this.compactor === undefined) {
         this.compactor = setTimeout(() => this.compactEnded(), COMPACT_DELAY_MS);
-        (this.compactor as { unref?: () => void }).unref?.();
+        unref(this.compactor);
       }
     }
   }
@@ -329,7 +330,7 @@ export class MemoryStore implements BrokerStore {
     if (this.sweeper !== undefined) return;
     this.sweeper = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 30_000);
     // Never keep the process alive for housekeeping.
-    (this.sweeper as { unref?: () => void }).unref?.();
+    unref(this.sweeper);
   }
 
   private sweep(): void {

@@ -1,6 +1,8 @@
-import { StoreUnavailableError, withTimeout } from './errors.js';
+import { StoreUnavailableError } from './errors.js';
 import { keySlot } from './key-slot.js';
-import { LuaStore, type LuaStoreOptions } from './lua-store.js';
+import { LuaStore } from './lua-store.js';
+import { reach, remoteTimeouts, runCommand, type RemoteStoreOptions } from './remote.js';
+import { SubscribedChannels, type ChannelLink } from './subscribed-channels.js';
 import type { Unsubscribe } from './types.js';
 
 /**
@@ -36,22 +38,14 @@ export interface RedisSubscriber {
   disconnect(): void;
 }
 
-export interface RedisStoreOptions extends LuaStoreOptions {
-  /**
-   * A command that has not answered after this many ms rejects with `STORE_UNAVAILABLE`.
-   * Default 5000. While the client is reconnecting, commands reject at once instead.
-   */
-  commandTimeoutMs?: number;
-  /** How long `connect()` waits for PING. Default 3000. */
-  connectTimeoutMs?: number;
-}
+/**
+ * `commandTimeoutMs` (default 5000; while the client is reconnecting, commands reject at once
+ * instead) and `connectTimeoutMs` (default 3000), with the prefix and event limit of every
+ * Lua store.
+ */
+export type RedisStoreOptions = RemoteStoreOptions;
 
 type Subscriber = RedisSubscriber;
-
-interface Channel {
-  handlers: Set<(message: string) => void>;
-  ready: Promise<unknown>;
-}
 
 /** ioredis client states in which a command would only wait in the offline queue. */
 const DOWN = new Set(['reconnecting', 'close', 'end']);
@@ -82,7 +76,8 @@ export class RedisStore extends LuaStore {
   private readonly commandTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private subscriber: Subscriber | undefined;
-  private readonly channels = new Map<string, Channel>();
+  /** Every channel is a subscription on the one subscriber connection. */
+  private readonly channels = new SubscribedChannels((name) => this.openChannel(name), false);
   private readonly isCluster: boolean;
 
   constructor(
@@ -90,8 +85,7 @@ export class RedisStore extends LuaStore {
     options: RedisStoreOptions = {},
   ) {
     super(options);
-    this.commandTimeoutMs = options.commandTimeoutMs ?? 5000;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+    ({ commandTimeoutMs: this.commandTimeoutMs, connectTimeoutMs: this.connectTimeoutMs } = remoteTimeouts(options));
     this.isCluster = (client as { isCluster?: unknown }).isCluster === true;
   }
 
@@ -120,10 +114,7 @@ export class RedisStore extends LuaStore {
       this.client.once('error', onError);
     });
     try {
-      await withTimeout(Promise.race([this.command(() => this.client.ping()), failed]), this.connectTimeoutMs, 'PING');
-    } catch (err) {
-      const why = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
-      throw new StoreUnavailableError(`The Redis store at ${this.address} cannot be reached: ${why}`, { cause: err });
+      await reach('Redis', this.address, Promise.race([this.command(() => this.client.ping()), failed]), this.connectTimeoutMs);
     } finally {
       if (onError) this.client.off('error', onError);
     }
@@ -137,34 +128,16 @@ export class RedisStore extends LuaStore {
     subscriber?.disconnect();
   }
 
-  async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
-    const name = this.channelName(channel);
+  subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
+    return this.channels.subscribe(this.channelName(channel), handler);
+  }
+
+  /** SUBSCRIBE (SSUBSCRIBE on a cluster) on the subscriber connection, opened on first use. */
+  private openChannel(name: string): ChannelLink {
     const subscriber = this.ensureSubscriber();
-    let entry = this.channels.get(name);
-    if (!entry) {
-      const ready = this.guard(subscriber, () => (this.isCluster ? subscriber.ssubscribe!(name) : subscriber.subscribe(name)));
-      entry = { handlers: new Set(), ready };
-      this.channels.set(name, entry);
-      ready.catch(() => {
-        if (this.channels.get(name) === entry && entry!.handlers.size === 0) this.channels.delete(name);
-      });
-    }
-    const fn = (m: string) => handler(m);
-    entry.handlers.add(fn);
-    try {
-      await entry.ready;
-    } catch (err) {
-      entry.handlers.delete(fn);
-      if (this.channels.get(name) === entry) this.channels.delete(name);
-      throw err;
-    }
-    const current = entry;
-    return async () => {
-      if (!current.handlers.delete(fn) || current.handlers.size > 0) return;
-      if (this.channels.get(name) !== current) return;
-      this.channels.delete(name);
-      // A failed UNSUBSCRIBE is harmless: messages on a channel without handlers are dropped.
-      await (this.isCluster ? subscriber.sunsubscribe!(name) : subscriber.unsubscribe(name)).catch(() => undefined);
+    return {
+      ready: this.guard(subscriber, () => (this.isCluster ? subscriber.ssubscribe!(name) : subscriber.subscribe(name))),
+      end: () => (this.isCluster ? subscriber.sunsubscribe!(name) : subscriber.unsubscribe(name)),
     };
   }
 
@@ -192,13 +165,7 @@ export class RedisStore extends LuaStore {
     if (client.status !== undefined && DOWN.has(client.status)) {
       throw new StoreUnavailableError(`The Redis connection is ${client.status}`);
     }
-    try {
-      return await withTimeout(run(), this.commandTimeoutMs, 'Redis');
-    } catch (err) {
-      // A reply error is Redis answering (a bug, not an outage): keep it as it is.
-      if ((err as Error | undefined)?.name === 'ReplyError' || err instanceof StoreUnavailableError) throw err;
-      throw new StoreUnavailableError(undefined, { cause: err });
-    }
+    return runCommand(run, this.commandTimeoutMs, 'Redis', 'ReplyError');
   }
 
   private ensureSubscriber(): Subscriber {
@@ -208,10 +175,7 @@ export class RedisStore extends LuaStore {
       : this.client.duplicate();
     // The store owns this connection; its errors show up as failed commands instead.
     subscriber.on('error', () => undefined);
-    subscriber.on(this.isCluster ? 'smessage' : 'message', (channel: string, message: string) => {
-      const entry = this.channels.get(channel);
-      if (entry) for (const handler of [...entry.handlers]) queueMicrotask(() => handler(message));
-    });
+    subscriber.on(this.isCluster ? 'smessage' : 'message', (channel: string, message: string) => this.channels.deliver(channel, message));
     this.subscriber = subscriber;
     return subscriber;
   }

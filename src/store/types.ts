@@ -89,12 +89,10 @@ export interface CounterResult {
 export type Unsubscribe = () => Promise<void>;
 
 /**
- * Storage of sessions, their event logs, pending client tool calls and counters, plus a
- * message channel between broker processes. Every method is async so that Redis, Upstash and
- * Durable Objects implement it as they are. Everything expires: nothing outlives
- * `expiresAt`.
+ * What every store is: its name, whether other processes share its data, and how it starts
+ * and stops.
  */
-export interface BrokerStore {
+export interface StoreLifecycle {
   readonly name: string;
   /** True when other processes see the same data (a process may then not own a session). */
   readonly shared: boolean;
@@ -109,7 +107,10 @@ export interface BrokerStore {
   /** Checks the store can be reached; `listen()` fails with its error otherwise. */
   connect(): Promise<void>;
   close(): Promise<void>;
+}
 
+/** Session records and their event logs. */
+export interface SessionLog {
   /**
    * Writes a session record, and optionally its first events, in one round trip. The record
    * and its log expire at `record.expiresAt`.
@@ -131,7 +132,10 @@ export interface BrokerStore {
   readEvents(id: string, afterSeq: number): Promise<StreamEvent[]>;
   /** Records of one tenant (or of sessions without one when `tenant` is undefined). */
   listSessions(tenant: string | undefined): Promise<SessionRecord[]>;
+}
 
+/** Client tool calls waiting for their result. */
+export interface PendingCalls {
   /** Marks a client tool call as waiting for its result (fenced like `appendEvents`). */
   addPendingCall(sessionId: string, callId: string, fence?: SessionFence): Promise<void>;
   /**
@@ -139,7 +143,10 @@ export interface BrokerStore {
    * result is applied once, whichever process receives it.
    */
   claimPendingCall(sessionId: string, callId: string): Promise<boolean>;
+}
 
+/** Who owns a session: owner leases, the fence of one session, and takeovers. */
+export interface SessionLeases {
   /**
    * Sets or renews the owner lease of broker `instanceId` for `ttlMs` (a key with a TTL). A
    * process renews its lease on an interval; when the lease lapses, other processes treat
@@ -169,19 +176,27 @@ export interface BrokerStore {
    * writes are refused from then on. True when this call did it.
    */
   takeOverSession(id: string, takeover: SessionTakeover, events: StreamEvent[], patch: SessionPatch): Promise<boolean>;
+}
 
-  /**
-   * Optional: the session's journal, for durable sessions. Appends entries (JSON values) in
-   * order; they expire with the session at `expiresAt`. A store without it runs no durable
-   * session (a lost one ends with SESSION_LOST).
-   */
-  appendJournal?(id: string, entries: unknown[], expiresAt: number, fence?: SessionFence): Promise<void>;
+/**
+ * The journal of durable sessions. Optional in a `BrokerStore`: a store without it runs no
+ * durable session (a lost one ends with SESSION_LOST).
+ */
+export interface SessionJournal {
+  /** Appends entries (JSON values) in order; they expire with the session at `expiresAt`. */
+  appendJournal(id: string, entries: unknown[], expiresAt: number, fence?: SessionFence): Promise<void>;
   /** Every journal entry of the session, in the order appended. */
-  readJournal?(id: string): Promise<unknown[]>;
+  readJournal(id: string): Promise<unknown[]>;
+}
 
+/** Fixed-window counters (rate limiting). */
+export interface Counters {
   /** Increments a counter in a fixed window of `windowMs`. */
   increment(key: string, windowMs: number): Promise<CounterResult>;
+}
 
+/** A message channel between broker processes. */
+export interface PubSub {
   /**
    * Sends a message to every subscriber of `channel`, in any process. A store that can tell
    * answers how many subscribers got it (0: nobody listens there now).
@@ -189,3 +204,18 @@ export interface BrokerStore {
   publish(channel: string, message: string): Promise<number | void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
 }
+
+/**
+ * Storage of sessions, their event logs, pending client tool calls and counters, plus a
+ * message channel between broker processes: every role above in one object (the journal
+ * optional). Code that needs one role takes that role's type. Every method is async so that
+ * Redis, Upstash and Durable Objects implement it as they are. Everything expires: nothing
+ * outlives `expiresAt`.
+ */
+export type BrokerStore = StoreLifecycle &
+  SessionLog &
+  PendingCalls &
+  SessionLeases &
+  Partial<SessionJournal> &
+  Counters &
+  PubSub;

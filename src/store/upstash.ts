@@ -1,5 +1,7 @@
 import { StoreUnavailableError, withTimeout } from './errors.js';
-import { LuaStore, type LuaStoreOptions } from './lua-store.js';
+import { LuaStore } from './lua-store.js';
+import { reach, remoteTimeouts, runCommand, type RemoteStoreOptions } from './remote.js';
+import { SubscribedChannels, type ChannelLink, type ChannelSink } from './subscribed-channels.js';
 import type { Unsubscribe } from './types.js';
 
 /**
@@ -21,23 +23,12 @@ export interface UpstashSubscriber {
   unsubscribe(): Promise<unknown>;
 }
 
-export interface UpstashStoreOptions extends LuaStoreOptions {
-  /**
-   * A command that has not answered after this many ms rejects with `STORE_UNAVAILABLE`
-   * (the client itself retries failed requests, about 4 s with its defaults). Default 5000.
-   */
-  commandTimeoutMs?: number;
-  /** How long `connect()` waits for PING, and `subscribe()` for the stream to open. Default 3000. */
-  connectTimeoutMs?: number;
-}
-
-type Subscriber = UpstashSubscriber;
-
-interface Channel {
-  handlers: Set<(message: string) => void>;
-  subscriber: Subscriber;
-  ready: Promise<void>;
-}
+/**
+ * `commandTimeoutMs` (default 5000; the client itself retries failed requests, about 4 s with
+ * its defaults) and `connectTimeoutMs` (default 3000: PING in `connect()`, and a subscription
+ * stream opening), with the prefix and event limit of every Lua store.
+ */
+export type UpstashStoreOptions = RemoteStoreOptions;
 
 /**
  * A store on Upstash Redis through its REST API (`new UpstashStore(Redis.fromEnv())`), for
@@ -50,15 +41,15 @@ export class UpstashStore extends LuaStore {
   readonly name = 'upstash';
   private readonly commandTimeoutMs: number;
   private readonly connectTimeoutMs: number;
-  private readonly channels = new Map<string, Channel>();
+  /** Every channel is a subscription stream of its own. */
+  private readonly channels = new SubscribedChannels((name, sink) => this.openChannel(name, sink), true);
 
   constructor(
     private readonly redis: UpstashClient,
     options: UpstashStoreOptions = {},
   ) {
     super(options);
-    this.commandTimeoutMs = options.commandTimeoutMs ?? 5000;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+    ({ commandTimeoutMs: this.commandTimeoutMs, connectTimeoutMs: this.connectTimeoutMs } = remoteTimeouts(options));
   }
 
   /** The REST URL the client talks to, when it can be told. */
@@ -68,19 +59,12 @@ export class UpstashStore extends LuaStore {
   }
 
   async connect(): Promise<void> {
-    try {
-      await withTimeout(this.command(() => this.redis.ping()), this.connectTimeoutMs, 'PING');
-    } catch (err) {
-      const why = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
-      throw new StoreUnavailableError(`The Upstash store at ${this.address} cannot be reached: ${why}`, { cause: err });
-    }
+    await reach('Upstash', this.address, this.command(() => this.redis.ping()), this.connectTimeoutMs);
     await this.loadScripts();
   }
 
   async close(): Promise<void> {
-    const channels = [...this.channels.values()];
-    this.channels.clear();
-    await Promise.all(channels.map((c) => c.subscriber.unsubscribe().catch(() => undefined)));
+    await Promise.all(this.channels.clear().map((link) => link.end().catch(() => undefined)));
   }
 
   /** Wrapped in JSON: the subscriber parses what it receives, and one SSE line holds no newline. */
@@ -88,42 +72,13 @@ export class UpstashStore extends LuaStore {
     return JSON.stringify({ m: message });
   }
 
-  async subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
-    const name = this.channelName(channel);
-    let entry = this.channels.get(name);
-    if (!entry) {
-      entry = this.open(name);
-      this.channels.set(name, entry);
-    }
-    const fn = (m: string) => handler(m);
-    entry.handlers.add(fn);
-    try {
-      await entry.ready;
-    } catch (err) {
-      entry.handlers.delete(fn);
-      if (this.channels.get(name) === entry) {
-        this.channels.delete(name);
-        await entry.subscriber.unsubscribe().catch(() => undefined);
-      }
-      throw err;
-    }
-    const current = entry;
-    return async () => {
-      if (!current.handlers.delete(fn) || current.handlers.size > 0) return;
-      if (this.channels.get(name) !== current) return;
-      this.channels.delete(name);
-      await current.subscriber.unsubscribe().catch(() => undefined);
-    };
+  subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
+    return this.channels.subscribe(this.channelName(channel), handler);
   }
 
   protected override async command<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await withTimeout(run(), this.commandTimeoutMs, 'Upstash');
-    } catch (err) {
-      // UpstashError: the server answered with an error (a bug, not an outage).
-      if ((err as Error | undefined)?.name === 'UpstashError' || err instanceof StoreUnavailableError) throw err;
-      throw new StoreUnavailableError(undefined, { cause: err });
-    }
+    // UpstashError: the server answered with an error (a bug, not an outage).
+    return runCommand(run, this.commandTimeoutMs, 'Upstash', 'UpstashError');
   }
 
   protected override evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
@@ -138,9 +93,9 @@ export class UpstashStore extends LuaStore {
     return this.redis.scriptLoad(source);
   }
 
-  private open(name: string): Channel {
+  /** A subscription stream for `name`. */
+  private openChannel(name: string, sink: ChannelSink): ChannelLink {
     const subscriber = this.redis.subscribe(name);
-    const handlers = new Set<(message: string) => void>();
     subscriber.on('message', ({ message }: { message: unknown }) => {
       let text: string;
       try {
@@ -150,20 +105,16 @@ export class UpstashStore extends LuaStore {
       } catch {
         return; // not published by a store: ignore
       }
-      for (const handler of [...handlers]) queueMicrotask(() => handler(text));
+      sink.deliver(text);
     });
-    let entry: Channel | undefined;
     const opened = new Promise<void>((resolve, reject) => {
       subscriber.on('subscribe', () => resolve());
       subscriber.on('error', (err: unknown) => {
         reject(new StoreUnavailableError(undefined, { cause: err }));
         // A failed stream is not reopened by the client: let the next subscribe() open a new one.
-        if (entry && this.channels.get(name) === entry) this.channels.delete(name);
+        sink.drop();
       });
     });
-    const ready = withTimeout(opened, this.connectTimeoutMs, 'Upstash subscribe');
-    ready.catch(() => undefined);
-    entry = { handlers, subscriber, ready };
-    return entry;
+    return { ready: withTimeout(opened, this.connectTimeoutMs, 'Upstash subscribe'), end: () => subscriber.unsubscribe() };
   }
 }

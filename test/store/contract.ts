@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { SessionFencedError } from '../../src/store/errors.js';
 import type { BrokerStore, SessionRecord } from '../../src/store/types.js';
+import { storeFaultContract, type CountedStore, type StoreFaults } from './contract-faults.js';
 
 export interface StoreFactoryOptions {
   prefix?: string;
@@ -14,6 +15,10 @@ export interface StoreHarness {
   create(options?: StoreFactoryOptions): Promise<BrokerStore>;
   /** Every key of the backing server with its PTTL (Redis-protocol stores only). */
   keys?(): Promise<Array<{ key: string; pttl: number }>>;
+  /** How the store is made unreachable (stores that talk to a server). */
+  faults?: StoreFaults;
+  /** A connected store whose requests to its server are counted. */
+  counted?(): Promise<CountedStore>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -443,5 +448,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
         }
       });
     }
+
+    storeFaultContract(harness.faults, harness.counted?.bind(harness));
   });
 }

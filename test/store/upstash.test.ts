@@ -2,7 +2,8 @@ import { Redis as UpstashRedis } from '@upstash/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstashStore } from '../../src/store/upstash.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { freePort, RedisServer } from '../helpers/redis-server.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { UpstashBridge } from '../helpers/upstash-bridge.js';
 import { storeContract } from './contract.js';
 
@@ -32,6 +33,34 @@ storeContract('upstash', {
     const names = await inspector.keys('*');
     return Promise.all(names.map(async (key) => ({ key, pttl: await inspector.pttl(key) })));
   },
+  faults: {
+    async unreachable() {
+      const url = `http://127.0.0.1:${await freePort()}`;
+      return { store: new UpstashStore(new UpstashRedis({ url, token: 't', retry: false, enableTelemetry: false })), names: `Upstash store at ${url}` };
+    },
+    // The network to the REST endpoint cut and healed (a TCP proxy in front of the bridge).
+    async outage() {
+      const proxy = await TcpProxy.start(Number(new URL(bridge.url).port));
+      const client = new UpstashRedis({ url: `http://127.0.0.1:${proxy.port}`, token: bridge.token, retry: false, enableTelemetry: false });
+      const store = new UpstashStore(client, { commandTimeoutMs: 2000, connectTimeoutMs: 2000 });
+      await store.connect();
+      return {
+        store,
+        cut: async () => proxy.cut(),
+        heal: async () => proxy.heal(),
+        resubscribes: false,
+        async close() {
+          await store.close();
+          await proxy.stop();
+        },
+      };
+    },
+  },
+  async counted() {
+    const store = new UpstashStore(upstash());
+    await store.connect();
+    return { store, requests: () => [...bridge.requests.values()].reduce((a, b) => a + b, 0) };
+  },
 });
 
 describe('upstash store', () => {
@@ -51,46 +80,11 @@ describe('upstash store', () => {
     await store.close();
   });
 
-  it('sends one request per store call once connected', async () => {
-    const store = new UpstashStore(upstash());
-    await store.connect();
-    const now = Date.now();
-    const rec = { id: 's_rt', status: 'running' as const, createdAt: now, expiresAt: now + 60_000, owner: 'a', lastSeq: 0 };
-    const event = (seq: number) =>
-      ({ protocolVersion: 2, sessionId: 's_rt', seq, timestamp: 0, type: 'stdout', payload: { chunk: 'x' } }) as const;
-    const calls: Array<() => Promise<unknown>> = [
-      () => store.createSession(rec, [event(1)]),
-      () => store.appendEvents('s_rt', [event(2)], { status: 'completed' }),
-      () => store.getSession('s_rt'),
-      () => store.readEvents('s_rt', 0),
-      () => store.listSessions(undefined),
-      () => store.addPendingCall('s_rt', 'c_1'),
-      () => store.claimPendingCall('s_rt', 'c_1'),
-      () => store.increment('rt', 1000),
-      () => store.publish('rt', 'm'),
-    ];
-    const total = () => [...bridge.requests.values()].reduce((a, b) => a + b, 0);
-    for (const call of calls) {
-      const before = total();
-      await call();
-      expect(total() - before).toBe(1);
-    }
-    expect((await store.getSession('s_rt'))!.status).toBe('completed');
-  });
-
   it('reports a wrong token as a server error, not as an outage', async () => {
     const store = new UpstashStore(upstash('wrong'));
     const err = await store.getSession('s_x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as { code?: string }).code).not.toBe('STORE_UNAVAILABLE');
     expect((err as Error).message).toContain('Unauthorized');
-  });
-
-  it('fails connect() with STORE_UNAVAILABLE naming the URL when nothing answers', async () => {
-    const url = `http://127.0.0.1:${(await import('../helpers/redis-server.js').then((m) => m.freePort()))}`;
-    const store = new UpstashStore(new UpstashRedis({ url, token: 't', retry: false, enableTelemetry: false }));
-    const err = (await store.connect().catch((e: unknown) => e)) as Error & { code?: string };
-    expect(err.code).toBe('STORE_UNAVAILABLE');
-    expect(err.message).toContain(`Upstash store at ${url} cannot be reached`);
   });
 });
