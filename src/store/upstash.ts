@@ -1,8 +1,10 @@
-import { StoreUnavailableError, withTimeout } from './errors.js';
 import { LuaStore } from './lua-store.js';
 import { reach, remoteTimeouts, runCommand, type RemoteStoreOptions } from './remote.js';
 import { SubscribedChannels, type ChannelLink, type ChannelSink } from './subscribed-channels.js';
 import type { Unsubscribe } from './types.js';
+import { UpstashStream, type UpstashSubscriber } from './upstash-stream.js';
+
+export type { UpstashSubscriber };
 
 /**
  * What the store uses of an `@upstash/redis` client (any of its platform builds). Declared
@@ -15,12 +17,7 @@ export interface UpstashClient {
   scriptLoad(script: string): Promise<unknown>;
   ping(): Promise<unknown>;
   subscribe(channel: string): UpstashSubscriber;
-}
-
-/** What the store uses of the subscriber `UpstashClient.subscribe()` returns. */
-export interface UpstashSubscriber {
-  on(type: 'message' | 'subscribe' | 'error', listener: (event: any) => void): unknown;
-  unsubscribe(): Promise<unknown>;
+  publish(channel: string, message: string): Promise<unknown>;
 }
 
 /**
@@ -28,7 +25,15 @@ export interface UpstashSubscriber {
  * its defaults) and `connectTimeoutMs` (default 3000: PING in `connect()`, and a subscription
  * stream opening), with the prefix and event limit of every Lua store.
  */
-export type UpstashStoreOptions = RemoteStoreOptions;
+export type UpstashStoreOptions = RemoteStoreOptions & {
+  /**
+   * A subscription stream that heard nothing for this many ms checks that it still works (it
+   * publishes a probe to its channel) and is reopened when the probe does not come back within
+   * as long again: `@upstash/redis` does not report a stream that broke after it opened.
+   * Default 15000.
+   */
+  streamCheckMs?: number;
+};
 
 /**
  * A store on Upstash Redis through its REST API (`new UpstashStore(Redis.fromEnv())`), for
@@ -41,6 +46,7 @@ export class UpstashStore extends LuaStore {
   readonly name = 'upstash';
   private readonly commandTimeoutMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly streamCheckMs: number;
   /** Every channel is a subscription stream of its own. */
   private readonly channels = new SubscribedChannels((name, sink) => this.openChannel(name, sink), true);
 
@@ -50,6 +56,7 @@ export class UpstashStore extends LuaStore {
   ) {
     super(options);
     ({ commandTimeoutMs: this.commandTimeoutMs, connectTimeoutMs: this.connectTimeoutMs } = remoteTimeouts(options));
+    this.streamCheckMs = options.streamCheckMs ?? 15_000;
   }
 
   /** The REST URL the client talks to, when it can be told. */
@@ -93,28 +100,8 @@ export class UpstashStore extends LuaStore {
     return this.redis.scriptLoad(source);
   }
 
-  /** A subscription stream for `name`. */
+  /** A subscription stream for `name`, reopened when it breaks (see upstash-stream.ts). */
   private openChannel(name: string, sink: ChannelSink): ChannelLink {
-    const subscriber = this.redis.subscribe(name);
-    subscriber.on('message', ({ message }: { message: unknown }) => {
-      let text: string;
-      try {
-        const envelope = (typeof message === 'string' ? JSON.parse(message) : message) as { m?: unknown };
-        if (typeof envelope?.m !== 'string') return;
-        text = envelope.m;
-      } catch {
-        return; // not published by a store: ignore
-      }
-      sink.deliver(text);
-    });
-    const opened = new Promise<void>((resolve, reject) => {
-      subscriber.on('subscribe', () => resolve());
-      subscriber.on('error', (err: unknown) => {
-        reject(new StoreUnavailableError(undefined, { cause: err }));
-        // A failed stream is not reopened by the client: let the next subscribe() open a new one.
-        sink.drop();
-      });
-    });
-    return { ready: withTimeout(opened, this.connectTimeoutMs, 'Upstash subscribe'), end: () => subscriber.unsubscribe() };
+    return new UpstashStream(this.redis, name, sink, { connectTimeoutMs: this.connectTimeoutMs, checkMs: this.streamCheckMs });
   }
 }

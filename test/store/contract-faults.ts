@@ -12,8 +12,8 @@ export interface StoreOutage {
   heal(): Promise<void>;
   /**
    * Whether subscriptions made before the cut come back by themselves (a Redis subscriber
-   * connection resubscribes). Otherwise they stay silent (`@upstash/redis` 1.39 does not report
-   * a stream that ended after it opened), and a `subscribe()` once their handlers left must work.
+   * connection resubscribes; the Upstash store reopens a stream whose probe is not answered).
+   * Otherwise a `subscribe()` once their handlers left must work.
    */
   resubscribes: boolean;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 import { Redis as UpstashRedis } from '@upstash/redis';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UpstashStore } from '../../src/store/upstash.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
@@ -42,13 +42,14 @@ storeContract('upstash', {
     async outage() {
       const proxy = await TcpProxy.start(Number(new URL(bridge.url).port));
       const client = new UpstashRedis({ url: `http://127.0.0.1:${proxy.port}`, token: bridge.token, retry: false, enableTelemetry: false });
-      const store = new UpstashStore(client, { commandTimeoutMs: 2000, connectTimeoutMs: 2000 });
+      // A stream that broke is noticed within two looks of 200 ms and reopened once the network is back.
+      const store = new UpstashStore(client, { commandTimeoutMs: 2000, connectTimeoutMs: 2000, streamCheckMs: 200 });
       await store.connect();
       return {
         store,
         cut: async () => proxy.cut(),
         heal: async () => proxy.heal(),
-        resubscribes: false,
+        resubscribes: true,
         async close() {
           await store.close();
           await proxy.stop();
@@ -78,6 +79,28 @@ describe('upstash store', () => {
     await expect.poll(() => got).toEqual(['{"a":1}']);
     await unsubscribe();
     await store.close();
+  });
+
+  it('probes a quiet stream without reopening it, and no probe reaches a handler', async () => {
+    // Probes seen on the server, by a subscriber of every channel.
+    const watcher = inspector.duplicate();
+    let probes = 0;
+    watcher.on('pmessage', (_pattern: string, _channel: string, message: string) => {
+      if (message.startsWith('{"p":')) probes++;
+    });
+    await watcher.psubscribe('*quiet*');
+    const store = new UpstashStore(upstash(), { streamCheckMs: 500 });
+    const streamsBefore = bridge.requests.get('/subscribe') ?? 0;
+    const got: string[] = [];
+    const unsubscribe = await store.subscribe('quiet', (m) => got.push(m));
+    await vi.waitFor(() => expect(probes).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 20 });
+    // Every probe came back: the stream that opened first is still the one in use.
+    expect((bridge.requests.get('/subscribe') ?? 0) - streamsBefore).toBe(1);
+    await store.publish('quiet', 'hello');
+    await expect.poll(() => got).toEqual(['hello']);
+    await unsubscribe();
+    await store.close();
+    watcher.disconnect();
   });
 
   it('reports a wrong token as a server error, not as an outage', async () => {
