@@ -11,7 +11,7 @@ import { healthRoute } from './routes/health.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { docsRoutes } from './routes/docs.js';
 import { metricsRoute } from './routes/metrics.js';
-import { observeHttp } from '../observability/http.js';
+import { observeHttp } from './observe.js';
 import type { AppEnv, HttpDeps } from './types.js';
 
 /** The broker's Hono app: every route of SPEC §4, mountable under any prefix. */
