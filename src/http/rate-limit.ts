@@ -31,7 +31,7 @@ const MAX_BLOCKED = 10_000;
  */
 export function createRateLimiter(
   config: RateLimitConfig,
-  store: BrokerStore,
+  store: Pick<BrokerStore, 'increment'>,
   clientIp: (c: Context<AppEnv>) => string,
   logger: Logger,
 ): RateLimiter {
