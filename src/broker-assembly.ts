@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import type { BrokerSettings } from './broker-settings.js';
-import { createApp } from './http/app.js';
+import { buildApp, type OptionalRoutes } from './http/app.js';
 import type { AppEnv } from './http/types.js';
 import { mountMcpServer, type McpServerModule } from './mcp/mount.js';
 import { CatalogHandler } from './openapi/catalog.js';
@@ -31,6 +31,8 @@ export interface AssemblyParts {
   ensureReady?: () => Promise<void> | undefined;
   /** Loads the MCP endpoint's code (default: from the package's files, at the first MCP request). */
   mcpModule?: () => Promise<McpServerModule>;
+  /** The routes a runtime serves beyond SPEC §4's (the docs page; not on Workers). */
+  routes?: OptionalRoutes;
 }
 
 /** A broker's working parts, built by `assembleBroker`. */
@@ -74,7 +76,7 @@ export function assembleBroker(settings: BrokerSettings, parts: AssemblyParts): 
   });
   catalog.onChange((change) => sessions.broadcastCatalogChange(change));
   const mcp = settings.mcpServer;
-  const app = createApp({
+  const app = buildApp({
     sessions,
     store: parts.store,
     executorStats: parts.executorStats,
@@ -94,6 +96,6 @@ export function assembleBroker(settings: BrokerSettings, parts: AssemblyParts): 
       mcp &&
       ((app) =>
         mountMcpServer(app, { sessions, logger: activityLogger, tools: () => tools?.list() ?? [], maxBodyBytes: settings.maxBodyBytes }, mcp, parts.mcpModule)),
-  });
+  }, parts.routes ?? {});
   return { sessions, catalog, app };
 }

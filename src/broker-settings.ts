@@ -5,7 +5,7 @@ import { consoleLogger, guardLogger } from './logger.js';
 import { mcpServerOptions } from './mcp/mount.js';
 import type { McpServerOptions, McpSourceConfig } from './mcp/types.js';
 import { observeLogger } from './observability/logger.js';
-import { BrokerMetrics } from './observability/metrics.js';
+import type { BrokerMetrics } from './observability/metrics.js';
 import type { FetchLike, OpenApiSourceConfig } from './openapi/types.js';
 import { brokerLimits, type BrokerLimits } from './session/limits.js';
 import type { Logger } from './session/types.js';
@@ -52,12 +52,14 @@ export interface BrokerSettings {
 
 /**
  * Checks `options` (a `TypeError` naming the option that cannot work) and applies the defaults.
- * `EnclaveBroker` and the Workers adapter both build from what it returns.
+ * `EnclaveBroker` and the Workers adapter both build from what it returns. With `metrics: true`
+ * the counters come from `createMetrics`, which runtimes that serve `GET /metrics` pass (the
+ * Workers adapter does not serve it, and its bundle does not carry them).
  */
-export function resolveBrokerOptions(options: BrokerOptions): BrokerSettings {
+export function resolveBrokerOptions(options: BrokerOptions, createMetrics?: () => BrokerMetrics): BrokerSettings {
   validateBrokerOptions(options);
   const logger = guardLogger(options.logger ?? consoleLogger(BROKER_DEFAULTS.logLevel));
-  const metrics = options.metrics ? new BrokerMetrics() : undefined;
+  const metrics = options.metrics ? createMetrics?.() : undefined;
   const maxConcurrentSessions = options.maxConcurrentSessions ?? BROKER_DEFAULTS.maxConcurrentSessions;
   const mcpSources = options.mcp?.sources ?? [];
   return {

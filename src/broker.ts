@@ -21,7 +21,8 @@ import type { BrokerLimits } from './session/limits.js';
 import type { SessionManager } from './session/manager.js';
 import type { CatalogHandler } from './openapi/catalog.js';
 import type { ToolRegistry } from './tools/registry.js';
-import type { BrokerMetrics } from './observability/metrics.js';
+import { BrokerMetrics } from './observability/metrics.js';
+import { docsRoutes } from './http/routes/docs.js';
 import { isServerRuntime, runtime } from './util/runtime.js';
 import type { RunningServer } from './util/server.js';
 
@@ -57,7 +58,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
 
   constructor(readonly options: BrokerOptions = {}) {
     super();
-    const settings = resolveBrokerOptions(options);
+    const settings = resolveBrokerOptions(options, () => new BrokerMetrics());
     this.logger = settings.logger;
     this.metrics = settings.metrics;
     this.limits = settings.limits;
@@ -73,6 +74,7 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
       instanceId: this.instanceId,
       clientIp: (request, env) => this.clientIp?.(request, env),
       ensureReady: () => (this.started ? undefined : this.ready()),
+      routes: { docs: docsRoutes },
     });
     this.sessions = sessions;
     this.catalog = catalog;
