@@ -127,13 +127,3 @@ export function createRateLimiter(
     },
   };
 }
-
-/** The rate-limit middleware alone (requests are counted after authentication). */
-export function rateLimit(
-  config: RateLimitConfig,
-  store: BrokerStore,
-  clientIp: (c: Context<AppEnv>) => string,
-  logger: Logger,
-): MiddlewareHandler<AppEnv> {
-  return createRateLimiter(config, store, clientIp, logger).middleware;
-}
