@@ -14,7 +14,7 @@ import { permissionMatcher } from './tools/permissions.js';
 import { ToolRegistry } from './tools/registry.js';
 
 /** What differs between the places a broker runs: each runtime gives these. */
-export interface AssemblyParts {
+export interface AssemblyParts<M extends SessionManager = SessionManager> {
   store: BrokerStore;
   /** Where sandboxes run (a stand-in until `ready()` on Node and Bun). */
   executor: Executor;
@@ -24,7 +24,7 @@ export interface AssemblyParts {
   /** This process's (or Durable Object's) id in the store. */
   instanceId: string;
   /** The session manager's class (the Workers session object uses one that takes the id its Worker chose). */
-  manager?: new (options: SessionManagerOptions) => SessionManager;
+  manager?: new (options: SessionManagerOptions) => M;
   /** How the client address is found (the Node and Bun servers set it). */
   clientIp?: (request: Request, env: unknown) => string | undefined;
   /** A promise while the broker is still starting. */
@@ -36,8 +36,8 @@ export interface AssemblyParts {
 }
 
 /** A broker's working parts, built by `assembleBroker`. */
-export interface BrokerAssembly {
-  sessions: SessionManager;
+export interface BrokerAssembly<M extends SessionManager = SessionManager> {
+  sessions: M;
   /** The OpenAPI catalog (`GET /code/actions`); its actions become tools of `settings.tools`. */
   catalog: CatalogHandler;
   app: Hono<AppEnv>;
@@ -48,15 +48,10 @@ export interface BrokerAssembly {
  * one assembly of `EnclaveBroker` (Node, Bun, any fetch runtime) and of the Workers session
  * object. Nothing starts here: the caller connects the store and loads the catalog.
  */
-export function assembleBroker(settings: BrokerSettings, parts: AssemblyParts): BrokerAssembly {
-  const { tools, logger, activityLogger } = settings;
-  const catalog = new CatalogHandler(tools ?? new ToolRegistry(), settings.openapi?.sources ?? [], {
-    ...(settings.openapi?.fetch ? { fetch: settings.openapi.fetch } : {}),
-    ...(settings.openapi?.parseYaml ? { parseYaml: settings.openapi.parseYaml } : {}),
-    allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
-    onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
-  });
-  const Manager = parts.manager ?? SessionManager;
+export function assembleBroker<M extends SessionManager = SessionManager>(settings: BrokerSettings, parts: AssemblyParts<M>): BrokerAssembly<M> {
+  const { tools, activityLogger } = settings;
+  const catalog = createCatalog(settings, tools ?? new ToolRegistry());
+  const Manager = parts.manager ?? (SessionManager as new (options: SessionManagerOptions) => M);
   const sessions = new Manager({
     store: parts.store,
     executor: parts.executor,
@@ -98,4 +93,18 @@ export function assembleBroker(settings: BrokerSettings, parts: AssemblyParts): 
         mountMcpServer(app, { sessions, logger: activityLogger, tools: () => tools?.list() ?? [], maxBodyBytes: settings.maxBodyBytes }, mcp, parts.mcpModule)),
   }, parts.routes ?? {});
   return { sessions, catalog, app };
+}
+
+/**
+ * The OpenAPI catalog of `settings.openapi` over `registry` (its actions become tools there):
+ * `GET /code/actions` lists what the caller's permissions allow; a source that fails is logged.
+ */
+export function createCatalog(settings: BrokerSettings, registry: ToolRegistry): CatalogHandler {
+  const { openapi, logger } = settings;
+  return new CatalogHandler(registry, openapi?.sources ?? [], {
+    ...(openapi?.fetch ? { fetch: openapi.fetch } : {}),
+    ...(openapi?.parseYaml ? { parseYaml: openapi.parseYaml } : {}),
+    allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
+    onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
+  });
 }

@@ -1,10 +1,10 @@
 import { Hono, type Context } from 'hono';
+import { createCatalog } from '../../src/broker-assembly.js';
 import { installMiddleware } from '../../src/http/middleware.js';
 import type { AppEnv } from '../../src/http/types.js';
-import { CatalogHandler } from '../../src/openapi/catalog.js';
+import type { CatalogHandler } from '../../src/openapi/catalog.js';
 import { BrokerError } from '../../src/protocol/errors.js';
 import { isSessionId, newSessionId } from '../../src/protocol/ids.js';
-import { permissionMatcher } from '../../src/tools/permissions.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { forward } from './forward.js';
 import type { WorkerConfig } from './options.js';
@@ -22,7 +22,6 @@ export interface FrontDoor {
  */
 export function frontDoor<Env>(env: Env, config: WorkerConfig<Env>, startedAt: number): FrontDoor {
   const settings = config.settings(env);
-  const { logger } = settings;
   const counters = () => config.counters(env);
   if (settings.rateLimiting && !counters()) throw new TypeError(`rateLimiting on Workers needs the ${config.countersBinding} Durable Object binding`);
   const sessions = config.sessions(env);
@@ -59,12 +58,7 @@ export function frontDoor<Env>(env: Env, config: WorkerConfig<Env>, startedAt: n
   // The catalog for listing only (its own registry): sessions load actions in their object.
   // No timers on Workers: the route loads the sources on first use; call `refresh()` from a
   // cron trigger to poll.
-  const catalog = new CatalogHandler(new ToolRegistry(), settings.openapi?.sources ?? [], {
-    ...(settings.openapi?.fetch ? { fetch: settings.openapi.fetch } : {}),
-    ...(settings.openapi?.parseYaml ? { parseYaml: settings.openapi.parseYaml } : {}),
-    allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
-    onError: (source, err) => logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
-  });
+  const catalog = createCatalog(settings, new ToolRegistry());
   app.get('/code/actions', catalog.getRoutes()[0]!.handler);
   app.get('/sessions', (c) =>
     c.json({ error: { code: 'NOT_IMPLEMENTED', message: 'listing sessions is not available on Workers (each session is its own object)' } }, 501),

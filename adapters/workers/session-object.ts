@@ -111,7 +111,7 @@ export function sessionObject<Env>(config: WorkerConfig<Env>): new (ctx: Durable
       );
       // OpenAPI actions become tools of this session's registry, loaded before its first request.
       const catalogReady = settings.openapi ? catalog.refresh().then(() => undefined, () => undefined) : undefined;
-      return { manager: sessions as WorkerSessionManager, apps: new Map<string, Hono>(), inner: app, catalogReady };
+      return { manager: sessions, apps: new Map<string, Hono>(), inner: app, catalogReady };
     }
   };
 }
