@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import type { BrokerSettings } from './broker-settings.js';
 import { buildApp, type OptionalRoutes } from './http/app.js';
-import type { AppEnv } from './http/types.js';
+import type { AppEnv, HttpDeps } from './http/types.js';
 import { mountMcpServer, type McpServerModule } from './mcp/mount.js';
 import { CatalogHandler } from './openapi/catalog.js';
 import type { Executor } from './pool/executor.js';
@@ -71,7 +71,7 @@ export function assembleBroker<M extends SessionManager = SessionManager>(settin
   });
   catalog.onChange((change) => sessions.broadcastCatalogChange(change));
   const mcp = settings.mcpServer;
-  const app = buildApp({
+  const http: HttpDeps = {
     sessions,
     store: parts.store,
     executorStats: parts.executorStats,
@@ -91,8 +91,8 @@ export function assembleBroker<M extends SessionManager = SessionManager>(settin
       mcp &&
       ((app) =>
         mountMcpServer(app, { sessions, logger: activityLogger, tools: () => tools?.list() ?? [], maxBodyBytes: settings.maxBodyBytes }, mcp, parts.mcpModule)),
-  }, parts.routes ?? {});
-  return { sessions, catalog, app };
+  };
+  return { sessions, catalog, app: buildApp(http, parts.routes ?? {}) };
 }
 
 /**
