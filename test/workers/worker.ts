@@ -17,6 +17,8 @@ interface Env {
   APPROVALS?: string;
   /** The session objects' `resumeCheckMs`. */
   RESUME_CHECK_MS?: string;
+  /** `0`: the broker option `durable: false`. */
+  DURABLE?: string;
   /** Set to require this bearer token (user `u`), as the conformance suite's guarded target does. */
   GUARD_TOKEN?: string;
   /** With GUARD_TOKEN: `rateLimiting` of this many requests per RATE_LIMIT_WINDOW_MS. */
@@ -85,6 +87,7 @@ const enclave = createEnclaveWorker<Env>({
   broker: (env) => ({
     sessionTimeout: env.SESSION_TIMEOUT_MS ? Number(env.SESSION_TIMEOUT_MS) : undefined,
     ...(env.OPENAPI_PETS ? { openapi: { sources: [{ name: 'pets', spec: PETS_SPEC, baseUrl: 'https://pets.example' }] } } : {}),
+    ...(env.DURABLE !== undefined ? { durable: env.DURABLE !== '0' } : {}),
     ...(env.GUARD_TOKEN ? guarded(env.GUARD_TOKEN, Number(env.RATE_LIMIT_MAX), Number(env.RATE_LIMIT_WINDOW_MS)) : {}),
   }),
 });
