@@ -26,9 +26,16 @@ export interface Target {
 }
 
 /** One request on a given `http.Agent`; tells whether it went out on a reused connection. */
-function rawRequest(agent: http.Agent, method: string, url: string, body?: string, contentType = 'application/json'): Promise<{ status: number; reused: boolean }> {
+function rawRequest(
+  agent: http.Agent,
+  method: string,
+  url: string,
+  body?: string,
+  contentType = 'application/json',
+  more: Record<string, string> = {},
+): Promise<{ status: number; reused: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: body === undefined ? {} : { 'content-type': contentType } }, (res) => {
+    const req = http.request(url, { method, agent, headers: { ...(body === undefined ? {} : { 'content-type': contentType }), ...more } }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
       res.on('error', reject);
@@ -384,6 +391,21 @@ export function guardedConformance(runtime: Runtime, start: () => Promise<Target
       const right = await postJson(`${base}/execute`, { code: 'return 1' }, bearer(GUARD.token));
       expect(right.status).toBe(429);
       await right.body?.cancel();
+    });
+
+    it('reads the body of a request it refuses before authentication, so the keep-alive connection serves the next request', async () => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        // The client is over its limit (the case above): refused before the route reads anything.
+        const first = await rawRequest(agent, 'POST', `${base}/execute`, JSON.stringify({ code: 'x'.repeat(4096) }), 'application/json', bearer('guess-y'));
+        expect(first.status).toBe(429);
+        await sleep(50);
+        const second = await rawRequest(agent, 'GET', `${base}/health`);
+        expect(second.status).toBe(200);
+        expect(second.reused).toBe(true);
+      } finally {
+        agent.destroy();
+      }
     });
   });
 }
