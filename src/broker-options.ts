@@ -80,11 +80,10 @@ export interface BrokerOptions {
    * off. Server tools then run at least once (see `ExecutionContext`).
    */
   durable?: boolean;
-  /** OpenAPI services whose operations become tools (`GET /code/actions` lists them). */
   /**
-   * OpenAPI sources. `parseYaml` parses specs served as YAML: the `yaml` package by default on
-   * Node and Bun; on Workers it is not bundled, so give one (e.g. `parse` from `yaml`) or serve
-   * specs as JSON.
+   * OpenAPI services whose operations become tools (`GET /code/actions` lists them).
+   * `parseYaml` parses specs served as YAML: the `yaml` package by default on Node and Bun; on
+   * Workers it is not bundled, so give one (e.g. `parse` from `yaml`) or serve specs as JSON.
    */
   openapi?: { sources: OpenApiSourceConfig[]; fetch?: FetchLike; parseYaml?: (text: string) => unknown };
   /** Serve `GET /openapi.json` and the `GET /docs` page (default true). */

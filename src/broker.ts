@@ -1,7 +1,5 @@
 import type { Hono } from 'hono';
-import { createApp } from './http/app.js';
 import type { AppEnv } from './http/types.js';
-import { consoleLogger, guardLogger } from './logger.js';
 import { randomId } from './protocol/ids.js';
 import { compileFilter, type StreamEvent } from './protocol/events.js';
 import { executeRequestSchema } from './protocol/schemas.js';
@@ -10,23 +8,21 @@ import type { Executor } from './pool/executor.js';
 import { InlineExecutor } from './pool/inline.js';
 import type { EventCursor } from './session/cursor.js';
 import { Emitter } from './session/emitter.js';
-import { brokerLimits, type BrokerLimits } from './session/limits.js';
-import { SessionManager } from './session/manager.js';
-import { createToolNamespace, createToolResolver } from './session/tool-resolver.js';
 import type { BrokerEventMap, Logger, SessionInfo } from './session/types.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
-import { CatalogHandler } from './openapi/catalog.js';
-import { ToolRegistry } from './tools/registry.js';
-import { permissionMatcher } from './tools/permissions.js';
-import type { Context } from 'hono';
 import type { BrokerStore } from './store/types.js';
 import type { CallerIdentity } from './tools/types.js';
 import type { BrokerOptions, ExecuteOptions } from './broker-options.js';
-import { validateBrokerOptions } from './broker-validate.js';
+import { assembleBroker } from './broker-assembly.js';
+import { resolveBrokerOptions } from './broker-settings.js';
+import { mcpSources, type McpSourcesHandle } from './mcp/mount.js';
+import type { BrokerLimits } from './session/limits.js';
+import type { SessionManager } from './session/manager.js';
+import type { CatalogHandler } from './openapi/catalog.js';
+import type { ToolRegistry } from './tools/registry.js';
 import { BrokerMetrics } from './observability/metrics.js';
-import { observeLogger } from './observability/logger.js';
-import { mcpServerOptions, mcpSources, mountMcpServer, type McpSourcesHandle } from './mcp/mount.js';
+import { docsRoutes } from './http/routes/docs.js';
 import { isServerRuntime, runtime } from './util/runtime.js';
 import type { RunningServer } from './util/server.js';
 
@@ -62,63 +58,30 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
 
   constructor(readonly options: BrokerOptions = {}) {
     super();
-    validateBrokerOptions(options);
-    this.logger = guardLogger(options.logger ?? consoleLogger('warn'));
-    this.metrics = options.metrics ? new BrokerMetrics() : undefined;
-    // Sessions and routes log through this: it feeds the metrics and allows tool arguments.
-    const logger = this.metrics || options.logToolArgs ? observeLogger(this.logger, { metrics: this.metrics, logToolArgs: options.logToolArgs }) : this.logger;
-    this.limits = brokerLimits(options.limits);
+    const settings = resolveBrokerOptions(options, () => new BrokerMetrics());
+    this.logger = settings.logger;
+    this.metrics = settings.metrics;
+    this.limits = settings.limits;
+    this.tools = settings.tools;
     this.instanceId = options.instanceId ?? `i_${randomId(12)}`;
     this.store = options.store ?? (options.redis ? new RedisStore(options.redis as never) : new MemoryStore());
     this.currentExecutor = options.executor;
-    const tools = options.tools ?? (options.openapi || options.mcp?.sources?.length ? new ToolRegistry() : undefined);
-    this.tools = tools;
-    this.catalog = new CatalogHandler(tools ?? new ToolRegistry(), options.openapi?.sources ?? [], {
-      ...(options.openapi?.fetch ? { fetch: options.openapi.fetch } : {}),
-      ...(options.openapi?.parseYaml ? { parseYaml: options.openapi.parseYaml } : {}),
-      allow: (name, c) => permissionMatcher((c as Context<AppEnv>).get('identity')?.permissions)(name),
-      onError: (source, err) => this.logger.warn({ source, err: err.message }, 'OpenAPI source failed'),
-    });
-    this.catalog.onChange((change) => this.sessions.broadcastCatalogChange(change));
-    if (options.mcp?.sources?.length) {
-      this.mcpSources = mcpSources(tools!, options.mcp.sources, { logger: this.logger, onChange: (change) => this.sessions.broadcastCatalogChange(change) });
-    }
-    const mcpServer = mcpServerOptions(options.mcp);
-    this.sessions = new SessionManager({
+    const { sessions, catalog, app } = assembleBroker(settings, {
       store: this.store,
       executor: PENDING_EXECUTOR,
-      resolveTool: createToolResolver({ ...options, tools }),
-      toolNamespace: createToolNamespace(tools),
-      events: this,
-      logger,
-      limits: this.limits,
-      sessionTimeoutMs: options.sessionTimeout ?? 300_000,
-      maxConcurrentSessions: options.maxConcurrentSessions ?? 1000,
-      maxSessionsPerTenant: options.maxSessionsPerTenant ?? Math.max(1, Math.ceil((options.maxConcurrentSessions ?? 1000) / 2)),
-      instanceId: this.instanceId,
-      ...(options.ownerLeaseMs !== undefined ? { ownerLeaseMs: options.ownerLeaseMs } : {}),
-      ...(options.ownerRenewMs !== undefined ? { ownerRenewMs: options.ownerRenewMs } : {}),
-      ...(options.ownerWatchMs !== undefined ? { ownerWatchMs: options.ownerWatchMs } : {}),
-      ...(options.durable !== undefined ? { durable: options.durable } : {}),
-    });
-    this.app = createApp({
-      sessions: this.sessions,
-      store: this.store,
       executorStats: () => this.currentExecutor?.stats() ?? { kind: 'starting', active: 0 },
-      limits: this.limits,
-      logger,
-      startedAt: Date.now(),
-      catalogRoute: this.catalog.getRoutes()[0]!.handler,
-      authentication: options.authentication,
-      rateLimiting: options.rateLimiting,
-      cors: options.cors,
-      maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024,
+      events: this,
+      instanceId: this.instanceId,
       clientIp: (request, env) => this.clientIp?.(request, env),
       ensureReady: () => (this.started ? undefined : this.ready()),
-      docs: options.docs,
-      metrics: this.metrics,
-      mountMcp: mcpServer && ((app) => mountMcpServer(app, { sessions: this.sessions, logger, tools: () => tools?.list() ?? [], maxBodyBytes: options.maxBodyBytes ?? 2 * 1024 * 1024 }, mcpServer)),
+      routes: { docs: docsRoutes },
     });
+    this.sessions = sessions;
+    this.catalog = catalog;
+    this.app = app;
+    if (settings.mcpSources.length) {
+      this.mcpSources = mcpSources(settings.tools!, settings.mcpSources, { logger: this.logger, onChange: (change) => sessions.broadcastCatalogChange(change) });
+    }
   }
 
   /** Set by the server adapter so rate limiting can key on the client address. */

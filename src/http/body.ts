@@ -82,6 +82,11 @@ export async function discardBody(c: Context, maxBytes: number): Promise<void> {
 /** Requests whose body a route has read (or is reading): see `drainUnread`. */
 const read = new WeakSet<Request>();
 
+/** Marks a request's body as taken elsewhere (a proxy sends it on): `drainUnread` leaves it alone. */
+export function bodyTaken(request: Request): void {
+  read.add(request);
+}
+
 /**
  * Reads and drops a request body that nothing read, once its answer is ready: a 401, 415 or
  * 429 is answered before the body is looked at, and workerd closes a keep-alive connection

@@ -129,7 +129,7 @@ export function createRateLimiter(
   };
 }
 
-/** The rate-limit middleware alone (requests are counted after authentication). */
+/** The rate-limit middleware alone, on any store with counters. */
 export function rateLimit(
   config: RateLimitConfig,
   store: Counters,

@@ -134,6 +134,8 @@ describe('rate limiting', () => {
     expect((await get('solo2')).status).toBe(200);
   });
 
+  // The conformance suite checks the part every runtime shares (guardedConformance); this one
+  // also checks that validate is not called once the address is over, and that another address is not.
   it('counts refused credentials against the client address', async () => {
     let validations = 0;
     const s = await start({

@@ -6,7 +6,7 @@ import { exampleTools } from '../../examples/users-tools.js';
 import { EnclaveBroker } from '../../src/broker.js';
 import { silentLogger } from '../../src/session/types.js';
 import { startBroker } from '../helpers/broker.js';
-import { conformance } from './suite.js';
+import { conformance, GUARD, guardAuthentication, guardedConformance } from './suite.js';
 
 conformance('node', '', async () => {
   const s = await startBroker({ tools: exampleTools() });
@@ -29,4 +29,13 @@ conformance('node', '/enclave', async () => {
       await new Promise((r) => server.close(r));
     },
   };
+});
+
+guardedConformance('node', async () => {
+  const s = await startBroker({
+    tools: exampleTools(),
+    authentication: guardAuthentication,
+    rateLimiting: { windowMs: GUARD.windowMs, maxRequests: GUARD.maxRequests },
+  });
+  return { url: s.url, close: s.close };
 });

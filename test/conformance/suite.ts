@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { eventReader, finalOf, postJson, readEvents } from '../helpers/broker.js';
 import { MEMORY_BOMBS } from '../fixtures/memory-bombs.js';
+import { GUARD } from './guard.js';
+
+export { GUARD, guardAuthentication } from './guard.js';
 
 export type Runtime = 'node' | 'bun' | 'workerd';
 
@@ -23,9 +26,16 @@ export interface Target {
 }
 
 /** One request on a given `http.Agent`; tells whether it went out on a reused connection. */
-function rawRequest(agent: http.Agent, method: string, url: string, body?: string, contentType = 'application/json'): Promise<{ status: number; reused: boolean }> {
+function rawRequest(
+  agent: http.Agent,
+  method: string,
+  url: string,
+  body?: string,
+  contentType = 'application/json',
+  more: Record<string, string> = {},
+): Promise<{ status: number; reused: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: body === undefined ? {} : { 'content-type': contentType } }, (res) => {
+    const req = http.request(url, { method, agent, headers: { ...(body === undefined ? {} : { 'content-type': contentType }), ...more } }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
       res.on('error', reject);
@@ -331,6 +341,71 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
       });
       expect(preflight.status).toBeLessThan(300);
       expect(preflight.headers.get('access-control-allow-origin')).toBeTruthy();
+    });
+  });
+}
+
+/**
+ * Authentication and rate limiting, the same on every runtime: the target runs the example
+ * tools with `guardAuthentication` and `rateLimiting: { windowMs, maxRequests }` of `GUARD`.
+ * Requests with refused credentials count against the client (on Workers too, where the
+ * Worker in front of the session objects authenticates and counts).
+ */
+export function guardedConformance(runtime: Runtime, start: () => Promise<Target>): void {
+  describe(`conformance: ${runtime} with authentication and rate limiting`, () => {
+    let t: Target;
+    let base: string;
+    beforeAll(async () => {
+      t = await start();
+      base = t.url;
+    });
+    afterAll(() => t?.close());
+    const bearer = (token: string, more: Record<string, string> = {}) => ({ authorization: `Bearer ${token}`, ...more });
+
+    it('serves valid credentials with RateLimit headers and the request id, and leaves /health open', async () => {
+      const health = await fetch(`${base}/health`);
+      expect(health.status).toBe(200);
+      expect(health.headers.get('ratelimit-limit')).toBeNull();
+      await health.body?.cancel();
+      const res = await fetch(`${base}/sessions/s_doesnotexist0000000000`, { headers: bearer(GUARD.token, { 'X-Request-Id': 'conformance-req-1' }) });
+      expect(res.status).toBe(404);
+      expect((await res.json()).error.code).toBe('NOT_FOUND');
+      expect(res.headers.get('ratelimit-limit')).toBe(String(GUARD.maxRequests));
+      expect(res.headers.get('ratelimit-remaining')).toBe(String(GUARD.maxRequests - 1));
+      expect(res.headers.get('x-request-id')).toBe('conformance-req-1');
+    });
+
+    it('counts requests with refused credentials against the client, and refuses it before validate once over', async () => {
+      for (let i = 0; i < GUARD.maxRequests; i++) {
+        const res = await fetch(`${base}/sessions`, { headers: bearer(`guess-${i}`) });
+        expect(res.status).toBe(401);
+        expect((await res.json()).error.code).toBe('UNAUTHORIZED');
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        expect(res.headers.get('ratelimit-remaining')).toBe(String(GUARD.maxRequests - 1 - i));
+      }
+      const blocked = await fetch(`${base}/sessions`, { headers: bearer('guess-x') });
+      expect(blocked.status).toBe(429);
+      expect((await blocked.json()).error.code).toBe('RATE_LIMITED');
+      expect(blocked.headers.get('retry-after')).toMatch(/^\d+$/);
+      // The client is over its limit: even the right token is refused until the window ends.
+      const right = await postJson(`${base}/execute`, { code: 'return 1' }, bearer(GUARD.token));
+      expect(right.status).toBe(429);
+      await right.body?.cancel();
+    });
+
+    it('reads the body of a request it refuses before authentication, so the keep-alive connection serves the next request', async () => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        // The client is over its limit (the case above): refused before the route reads anything.
+        const first = await rawRequest(agent, 'POST', `${base}/execute`, JSON.stringify({ code: 'x'.repeat(4096) }), 'application/json', bearer('guess-y'));
+        expect(first.status).toBe(429);
+        await sleep(50);
+        const second = await rawRequest(agent, 'GET', `${base}/health`);
+        expect(second.status).toBe(200);
+        expect(second.reused).toBe(true);
+      } finally {
+        agent.destroy();
+      }
     });
   });
 }

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import { Hono } from 'hono';
-import { createEnclaveWorker } from '../../adapters/workers.js';
+import { createEnclaveWorker, type WorkerBrokerOptions } from '../../adapters/workers.js';
 import { exampleTools } from '../../examples/users-tools.js';
 import { DurableObjectStore } from '../../src/store/durable-object.js';
 import type { BrokerStore } from '../../src/store/types.js';
@@ -17,6 +17,13 @@ interface Env {
   APPROVALS?: string;
   /** The session objects' `resumeCheckMs`. */
   RESUME_CHECK_MS?: string;
+  /** `0`: the broker option `durable: false`. */
+  DURABLE?: string;
+  /** Set to require this bearer token (user `u`), as the conformance suite's guarded target does. */
+  GUARD_TOKEN?: string;
+  /** With GUARD_TOKEN: `rateLimiting` of this many requests per RATE_LIMIT_WINDOW_MS. */
+  RATE_LIMIT_MAX?: string;
+  RATE_LIMIT_WINDOW_MS?: string;
   ENCLAVE_SESSION: { idFromName(name: string): unknown; get(id: unknown): { storageKeys(): Promise<string[]> } };
   STORE_HOST: { idFromName(name: string): unknown; get(id: unknown): { fetch(r: Request): Promise<Response> } };
 }
@@ -63,6 +70,14 @@ function withApprovals(tools: ToolRegistry, env: Env): ToolRegistry {
   return tools;
 }
 
+/** Bearer authentication accepting `token` (user `u`) and a rate limit. */
+function guarded(token: string, maxRequests: number, windowMs: number): WorkerBrokerOptions {
+  return {
+    authentication: { type: 'bearer', validate: async (t) => ({ valid: t === token, userId: 'u' }) },
+    rateLimiting: { windowMs, maxRequests },
+  };
+}
+
 const enclave = createEnclaveWorker<Env>({
   tools: (env) => {
     const tools = env.COUNT_RUNS ? withRunCounter(exampleTools(), env) : exampleTools();
@@ -72,6 +87,8 @@ const enclave = createEnclaveWorker<Env>({
   broker: (env) => ({
     sessionTimeout: env.SESSION_TIMEOUT_MS ? Number(env.SESSION_TIMEOUT_MS) : undefined,
     ...(env.OPENAPI_PETS ? { openapi: { sources: [{ name: 'pets', spec: PETS_SPEC, baseUrl: 'https://pets.example' }] } } : {}),
+    ...(env.DURABLE !== undefined ? { durable: env.DURABLE !== '0' } : {}),
+    ...(env.GUARD_TOKEN ? guarded(env.GUARD_TOKEN, Number(env.RATE_LIMIT_MAX), Number(env.RATE_LIMIT_WINDOW_MS)) : {}),
   }),
 });
 

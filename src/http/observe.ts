@@ -1,9 +1,9 @@
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../http/types.js';
+import type { AppEnv } from './types.js';
 import { BrokerError, CODE_FOR_STATUS } from '../protocol/errors.js';
 import type { Logger } from '../session/types.js';
-import { LOG } from './messages.js';
-import type { BrokerMetrics } from './metrics.js';
+import { LOG } from '../observability/messages.js';
+import type { BrokerMetrics } from '../observability/metrics.js';
 
 /**
  * Looks at every answer once the route (and `onError`) produced it: counts error answers by
