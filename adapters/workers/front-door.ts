@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { createCatalog } from '../../src/broker-assembly.js';
 import { installMiddleware } from '../../src/http/middleware.js';
+import { readBodyText } from '../../src/http/body.js';
 import type { AppEnv } from '../../src/http/types.js';
 import type { CatalogHandler } from '../../src/openapi/catalog.js';
 import { BrokerError } from '../../src/protocol/errors.js';
@@ -70,8 +71,8 @@ export function frontDoor<Env>(env: Env, config: WorkerConfig<Env>, startedAt: n
     let id = newSessionId();
     let body: string | undefined;
     if (suffix === '/sessions') {
-      // Upstream clients may choose the id: read it to find the object.
-      body = await c.req.text();
+      // Upstream clients may choose the id: read it to find the object (under the body limit).
+      body = await readBodyText(c, settings.maxBodyBytes);
       try {
         const requested = (JSON.parse(body) as { sessionId?: unknown }).sessionId;
         if (typeof requested === 'string' && isSessionId(requested)) id = requested;

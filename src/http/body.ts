@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { BrokerError } from '../protocol/errors.js';
+import { runtime } from '../util/runtime.js';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
@@ -48,6 +49,18 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBy
   // in one go, the fast path of every server adapter; a chunked body is read under the cap.
   const text = length !== undefined ? await readWhole(c.req.raw) : await readText(c.req.raw, maxBytes);
   return parseJson(text, schema);
+}
+
+/**
+ * Reads a body as UTF-8 text under `maxBytes` (413 PAYLOAD_TOO_LARGE from a Content-Length
+ * over it, or once a streamed body passes it), for a route that hands the text on unparsed
+ * (the Workers front door forwarding a new session to its object).
+ */
+export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
+  const length = c.req.header('content-length');
+  refuseDeclaredTooLarge(c, length, maxBytes);
+  read.add(c.req.raw);
+  return length !== undefined ? readWhole(c.req.raw) : readText(c.req.raw, maxBytes);
 }
 
 function parseJson<S extends z.ZodType>(text: string, schema: S): z.infer<S> {
@@ -140,7 +153,7 @@ export const LINGER_MS = 5000;
  * uploading, and a client that writes its whole body before reading (Node's `http`, most
  * SDKs) would see EPIPE instead of the 413: the lingering close of nginx and Apache.
  */
-function linger(reader: ReadableStreamDefaultReader<Uint8Array>, alreadyRead: number, maxBytes: number): void {
+function linger(reader: ReadableStreamDefaultReader<Uint8Array>, alreadyRead: number, maxBytes: number): Promise<void> {
   let size = alreadyRead;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stop = () => {
@@ -160,7 +173,7 @@ function linger(reader: ReadableStreamDefaultReader<Uint8Array>, alreadyRead: nu
       if (size > LINGER_FACTOR * maxBytes) return stop();
     }
   };
-  pump().catch(stop);
+  return pump().catch(stop);
 }
 
 async function readWhole(request: Request): Promise<string> {
@@ -205,7 +218,11 @@ async function readCapped(request: Request, maxBytes: number, each: (chunk: Uint
     if (read.done) return;
     size += read.value.byteLength;
     if (size > maxBytes) {
-      linger(reader, size, maxBytes);
+      const lingering = linger(reader, size, maxBytes);
+      // Bun closes the connection as soon as the answer is sent while the body is still
+      // arriving, so the client sees a broken pipe instead of the 413: there, the answer waits
+      // for the rest of the body (up to the same cap and time).
+      if (runtime() === 'bun') await lingering;
       throw new BrokerError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`);
     }
     each(read.value);

@@ -50,6 +50,38 @@ function rawRequest(
  * own, and reads the answer: a server that checks Content-Length answers at once. (Body bytes
  * the server never reads would turn its close into a reset that can race the answer.)
  */
+/** POSTs 3 MiB of JSON in chunks (no Content-Length) and answers the status and error code. */
+function streamedTooLarge(url: string): Promise<[number, string]> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        req.destroy();
+        try {
+          resolve([res.statusCode ?? 0, (JSON.parse(text) as { error: { code: string } }).error.code]);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    // The server may stop reading (and close) once it has answered.
+    req.on('error', () => undefined);
+    const chunk = `"${'x'.repeat(64 * 1024 - 2)}"`;
+    req.write('{"code":"return 1","context":{"pad":[');
+    let sent = 0;
+    const pump = () => {
+      while (sent < 48) {
+        sent++;
+        if (!req.write(sent === 1 ? chunk : `,${chunk}`)) return void req.once('drain', pump);
+      }
+      req.end(']}}');
+    };
+    pump();
+  });
+}
+
 function declaredTooLarge(url: string): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } }, (res) => {
@@ -327,6 +359,10 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
       // Refused from Content-Length alone, before the body is read (each on its own connection).
       expect(await declaredTooLarge(`${base}/execute`)).toEqual([413, 'PAYLOAD_TOO_LARGE']);
       expect(await declaredTooLarge(`${base}/sessions/s_doesnotexist0000000000/cancel`)).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+      expect(await declaredTooLarge(`${base}/sessions`)).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+      // A body without Content-Length is refused once it passes the limit.
+      expect(await streamedTooLarge(`${base}/sessions`)).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+      expect(await streamedTooLarge(`${base}/execute`)).toEqual([413, 'PAYLOAD_TOO_LARGE']);
     });
 
     it('answers /health, /code/actions and CORS preflights', async () => {
