@@ -2,8 +2,8 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emsc
 import type { LogLevel } from '../protocol/events.js';
 import { DEEP_FREEZE_SOURCE, FORMATTER_SOURCE } from './guest-source.js';
 import { AGENT_FILE, prepareAgentCode } from './agent-code.js';
-import { classifyGuestError, type GuestErrorInfo } from './errors.js';
-import { isWasmAbort, type ModulePool, type ModuleSlot } from './modules.js';
+import { classifyGuestError, classifyHostError, engineFailure, isWasmAbort, memoryLimit, type GuestErrorInfo } from './errors.js';
+import type { ModulePool, ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls } from './host-calls.js';
 import { installToolNamespace } from './tool-namespace.js';
@@ -286,7 +286,7 @@ export class QuickJSSandbox implements SandboxHandle {
   crash(reason: string): void {
     if (this.ended) return;
     this.tainted = true;
-    this.finish({ code: 'SANDBOX_CRASHED', message: `the sandbox engine failed: ${reason}`, recoverable: true });
+    this.finish(engineFailure(reason));
   }
 
   // ---- set-up ---------------------------------------------------------------------------
@@ -844,41 +844,13 @@ export class QuickJSSandbox implements SandboxHandle {
 
   // ---- ending ---------------------------------------------------------------------------
 
+  /** Ends the session after an exception escaped the engine (see `classifyHostError`). */
   private fail(err: unknown): void {
-    if (this.slot.memory.refused) {
-      // Whatever broke, it broke at the memory ceiling: the module is dropped with the sandbox.
-      this.tainted = true;
-      this.finish(memoryLimit());
-      return;
-    }
-    if (this.stop) {
-      // Set-up was interrupted (its deadline passed, or it was cancelled): that is the outcome.
-      this.tainted = true;
-      this.finish(this.stop);
-      return;
-    }
-    if (err instanceof RangeError && /call stack/i.test(err.message)) {
-      // The engine's native recursion outran the host's stack: the WASM frames were unwound
-      // by a JavaScript exception and the module's state cannot be trusted any more.
-      this.tainted = true;
-      this.finish({ code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' });
-      this.pool.crash(this.slot, 'the host stack overflowed inside the engine');
-      return;
-    }
-    if (isWasmAbort(err)) {
-      const reason = err instanceof Error ? err.message : String(err);
-      this.tainted = true;
-      this.crash(reason);
-      this.pool.crash(this.slot, reason);
-      return;
-    }
+    const { failure, moduleCrash } = classifyHostError(err, this.slot.memory.refused, this.stop);
+    // Whatever it was, the runtime may be unsafe to free: its module is dropped with it.
     this.tainted = true;
-    const message = err instanceof Error ? err.message : String(err);
-    if (/out of memory/i.test(message)) {
-      this.finish(memoryLimit());
-      return;
-    }
-    this.finish({ code: 'INTERNAL_ERROR', message: 'the sandbox failed to start', recoverable: true });
+    this.finish(failure);
+    if (moduleCrash !== undefined) this.pool.crash(this.slot, moduleCrash);
   }
 
   private finish(outcome: Outcome): void {
@@ -974,10 +946,6 @@ const MAX_CHECK_POLLS = 1000;
 
 /** Memory a sandbox's runtime, context and globals may take before its session's limit applies. */
 const PREPARE_BYTES = 4 * 1024 * 1024;
-
-function memoryLimit(): SandboxFailure {
-  return { code: 'MEMORY_LIMIT', message: 'the sandbox exceeded its memory limit' };
-}
 
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
 

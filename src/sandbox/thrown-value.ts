@@ -1,7 +1,6 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
-import { clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
+import { clipText, isWasmAbort, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
 import { readGuestString } from './guest-string.js';
-import { isWasmAbort } from './modules.js';
 import type { RawOps, ValuePtr } from './raw.js';
 
 /** Longest `code` string carried to `details.code`. */
