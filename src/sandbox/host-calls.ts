@@ -27,8 +27,12 @@ interface ContextInternals {
  * about a third of the cost of a `callTool` round trip. This dispatch does what the library's
  * does for a synchronous function (arguments as weak handles that die after the call, the
  * returned handle duplicated for the engine and released, a thrown error or handle thrown into
- * the guest) without the generator; a function may also answer a raw value pointer it owns. When the context does not have the expected shape (another
- * library version), nothing is replaced and the library's own dispatch stays: false.
+ * the guest) without the generator; a function may also answer a raw value pointer it owns.
+ *
+ * When the context does not have the expected shape (another library version), nothing is
+ * replaced and the answer is false. There is no fallback to the library's dispatch: the
+ * sandbox's `callTool` answers raw pointers, which only this dispatch understands, so the
+ * sandbox then refuses to start (its set-up throws, and the session ends with INTERNAL_ERROR).
  */
 export function installFastHostCalls(context: QuickJSContext): boolean {
   const internals = context as unknown as ContextInternals;

@@ -17,7 +17,6 @@ interface Ffi {
   QTS_ExecutePendingJob(rt: number, maxJobs: number, lastJobCtxOut: number): number;
   QTS_Typeof(ctx: number, value: number): number;
   QTS_GetFloat64(ctx: number, value: number): number;
-  QTS_IsJobPending(rt: number): number;
   QTS_GetProp(ctx: number, obj: number, key: number): number;
   QTS_DefineProp(ctx: number, obj: number, key: number, value: number, get: number, set: number, configurable: boolean, enumerable: boolean, hasValue: boolean): void;
 }
@@ -53,7 +52,6 @@ const FFI_NAMES: (keyof Ffi)[] = [
   'QTS_ExecutePendingJob',
   'QTS_Typeof',
   'QTS_GetFloat64',
-  'QTS_IsJobPending',
   'QTS_GetProp',
   'QTS_DefineProp',
 ];
@@ -224,10 +222,6 @@ export class RawOps {
   /** 0 pending, 1 fulfilled, 2 rejected; -1 for a value that is not a promise. */
   promiseState(value: ValuePtr): number {
     return this.ffi.QTS_PromiseState(this.ctxPtr, value);
-  }
-
-  jobPending(): boolean {
-    return this.ffi.QTS_IsJobPending(this.rtPtr) !== 0;
   }
 
   /**

@@ -953,7 +953,3 @@ function disposeTimer(timer: Timer): void {
   timer.fn.dispose();
   for (const a of timer.args) a.dispose();
 }
-
-function isNull(ctx: QuickJSContext, handle: QuickJSHandle): boolean {
-  return ctx.sameValue(handle, ctx.null);
-}
