@@ -5,9 +5,9 @@ import { AGENT_FILE, prepareAgentCode } from './agent-code.js';
 import { classifyGuestError, classifyHostError, engineFailure, isWasmAbort, memoryLimit, type GuestErrorInfo } from './errors.js';
 import type { ModulePool, ModuleSlot } from './modules.js';
 import { installDeterminism, type VirtualClock } from './determinism.js';
-import { installFastHostCalls } from './host-calls.js';
+import { installFastHostCalls, newRawFunction } from './host-calls.js';
 import { installToolNamespace } from './tool-namespace.js';
-import { RawOps, type ValuePtr } from './raw.js';
+import { borrow, RawOps, type OwnedValue, type RawResult } from './raw.js';
 import { readGuestString } from './guest-string.js';
 import { readThrownValue } from './thrown-value.js';
 import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
@@ -40,8 +40,8 @@ type Outcome = SandboxFailure | { ok: true; resultJson?: string };
 
 /** A pending `callTool` promise's resolving functions (raw values the sandbox owns). */
 interface Resolvers {
-  resolve: ValuePtr;
-  reject: ValuePtr;
+  resolve: OwnedValue;
+  reject: OwnedValue;
 }
 
 /**
@@ -202,19 +202,16 @@ export class QuickJSSandbox implements SandboxHandle {
   private resolveCall(call: Resolvers, resultJson: string | undefined): { error: QuickJSHandle } | undefined {
     const raw = this.raw;
     const constant = resultJson === undefined ? this.ctx.undefined : CONSTANTS[resultJson]?.(this.ctx);
-    let value: ValuePtr;
-    let owned = false;
+    let done: RawResult;
     if (constant) {
       // `undefined`, `null`, `true`, `false`: the engine's own constants, no parse needed.
-      value = constant.value as unknown as ValuePtr;
+      done = raw.call(call.resolve, borrow(constant));
     } else {
       const parsed = this.parseInGuest(resultJson!);
       if (parsed.error !== undefined) return { error: raw.handle(parsed.error) };
-      value = parsed.value;
-      owned = true;
+      done = raw.call(call.resolve, parsed.value);
+      raw.free(parsed.value);
     }
-    const done = raw.call(call.resolve, value);
-    if (owned) raw.free(value);
     if (done.error !== undefined) return { error: raw.handle(done.error) };
     raw.free(done.value);
     return undefined;
@@ -237,7 +234,7 @@ export class QuickJSSandbox implements SandboxHandle {
         value.dispose();
       }
     }
-    const done = this.raw.call(call.reject, error.value as unknown as ValuePtr);
+    const done = this.raw.call(call.reject, borrow(error));
     error.dispose();
     if (done.error !== undefined) return { error: this.raw.handle(done.error) };
     this.raw.free(done.value);
@@ -326,7 +323,7 @@ export class QuickJSSandbox implements SandboxHandle {
       this.owned.push(h);
       return h;
     };
-    const global = ctx.global.value as unknown as ValuePtr;
+    const global = borrow(ctx.global);
     const json = raw.getProp(global, 'JSON');
     this.jsonParse = own(raw.handle(raw.getProp(json, 'parse')));
     this.jsonStringify = own(raw.handle(raw.getProp(json, 'stringify')));
@@ -334,11 +331,11 @@ export class QuickJSSandbox implements SandboxHandle {
     this.objectFreeze = own(raw.handle(raw.getPropOf(global, 'Object', 'freeze')));
 
     const define = (name: string, value: QuickJSHandle) => {
-      raw.defineProp(global, name, { value: value.value as unknown as ValuePtr, configurable: false, enumerable: false });
+      raw.defineProp(global, name, { value: borrow(value), configurable: false, enumerable: false });
       value.dispose();
     };
     // Answers a raw value pointer: the fast dispatch (host-calls.ts) hands it to the engine.
-    define('callTool', ctx.newFunction('callTool', ((name: QuickJSHandle, args?: QuickJSHandle) => this.onCallTool(name, args)) as unknown as () => QuickJSHandle));
+    define('callTool', newRawFunction(ctx, 'callTool', (name, args) => this.onCallTool(name, args)));
     define('setTimeout', ctx.newFunction('setTimeout', (fn, ms, ...args) => this.onSetTimeout(fn, ms, args)));
     define('clearTimeout', ctx.newFunction('clearTimeout', (id) => this.onClearTimeout(id)));
 
@@ -347,7 +344,7 @@ export class QuickJSSandbox implements SandboxHandle {
     // cannot be reconfigured, answering the same frozen object on every read.
     let consoleObject: QuickJSHandle | undefined;
     const getConsole = ctx.newFunction('console', () => (consoleObject ??= own(this.buildConsole())).dup());
-    raw.defineProp(global, 'console', { get: getConsole.value as unknown as ValuePtr, configurable: false, enumerable: false });
+    raw.defineProp(global, 'console', { get: borrow(getConsole), configurable: false, enumerable: false });
     getConsole.dispose();
   }
 
@@ -442,18 +439,18 @@ export class QuickJSSandbox implements SandboxHandle {
       // A nested context is frozen all the way down by a guest function parsed for it.
       const nested = json.includes('{', 1) || json.includes('[', 1);
       const deepFreeze = nested ? this.ctx.unwrapResult(this.ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest')) : undefined;
-      const frozen = raw.call((deepFreeze ?? this.objectFreeze).value as unknown as ValuePtr, value);
+      const frozen = raw.call(borrow(deepFreeze ?? this.objectFreeze), value);
       deepFreeze?.dispose();
       if (frozen.error !== undefined) throw this.rawFailure(frozen.error);
       raw.free(frozen.value);
-      raw.defineProp(this.ctx.global.value as unknown as ValuePtr, 'context', { value, configurable: false, enumerable: false });
+      raw.defineProp(borrow(this.ctx.global), 'context', { value, configurable: false, enumerable: false });
     } finally {
       raw.free(value);
     }
   }
 
   /** An error for a raw call that threw in set-up (an interrupt, out of memory); frees the thrown value. */
-  private rawFailure(thrown: ValuePtr): Error {
+  private rawFailure(thrown: OwnedValue): Error {
     const handle = this.raw.handle(thrown);
     try {
       const info = this.readError(handle);
@@ -568,13 +565,13 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   private mainSettled(): boolean {
-    return this.main !== undefined && this.raw.promiseState(this.main.value as unknown as ValuePtr) !== 0;
+    return this.main !== undefined && this.raw.promiseState(borrow(this.main)) !== 0;
   }
 
   /** Looks whether the agent's async function settled, and takes its result if so. */
   private checkMain(): void {
     const main = this.main;
-    if (!main || this.raw.promiseState(main.value as unknown as ValuePtr) === 0) return;
+    if (!main || this.raw.promiseState(borrow(main)) === 0) return;
     const state = this.ctx.getPromiseState(main);
     if (state.type === 'pending') return;
     if (state.type === 'fulfilled' && state.notAPromise) {
@@ -598,7 +595,7 @@ export class QuickJSSandbox implements SandboxHandle {
   private serializeResult(value: QuickJSHandle): Outcome {
     const ctx = this.ctx;
     const raw = this.raw;
-    const json = raw.call(this.jsonStringify.value as unknown as ValuePtr, value.value as unknown as ValuePtr);
+    const json = raw.call(borrow(this.jsonStringify), borrow(value));
     if (json.error !== undefined) {
       const error = raw.handle(json.error);
       const info = this.readError(error);
@@ -625,9 +622,9 @@ export class QuickJSSandbox implements SandboxHandle {
    * `JSON.parse` in the guest, with the function captured before any guest code ran: the value
    * is the guest's own, built by the guest's engine. The value (or the thrown one) is the caller's.
    */
-  private parseInGuest(json: string): ReturnType<RawOps['call']> {
+  private parseInGuest(json: string): RawResult {
     const text = this.raw.newString(json);
-    const parsed = this.raw.call(this.jsonParse.value as unknown as ValuePtr, text);
+    const parsed = this.raw.call(borrow(this.jsonParse), text);
     this.raw.free(text);
     return parsed;
   }
@@ -639,18 +636,18 @@ export class QuickJSSandbox implements SandboxHandle {
   // ---- globals (host functions, called while the guest is on the stack) ------------------
 
   /** `callTool(name, args)`: answers the raw promise value the engine takes over. */
-  private onCallTool(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle | undefined): ValuePtr {
+  private onCallTool(nameHandle: QuickJSHandle, argsHandle: QuickJSHandle | undefined): OwnedValue {
     const ctx = this.ctx;
     const raw = this.raw;
     if (ctx.typeof(nameHandle) !== 'string') return this.rejectedPromise('callTool: the tool name must be a string');
     // Read exactly: a name cut at a NUL would reach another tool (see guest-string.ts).
-    const name = readGuestString(raw, nameHandle.value as unknown as ValuePtr, this.jsonStringify.value as unknown as ValuePtr);
+    const name = readGuestString(raw, borrow(nameHandle), borrow(this.jsonStringify));
     if (name === undefined) return this.rejectedPromise('callTool: the tool name could not be read');
     if (name.length > MAX_TOOL_NAME) return this.rejectedPromise(`callTool: the tool name is longer than ${MAX_TOOL_NAME} characters`, 'RangeError');
     let argsJson = '{}';
     if (argsHandle) {
       // The guest's own JSON.stringify: getters and toJSON run there, never here.
-      const json = raw.call(this.jsonStringify.value as unknown as ValuePtr, argsHandle.value as unknown as ValuePtr);
+      const json = raw.call(borrow(this.jsonStringify), borrow(argsHandle));
       if (json.error !== undefined) {
         const error = raw.handle(json.error);
         const info = this.readError(error);
@@ -690,11 +687,11 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   /** A promise already rejected with a `name` error: how `callTool` refuses bad arguments. */
-  private rejectedPromise(message: string, name = 'TypeError'): ValuePtr {
+  private rejectedPromise(message: string, name = 'TypeError'): OwnedValue {
     const raw = this.raw;
     const { promise, resolve, reject } = raw.newPromise();
     const error = this.ctx.newError({ name, message });
-    const done = raw.call(reject, error.value as unknown as ValuePtr);
+    const done = raw.call(reject, borrow(error));
     error.dispose();
     raw.free(done.error === undefined ? done.value : done.error);
     raw.free(resolve);
