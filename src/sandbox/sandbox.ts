@@ -8,6 +8,7 @@ import { installDeterminism, type VirtualClock } from './determinism.js';
 import { installFastHostCalls, newRawFunction } from './host-calls.js';
 import { installToolNamespace } from './tool-namespace.js';
 import { borrow, RawOps, type OwnedValue, type RawResult } from './raw.js';
+import { ValueScope } from './value-scope.js';
 import { readGuestString } from './guest-string.js';
 import { readThrownValue } from './thrown-value.js';
 import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
@@ -220,25 +221,21 @@ export class QuickJSSandbox implements SandboxHandle {
   /** Rejects a call's promise with an `Error` carrying the tool's code (and details). */
   private rejectCall(call: Resolvers, failure: { message: string; code: string; details?: unknown }): { error: QuickJSHandle } | undefined {
     const ctx = this.ctx;
+    const raw = this.raw;
     const { message, code, details } = failure;
-    const error = ctx.newError({ name: 'Error', message });
-    const codeHandle = ctx.newString(code);
-    ctx.setProp(error, 'code', codeHandle);
-    codeHandle.dispose();
-    if (details !== undefined) {
-      const parsed = this.parseInGuest(JSON.stringify(details));
-      if (parsed.error !== undefined) this.raw.free(parsed.error);
-      else {
-        const value = this.raw.handle(parsed.value);
-        ctx.setProp(error, 'details', value);
-        value.dispose();
+    return ValueScope.run(raw, (scope) => {
+      const error = scope.manage(ctx.newError({ name: 'Error', message }));
+      ctx.setProp(error, 'code', scope.manage(ctx.newString(code)));
+      if (details !== undefined) {
+        const parsed = this.parseInGuest(JSON.stringify(details));
+        if (parsed.error !== undefined) raw.free(parsed.error);
+        else ctx.setProp(error, 'details', scope.manage(raw.handle(parsed.value)));
       }
-    }
-    const done = this.raw.call(call.reject, borrow(error));
-    error.dispose();
-    if (done.error !== undefined) return { error: this.raw.handle(done.error) };
-    this.raw.free(done.value);
-    return undefined;
+      const done = raw.call(call.reject, borrow(error));
+      if (done.error !== undefined) return { error: raw.handle(done.error) };
+      raw.free(done.value);
+      return undefined;
+    });
   }
 
   private freeResolvers(call: Resolvers): void {
@@ -431,22 +428,20 @@ export class QuickJSSandbox implements SandboxHandle {
    */
   private installContext(json: string): void {
     const raw = this.raw;
-    const parsed = this.parseInGuest(json);
-    // The host checked the JSON: a parse failure here is the memory limit or an interrupt.
-    if (parsed.error !== undefined) throw this.rawFailure(parsed.error);
-    const value = parsed.value;
-    try {
+    const ctx = this.ctx;
+    ValueScope.run(raw, (scope) => {
+      const parsed = this.parseInGuest(json);
+      // The host checked the JSON: a parse failure here is the memory limit or an interrupt.
+      if (parsed.error !== undefined) throw this.rawFailure(parsed.error);
+      const value = scope.own(parsed.value);
       // A nested context is frozen all the way down by a guest function parsed for it.
       const nested = json.includes('{', 1) || json.includes('[', 1);
-      const deepFreeze = nested ? this.ctx.unwrapResult(this.ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest')) : undefined;
-      const frozen = raw.call(borrow(deepFreeze ?? this.objectFreeze), value);
-      deepFreeze?.dispose();
+      const freeze = nested ? scope.manage(ctx.unwrapResult(ctx.evalCode(DEEP_FREEZE_SOURCE, 'enclave:guest'))) : this.objectFreeze;
+      const frozen = raw.call(borrow(freeze), value);
       if (frozen.error !== undefined) throw this.rawFailure(frozen.error);
       raw.free(frozen.value);
-      raw.defineProp(borrow(this.ctx.global), 'context', { value, configurable: false, enumerable: false });
-    } finally {
-      raw.free(value);
-    }
+      raw.defineProp(borrow(ctx.global), 'context', { value, configurable: false, enumerable: false });
+    });
   }
 
   /** An error for a raw call that threw in set-up (an interrupt, out of memory); frees the thrown value. */
@@ -689,14 +684,15 @@ export class QuickJSSandbox implements SandboxHandle {
   /** A promise already rejected with a `name` error: how `callTool` refuses bad arguments. */
   private rejectedPromise(message: string, name = 'TypeError'): OwnedValue {
     const raw = this.raw;
-    const { promise, resolve, reject } = raw.newPromise();
-    const error = this.ctx.newError({ name, message });
-    const done = raw.call(reject, borrow(error));
-    error.dispose();
-    raw.free(done.error === undefined ? done.value : done.error);
-    raw.free(resolve);
-    raw.free(reject);
-    return promise;
+    return ValueScope.run(raw, (scope) => {
+      const { promise, resolve, reject } = raw.newPromise();
+      scope.own(promise);
+      scope.own(resolve);
+      const error = scope.manage(this.ctx.newError({ name, message }));
+      const done = raw.call(scope.own(reject), borrow(error));
+      raw.free(done.error === undefined ? done.value : done.error);
+      return scope.keep(promise);
+    });
   }
 
   private onConsole(kind: number, args: QuickJSHandle[]): void {
