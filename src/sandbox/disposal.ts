@@ -1,6 +1,34 @@
+import { isWasmAbort } from './errors.js';
+import type { ModulePool, ModuleSlot } from './modules.js';
+
 /** Something whose engine resources are freed by `dispose()` (an ended sandbox). */
 interface Disposable {
   dispose(): void;
+}
+
+/**
+ * Hands an ended sandbox's module back to the pool, after `free` released what the sandbox
+ * held in it. A module that crashed meanwhile is let go as a whole (the pool did already). A
+ * `tainted` one is not freed into at all: disposing a runtime after out-of-memory or an
+ * interrupted job can abort the module (quickjs-emscripten #257/#269), so the module, which
+ * is the sandbox's alone, is dropped whole, its memory with it. One whose freeing threw is
+ * dropped too (and marked crashed when the WASM aborted).
+ */
+export function releaseModule(pool: ModulePool, slot: ModuleSlot, tainted: boolean, free: () => void): void {
+  if (slot.crashed) return;
+  if (tainted) {
+    pool.release(slot, false);
+    return;
+  }
+  let clean = false;
+  try {
+    free();
+    clean = true;
+  } catch (err) {
+    if (isWasmAbort(err)) pool.crash(slot, err instanceof Error ? err.message : String(err));
+  } finally {
+    if (!slot.crashed) pool.release(slot, clean);
+  }
 }
 
 let toDispose: Disposable[] = [];

@@ -1,19 +1,13 @@
-import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
+import type { QuickJSHandle } from 'quickjs-emscripten-core';
 import { AGENT_FILE, prepareAgentCode } from './agent-code.js';
-import { installDeterminism, type VirtualClock } from './determinism.js';
-import { disposeWhenIdle } from './disposal.js';
-import { classifyGuestError, classifyHostError, engineFailure, isWasmAbort, memoryLimit } from './errors.js';
-import { installGlobals } from './globals.js';
-import { GuestConsole } from './guest-console.js';
-import { GuestJson, type Outcome } from './guest-json.js';
-import { installFastHostCalls } from './host-calls.js';
-import { InterruptPace } from './interrupt-pace.js';
-import { intrinsicsFor, LEAN_INTRINSICS, needsTypedArrays } from './intrinsics.js';
+import type { VirtualClock } from './determinism.js';
+import { disposeWhenIdle, releaseModule } from './disposal.js';
+import { SandboxEngine } from './engine.js';
+import { classifyGuestError, classifyHostError, engineFailure, memoryLimit } from './errors.js';
+import type { Outcome } from './guest-json.js';
+import { needsTypedArrays } from './intrinsics.js';
 import type { ModulePool, ModuleSlot } from './modules.js';
-import { borrow, RawOps } from './raw.js';
-import { GuestTimers } from './timers.js';
-import { ToolCalls } from './tool-calls.js';
-import { installToolNamespace } from './tool-namespace.js';
+import { borrow } from './raw.js';
 import type {
   SandboxFailure,
   SandboxHandle,
@@ -26,34 +20,21 @@ export { disposePending } from './disposal.js';
 
 /** Jobs run between two looks at whether the agent's function settled. */
 const JOB_BATCH = 256;
-/** Memory a sandbox's runtime, context and globals may take before its session's limit applies. */
-const PREPARE_BYTES = 4 * 1024 * 1024;
 
 /** A host input: a tool settlement, or a timer firing (`[timer, at]`). */
 type Input = [number, ToolSettlement] | [number, number];
 
 /**
- * One agent script in its own QuickJS runtime: the run loop. It creates the runtime and
- * context, applies the session's limits, runs the code, and enters the guest again for each
- * host input (a tool's result, a timer) until the agent's function settles or the session is
- * stopped. What the guest sees is elsewhere: its globals (globals.ts: `callTool` in
- * tool-calls.ts, timers in timers.ts, `console` in guest-console.ts), the JSON that crosses
- * the boundary (guest-json.ts), the classification of errors (errors.ts) and the freeing of
- * ended sandboxes (disposal.ts).
+ * One agent script in its own QuickJS runtime: the run loop. It runs the code, and enters the
+ * guest again for each host input (a tool's result, a timer) until the agent's function
+ * settles or the session is stopped. What it runs in is elsewhere: the runtime, context and
+ * globals (engine.ts; `callTool` in tool-calls.ts, timers in timers.ts, `console` in
+ * guest-console.ts), the JSON that crosses the boundary (guest-json.ts), the classification
+ * of errors (errors.ts) and the freeing of ended sandboxes (disposal.ts).
  */
 export class QuickJSSandbox implements SandboxHandle {
-  private runtime!: QuickJSRuntime;
-  private ctx!: QuickJSContext;
-  /** The engine operations on raw values (see raw.ts). */
-  private raw!: RawOps;
-  // The parts behind the guest's globals; absent when set-up failed before making them.
-  private json!: GuestJson;
-  private calls!: ToolCalls;
-  private timers!: GuestTimers;
-  private console!: GuestConsole;
-  private pace!: InterruptPace;
-  /** Handles that live as long as the context (determinism, the `tools` global). */
-  private readonly owned: QuickJSHandle[] = [];
+  /** The runtime, context and globals (see `prepare`); absent until made, or when making them failed. */
+  private engine: SandboxEngine | undefined;
   /** The promise of the agent's async function. */
   private main: QuickJSHandle | undefined;
   private deadline = Infinity;
@@ -70,10 +51,8 @@ export class QuickJSSandbox implements SandboxHandle {
   /** The runtime may be unsafe to dispose (out of memory, a crash): its module is dropped instead. */
   private tainted = false;
   private disposed = false;
-  /** Runtime, context and the spec-free globals exist (see `prepare`). */
+  /** Runtime, context and the spec-free globals were made (see `prepare`). */
   private prepared = false;
-  /** The context has the typed arrays (see intrinsics.ts). */
-  private typedArrays = false;
   private spec!: SandboxSpec;
   private listener!: SandboxListener;
   /** The session's virtual clock when it is durable (see determinism.ts). */
@@ -101,10 +80,10 @@ export class QuickJSSandbox implements SandboxHandle {
     this.deadline = Date.now() + this.spec.limits.timeoutMs;
     try {
       if (!this.prepared) this.prepare();
-      else if (!this.typedArrays && needsTypedArrays(this.spec.code)) {
+      else if (!this.engine?.typedArrays && needsTypedArrays(this.spec.code)) {
         throw new Error('a sandbox prepared without typed arrays was given a script that names them');
       }
-      this.applySpec();
+      this.clock = this.engine!.applySpec(this.spec, this.listener);
     } catch (err) {
       this.fail(err);
       return;
@@ -163,10 +142,11 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   private applySettlement(id: number, settlement: ToolSettlement): void {
-    const call = this.calls.take(id);
+    const calls = this.engine!.calls;
+    const call = calls.take(id);
     if (!call) return;
     if (settlement.at !== undefined) this.clock?.advance(settlement.at);
-    this.enter(() => this.calls.settle(call, settlement));
+    this.enter(() => calls.settle(call, settlement));
   }
 
   /**
@@ -174,11 +154,13 @@ export class QuickJSSandbox implements SandboxHandle {
    * virtual clock to `at` first). One cleared or fired already is ignored, clock included.
    */
   private fire(id: number, at?: number): void {
-    if (this.ended || !this.timers.has(id)) return;
+    if (this.ended) return;
+    const timers = this.engine!.timers;
+    if (!timers.has(id)) return;
     if (this.pastDeadline()) return;
-    const timer = this.timers.take(id)!;
+    const timer = timers.take(id)!;
     if (at !== undefined) this.clock?.advance(at);
-    this.enter(() => this.timers.run(timer));
+    this.enter(() => timers.run(timer));
   }
 
   /**
@@ -215,34 +197,17 @@ export class QuickJSSandbox implements SandboxHandle {
   prepare(): void {
     if (this.prepared) return;
     this.prepared = true;
-    // Room for the runtime, the context and the globals; the session's own limit comes in `applySpec`.
-    this.slot.memory.allow(PREPARE_BYTES);
-    const runtime = this.slot.module.newRuntime();
-    this.runtime = runtime;
-    runtime.setInterruptHandler(() => this.interrupted());
-    // A spare, prepared before its session is known, gets the lean set (see intrinsics.ts).
-    const intrinsics = this.spec ? intrinsicsFor(this.spec.code) : LEAN_INTRINSICS;
-    this.typedArrays = intrinsics.TypedArrays === true;
-    const ctx = runtime.newContext({ intrinsics });
-    this.ctx = ctx;
-    this.pace = new InterruptPace(this.pool, ctx, this.slot.memory);
-    const raw = RawOps.create(ctx);
-    if (!raw || !installFastHostCalls(ctx)) throw new Error('this quickjs-emscripten-core version is not supported (see package.json)');
-    this.raw = raw;
-    const json = (this.json = GuestJson.capture(ctx, raw));
-    const limits = () => this.spec.limits;
-    const listener = () => this.listener;
-    this.console = new GuestConsole(ctx, json, {
-      limits,
-      listener,
+    this.engine = new SandboxEngine(this.pool, this.slot, this.spec?.code, {
+      limits: () => this.spec.limits,
+      listener: () => this.listener,
       quiet: () => this.stop !== undefined || this.outcome !== undefined || this.mainSettled(),
       stop: (failure) => {
         this.stop = failure;
       },
+      deadline: () => this.deadline,
+      due: (id) => this.fire(id),
+      interrupted: () => this.interrupted(),
     });
-    this.calls = new ToolCalls(ctx, raw, json, { limits, listener, flushStdout: () => this.console.flush() });
-    this.timers = new GuestTimers(ctx, { deadline: () => this.deadline, due: (id) => this.fire(id) });
-    installGlobals(ctx, raw, { calls: this.calls, timers: this.timers, console: this.console });
   }
 
   /** The interrupt handler, called while guest code runs: true stops the guest. */
@@ -254,7 +219,7 @@ export class QuickJSSandbox implements SandboxHandle {
       this.stop = this.timeout();
       return true;
     }
-    this.pace.checked();
+    this.engine?.pace.checked();
     return false;
   }
 
@@ -265,33 +230,8 @@ export class QuickJSSandbox implements SandboxHandle {
     this.dispose();
   }
 
-  /** The session's own part: limits, then the frozen `context` global. */
-  private applySpec(): void {
-    const { limits } = this.spec;
-    const runtime = this.runtime;
-    const ctx = this.ctx;
-    runtime.setMemoryLimit(limits.memoryLimitBytes);
-    // What bounds the total: the module's memory (its runtime, context and globals included)
-    // may grow by the limit past its starting size, and no more. At the
-    // ceiling, the guest's next interrupt poll comes at once (see interrupt-counter.ts).
-    this.slot.memory.limit(this.slot.baseBytes + limits.memoryLimitBytes);
-    const counter = this.pool.interruptCounter;
-    if (counter) this.slot.memory.onRefused = () => counter.trip(ctx, this.slot.memory);
-    runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
-    if (this.spec.determinism) {
-      this.clock = installDeterminism(ctx, this.raw, this.spec.determinism, (h) => this.owned.push(h));
-      // Timer firings are inputs of a deterministic session: the listener decides when they happen.
-      if (this.listener.onTimerSet) this.timers.reportToListener();
-    }
-    if (this.spec.toolNamespace) {
-      installToolNamespace(ctx, this.raw, this.spec.toolNamespace, (h) => this.owned.push(h));
-    }
-
-    this.json.installContext(this.spec.contextJson);
-  }
-
   private compileAndRun() {
-    const ctx = this.ctx;
+    const { ctx, json } = this.engine!;
     // Parsed on the host first: code that would close the wrapper early never reaches QuickJS.
     const prepared = prepareAgentCode(this.spec.code);
     if (!prepared.ok) {
@@ -300,7 +240,7 @@ export class QuickJSSandbox implements SandboxHandle {
     }
     const compiled = ctx.evalCode(prepared.source, AGENT_FILE);
     if (compiled.error) {
-      const info = this.json.readError(compiled.error);
+      const info = json.readError(compiled.error);
       compiled.error.dispose();
       this.outcome = this.stop ?? classifyGuestError(info, 'compile');
       return undefined;
@@ -320,16 +260,17 @@ export class QuickJSSandbox implements SandboxHandle {
    * A WASM abort here takes the whole module down (and every sandbox in it).
    */
   private enter(fn: () => { error?: QuickJSHandle; value?: QuickJSHandle } | undefined): void {
+    const engine = this.engine!;
     const outer = this.depth++ === 0;
     if (outer) {
-      this.pace.enter();
+      engine.pace.enter();
       this.listener.onGuest?.(true);
     }
     try {
       const result = fn();
       if (result) {
         if (result.error) {
-          const info = this.json.readError(result.error);
+          const info = engine.json.readError(result.error);
           result.error.dispose();
           this.outcome ??= this.stop ?? classifyGuestError(info, 'run');
         } else {
@@ -348,7 +289,7 @@ export class QuickJSSandbox implements SandboxHandle {
     }
     this.depth--;
     if (outer) this.listener.onGuest?.(false);
-    this.console.flush();
+    engine.console.flush();
     // A guest stopped at the memory ceiling may have left the engine mid-allocation: its
     // module is dropped. One stopped by an interrupt (deadline, cancel, output limits) is
     // freed and its module reused; should freeing abort the module, only this sandbox's goes.
@@ -358,7 +299,7 @@ export class QuickJSSandbox implements SandboxHandle {
       this.finish(outcome);
       return;
     }
-    if (this.timers.reporting && this.depth === 0) this.timers.report(this.listener);
+    if (engine.timers.reporting && this.depth === 0) engine.timers.report(this.listener);
     if (this.depth === 0 && !this.settling && this.deferred.length > 0) this.input(this.deferred.shift()!);
   }
 
@@ -368,10 +309,11 @@ export class QuickJSSandbox implements SandboxHandle {
    * runtime, and the result stands.
    */
   private drainJobs(): void {
+    const { raw, json } = this.engine!;
     for (;;) {
-      const res = this.raw.executePendingJobs(JOB_BATCH);
+      const res = raw.executePendingJobs(JOB_BATCH);
       if (res.error) {
-        const info = this.json.readError(res.error);
+        const info = json.readError(res.error);
         res.error.dispose();
         this.outcome ??= this.stop ?? classifyGuestError(info, 'run');
         return;
@@ -383,28 +325,29 @@ export class QuickJSSandbox implements SandboxHandle {
   }
 
   private mainSettled(): boolean {
-    return this.main !== undefined && this.raw.promiseState(borrow(this.main)) !== 0;
+    return this.main !== undefined && this.engine!.raw.promiseState(borrow(this.main)) !== 0;
   }
 
   /** Looks whether the agent's async function settled, and takes its result if so. */
   private checkMain(): void {
     const main = this.main;
-    if (!main || this.raw.promiseState(borrow(main)) === 0) return;
-    const state = this.ctx.getPromiseState(main);
+    const { ctx, raw, json } = this.engine!;
+    if (!main || raw.promiseState(borrow(main)) === 0) return;
+    const state = ctx.getPromiseState(main);
     if (state.type === 'pending') return;
     if (state.type === 'fulfilled' && state.notAPromise) {
       this.outcome = { code: 'RUNTIME_ERROR', message: 'the code broke out of the async function it runs in' };
       return;
     }
     if (state.type === 'rejected') {
-      const info = this.json.readError(state.error);
+      const info = json.readError(state.error);
       state.error.dispose();
       this.outcome = classifyGuestError(info, 'run');
       return;
     }
     const value = state.value;
     try {
-      this.outcome = this.json.result(value, this.spec.limits);
+      this.outcome = json.result(value, this.spec.limits);
     } finally {
       if (value !== main) value.dispose();
     }
@@ -426,7 +369,7 @@ export class QuickJSSandbox implements SandboxHandle {
     this.ended = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     if ('code' in outcome && (outcome.code === 'MEMORY_LIMIT' || outcome.code === 'SANDBOX_CRASHED')) this.tainted = true;
-    this.timers?.stopHostTimers();
+    this.engine?.timers.stopHostTimers();
     // Nothing enters the guest once `ended` is set: freeing the runtime can wait until the
     // thread is idle, after the outcome went out (see disposal.ts).
     if (this.tainted) this.dispose();
@@ -439,33 +382,12 @@ export class QuickJSSandbox implements SandboxHandle {
 
   /** Frees the runtime (see `finish`). A module that crashed meanwhile is let go as a whole. */
   dispose(): void {
-    this.timers?.stopHostTimers();
+    this.engine?.timers.stopHostTimers();
     if (this.disposed) return;
     this.disposed = true;
-    if (this.slot.crashed) return;
-    if (this.tainted) {
-      // Disposing a runtime after out-of-memory or an interrupted job can abort the module
-      // (quickjs-emscripten #257/#269). The module is this sandbox's alone: it is dropped
-      // whole, its memory with it.
-      this.pool.release(this.slot, false);
-      return;
-    }
-    let clean = false;
-    try {
-      this.timers?.dispose();
-      this.calls?.dispose();
+    releaseModule(this.pool, this.slot, this.tainted, () => {
       this.main?.dispose();
-      this.console?.dispose();
-      this.json?.dispose();
-      for (const h of this.owned) h.dispose();
-      this.raw?.dispose();
-      this.ctx?.dispose();
-      this.runtime?.dispose();
-      clean = true;
-    } catch (err) {
-      if (isWasmAbort(err)) this.pool.crash(this.slot, err instanceof Error ? err.message : String(err));
-    } finally {
-      if (!this.slot.crashed) this.pool.release(this.slot, clean);
-    }
+      this.engine?.dispose();
+    });
   }
 }
