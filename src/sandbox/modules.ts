@@ -96,7 +96,7 @@ export class ModulePool {
   }
 
   /**
-   * Frees ended sandboxes whose disposal was put off (see `disposeLater` in sandbox.ts), so
+   * Frees ended sandboxes whose disposal was put off (see `disposeWhenIdle` in disposal.ts), so
    * that their modules can serve again: set by the executor.
    */
   reclaim: (() => void) | undefined;
