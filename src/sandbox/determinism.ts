@@ -1,5 +1,5 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
-import type { RawOps, ValuePtr } from './raw.js';
+import { borrow, type BorrowedValue, type OwnedValue, type RawOps } from './raw.js';
 
 /**
  * What makes a guest's own sources of nondeterminism replayable: `Math.random` becomes a PRNG
@@ -57,20 +57,20 @@ const SOURCE = `(function (now, seed, RealDate, global, math, defineProperty, co
 export function installDeterminism(ctx: QuickJSContext, raw: RawOps, spec: DeterminismSpec, own: (h: QuickJSHandle) => void): VirtualClock {
   let time = spec.startTime;
   let installed = false;
-  const global = ctx.global.value as unknown as ValuePtr;
-  const kept = (ptr: ValuePtr) => {
+  const global = borrow(ctx.global);
+  const kept = (ptr: OwnedValue) => {
     const h = raw.handle(ptr);
     own(h);
     return h;
   };
-  const read = (target: ValuePtr, key: string) => kept(raw.getProp(target, key));
+  const read = (target: BorrowedValue, key: string) => kept(raw.getProp(target, key));
   const readVia = (name: string, key: string) => kept(raw.getPropOf(global, name, key));
   // Captured now, before any guest code runs (see SOURCE).
   const math = read(global, 'Math');
   const realDate = read(global, 'Date');
   const defineProperty = readVia('Object', 'defineProperty');
   const construct = readVia('Reflect', 'construct');
-  const imul = read(math.value as unknown as ValuePtr, 'imul');
+  const imul = read(borrow(math), 'imul');
 
   const install = () => {
     if (installed) return;
@@ -107,8 +107,8 @@ export function installDeterminism(ctx: QuickJSContext, raw: RawOps, spec: Deter
         reading = false;
       }
     });
-    const fn = accessor.value as unknown as ValuePtr;
-    raw.defineProp(target.value as unknown as ValuePtr, key, { get: fn, set: fn, configurable: true, enumerable: false });
+    const fn = borrow(accessor);
+    raw.defineProp(borrow(target), key, { get: fn, set: fn, configurable: true, enumerable: false });
     accessor.dispose();
   };
   lazy(ctx.global, 'Date');

@@ -11,6 +11,18 @@ export interface GuestErrorInfo {
   code?: string | number;
 }
 
+/** The failure of a session whose sandbox reached its memory limit. */
+export function memoryLimit(): SandboxFailure {
+  return { code: 'MEMORY_LIMIT', message: 'the sandbox exceeded its memory limit' };
+}
+
+/** True for the error a WASM module throws when it aborted and can no longer be used. */
+export function isWasmAbort(err: unknown): boolean {
+  if (typeof WebAssembly !== 'undefined' && err instanceof WebAssembly.RuntimeError) return true;
+  const message = err instanceof Error ? err.message : String(err);
+  return /\bAborted\(|\bunreachable\b|memory access out of bounds/.test(message);
+}
+
 /** Longest error message (and, times two, stack) passed on to the host's events. */
 export const MAX_ERROR_TEXT = 8192;
 
@@ -35,9 +47,7 @@ export function classifyGuestError(info: GuestErrorInfo, phase: 'compile' | 'run
     return withStack({ code: 'SYNTAX_ERROR', message: `SyntaxError: ${message}`, name }, info);
   }
   if (name === 'InternalError' || name === 'RangeError') {
-    if (/out of memory/i.test(message) || /string too long/i.test(message)) {
-      return { code: 'MEMORY_LIMIT', message: 'the sandbox exceeded its memory limit' };
-    }
+    if (/out of memory/i.test(message) || /string too long/i.test(message)) return memoryLimit();
     if (/stack overflow|call stack/i.test(message)) {
       return { code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' };
     }
@@ -46,6 +56,45 @@ export function classifyGuestError(info: GuestErrorInfo, phase: 'compile' | 'run
   if (name !== undefined) failure.name = name;
   if (info.code !== undefined) failure.details = { code: info.code };
   return withStack(failure, info);
+}
+
+/** How a host-side failure (an exception out of the engine, not a guest throw) ends a session. */
+export interface HostFailure {
+  failure: SandboxFailure;
+  /** Set when the WASM module can no longer be trusted: the pool drops it, with this reason. */
+  moduleCrash?: string;
+}
+
+/**
+ * Maps an exception that escaped the engine (set-up, or an entry into the guest) to the
+ * session's failure. `memoryRefused`: the module's memory refused an allocation meanwhile;
+ * `stop`: the host had already decided the guest must stop (deadline, cancel, output limits).
+ */
+export function classifyHostError(err: unknown, memoryRefused: boolean, stop: SandboxFailure | undefined): HostFailure {
+  // Whatever broke, it broke at the memory ceiling.
+  if (memoryRefused) return { failure: memoryLimit() };
+  // Set-up was interrupted (its deadline passed, or it was cancelled): that is the outcome.
+  if (stop) return { failure: stop };
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    // The engine's native recursion outran the host's stack: the WASM frames were unwound
+    // by a JavaScript exception and the module's state cannot be trusted any more.
+    return {
+      failure: { code: 'STACK_OVERFLOW', message: 'maximum call stack size exceeded' },
+      moduleCrash: 'the host stack overflowed inside the engine',
+    };
+  }
+  if (isWasmAbort(err)) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return { failure: engineFailure(reason), moduleCrash: reason };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  if (/out of memory/i.test(message)) return { failure: memoryLimit() };
+  return { failure: { code: 'INTERNAL_ERROR', message: 'the sandbox failed to start', recoverable: true } };
+}
+
+/** The failure of a session whose engine (its WASM module) failed under it. */
+export function engineFailure(reason: string): SandboxFailure {
+  return { code: 'SANDBOX_CRASHED', message: `the sandbox engine failed: ${reason}`, recoverable: true };
 }
 
 function withStack(failure: SandboxFailure, info: GuestErrorInfo): SandboxFailure {

@@ -1,4 +1,4 @@
-import type { RawOps, ValuePtr } from './raw.js';
+import type { BorrowedValue, RawOps } from './raw.js';
 
 /**
  * A guest string as it is, character for character.
@@ -11,7 +11,7 @@ import type { RawOps, ValuePtr } from './raw.js';
  * code ran) makes of it, where both are escaped. Undefined when even that fails (out of memory,
  * an interrupt).
  */
-export function readGuestString(raw: RawOps, value: ValuePtr, stringify: ValuePtr): string | undefined {
+export function readGuestString(raw: RawOps, value: BorrowedValue, stringify: BorrowedValue): string | undefined {
   const text = raw.getString(value);
   if (isAscii(text)) {
     const length = raw.getProp(value, 'length');

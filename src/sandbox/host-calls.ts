@@ -1,10 +1,11 @@
 import { Lifetime, WeakLifetime, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core';
+import { borrow, type OwnedValue } from './raw.js';
 
 /**
  * What a host function installed by the sandbox is: synchronous; it answers a handle, a raw
- * value pointer it owns (handed to the engine as is), or nothing.
+ * value it owns (handed to the engine as is, which then owns it), or nothing.
  */
-type HostFunction = (...args: QuickJSHandle[]) => QuickJSHandle | number | undefined | void;
+type HostFunction = (...args: QuickJSHandle[]) => QuickJSHandle | OwnedValue | undefined | void;
 
 /** The parts of quickjs-emscripten-core's `QuickJSContext` (0.32) the fast path uses. */
 interface ContextInternals {
@@ -27,8 +28,12 @@ interface ContextInternals {
  * about a third of the cost of a `callTool` round trip. This dispatch does what the library's
  * does for a synchronous function (arguments as weak handles that die after the call, the
  * returned handle duplicated for the engine and released, a thrown error or handle thrown into
- * the guest) without the generator; a function may also answer a raw value pointer it owns. When the context does not have the expected shape (another
- * library version), nothing is replaced and the library's own dispatch stays: false.
+ * the guest) without the generator; a function may also answer a raw value pointer it owns.
+ *
+ * When the context does not have the expected shape (another library version), nothing is
+ * replaced and the answer is false. There is no fallback to the library's dispatch: the
+ * sandbox's `callTool` answers raw pointers, which only this dispatch understands, so the
+ * sandbox then refuses to start (its set-up throws, and the session ends with INTERNAL_ERROR).
  */
 export function installFastHostCalls(context: QuickJSContext): boolean {
   const internals = context as unknown as ContextInternals;
@@ -67,14 +72,14 @@ export function installFastHostCalls(context: QuickJSContext): boolean {
       if (!result) return 0;
       if (typeof result === 'number') return result;
       try {
-        return dup(ctxPtr, result.value as unknown as number);
+        return dup(ctxPtr, borrow(result));
       } finally {
         result.dispose();
       }
     } catch (error) {
       const handle = error instanceof Lifetime ? (error as QuickJSHandle) : context.newError(error as Error);
       try {
-        return throwInGuest(ctxPtr, handle.value as unknown as number);
+        return throwInGuest(ctxPtr, borrow(handle));
       } finally {
         handle.dispose();
       }
@@ -83,4 +88,13 @@ export function installFastHostCalls(context: QuickJSContext): boolean {
     }
   };
   return true;
+}
+
+/**
+ * A guest function whose host side answers a raw value it owns (the engine takes it over):
+ * understood only by the dispatch `installFastHostCalls` installed in `context`, which the
+ * library's own types do not know of.
+ */
+export function newRawFunction(context: QuickJSContext, name: string, fn: (...args: QuickJSHandle[]) => OwnedValue): QuickJSHandle {
+  return context.newFunction(name, fn as unknown as (...args: QuickJSHandle[]) => QuickJSHandle);
 }

@@ -8,6 +8,8 @@ import { CappedMemory } from './capped-memory.js';
 import { findInterruptCounter, type InterruptCounter } from './interrupt-counter.js';
 import { isServerRuntime } from '../util/runtime.js';
 
+export { isWasmAbort } from './errors.js';
+
 /** What a module knows of the sandbox living in it. */
 export interface ModuleTenant {
   crash(reason: string): void;
@@ -94,7 +96,7 @@ export class ModulePool {
   }
 
   /**
-   * Frees ended sandboxes whose disposal was put off (see `disposeLater` in sandbox.ts), so
+   * Frees ended sandboxes whose disposal was put off (see `disposeWhenIdle` in disposal.ts), so
    * that their modules can serve again: set by the executor.
    */
   reclaim: (() => void) | undefined;
@@ -264,13 +266,6 @@ function fillInitialMemory(module: QuickJSWASMModule, memory: CappedMemory): voi
     for (let n = 0; n < 4096 && malloc(size) !== 0; n++);
   }
   memory.allow(0);
-}
-
-/** True for the error a WASM module throws when it aborted and can no longer be used. */
-export function isWasmAbort(err: unknown): boolean {
-  if (typeof WebAssembly !== 'undefined' && err instanceof WebAssembly.RuntimeError) return true;
-  const message = err instanceof Error ? err.message : String(err);
-  return /\bAborted\(|\bunreachable\b|memory access out of bounds/.test(message);
 }
 
 /**

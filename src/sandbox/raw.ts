@@ -1,7 +1,28 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
 
-/** A JSValue pointer in the WASM heap, owned by whoever holds it until freed. */
-export type ValuePtr = number;
+declare const valueBrand: unique symbol;
+declare const ownedBrand: unique symbol;
+
+/**
+ * A JSValue pointer in the WASM heap that something else keeps alive (a library handle, the
+ * engine's constants, an owned value lent for a call): read it, pass it on, never free it.
+ */
+export type BorrowedValue = number & { readonly [valueBrand]: true };
+
+/**
+ * A JSValue pointer its holder owns: freed exactly once (`RawOps.free`), or handed on exactly
+ * once to whoever takes it over (`RawOps.handle`, a `ValueScope`, the engine as a host
+ * function's answer). It may be lent wherever a borrowed value is taken.
+ */
+export type OwnedValue = BorrowedValue & { readonly [ownedBrand]: true };
+
+/**
+ * The value a library handle holds, lent to a raw call: the handle keeps it alive (and is
+ * disposed by its own owner). The one crossing from the library's pointer type to ours.
+ */
+export function borrow(handle: QuickJSHandle): BorrowedValue {
+  return handle.value as unknown as BorrowedValue;
+}
 
 interface Ffi {
   QTS_NewPromiseCapability(ctx: number, resolveFuncsOut: number): number;
@@ -17,7 +38,6 @@ interface Ffi {
   QTS_ExecutePendingJob(rt: number, maxJobs: number, lastJobCtxOut: number): number;
   QTS_Typeof(ctx: number, value: number): number;
   QTS_GetFloat64(ctx: number, value: number): number;
-  QTS_IsJobPending(rt: number): number;
   QTS_GetProp(ctx: number, obj: number, key: number): number;
   QTS_DefineProp(ctx: number, obj: number, key: number, value: number, get: number, set: number, configurable: boolean, enumerable: boolean, hasValue: boolean): void;
 }
@@ -53,7 +73,6 @@ const FFI_NAMES: (keyof Ffi)[] = [
   'QTS_ExecutePendingJob',
   'QTS_Typeof',
   'QTS_GetFloat64',
-  'QTS_IsJobPending',
   'QTS_GetProp',
   'QTS_DefineProp',
 ];
@@ -66,12 +85,15 @@ const KEYS = new WeakMap<object, Map<string, number>>();
 
 /** What `defineProp` defines: a data property (`value`) or an accessor (`get`, `set`). */
 export interface RawDescriptor {
-  value?: ValuePtr;
-  get?: ValuePtr;
-  set?: ValuePtr;
+  value?: BorrowedValue;
+  get?: BorrowedValue;
+  set?: BorrowedValue;
   configurable: boolean;
   enumerable: boolean;
 }
+
+/** What a raw call answers: its result, or the value it threw; either is owned by the caller. */
+export type RawResult = { value: OwnedValue; error?: undefined } | { error: OwnedValue };
 
 /** Bytes of the scratch area: out-parameters and argument vectors of up to 4 values. */
 const SCRATCH_BYTES = 32;
@@ -125,49 +147,49 @@ export class RawOps {
   }
 
   /** A new promise and its resolving functions, each owned by the caller. */
-  newPromise(): { promise: ValuePtr; resolve: ValuePtr; reject: ValuePtr } {
-    const promise = this.ffi.QTS_NewPromiseCapability(this.ctxPtr, this.scratch);
+  newPromise(): { promise: OwnedValue; resolve: OwnedValue; reject: OwnedValue } {
+    const promise = this.ffi.QTS_NewPromiseCapability(this.ctxPtr, this.scratch) as OwnedValue;
     const words = this.words();
-    return { promise, resolve: words[0]!, reject: words[1]! };
+    return { promise, resolve: words[0]! as OwnedValue, reject: words[1]! as OwnedValue };
   }
 
   /** Calls `fn(...args)` with `this` undefined. The result (or the thrown value) is owned by the caller. */
-  call(fn: ValuePtr, ...args: ValuePtr[]): { value: ValuePtr; error?: undefined } | { error: ValuePtr } {
+  call(fn: BorrowedValue, ...args: BorrowedValue[]): RawResult {
     const words = this.words();
     for (let i = 0; i < args.length; i++) words[i] = args[i]!;
     const result = this.ffi.QTS_Call(this.ctxPtr, fn, this.undefinedPtr, args.length, this.scratch);
     const error = this.ffi.QTS_ResolveException(this.ctxPtr, result);
     if (error) {
       this.ffi.QTS_FreeValuePointer(this.ctxPtr, result);
-      return { error };
+      return { error: error as OwnedValue };
     }
-    return { value: result };
+    return { value: result as OwnedValue };
   }
 
   /** A guest string; owned by the caller. */
-  newString(text: string): ValuePtr {
+  newString(text: string): OwnedValue {
     const bytes = this.module.lengthBytesUTF8(text) + 1;
     const cstr = this.module._malloc(bytes);
     try {
       this.module.stringToUTF8(text, cstr, bytes);
-      return this.ffi.QTS_NewString(this.ctxPtr, cstr);
+      return this.ffi.QTS_NewString(this.ctxPtr, cstr) as OwnedValue;
     } finally {
       this.module._free(cstr);
     }
   }
 
   /** `obj[name]`, read by the engine (getters run); owned by the caller. */
-  getProp(obj: ValuePtr, name: string): ValuePtr {
+  getProp(obj: BorrowedValue, name: string): OwnedValue {
     const key = this.key(name);
     try {
-      return this.ffi.QTS_GetProp(this.ctxPtr, obj, key);
+      return this.ffi.QTS_GetProp(this.ctxPtr, obj, key) as OwnedValue;
     } finally {
       this.free(key);
     }
   }
 
   /** `obj[holder][name]` (the holder is freed); owned by the caller. */
-  getPropOf(obj: ValuePtr, holder: string, name: string): ValuePtr {
+  getPropOf(obj: BorrowedValue, holder: string, name: string): OwnedValue {
     const between = this.getProp(obj, holder);
     try {
       return this.getProp(between, name);
@@ -177,7 +199,7 @@ export class RawOps {
   }
 
   /** `Object.defineProperty(obj, name, descriptor)` done by the engine; nothing of the guest runs. */
-  defineProp(obj: ValuePtr, name: string, d: RawDescriptor): void {
+  defineProp(obj: BorrowedValue, name: string, d: RawDescriptor): void {
     const key = this.key(name);
     const none = this.undefinedPtr;
     try {
@@ -188,7 +210,7 @@ export class RawOps {
   }
 
   /** A guest string of a property name (see KEYS); owned by the caller. */
-  private key(name: string): ValuePtr {
+  private key(name: string): OwnedValue {
     let keys = KEYS.get(this.module);
     if (!keys) KEYS.set(this.module, (keys = new Map()));
     let cstr = keys.get(name);
@@ -198,11 +220,11 @@ export class RawOps {
       this.module.stringToUTF8(name, cstr, bytes);
       keys.set(name, cstr);
     }
-    return this.ffi.QTS_NewString(this.ctxPtr, cstr);
+    return this.ffi.QTS_NewString(this.ctxPtr, cstr) as OwnedValue;
   }
 
   /** `String(value)` as the engine converts it (callers pass strings, or know what they pass). */
-  getString(value: ValuePtr): string {
+  getString(value: BorrowedValue): string {
     const cstr = this.ffi.QTS_GetString(this.ctxPtr, value);
     const text = this.module.UTF8ToString(cstr);
     this.ffi.QTS_FreeCString(this.ctxPtr, cstr);
@@ -210,11 +232,11 @@ export class RawOps {
   }
 
   /** A guest number's value (callers know it is a number). */
-  getNumber(value: ValuePtr): number {
+  getNumber(value: BorrowedValue): number {
     return this.ffi.QTS_GetFloat64(this.ctxPtr, value);
   }
 
-  typeOf(value: ValuePtr): string {
+  typeOf(value: BorrowedValue): string {
     const cstr = this.ffi.QTS_Typeof(this.ctxPtr, value);
     const text = this.module.UTF8ToString(cstr);
     this.module._free(cstr);
@@ -222,12 +244,8 @@ export class RawOps {
   }
 
   /** 0 pending, 1 fulfilled, 2 rejected; -1 for a value that is not a promise. */
-  promiseState(value: ValuePtr): number {
+  promiseState(value: BorrowedValue): number {
     return this.ffi.QTS_PromiseState(this.ctxPtr, value);
-  }
-
-  jobPending(): boolean {
-    return this.ffi.QTS_IsJobPending(this.rtPtr) !== 0;
   }
 
   /**
@@ -237,7 +255,7 @@ export class RawOps {
   executePendingJobs(max: number): { value: number; error?: undefined } | { error: QuickJSHandle } {
     const words = this.words();
     words[0] = 0;
-    const result = this.ffi.QTS_ExecutePendingJob(this.rtPtr, max, this.scratch);
+    const result = this.ffi.QTS_ExecutePendingJob(this.rtPtr, max, this.scratch) as OwnedValue;
     const jobCtx = this.words()[0]!;
     if (jobCtx === 0) {
       this.ffi.QTS_FreeValuePointerRuntime(this.rtPtr, result);
@@ -252,11 +270,11 @@ export class RawOps {
   }
 
   /** Wraps a pointer the caller owns in a library handle (which then owns it). */
-  handle(value: ValuePtr): QuickJSHandle {
+  handle(value: OwnedValue): QuickJSHandle {
     return this.toHandle(value);
   }
 
-  free(value: ValuePtr): void {
+  free(value: OwnedValue): void {
     this.ffi.QTS_FreeValuePointer(this.ctxPtr, value);
   }
 

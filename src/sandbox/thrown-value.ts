@@ -1,8 +1,7 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
-import { clipText, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
+import { clipText, isWasmAbort, MAX_ERROR_TEXT, type GuestErrorInfo } from './errors.js';
 import { readGuestString } from './guest-string.js';
-import { isWasmAbort } from './modules.js';
-import type { RawOps, ValuePtr } from './raw.js';
+import { borrow, type RawOps } from './raw.js';
 
 /** Longest `code` string carried to `details.code`. */
 const MAX_CODE_TEXT = 256;
@@ -92,6 +91,6 @@ function jsonText(ctx: QuickJSContext, raw: RawOps, value: QuickJSHandle, string
 }
 
 function exactString(raw: RawOps, value: QuickJSHandle, stringify: QuickJSHandle): string {
-  const ptr = value.value as unknown as ValuePtr;
-  return readGuestString(raw, ptr, stringify.value as unknown as ValuePtr) ?? raw.getString(ptr);
+  const ptr = borrow(value);
+  return readGuestString(raw, ptr, borrow(stringify)) ?? raw.getString(ptr);
 }

@@ -1,5 +1,5 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
-import type { RawOps, ValuePtr } from './raw.js';
+import { borrow, type OwnedValue, type RawOps } from './raw.js';
 
 /**
  * The guest's `tools` global: `tools.users.list(args)` for the tool `users:list` (the mapping
@@ -28,8 +28,8 @@ export function mentionsTools(code: string): boolean {
  * under namespace `''`. `own` keeps handles that must live as long as the context.
  */
 export function installToolNamespace(ctx: QuickJSContext, raw: RawOps, planJson: string, own: (h: QuickJSHandle) => void): void {
-  const global = ctx.global.value as unknown as ValuePtr;
-  const kept = (ptr: ValuePtr) => {
+  const global = borrow(ctx.global);
+  const kept = (ptr: OwnedValue) => {
     const h = raw.handle(ptr);
     own(h);
     return h;
@@ -113,7 +113,7 @@ export function installToolNamespace(ctx: QuickJSContext, raw: RawOps, planJson:
       busy = false;
     }
   });
-  const fn = accessor.value as unknown as ValuePtr;
+  const fn = borrow(accessor);
   raw.defineProp(global, 'tools', { get: fn, set: fn, configurable: true, enumerable: false });
   accessor.dispose();
 }

@@ -32,7 +32,7 @@ describe('docs', () => {
 
   it('document final.error.stack and the pending-timer cap', () => {
     expect(protocol).toMatch(/error\?: \{ code, message, name\?, stack\?, details\? \}/);
-    const sandbox = readFileSync(fileURLToPath(new URL('../../src/sandbox/sandbox.ts', import.meta.url)), 'utf8');
+    const sandbox = readFileSync(fileURLToPath(new URL('../../src/sandbox/timers.ts', import.meta.url)), 'utf8');
     const cap = Number(/const MAX_TIMERS = ([\d_]+)/.exec(sandbox)![1]!.replace(/_/g, ''));
     expect(protocol).toContain(`capped at ${cap.toLocaleString('en-US').replace(/,/g, ' ')} per session`);
     expect(protocol).toContain(/throw new Error\('([^']+)'\)/.exec(sandbox.slice(sandbox.indexOf('MAX_TIMERS) throw')))![1]!);
