@@ -54,7 +54,7 @@ async function serve(options: CliOptions, io: CliIo, logger: Logger): Promise<vo
       ...(options.token ? { authentication: tokenAuth(options.token) } : {}),
       ...options.broker,
     });
-    const host = options.host && options.host.includes(':') ? `[${options.host}]` : (options.host ?? 'localhost');
+    const host = options.host?.includes(':') ? `[${options.host}]` : (options.host ?? 'localhost');
     logger.info(
       { url: `http://${host}:${broker.port}`, store: broker.store.name, tools: tools?.list().length ?? 0, auth: Boolean(options.token) },
       'enclave-broker ready',

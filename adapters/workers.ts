@@ -65,7 +65,11 @@ export function createEnclaveWorker<Env extends object = Record<string, unknown>
      * have no timers between requests. Session objects load the sources when they start.
      */
     scheduled(_controller: unknown, env: Env, ctx: ExecutionContext): void {
-      ctx.waitUntil(doorFor(env).catalog.refresh().then(() => undefined));
+      ctx.waitUntil(
+        doorFor(env)
+          .catalog.refresh()
+          .then(() => undefined),
+      );
     },
   };
 

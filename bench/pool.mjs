@@ -10,11 +10,19 @@ const code = 'let s = 0; for (let i = 0; i < 100; i++) s += i; const v = await c
 
 function once(executor) {
   return new Promise((resolve, reject) => {
-    const handle = executor.start({ code, contextJson: '{}', limits }, {
-      onToolCall(id, _name, args) { queueMicrotask(() => handle.settleTool(id, { ok: true, resultJson: args })); },
-      onStdout() {}, onLog() {},
-      onDone(o) { o.ok ? resolve() : reject(new Error(o.error.code)); },
-    });
+    const handle = executor.start(
+      { code, contextJson: '{}', limits },
+      {
+        onToolCall(id, _name, args) {
+          queueMicrotask(() => handle.settleTool(id, { ok: true, resultJson: args }));
+        },
+        onStdout() {},
+        onLog() {},
+        onDone(o) {
+          o.ok ? resolve() : reject(new Error(o.error.code));
+        },
+      },
+    );
   });
 }
 
@@ -23,7 +31,11 @@ async function measure(name, executor) {
   for (let i = 0; i < 200; i++) await once(executor);
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next++ < total) await once(executor); }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) await once(executor);
+    }),
+  );
   const ms = performance.now() - t0;
   console.log(`${name}: ${total} sessions in ${ms.toFixed(0)} ms = ${((total / ms) * 1000).toFixed(0)}/s`);
   await executor.close();

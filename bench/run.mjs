@@ -57,7 +57,12 @@ const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => String
 const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
 const table = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
 const cpus = (await import('node:os')).cpus().length;
-const summary = `enclave-broker benchmarks — ${new Date().toISOString()}, Node ${process.version}, ${cpus} cores${busy ? ', a spinning process on the machine (BENCH_BUSY)' : ''}, load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ')}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${table}\n`;
+const summary = `enclave-broker benchmarks — ${new Date().toISOString()}, Node ${process.version}, ${cpus} cores${busy ? ', a spinning process on the machine (BENCH_BUSY)' : ''}, load average ${(
+  await import('node:os')
+)
+  .loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ')}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${table}\n`;
 console.log(`\n${summary}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/latest.md', import.meta.url), summary);

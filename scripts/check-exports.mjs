@@ -45,7 +45,8 @@ for (const file of readdirSync(join(root, 'adapters'))) {
   const name = `./${file.replace(/\.ts$/, '')}`;
   const entry = pkg.exports?.[name];
   if (!entry) problems.push(`adapters/${file} has no ${name} export`);
-  else if (entry.default !== `./dist/adapters/${file.replace(/\.ts$/, '.js')}`) problems.push(`${name}: default is not dist/adapters/${file.replace(/\.ts$/, '.js')}`);
+  else if (entry.default !== `./dist/adapters/${file.replace(/\.ts$/, '.js')}`)
+    problems.push(`${name}: default is not dist/adapters/${file.replace(/\.ts$/, '.js')}`);
 }
 for (const field of ['main', 'types']) {
   if (pkg[field] && !existsSync(join(root, pkg[field]))) problems.push(`${field}: ${pkg[field]} does not exist`);

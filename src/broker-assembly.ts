@@ -24,7 +24,9 @@ export interface AssemblyParts<M extends SessionManager = SessionManager> {
   /** This process's (or Durable Object's) id in the store. */
   instanceId: string;
   /** The session manager's class (the Workers session object uses one that takes the id its Worker chose). */
-  manager?: new (options: SessionManagerOptions) => M;
+  manager?: new (
+    options: SessionManagerOptions,
+  ) => M;
   /** How the client address is found (the Node and Bun servers set it). */
   clientIp?: (request: Request, env: unknown) => string | undefined;
   /** A promise while the broker is still starting. */

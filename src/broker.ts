@@ -26,7 +26,6 @@ import { docsRoutes } from './http/routes/docs.js';
 import { isServerRuntime, runtime } from './util/runtime.js';
 import type { RunningServer } from './util/server.js';
 
-
 type Fetch = (request: Request, env?: unknown, ctx?: unknown) => Promise<Response>;
 
 /**
@@ -80,7 +79,10 @@ export class EnclaveBroker extends Emitter<BrokerEventMap> {
     this.catalog = catalog;
     this.app = app;
     if (settings.mcpSources.length) {
-      this.mcpSources = mcpSources(settings.tools!, settings.mcpSources, { logger: this.logger, onChange: (change) => sessions.broadcastCatalogChange(change) });
+      this.mcpSources = mcpSources(settings.tools!, settings.mcpSources, {
+        logger: this.logger,
+        onChange: (change) => sessions.broadcastCatalogChange(change),
+      });
     }
   }
 

@@ -17,11 +17,7 @@ declare const Bun: {
 
 export type { RunningServer };
 
-export async function serve(
-  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
-  port: number,
-  hostname?: string,
-): Promise<RunningServer> {
+export async function serve(fetch: (request: Request, env?: unknown) => Response | Promise<Response>, port: number, hostname?: string): Promise<RunningServer> {
   // idleTimeout 0: Bun's default (10 s) would cut a stream waiting on a slow tool.
   const server = Bun.serve({ port, hostname, idleTimeout: 0, fetch: (request, srv) => fetch(request, srv) });
   return {

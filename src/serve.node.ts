@@ -9,11 +9,7 @@ const CLOSE_GRACE_MS = 2000;
 export type { RunningServer };
 
 /** Serves a fetch handler with @hono/node-server; resolves once it listens. */
-export function serve(
-  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
-  port: number,
-  hostname?: string,
-): Promise<RunningServer> {
+export function serve(fetch: (request: Request, env?: unknown) => Response | Promise<Response>, port: number, hostname?: string): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     // Bodies the app did not read are its business (drainUnread, and the lingering close of a
     // 413 in body.ts): the adapter's own clean-up would cut a refused upload after 500 ms.

@@ -47,7 +47,7 @@ const called: string[] = [];
 broker.on('session:created', (session) => {
   created.push(session.id);
 });
-broker.on('tool:called', (session, tool, args) => {
+broker.on('tool:called', (_session, tool, args) => {
   called.push(`${tool} ${JSON.stringify(args)}`);
 });
 

@@ -62,9 +62,15 @@ export interface EnclaveWorker<Env extends object> {
   default: EnclaveWorkerHandler<Env>;
   app: Hono<{ Bindings: Env }>;
   /** Bind it as `ENCLAVE_SESSION` (a `new_sqlite_classes` migration). */
-  EnclaveSession: new (ctx: DurableObjectState, env: Env) => DurableObject<Env>;
+  EnclaveSession: new (
+    ctx: DurableObjectState,
+    env: Env,
+  ) => DurableObject<Env>;
   /** Bind it as `ENCLAVE_COUNTERS` (optional). */
-  EnclaveCounters: new (ctx: DurableObjectState, env: Env) => DurableObject<Env> & CountersStub;
+  EnclaveCounters: new (
+    ctx: DurableObjectState,
+    env: Env,
+  ) => DurableObject<Env> & CountersStub;
 }
 
 export interface EnclaveWorkerHandler<Env> {

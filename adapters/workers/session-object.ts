@@ -84,7 +84,13 @@ export function sessionObject<Env>(config: WorkerConfig<Env>): new (ctx: Durable
       const events = new Emitter<BrokerEventMap>();
       events.on('session:created', () => this.ctx.waitUntil(this.watch().catch(() => {})));
       if (config.counters(this.env)) {
-        const release = () => this.ctx.waitUntil(config.counters(this.env)!.release().catch(() => {}));
+        const release = () =>
+          this.ctx.waitUntil(
+            config
+              .counters(this.env)!
+              .release()
+              .catch(() => {}),
+          );
         events.on('session:completed', release);
         events.on('session:error', release);
       }
@@ -110,7 +116,12 @@ export function sessionObject<Env>(config: WorkerConfig<Env>): new (ctx: Durable
         },
       );
       // OpenAPI actions become tools of this session's registry, loaded before its first request.
-      const catalogReady = settings.openapi ? catalog.refresh().then(() => undefined, () => undefined) : undefined;
+      const catalogReady = settings.openapi
+        ? catalog.refresh().then(
+            () => undefined,
+            () => undefined,
+          )
+        : undefined;
       return { manager: sessions, apps: new Map<string, Hono>(), inner: app, catalogReady };
     }
   };

@@ -59,5 +59,5 @@ for (let r = 0; r < 5; r++) {
 }
 await broker.close();
 const out = { mode, perCallUs: median(runs), minUs: Math.min(...runs), maxUs: Math.max(...runs), runs, cpuPerCallUs: median(cpuRuns), cpuRuns };
-process.stdout.write(JSON.stringify(out) + '\n');
+process.stdout.write(`${JSON.stringify(out)}\n`);
 process.exit(0);

@@ -36,4 +36,4 @@ const t0 = performance.now();
 const cycles = loop(seconds * 1000);
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(c0);
-process.stdout.write(JSON.stringify({ cycles, usPerCycle: (cpu.user + cpu.system) / cycles, wallUsPerCycle: (wall * 1000) / cycles }) + '\n');
+process.stdout.write(`${JSON.stringify({ cycles, usPerCycle: (cpu.user + cpu.system) / cycles, wallUsPerCycle: (wall * 1000) / cycles })}\n`);

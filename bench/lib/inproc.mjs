@@ -239,5 +239,5 @@ if (task === 'b2') {
   }
   out.jsonParseMs = median(parse);
 }
-process.stdout.write(JSON.stringify(out) + '\n');
+process.stdout.write(`${JSON.stringify(out)}\n`);
 process.exit(0);

@@ -17,7 +17,9 @@ function post(agent, payload, onResponse) {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
-      res.on('end', () => (res.statusCode === 200 && text.includes('"final"') ? resolve(text) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`))));
+      res.on('end', () =>
+        res.statusCode === 200 && text.includes('"final"') ? resolve(text) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)),
+      );
     });
     req.on('error', reject);
     req.end(payload);
@@ -83,5 +85,5 @@ if (cfg.mode === 'cannon') {
   agent.destroy();
 }
 for (const req of spinners) req.destroy();
-process.stdout.write(JSON.stringify(result, (k, v) => (v === Infinity ? 'Infinity' : v)) + '\n');
+process.stdout.write(`${JSON.stringify(result, (_k, v) => (v === Infinity ? 'Infinity' : v))}\n`);
 process.exit(0);

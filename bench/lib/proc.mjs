@@ -67,7 +67,7 @@ export async function runLoad(config) {
   const [code] = await once(child, 'exit');
   live.delete(child);
   if (code !== 0) throw new Error(`load generator exited with ${code}`);
-  const result = JSON.parse(out.trim().split('\n').at(-1), (k, v) => (v === 'Infinity' ? Infinity : v));
+  const result = JSON.parse(out.trim().split('\n').at(-1), (_k, v) => (v === 'Infinity' ? Infinity : v));
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`load on ${config.url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return result;
 }

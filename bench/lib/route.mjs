@@ -11,7 +11,12 @@ import { fileURLToPath } from 'node:url';
 async function redisClient(spec) {
   const { Redis, Cluster } = await import('ioredis');
   if (!spec.startsWith('cluster:')) return new Redis(spec);
-  return new Cluster(spec.slice('cluster:'.length).split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })));
+  return new Cluster(
+    spec
+      .slice('cluster:'.length)
+      .split(',')
+      .map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
+  );
 }
 
 if (process.argv[2] === 'serve') {

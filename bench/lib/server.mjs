@@ -21,16 +21,18 @@ let stop;
 if (config.kind === 'bare') {
   const { Hono } = await import('hono');
   const app = new Hono();
-  app.post('/execute', () =>
-    new Response(
-      new ReadableStream({
-        start(controller) {
-          for (const line of LINES) controller.enqueue(line);
-          controller.close();
-        },
-      }),
-      { headers: { 'content-type': 'application/x-ndjson' } },
-    ),
+  app.post(
+    '/execute',
+    () =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            for (const line of LINES) controller.enqueue(line);
+            controller.close();
+          },
+        }),
+        { headers: { 'content-type': 'application/x-ndjson' } },
+      ),
   );
   if (isBun) {
     const server = Bun.serve({ fetch: app.fetch, port: config.port ?? 0, hostname: '127.0.0.1' });

@@ -23,10 +23,7 @@ function luaScript(body) {
   if (!script) {
     const dir = mkdtempSync(join(tmpdir(), 'enclave-wrk-'));
     script = join(dir, 'post.lua');
-    writeFileSync(
-      script,
-      `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`,
-    );
+    writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`);
   }
   return script;
 }

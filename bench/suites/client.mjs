@@ -26,7 +26,13 @@ async function startBroker() {
     child.once('exit', (code) => reject(new Error(`broker exited ${code}`)));
   });
   child.stdout.resume();
-  return { url, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
 }
 
 async function measure(fn) {
@@ -66,7 +72,16 @@ export async function c1() {
     }
     const r = median(rawRates);
     const c = median(clientRates);
-    return [{ name: 'C1 client.execute c10', figure: `${c.toFixed(0)} calls/s`, baseline: `raw fetch + NDJSON ${r.toFixed(0)} calls/s`, ratio: c / r, goal: 'info', pass: undefined }];
+    return [
+      {
+        name: 'C1 client.execute c10',
+        figure: `${c.toFixed(0)} calls/s`,
+        baseline: `raw fetch + NDJSON ${r.toFixed(0)} calls/s`,
+        ratio: c / r,
+        goal: 'info',
+        pass: undefined,
+      },
+    ];
   } finally {
     await broker.stop();
   }
@@ -86,5 +101,14 @@ export async function c2() {
   });
   const bytes = result.outputFiles[0].contents;
   const gz = gzipSync(bytes, { level: 9 }).length;
-  return [{ name: 'C2 client bundle', figure: `${(gz / 1024).toFixed(2)} KiB gzip`, baseline: `${(bytes.length / 1024).toFixed(2)} KiB minified`, ratio: gz / bytes.length, goal: '≤ 8 KiB gzip', pass: gz <= 8192 }];
+  return [
+    {
+      name: 'C2 client bundle',
+      figure: `${(gz / 1024).toFixed(2)} KiB gzip`,
+      baseline: `${(bytes.length / 1024).toFixed(2)} KiB minified`,
+      ratio: gz / bytes.length,
+      goal: '≤ 8 KiB gzip',
+      pass: gz <= 8192,
+    },
+  ];
 }

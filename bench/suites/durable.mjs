@@ -28,7 +28,14 @@ export async function d1() {
         }
         const best = (xs) => xs.reduce((x, y) => (y.rps > x.rps ? y : x));
         const ratio = best(b).rps / best(a).rps;
-        rows.push({ name: `D1 B1 durable c${connections}`, figure: rps(best(b)), baseline: `durable: false ${rps(best(a))}`, ratio, goal: '≥ 0.7', pass: ratio >= 0.7 });
+        rows.push({
+          name: `D1 B1 durable c${connections}`,
+          figure: rps(best(b)),
+          baseline: `durable: false ${rps(best(a))}`,
+          ratio,
+          goal: '≥ 0.7',
+          pass: ratio >= 0.7,
+        });
       }
     } finally {
       await off.stop();

@@ -60,12 +60,26 @@ export async function b1() {
   for (const mode of ['pool', 'inline']) {
     for (const c of [10, 100]) {
       const ratio = m[c][mode].rps / m[c].bare.rps;
-      rows.push({ name: `B1 ${mode} c${c}`, figure: rps(m[c][mode]), baseline: `bare Hono stream ${rps(m[c].bare)}`, ratio, goal: '≥ 0.3', pass: ratio >= 0.3 });
+      rows.push({
+        name: `B1 ${mode} c${c}`,
+        figure: rps(m[c][mode]),
+        baseline: `bare Hono stream ${rps(m[c].bare)}`,
+        ratio,
+        goal: '≥ 0.3',
+        pass: ratio >= 0.3,
+      });
     }
   }
   for (const c of [10, 100]) {
     const ratio = m[c].pool.rps / m[c].inline.rps;
-    rows.push({ name: `P2 pool/inline c${c}`, figure: rps(m[c].pool), baseline: `inline ${rps(m[c].inline)}`, ratio, goal: c === 100 ? '≥ 1.0' : 'info', pass: c === 100 ? ratio >= 1 : undefined });
+    rows.push({
+      name: `P2 pool/inline c${c}`,
+      figure: rps(m[c].pool),
+      baseline: `inline ${rps(m[c].inline)}`,
+      ratio,
+      goal: c === 100 ? '≥ 1.0' : 'info',
+      pass: c === 100 ? ratio >= 1 : undefined,
+    });
   }
   return rows;
 }
@@ -121,18 +135,15 @@ export async function s1() {
   const { RedisServer } = await import('../../test/helpers/redis-server.ts');
   const redis = await RedisServer.start();
   try {
-    return await withServers(
-      [{ config: { kind: 'broker' } }, { config: { kind: 'broker', redis: redis.url } }],
-      async (servers) => {
-        const rows = [];
-        for (const connections of [10, 100]) {
-          const [a, b] = await alternating(servers, { connections }, moreRps);
-          const ratio = b.rps / a.rps;
-          rows.push({ name: `S1 redis c${connections}`, figure: rps(b), baseline: `memory ${rps(a)}`, ratio, goal: '≥ 0.6', pass: ratio >= 0.6 });
-        }
-        return rows;
-      },
-    );
+    return await withServers([{ config: { kind: 'broker' } }, { config: { kind: 'broker', redis: redis.url } }], async (servers) => {
+      const rows = [];
+      for (const connections of [10, 100]) {
+        const [a, b] = await alternating(servers, { connections }, moreRps);
+        const ratio = b.rps / a.rps;
+        rows.push({ name: `S1 redis c${connections}`, figure: rps(b), baseline: `memory ${rps(a)}`, ratio, goal: '≥ 0.6', pass: ratio >= 0.6 });
+      }
+      return rows;
+    });
   } finally {
     await redis.stop();
   }
@@ -164,10 +175,24 @@ export async function w1() {
       for (const connections of [10, 100]) {
         const a = await measure(node.url, { connections });
         const b = await measure(bun.url, { connections });
-        rows.push({ name: `W1 bun/node c${connections}`, figure: `bun ${rps(b)}`, baseline: `node ${rps(a)}`, ratio: b.rps / a.rps, goal: 'info', pass: undefined });
+        rows.push({
+          name: `W1 bun/node c${connections}`,
+          figure: `bun ${rps(b)}`,
+          baseline: `node ${rps(a)}`,
+          ratio: b.rps / a.rps,
+          goal: 'info',
+          pass: undefined,
+        });
         if (connections === 100) {
           const bare = await measure(bunBare.url, { connections });
-          rows.push({ name: 'W1 bun B1 c100', figure: `bun ${rps(b)}`, baseline: `bun bare Hono stream ${rps(bare)}`, ratio: b.rps / bare.rps, goal: '≥ 0.3', pass: b.rps / bare.rps >= 0.3 });
+          rows.push({
+            name: 'W1 bun B1 c100',
+            figure: `bun ${rps(b)}`,
+            baseline: `bun bare Hono stream ${rps(bare)}`,
+            ratio: b.rps / bare.rps,
+            goal: '≥ 0.3',
+            pass: b.rps / bare.rps >= 0.3,
+          });
         }
       }
       return rows;
@@ -221,14 +246,16 @@ export async function x2() {
     const busy = await health(SECONDS);
     running = false;
     await Promise.all(load);
-    return [{
-      name: 'X2 /health p99 under hostile load (pool)',
-      figure: `${ms(busy.p99)} (p50 ${ms(busy.p50)}, ${busy.n} probes, ${sent} hostile scripts)`,
-      baseline: `idle ${ms(idle.p99)} (p50 ${ms(idle.p50)})`,
-      ratio: busy.p99 / idle.p99,
-      goal: 'p99 ≤ 50 ms',
-      pass: busy.p99 <= 50,
-    }];
+    return [
+      {
+        name: 'X2 /health p99 under hostile load (pool)',
+        figure: `${ms(busy.p99)} (p50 ${ms(busy.p50)}, ${busy.n} probes, ${sent} hostile scripts)`,
+        baseline: `idle ${ms(idle.p99)} (p50 ${ms(idle.p50)})`,
+        ratio: busy.p99 / idle.p99,
+        goal: 'p99 ≤ 50 ms',
+        pass: busy.p99 <= 50,
+      },
+    ];
   });
 }
 
@@ -247,7 +274,9 @@ export async function b1pinned() {
   const { wrk, available } = await import('../lib/wrk.mjs');
   const { cpuSeconds, rssBytes, runNodeJson } = await import('../lib/proc.mjs');
   if (!(await available('wrk')) || !(await available('taskset', ['-V']))) {
-    return [{ name: 'B1 pinned', figure: 'skipped: needs wrk and taskset (apt-get install -y wrk)', baseline: '', ratio: undefined, goal: '', pass: undefined }];
+    return [
+      { name: 'B1 pinned', figure: 'skipped: needs wrk and taskset (apt-get install -y wrk)', baseline: '', ratio: undefined, goal: '', pass: undefined },
+    ];
   }
   const seconds = Number(process.env.BENCH_B1_SECONDS ?? 8);
   const warm = Number(process.env.BENCH_B1_WARMUP ?? Math.min(seconds, 4));

@@ -9,11 +9,26 @@ import * as ownership from './ownership.mjs';
 import * as runtime from './runtime.mjs';
 
 export const tasks = [
-  { id: 'M1', rows: ['M1', 'M2'], title: 'memory bombs: worst RSS growth vs the bound, worst ms to MEMORY_LIMIT (inline, pool; bare engine anchor)', run: limits.m1m2 },
+  {
+    id: 'M1',
+    rows: ['M1', 'M2'],
+    title: 'memory bombs: worst RSS growth vs the bound, worst ms to MEMORY_LIMIT (inline, pool; bare engine anchor)',
+    run: limits.m1m2,
+  },
   { id: 'F1', rows: ['F1'], title: 'fairness: p99 of return 1 + 2 sent right after K spinning sessions (K = 2, 4, 8)', run: limits.f1 },
   { id: 'B1', rows: ['B1', 'P2'], title: 'POST /execute throughput vs bare Hono stream (pool, inline; P2 pool/inline)', run: http.b1 },
-  { id: 'B1P', rows: ['B1 pinned', 'B1 RSS'], title: 'B1 pinned: server on core 0, wrk -t1 -c10 on core 1, vs bare Hono and the bare engine; RSS after', run: http.b1pinned },
-  { id: 'B2', rows: ['B2', 'P3'], title: '1,000 sequential no-op server tool calls: the packed package as the issue states it (default, inline); bench/lib/inproc.mjs (inline; P3 pool)', run: inproc.b2 },
+  {
+    id: 'B1P',
+    rows: ['B1 pinned', 'B1 RSS'],
+    title: 'B1 pinned: server on core 0, wrk -t1 -c10 on core 1, vs bare Hono and the bare engine; RSS after',
+    run: http.b1pinned,
+  },
+  {
+    id: 'B2',
+    rows: ['B2', 'P3'],
+    title: '1,000 sequential no-op server tool calls: the packed package as the issue states it (default, inline); bench/lib/inproc.mjs (inline; P3 pool)',
+    run: inproc.b2,
+  },
   { id: 'R1', rows: ['R1'], title: 'RSS and heap kept per ended session after many short sessions (pool, inline)', run: inproc.r1 },
   { id: 'B3', rows: ['B3', 'P4'], title: 'RSS per session waiting on a client tool (inline; P4 pool)', run: inproc.b3 },
   { id: 'B4', rows: ['B4'], title: 'latency of return 1 + 2 at 1 connection', run: http.b4 },

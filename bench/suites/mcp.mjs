@@ -31,7 +31,9 @@ export async function mcp1() {
       }
     }
     const ratio = best.mcp.rps / best.execute.rps;
-    return [{ name: 'MCP1 execute over /mcp c10', figure: rps(best.mcp), baseline: `POST /execute ${rps(best.execute)}`, ratio, goal: '≥ 0.7', pass: ratio >= 0.7 }];
+    return [
+      { name: 'MCP1 execute over /mcp c10', figure: rps(best.mcp), baseline: `POST /execute ${rps(best.execute)}`, ratio, goal: '≥ 0.7', pass: ratio >= 0.7 },
+    ];
   } finally {
     await server.stop();
   }

@@ -86,12 +86,7 @@ export class EnclaveClient {
   }
 
   /** Answers a client tool call with `result`, or rejects it with `options.error`. */
-  async submitToolResult(
-    sessionId: string,
-    callId: string,
-    result: unknown,
-    options: { error?: { message: string; code?: string } } = {},
-  ): Promise<void> {
+  async submitToolResult(sessionId: string, callId: string, result: unknown, options: { error?: { message: string; code?: string } } = {}): Promise<void> {
     const answer: ToolAnswer = options.error ? { error: options.error } : { result: result === undefined ? null : result };
     await this.postAnswer(sessionId, callId, answer);
   }
@@ -112,11 +107,7 @@ export class EnclaveClient {
   }
 
   private postAnswer(sessionId: string, callId: string, answer: ToolAnswer): Promise<unknown> {
-    return this.transport.json(
-      `/sessions/${encodeURIComponent(sessionId)}/tool-result`,
-      { method: 'POST', body: { callId, ...answer } },
-      sessionId,
-    );
+    return this.transport.json(`/sessions/${encodeURIComponent(sessionId)}/tool-result`, { method: 'POST', body: { callId, ...answer } }, sessionId);
   }
 
   private postDecision(sessionId: string, decision: ApprovalDecisionBody): Promise<unknown> {

@@ -152,4 +152,3 @@ export async function errorFromResponse(res: Response, sessionId?: string): Prom
   if (wait !== undefined) init.retryAfterMs = wait;
   return enclaveError(code, message, init);
 }
-

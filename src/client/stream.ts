@@ -2,7 +2,7 @@ import { compileFilter, type StreamEvent } from '../protocol/events.js';
 import { decodeNdjson } from '../protocol/ndjson.js';
 import { backoff, sleep, type Backoff } from './backoff.js';
 import { endOnAbort } from './body.js';
-import { EnclaveError, NetworkError, ProtocolError, cancelledError, errorFromResponse } from './errors.js';
+import { type EnclaveError, NetworkError, ProtocolError, cancelledError, errorFromResponse } from './errors.js';
 import { replayQuery, serverFilter } from './filter.js';
 import { answerApproval } from './approvals.js';
 import { answerToolCall } from './tools.js';
@@ -85,9 +85,7 @@ export class EnclaveStream implements AsyncIterable<StreamEvent> {
               );
             }
             if (event.type === 'approval_required' && this.options.onApproval) {
-              void answerApproval(event.payload, event.sessionId, this.options, inner.signal, (decision) =>
-                this.deps.decide(event.sessionId, decision),
-              );
+              void answerApproval(event.payload, event.sessionId, this.options, inner.signal, (decision) => this.deps.decide(event.sessionId, decision));
             }
             if (!accept || accept(event)) yield event;
             if (event.type === 'final') return;

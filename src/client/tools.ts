@@ -35,7 +35,7 @@ export async function answerToolCall(
 }
 
 function ownHandler(tools: ClientTools | undefined, name: string): ClientToolHandler | undefined {
-  if (!tools || !Object.prototype.hasOwnProperty.call(tools, name)) return undefined;
+  if (!tools || !Object.hasOwn(tools, name)) return undefined;
   const entry = tools[name];
   if (typeof entry === 'function') return entry;
   return typeof entry?.handler === 'function' ? entry.handler : undefined;

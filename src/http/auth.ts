@@ -101,7 +101,7 @@ const unavailable = () => new BrokerError('AUTH_UNAVAILABLE', 'authentication is
 
 /** The identity a valid result gives (strings only), or undefined when it is not valid. */
 function readIdentity(result: AuthResult | null | undefined): AuthResult | undefined {
-  if (!result || result.valid !== true) return undefined;
+  if (result?.valid !== true) return undefined;
   const identity: AuthResult = { valid: true };
   if (typeof result.userId === 'string') identity.userId = result.userId;
   if (typeof result.tenantId === 'string') identity.tenantId = result.tenantId;
@@ -109,4 +109,3 @@ function readIdentity(result: AuthResult | null | undefined): AuthResult | undef
   if (Array.isArray(permissions)) identity.permissions = permissions.filter((p): p is string => typeof p === 'string');
   return identity;
 }
-

@@ -18,7 +18,11 @@ const MAX_AGE = '600';
 export function cors(config: CorsConfig | undefined, logger?: Logger): MiddlewareHandler<AppEnv> {
   const origin = config?.origin ?? '*';
   const allowOrigin: (requestOrigin: string) => string | undefined | null =
-    typeof origin === 'function' ? origin : typeof origin === 'string' ? (o) => (origin === '*' ? '*' : origin === o ? o : null) : (o) => (origin.includes(o) ? o : null);
+    typeof origin === 'function'
+      ? origin
+      : typeof origin === 'string'
+        ? (o) => (origin === '*' ? '*' : origin === o ? o : null)
+        : (o) => (origin.includes(o) ? o : null);
   const varies = origin !== '*';
   return async (c, next) => {
     let allowed: unknown;

@@ -16,7 +16,7 @@ export function observeHttp(logger: Logger, metrics: BrokerMetrics | undefined):
     const status = c.res.status;
     if (status < 400) return;
     const err = c.error;
-    const code = err instanceof BrokerError ? err.code : ((status < 500 && CODE_FOR_STATUS[status]) || (status >= 500 ? 'INTERNAL_ERROR' : `HTTP_${status}`));
+    const code = err instanceof BrokerError ? err.code : (status < 500 && CODE_FOR_STATUS[status]) || (status >= 500 ? 'INTERNAL_ERROR' : `HTTP_${status}`);
     metrics?.httpError(code);
     if (code === 'STORE_UNAVAILABLE') {
       logger.error({ path: c.req.path, code, requestId: c.get('requestId'), err: err?.message }, LOG.httpRefused);

@@ -152,15 +152,29 @@ export function openApiDocument(options: OpenApiDocumentOptions = {}): JsonObjec
         [...executeErrors, 409],
         { operationId: 'createSession', requestBody: jsonBody('CreateSessionRequest') },
       ),
-      get: op('List the caller\u2019s sessions', 'Sessions of the authenticated tenant (or user).', ['sessions'], { 200: json('SessionList', 'The sessions, oldest first.') }, [503], {
-        operationId: 'listSessions',
-      }),
+      get: op(
+        'List the caller\u2019s sessions',
+        'Sessions of the authenticated tenant (or user).',
+        ['sessions'],
+        { 200: json('SessionList', 'The sessions, oldest first.') },
+        [503],
+        {
+          operationId: 'listSessions',
+        },
+      ),
     },
     '/sessions/{id}': {
       parameters: [sessionIdParam],
-      get: op('Get a session', 'The reference\u2019s `Session` shape; timestamps are epoch ms.', ['sessions'], { 200: json('SessionInfo', 'The session.') }, [404, 503], {
-        operationId: 'getSession',
-      }),
+      get: op(
+        'Get a session',
+        'The reference\u2019s `Session` shape; timestamps are epoch ms.',
+        ['sessions'],
+        { 200: json('SessionInfo', 'The session.') },
+        [404, 503],
+        {
+          operationId: 'getSession',
+        },
+      ),
       delete: op('Cancel a session', 'The session ends with CANCELLED.', ['sessions'], { 200: json('Success', 'Cancelled (or already ended).') }, [404, 503], {
         operationId: 'cancelSession',
       }),
@@ -217,7 +231,7 @@ export function openApiDocument(options: OpenApiDocumentOptions = {}): JsonObjec
       parameters: [sessionIdParam],
       post: op(
         'Decide a call that waits for approval',
-        'Approves (the handler runs) or rejects (the call fails in the guest with TOOL_APPROVAL_DENIED and `reason`) a call of a tool with `needsApproval`, announced by an `approval_required` event. 409 CONFLICT when the call is not waiting for approval (decided already, timed out, or needs none) or the session is no longer running; 404 for an unknown callId or another tenant\'s session.',
+        "Approves (the handler runs) or rejects (the call fails in the guest with TOOL_APPROVAL_DENIED and `reason`) a call of a tool with `needsApproval`, announced by an `approval_required` event. 409 CONFLICT when the call is not waiting for approval (decided already, timed out, or needs none) or the session is no longer running; 404 for an unknown callId or another tenant's session.",
         ['sessions'],
         { 200: json('Success', 'The decision was taken.') },
         [400, 404, 409, 413, 415, 503],
@@ -226,9 +240,16 @@ export function openApiDocument(options: OpenApiDocumentOptions = {}): JsonObjec
     },
     '/sessions/{id}/cancel': {
       parameters: [sessionIdParam],
-      post: op('Cancel a session (upstream EnclaveJS form)', 'Same as DELETE /sessions/{id}.', ['upstream'], { 200: json('Success', 'Cancelled.') }, [404, 503], {
-        operationId: 'cancelSessionUpstream',
-      }),
+      post: op(
+        'Cancel a session (upstream EnclaveJS form)',
+        'Same as DELETE /sessions/{id}.',
+        ['upstream'],
+        { 200: json('Success', 'Cancelled.') },
+        [404, 503],
+        {
+          operationId: 'cancelSessionUpstream',
+        },
+      ),
     },
     '/code/actions': {
       get: op(
@@ -251,14 +272,22 @@ export function openApiDocument(options: OpenApiDocumentOptions = {}): JsonObjec
       },
     },
     '/openapi.json': {
-      get: op('This document', 'The OpenAPI 3.1 document of this API.', ['meta'], { 200: { description: 'The document.', content: { 'application/json': { schema: { type: 'object' } } } } }, [], {
-        operationId: 'openapi',
-      }),
+      get: op(
+        'This document',
+        'The OpenAPI 3.1 document of this API.',
+        ['meta'],
+        { 200: { description: 'The document.', content: { 'application/json': { schema: { type: 'object' } } } } },
+        [],
+        {
+          operationId: 'openapi',
+        },
+      ),
     },
     '/docs': {
       get: {
         summary: 'Interactive API page',
-        description: 'A self-contained HTML page (loads nothing from the internet) that lists the routes of /openapi.json and can try POST /execute. The page itself holds no data and is served without authentication; it asks for a credential to fetch the document.',
+        description:
+          'A self-contained HTML page (loads nothing from the internet) that lists the routes of /openapi.json and can try POST /execute. The page itself holds no data and is served without authentication; it asks for a credential to fetch the document.',
         tags: ['meta'],
         operationId: 'docs',
         security: [],
@@ -268,9 +297,16 @@ export function openApiDocument(options: OpenApiDocumentOptions = {}): JsonObjec
   };
   if (options.metrics) {
     paths['/metrics'] = {
-      get: op('Prometheus metrics', 'Counters of this process (on Workers: of the object that answers).', ['meta'], {
-        200: { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } },
-      }, [], { operationId: 'metrics' }),
+      get: op(
+        'Prometheus metrics',
+        'Counters of this process (on Workers: of the object that answers).',
+        ['meta'],
+        {
+          200: { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+        [],
+        { operationId: 'metrics' },
+      ),
     };
   }
 

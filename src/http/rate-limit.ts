@@ -30,12 +30,7 @@ const MAX_BLOCKED = 10_000;
  * limit). The default key is the authenticated tenant (or user), else the client IP.
  * Requests with refused credentials count against the keyGenerator's key, else the IP.
  */
-export function createRateLimiter(
-  config: RateLimitConfig,
-  store: Counters,
-  clientIp: (c: Context<AppEnv>) => string,
-  logger: Logger,
-): RateLimiter {
+export function createRateLimiter(config: RateLimitConfig, store: Counters, clientIp: (c: Context<AppEnv>) => string, logger: Logger): RateLimiter {
   if (!(config.windowMs > 0) || !(config.maxRequests > 0)) {
     throw new TypeError('rateLimiting needs windowMs > 0 and maxRequests > 0');
   }
@@ -85,7 +80,14 @@ export function createRateLimiter(
     const identity = c.get('identity');
     const ip = clientIp(c);
     const key = generated(c, ip);
-    const bucket = key !== undefined ? `k:${key}` : identity?.tenantId !== undefined ? `t:${identity.tenantId}` : identity?.userId !== undefined ? `u:${identity.userId}` : `ip:${ip}`;
+    const bucket =
+      key !== undefined
+        ? `k:${key}`
+        : identity?.tenantId !== undefined
+          ? `t:${identity.tenantId}`
+          : identity?.userId !== undefined
+            ? `u:${identity.userId}`
+            : `ip:${ip}`;
     const counted = await count(bucket, c.req.path);
     if ('error' in counted) throw counted.error;
     // Prepared before the route runs, so the route's answer is built with them.
@@ -130,11 +132,6 @@ export function createRateLimiter(
 }
 
 /** The rate-limit middleware alone, on any store with counters. */
-export function rateLimit(
-  config: RateLimitConfig,
-  store: Counters,
-  clientIp: (c: Context<AppEnv>) => string,
-  logger: Logger,
-): MiddlewareHandler<AppEnv> {
+export function rateLimit(config: RateLimitConfig, store: Counters, clientIp: (c: Context<AppEnv>) => string, logger: Logger): MiddlewareHandler<AppEnv> {
   return createRateLimiter(config, store, clientIp, logger).middleware;
 }

@@ -41,7 +41,6 @@ export interface CorsConfig {
   origin?: string | string[] | ((origin: string) => string | undefined | null);
 }
 
-
 export interface HttpDeps {
   sessions: SessionManager;
   store: BrokerStore;

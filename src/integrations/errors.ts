@@ -14,11 +14,7 @@ export class CodeExecutionError extends Error {
   readonly logs: string[];
   readonly stats: FinalStats | undefined;
 
-  constructor(
-    code: string,
-    message: string,
-    init: { details?: unknown; sessionId?: string; logs?: string[]; stats?: FinalStats; cause?: unknown } = {},
-  ) {
+  constructor(code: string, message: string, init: { details?: unknown; sessionId?: string; logs?: string[]; stats?: FinalStats; cause?: unknown } = {}) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
     this.code = code;
     this.details = init.details;

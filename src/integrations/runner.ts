@@ -138,7 +138,7 @@ async function runOnClient(client: EnclaveClient, code: string, options: RunOpti
     },
     get: (_, name) => {
       const fn = typeof name === 'string' ? lookup(name) : undefined;
-      return fn ? ((args, ctx) => fn(args, ctx.signal)) satisfies Handler : undefined;
+      return fn ? (((args, ctx) => fn(args, ctx.signal)) satisfies Handler) : undefined;
     },
   });
   try {
@@ -185,7 +185,7 @@ function outcome(final: FinalPayload | undefined, sessionId: string | undefined,
 function toolLookup(options: RunOptions): (name: string) => LocalTool | undefined {
   const { tools = {}, resolveTool } = options;
   return (name) => {
-    const own = Object.prototype.hasOwnProperty.call(tools, name) ? tools[name] : undefined;
+    const own = Object.hasOwn(tools, name) ? tools[name] : undefined;
     return typeof own === 'function' ? own : resolveTool?.(name);
   };
 }

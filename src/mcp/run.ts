@@ -81,7 +81,14 @@ export async function runForMcp(deps: McpRunDeps, input: McpRunInput): Promise<M
     input.signal.removeEventListener('abort', onAbort);
     cursor.close();
   }
-  if (!final) return { sessionId: session.id, ok: false, error: { code: 'INTERNAL_ERROR', message: 'the session ended without a result' }, logs, stats: { durationMs: 0, toolCallCount: 0, stdoutBytes: 0 } };
+  if (!final)
+    return {
+      sessionId: session.id,
+      ok: false,
+      error: { code: 'INTERNAL_ERROR', message: 'the session ended without a result' },
+      logs,
+      stats: { durationMs: 0, toolCallCount: 0, stdoutBytes: 0 },
+    };
   return {
     sessionId: session.id,
     ok: final.ok,

@@ -133,7 +133,8 @@ function callInfo(extra: Extra): CallInfo {
     progress:
       token === undefined
         ? undefined
-        : (step, message) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: step, message } }).catch(() => {}),
+        : (step, message) =>
+            void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: step, message } }).catch(() => {}),
   };
 }
 
@@ -204,7 +205,13 @@ function buildServer(deps: McpEndpointDeps, options: McpServerOptions): Server {
  * Anything else, or anything unusual about it (headers, extra parameters, an unknown protocol
  * version), goes to the SDK, which answers it as the protocol says.
  */
-async function directCall(c: Context<AppEnv>, deps: McpEndpointDeps, options: McpServerOptions, body: unknown, identity: CallerIdentity | undefined): Promise<Response | undefined> {
+async function directCall(
+  c: Context<AppEnv>,
+  deps: McpEndpointDeps,
+  options: McpServerOptions,
+  body: unknown,
+  identity: CallerIdentity | undefined,
+): Promise<Response | undefined> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
   const message = body as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
   if (message.jsonrpc !== '2.0' || message.method !== 'tools/call' || (typeof message.id !== 'string' && typeof message.id !== 'number')) return undefined;
@@ -268,7 +275,9 @@ export function createMcpEndpoint(deps: McpEndpointDeps, options: McpServerOptio
 
   const stateless = async (c: Context<AppEnv>, identity: CallerIdentity | undefined): Promise<Response> => {
     if (c.req.method !== 'POST') {
-      return c.json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this endpoint keeps no MCP sessions' }, id: null }, 405, { Allow: 'POST' });
+      return c.json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this endpoint keeps no MCP sessions' }, id: null }, 405, {
+        Allow: 'POST',
+      });
     }
     const body = await readJson(c, z.unknown(), deps.maxBodyBytes);
     const direct = await directCall(c, deps, options, body, identity);

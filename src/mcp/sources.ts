@@ -57,7 +57,6 @@ function isStdio(config: McpSourceConfig): config is McpStdioSourceConfig {
   return typeof (config as McpStdioSourceConfig).command === 'string';
 }
 
-
 /** A fetch that sends nothing outside the SSRF guard: public addresses, or the source's own host:port. */
 export function guardedFetch(configured: URL, inner: FetchLike): FetchLike {
   return (input, init) => {
@@ -92,7 +91,8 @@ export class McpSources {
       if (names.has(config.name)) throw new TypeError(`two MCP sources are named ${config.name}`);
       names.add(config.name);
       if (!isStdio(config)) {
-        if (typeof (config as McpHttpSourceConfig).url !== 'string') throw new TypeError(`MCP source ${config.name}: give command (stdio) or url (Streamable HTTP)`);
+        if (typeof (config as McpHttpSourceConfig).url !== 'string')
+          throw new TypeError(`MCP source ${config.name}: give command (stdio) or url (Streamable HTTP)`);
         const url = new URL(config.url);
         if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`MCP source ${config.name}: url must be http(s)`);
       }
@@ -269,11 +269,17 @@ export class McpSources {
     for (const tool of tools) {
       const name = brokerToolName(state.config.name, tool.name);
       if (next.has(name)) {
-        this.options.logger.warn({ source: state.config.name, tool: tool.name }, `MCP source: skipped tool ${tool.name}: its name ${name} is taken by ${next.get(name)}`);
+        this.options.logger.warn(
+          { source: state.config.name, tool: tool.name },
+          `MCP source: skipped tool ${tool.name}: its name ${name} is taken by ${next.get(name)}`,
+        );
         continue;
       }
       if (this.registry.has(name) && !owned.has(name)) {
-        this.options.logger.warn({ source: state.config.name, tool: tool.name }, `MCP source: skipped tool ${name}: a tool with that name is already registered`);
+        this.options.logger.warn(
+          { source: state.config.name, tool: tool.name },
+          `MCP source: skipped tool ${name}: a tool with that name is already registered`,
+        );
         continue;
       }
       this.registry.unregister(name);
@@ -314,7 +320,10 @@ export class McpSources {
     try {
       validateArgs = createArgsValidator(inputSchema);
     } catch (err) {
-      this.options.logger.warn({ source: state.config.name, tool: tool.name, err: errorText(err) }, 'MCP source: the input schema cannot be checked; arguments pass unchecked');
+      this.options.logger.warn(
+        { source: state.config.name, tool: tool.name, err: errorText(err) },
+        'MCP source: the input schema cannot be checked; arguments pass unchecked',
+      );
     }
     const timeout = state.config.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     const label = `MCP source ${state.config.name}`;
@@ -329,18 +338,29 @@ export class McpSources {
       source: state.config.name,
       handler: async (args: Record<string, unknown>, context?: ExecutionContext): Promise<unknown> => {
         const client = state.up ? state.client : undefined;
-        if (!client) throw new BrokerError('TOOL_ERROR', `${label} is unavailable${state.lastError ? ` (${state.lastError})` : ''}; the broker is reconnecting`);
+        if (!client)
+          throw new BrokerError('TOOL_ERROR', `${label} is unavailable${state.lastError ? ` (${state.lastError})` : ''}; the broker is reconnecting`);
         let answer: CallAnswer;
         try {
           answer = (await client.callTool({ name: tool.name, arguments: args }, undefined, {
             timeout,
             resetTimeoutOnProgress: true,
             ...(context?.signal ? { signal: context.signal } : {}),
-            ...(context ? { onprogress: (p) => context.progress({ progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) }) } : {}),
+            ...(context
+              ? {
+                  onprogress: (p) =>
+                    context.progress({
+                      progress: p.progress,
+                      ...(p.total !== undefined ? { total: p.total } : {}),
+                      ...(p.message !== undefined ? { message: p.message } : {}),
+                    }),
+                }
+              : {}),
           })) as CallAnswer;
         } catch (err) {
           if (context?.signal.aborted) throw new BrokerError('CANCELLED', `${name}: the call was cancelled`);
-          if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) throw new BrokerError('TOOL_TIMEOUT', `${name}: no answer within ${timeout} ms`);
+          if (err instanceof McpError && err.code === ErrorCode.RequestTimeout)
+            throw new BrokerError('TOOL_TIMEOUT', `${name}: no answer within ${timeout} ms`);
           if (isConnectionFailure(err)) {
             if (state.client === client) this.markDown(state, errorText(err));
             throw new BrokerError('TOOL_ERROR', `${label} is unavailable (${errorText(err)}); the broker is reconnecting`);

@@ -83,6 +83,6 @@ export class BrokerMetrics {
     for (const e of this.toolCalls.entries()) lines.push(`enclave_tool_calls_total${labelText(e.labels)} ${e.value}`);
     family('enclave_errors_total', 'counter', 'Errors by code: session outcomes (source="session") and HTTP error answers (source="http").');
     for (const e of this.errors.entries()) lines.push(`enclave_errors_total${labelText(e.labels)} ${e.value}`);
-    return lines.join('\n') + '\n';
+    return `${lines.join('\n')}\n`;
   }
 }

@@ -57,7 +57,6 @@ interface SourceState {
   inFlight?: Promise<boolean>;
 }
 
-
 export class CatalogHandler {
   private readonly states: SourceState[];
   private readonly listeners = new Set<CatalogChangeListener>();

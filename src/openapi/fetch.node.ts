@@ -58,7 +58,14 @@ export const nodeHttpFetch: FetchLike = (input, init) => {
   return send(url, method, headers, body ?? undefined, signal, true);
 };
 
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined, mayRetry: boolean): Promise<Response> {
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal | undefined,
+  mayRetry: boolean,
+): Promise<Response> {
   const protocol = url.protocol as 'http:' | 'https:';
   return new Promise<Response>((resolve, reject) => {
     let settled = false;

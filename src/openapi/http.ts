@@ -44,7 +44,7 @@ function ssrfError(url: URL, reason: string): BrokerError {
 
 function truncatedBody(text: string, truncated: boolean, contentType: string | null): unknown {
   if (!truncated && text.length <= ERROR_BODY_CHARS) return parseBody(text, contentType);
-  return text.slice(0, ERROR_BODY_CHARS) + '…';
+  return `${text.slice(0, ERROR_BODY_CHARS)}…`;
 }
 
 /**
@@ -104,7 +104,10 @@ export async function sendRequest(request: OutgoingRequest, options: SendOptions
       if (REDIRECTS.has(response.status) && location) {
         await response.body?.cancel().catch(() => {});
         if (hop >= MAX_REDIRECTS) {
-          throw new BrokerError('UPSTREAM_ERROR', `${options.label}: more than ${MAX_REDIRECTS} redirects`, { status: response.status, reason: 'too_many_redirects' });
+          throw new BrokerError('UPSTREAM_ERROR', `${options.label}: more than ${MAX_REDIRECTS} redirects`, {
+            status: response.status,
+            reason: 'too_many_redirects',
+          });
         }
         const next = new URL(location, url);
         if (hostPort(next) !== origin || (next.protocol !== 'http:' && next.protocol !== 'https:')) {

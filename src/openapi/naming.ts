@@ -6,9 +6,7 @@ const SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/;
 
 export function assertServiceName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || !SERVICE_NAME.test(name)) {
-    throw new TypeError(
-      `invalid OpenAPI source name ${JSON.stringify(name)}: use 1-64 letters, digits and _ . : -`,
-    );
+    throw new TypeError(`invalid OpenAPI source name ${JSON.stringify(name)}: use 1-64 letters, digits and _ . : -`);
   }
 }
 
@@ -21,7 +19,12 @@ function clean(text: string): string {
 export function nameFromMethodAndPath(method: string, path: string): string {
   const words = path
     .split('/')
-    .map((segment) => segment.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, ''))
+    .map((segment) =>
+      segment
+        .replace(/[{}]/g, '')
+        .replace(/[^A-Za-z0-9]+/g, '_')
+        .replace(/^_+|_+$/g, ''),
+    )
     .filter(Boolean);
   return [method.toLowerCase(), ...words].join('_');
 }

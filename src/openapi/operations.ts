@@ -39,7 +39,9 @@ function describe(op: JsonObject): string | undefined {
 /** The schema of an operation's success answer in JSON (the first 2xx that has one), if any. */
 function successSchema(doc: OpenApiDocument, op: JsonObject): unknown {
   const responses = isObject(op.responses) ? op.responses : {};
-  const codes = Object.keys(responses).filter((c) => /^2(\d\d|XX)$/i.test(c)).sort();
+  const codes = Object.keys(responses)
+    .filter((c) => /^2(\d\d|XX)$/i.test(c))
+    .sort();
   for (const code of codes) {
     const response = followRef<JsonObject>(doc, responses[code]);
     const content = isObject(response?.content) ? response.content : undefined;

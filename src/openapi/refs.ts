@@ -98,7 +98,11 @@ export class SchemaDereferencer {
   private defName(ref: string): string {
     let name = this.defNames.get(ref);
     if (name) return name;
-    const base = (ref.split('/').pop() ?? 'def').replace(/~1/g, '_').replace(/~0/g, '_').replace(/[^A-Za-z0-9_.-]/g, '_') || 'def';
+    const base =
+      (ref.split('/').pop() ?? 'def')
+        .replace(/~1/g, '_')
+        .replace(/~0/g, '_')
+        .replace(/[^A-Za-z0-9_.-]/g, '_') || 'def';
     name = base;
     for (let i = 2; this.usedNames.has(name); i++) name = `${base}_${i}`;
     this.usedNames.add(name);

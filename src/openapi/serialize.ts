@@ -27,19 +27,17 @@ export function serializePathParam(param: ParamSpec, value: unknown): string {
   if (param.json) return encode(JSON.stringify(value));
   if (Array.isArray(value)) {
     const items = value.map(enc);
-    if (style === 'label') return '.' + items.join(explode ? '.' : ',');
+    if (style === 'label') return `.${items.join(explode ? '.' : ',')}`;
     if (style === 'matrix') return explode ? items.map((i) => `;${name}=${i}`).join('') : `;${name}=${items.join(',')}`;
     return items.join(',');
   }
   if (isPlainObject(value)) {
     const entries = Object.entries(value);
     if (style === 'label') {
-      return '.' + (explode ? entries.map(([k, v]) => `${enc(k)}=${enc(v)}`).join('.') : entries.flatMap(([k, v]) => [enc(k), enc(v)]).join(','));
+      return `.${explode ? entries.map(([k, v]) => `${enc(k)}=${enc(v)}`).join('.') : entries.flatMap(([k, v]) => [enc(k), enc(v)]).join(',')}`;
     }
     if (style === 'matrix') {
-      return explode
-        ? entries.map(([k, v]) => `;${enc(k)}=${enc(v)}`).join('')
-        : `;${name}=${entries.flatMap(([k, v]) => [enc(k), enc(v)]).join(',')}`;
+      return explode ? entries.map(([k, v]) => `;${enc(k)}=${enc(v)}`).join('') : `;${name}=${entries.flatMap(([k, v]) => [enc(k), enc(v)]).join(',')}`;
     }
     return explode ? entries.map(([k, v]) => `${enc(k)}=${enc(v)}`).join(',') : entries.flatMap(([k, v]) => [enc(k), enc(v)]).join(',');
   }
@@ -91,6 +89,12 @@ export function serializeHeaderParam(param: ParamSpec, value: unknown): string {
 
 /** One `name=value` pair of a `Cookie` header (style form). */
 export function serializeCookieParam(param: ParamSpec, value: unknown): string {
-  const text = Array.isArray(value) ? value.map(primitive).join(',') : isPlainObject(value) ? Object.entries(value).flatMap(([k, v]) => [k, primitive(v)]).join(',') : primitive(value);
+  const text = Array.isArray(value)
+    ? value.map(primitive).join(',')
+    : isPlainObject(value)
+      ? Object.entries(value)
+          .flatMap(([k, v]) => [k, primitive(v)])
+          .join(',')
+      : primitive(value);
   return `${param.name}=${encodeURIComponent(text)}`;
 }

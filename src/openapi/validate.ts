@@ -10,7 +10,11 @@ export interface ArgsCheck {
 const WRAPPERS = new Set(['properties', 'items', 'prefixItems', 'additionalProperties', 'allOf', '$ref', 'unevaluatedProperties', 'dependentSchemas']);
 
 function where(unit: OutputUnit): string {
-  const path = unit.instanceLocation.replace(/^#\/?/, '').split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const path = unit.instanceLocation
+    .replace(/^#\/?/, '')
+    .split('/')
+    .filter(Boolean)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   return path.length ? path.join('.') : 'arguments';
 }
 
@@ -21,7 +25,8 @@ export function formatProblems(errors: OutputUnit[]): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
   for (const e of chosen) {
-    const message = e.keyword === 'required' ? e.error.replace(/^Instance does not have required property "(.*)"\.$/, '$1 is required') : `${where(e)}: ${e.error}`;
+    const message =
+      e.keyword === 'required' ? e.error.replace(/^Instance does not have required property "(.*)"\.$/, '$1 is required') : `${where(e)}: ${e.error}`;
     if (!seen.has(message)) {
       seen.add(message);
       out.push(message);

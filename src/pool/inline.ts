@@ -1,13 +1,7 @@
-import { isWasmAbort, ModulePool, type ModulePoolOptions, type ModuleSlot } from '../sandbox/modules.js';
+import { isWasmAbort, ModulePool, type ModulePoolOptions } from '../sandbox/modules.js';
 import { needsTypedArrays } from '../sandbox/intrinsics.js';
 import { disposePending, QuickJSSandbox } from '../sandbox/sandbox.js';
-import type {
-  SandboxFailure,
-  SandboxHandle,
-  SandboxListener,
-  SandboxSpec,
-  ToolSettlement,
-} from '../sandbox/types.js';
+import type { SandboxFailure, SandboxHandle, SandboxListener, SandboxSpec, ToolSettlement } from '../sandbox/types.js';
 import type { Executor, ExecutorStats } from './executor.js';
 import { isServerRuntime } from '../util/runtime.js';
 
@@ -161,7 +155,6 @@ export class InlineExecutor implements Executor {
       this.spares.push(spare);
     }
   }
-
 }
 
 /** A handle whose sandbox is still being set up (a module is loading). */
@@ -202,4 +195,3 @@ class DeferredHandle implements SandboxHandle {
     else this.aborted ??= failure;
   }
 }
-

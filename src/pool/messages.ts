@@ -56,7 +56,7 @@ export type SandboxEvent =
 
 export type FromWorker =
   /** The worker has instantiated a QuickJS module and can run sandboxes at once. */
-  | { t: 'ready'; /** The worker thread's id (Linux), to raise its priority from the main thread. */ tid?: number }
+  | { t: 'ready' /** The worker thread's id (Linux), to raise its priority from the main thread. */; tid?: number }
   /** Sent on a timer: a worker whose heartbeats stop is running guest code (or is stuck). */
   | { t: 'hb' }
   /**

@@ -103,16 +103,15 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number, to
   fraction('scaleUpThreshold', resolved.scaleUpThreshold);
   fraction('scaleDownThreshold', resolved.scaleDownThreshold);
   if (resolved.scaleDownThreshold > resolved.scaleUpThreshold) {
-    throw new TypeError(
-      `runtimePool.scaleDownThreshold (${resolved.scaleDownThreshold}) must not exceed scaleUpThreshold (${resolved.scaleUpThreshold})`,
-    );
+    throw new TypeError(`runtimePool.scaleDownThreshold (${resolved.scaleDownThreshold}) must not exceed scaleUpThreshold (${resolved.scaleUpThreshold})`);
   }
   positive('scaleInterval', resolved.scaleInterval);
   positive('terminateGraceMs', resolved.terminateGraceMs);
   positive('heartbeatMs', resolved.heartbeatMs);
   integer('maxEventsPerSandbox', resolved.maxEventsPerSandbox, 1);
   if (resolved.sandboxesPerModule !== undefined) integer('sandboxesPerModule', resolved.sandboxesPerModule, 1);
-  if (!(resolved.memoryBudgetBytes > 0)) throw new TypeError(`runtimePool.memoryBudgetBytes must be a positive number of bytes, got ${String(options.memoryBudgetBytes)}`);
+  if (!(resolved.memoryBudgetBytes > 0))
+    throw new TypeError(`runtimePool.memoryBudgetBytes must be a positive number of bytes, got ${String(options.memoryBudgetBytes)}`);
   return resolved;
 }
 

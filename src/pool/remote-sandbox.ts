@@ -136,7 +136,9 @@ export class RemoteSandbox implements SandboxHandle {
       this.end({ ok: false, error: failure });
       // It ends here now, and in the worker once its guest reaches an interrupt.
       this.host.post({ t: 'abort', id: this.id, failure });
-      this.host.overdue(`sandbox ${this.id} was still running ${this.options.terminateGraceMs} ms after its ${failure.code === 'TIMEOUT' ? 'deadline' : 'abort'}`);
+      this.host.overdue(
+        `sandbox ${this.id} was still running ${this.options.terminateGraceMs} ms after its ${failure.code === 'TIMEOUT' ? 'deadline' : 'abort'}`,
+      );
     }, ms);
   }
 

@@ -3,7 +3,7 @@ import type { EventLoopUtilization } from 'node:perf_hooks';
 import { setPriority } from 'node:os';
 import { ABORT_SLOTS, BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, MAX_NESTED, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
-import { RemoteSandbox, type SandboxHost } from './remote-sandbox.js';
+import type { RemoteSandbox, SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
 import { workerEntry } from './worker-url.node.js';
 import { Doorbell } from './doorbell.node.js';
@@ -128,14 +128,7 @@ export class WorkerSlot implements SandboxHost {
    * worker.node.ts). A worker inside a long native built-in (no poll) is not responsive.
    */
   responsive(now = Date.now()): boolean {
-    return (
-      HOT_CHANNEL &&
-      this.ready &&
-      !this.gone &&
-      this.guest[0]! > 0 &&
-      now - this.guest[2]! <= RESPONSIVE_MS &&
-      this.guest[3]! < MAX_NESTED
-    );
+    return HOT_CHANNEL && this.ready && !this.gone && this.guest[0]! > 0 && now - this.guest[2]! <= RESPONSIVE_MS && this.guest[3]! < MAX_NESTED;
   }
 
   /** Running guest code that does not reach its interrupt (a native built-in): it takes no work now. */
@@ -425,7 +418,7 @@ const RESPONSIVE_MS = 20;
 const GUEST_BUSY_MS = 5;
 
 function clamp(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
+  return x < 0 ? 0 : Math.min(x, 1);
 }
 
 /** Bun prints a NotImplementedError on merely reading `worker.performance`: don't, there. */

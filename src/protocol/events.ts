@@ -151,7 +151,7 @@ export function compileFilter(filter: EventFilter | undefined): ((e: StreamEvent
   return (e) => {
     if (isUnfilterable(e)) return true;
     if (allow && !allow.has(e.type)) return false;
-    if (block && block.has(e.type)) return false;
+    if (block?.has(e.type)) return false;
     return true;
   };
 }

@@ -1,7 +1,7 @@
 /** NDJSON encoding and decoding, shared by the server and the client. */
 
 export function encodeLine(value: unknown): string {
-  return JSON.stringify(value) + '\n';
+  return `${JSON.stringify(value)}\n`;
 }
 
 /**

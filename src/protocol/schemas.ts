@@ -117,7 +117,7 @@ export const toolResultRequestSchema = z
       })
       .optional(),
   })
-  .refine((b) => ('result' in b) !== (b.error !== undefined), {
+  .refine((b) => 'result' in b !== (b.error !== undefined), {
     message: 'exactly one of result and error is required',
   });
 
@@ -185,9 +185,7 @@ export const catalogResponseSchema = z.object({
       deprecated: z.boolean().optional(),
     }),
   ),
-  services: z.array(
-    z.object({ name: z.string(), specUrl: z.string(), lastUpdated: z.string(), actionCount: z.number().int().nonnegative() }),
-  ),
+  services: z.array(z.object({ name: z.string(), specUrl: z.string(), lastUpdated: z.string(), actionCount: z.number().int().nonnegative() })),
   version: z.string(),
 });
 
@@ -231,10 +229,7 @@ export const streamEventSchema = z.discriminatedUnion('type', [
     }),
   ),
   envelope('tool_result_applied', z.object({ callId: z.string(), ok: z.boolean(), durationMs: z.number().nonnegative() })),
-  envelope(
-    'tool_progress',
-    z.object({ callId: z.string(), message: z.string().optional(), progress: z.number().optional(), total: z.number().optional() }),
-  ),
+  envelope('tool_progress', z.object({ callId: z.string(), message: z.string().optional(), progress: z.number().optional(), total: z.number().optional() })),
   envelope('approval_required', z.object({ callId: z.string(), toolName: z.string(), args: z.record(z.string(), z.unknown()) })),
   envelope('heartbeat', z.object({ ts: z.string() })),
   envelope('error', z.object({ code: z.string(), message: z.string(), recoverable: z.boolean(), details: z.unknown().optional() })),
@@ -254,8 +249,5 @@ export const streamEventSchema = z.discriminatedUnion('type', [
       }),
     }),
   ),
-  envelope(
-    'catalog_changed',
-    z.object({ version: z.string(), addedActions: z.array(z.string()), removedActions: z.array(z.string()) }),
-  ),
+  envelope('catalog_changed', z.object({ version: z.string(), addedActions: z.array(z.string()), removedActions: z.array(z.string()) })),
 ]);

@@ -66,7 +66,7 @@ function prepare(code: string): PreparedCode {
   const fn = wrapperFunction(program);
   if (!fn || fn.body.end !== source.length - WRAPPER_TAIL.length + 2) return { ok: false, failure: breakout(body) };
   const last = fn.body.body[fn.body.body.length - 1];
-  if (!last || last.type !== 'ExpressionStatement' || 'directive' in last) return { ok: true, source };
+  if (last?.type !== 'ExpressionStatement' || 'directive' in last) return { ok: true, source };
   if (body.includes('return') && hasOwnReturn(fn.body.body)) return { ok: true, source };
   // The statement's own range holds the expression's parentheses (the expression's does not);
   // its semicolon stays outside.

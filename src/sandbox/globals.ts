@@ -27,9 +27,18 @@ export function installGlobals(ctx: QuickJSContext, raw: RawOps, globals: GuestG
     value.dispose();
   };
   // Answers a raw value pointer: the fast dispatch (host-calls.ts) hands it to the engine.
-  define('callTool', newRawFunction(ctx, 'callTool', (name, args) => calls.call(name, args)));
-  define('setTimeout', ctx.newFunction('setTimeout', (fn, ms, ...args) => timers.set(fn, ms, args)));
-  define('clearTimeout', ctx.newFunction('clearTimeout', (id) => timers.clear(id)));
+  define(
+    'callTool',
+    newRawFunction(ctx, 'callTool', (name, args) => calls.call(name, args)),
+  );
+  define(
+    'setTimeout',
+    ctx.newFunction('setTimeout', (fn, ms, ...args) => timers.set(fn, ms, args)),
+  );
+  define(
+    'clearTimeout',
+    ctx.newFunction('clearTimeout', (id) => timers.clear(id)),
+  );
   const getConsole = ctx.newFunction('console', () => guestConsole.object());
   raw.defineProp(global, 'console', { get: borrow(getConsole), configurable: false, enumerable: false });
   getConsole.dispose();

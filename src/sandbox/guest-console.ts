@@ -6,7 +6,15 @@ import type { SandboxFailure, SandboxLimits, SandboxListener } from './types.js'
 import { utf8Length } from '../util/bytes.js';
 
 /** The `console` methods and what each writes: 0 stdout, else a log event at `LEVELS[kind]`. */
-const WRITERS: readonly [string, number][] = [['log', 0], ['dir', 0], ['debug', 1], ['trace', 1], ['info', 2], ['warn', 3], ['error', 4]];
+const WRITERS: readonly [string, number][] = [
+  ['log', 0],
+  ['dir', 0],
+  ['debug', 1],
+  ['trace', 1],
+  ['info', 2],
+  ['warn', 3],
+  ['error', 4],
+];
 const LEVELS: readonly LogLevel[] = ['debug', 'debug', 'info', 'warn', 'error'];
 /** Stdout is buffered and sent in chunks of about this many characters (or before any other event). */
 const STDOUT_CHUNK = 64 * 1024;
@@ -88,7 +96,7 @@ export class GuestConsole {
   private write(kind: number, args: QuickJSHandle[]): void {
     if (this.host.quiet()) return;
     const text = this.format(args);
-    const line = kind === 0 ? text + '\n' : text;
+    const line = kind === 0 ? `${text}\n` : text;
     this.bytes += utf8Length(line);
     const max = this.host.limits().maxStdoutBytes;
     if (this.bytes > max) {

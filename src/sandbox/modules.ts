@@ -1,8 +1,4 @@
-import {
-  newQuickJSWASMModuleFromVariant,
-  newVariant,
-  type QuickJSWASMModule,
-} from 'quickjs-emscripten-core';
+import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSWASMModule } from 'quickjs-emscripten-core';
 import releaseSyncVariant from '@jitl/quickjs-wasmfile-release-sync';
 import { CappedMemory } from './capped-memory.js';
 import { findInterruptCounter, type InterruptCounter } from './interrupt-counter.js';
@@ -288,5 +284,3 @@ function queueRefill(fn: () => void): void {
   if (typeof setImmediate === 'function') setImmediate(fn);
   else setTimeout(fn, 0);
 }
-
-

@@ -39,7 +39,17 @@ interface Ffi {
   QTS_Typeof(ctx: number, value: number): number;
   QTS_GetFloat64(ctx: number, value: number): number;
   QTS_GetProp(ctx: number, obj: number, key: number): number;
-  QTS_DefineProp(ctx: number, obj: number, key: number, value: number, get: number, set: number, configurable: boolean, enumerable: boolean, hasValue: boolean): void;
+  QTS_DefineProp(
+    ctx: number,
+    obj: number,
+    key: number,
+    value: number,
+    get: number,
+    set: number,
+    configurable: boolean,
+    enumerable: boolean,
+    hasValue: boolean,
+  ): void;
 }
 
 interface EmscriptenModule {

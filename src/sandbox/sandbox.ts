@@ -8,13 +8,7 @@ import type { Outcome } from './guest-json.js';
 import { needsTypedArrays } from './intrinsics.js';
 import type { ModulePool, ModuleSlot } from './modules.js';
 import { borrow } from './raw.js';
-import type {
-  SandboxFailure,
-  SandboxHandle,
-  SandboxListener,
-  SandboxSpec,
-  ToolSettlement,
-} from './types.js';
+import type { SandboxFailure, SandboxHandle, SandboxListener, SandboxSpec, ToolSettlement } from './types.js';
 
 export { disposePending } from './disposal.js';
 

@@ -26,8 +26,7 @@ export function readThrownValue(ctx: QuickJSContext, raw: RawOps, thrown: QuickJ
     if (type === 'object' || type === 'function') {
       if (ctx.sameValue(thrown, ctx.null)) return { message: 'null' };
       const message = stringProp(ctx, raw, thrown, 'message', stringify, MAX_ERROR_TEXT);
-      const info: GuestErrorInfo =
-        message !== undefined ? { message } : { message: jsonText(ctx, raw, thrown, stringify, type) };
+      const info: GuestErrorInfo = message !== undefined ? { message } : { message: jsonText(ctx, raw, thrown, stringify, type) };
       if (message !== undefined) {
         const name = stringProp(ctx, raw, thrown, 'name', stringify, 256);
         if (name !== undefined) info.name = name;

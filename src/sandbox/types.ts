@@ -56,9 +56,7 @@ export interface SandboxFailure {
   recoverable?: boolean;
 }
 
-export type SandboxOutcome =
-  | { ok: true; /** JSON text of the result; absent for `undefined`. */ resultJson?: string }
-  | { ok: false; error: SandboxFailure };
+export type SandboxOutcome = { ok: true /** JSON text of the result; absent for `undefined`. */; resultJson?: string } | { ok: false; error: SandboxFailure };
 
 /** What a sandbox reports to whoever runs it. Calls arrive in the order they happened. */
 export interface SandboxListener {
@@ -97,10 +95,7 @@ export interface SandboxListener {
 }
 
 /** A tool outcome for the guest: the result's JSON text, or an error. */
-export type ToolSettlement = (
-  | { ok: true; resultJson?: string }
-  | { ok: false; error: { message: string; code: string; details?: unknown } }
-) & {
+export type ToolSettlement = ({ ok: true; resultJson?: string } | { ok: false; error: { message: string; code: string; details?: unknown } }) & {
   /** Epoch ms the guest's virtual clock moves to when this is applied (deterministic sessions). */
   at?: number;
 };

@@ -167,7 +167,7 @@ export class MemoryStore implements BrokerStore {
     let count = 0;
     for (const id of ids) {
       const entry = this.sessions.get(id);
-      if (!entry || !entry.queued) continue;
+      if (!entry?.queued) continue;
       entry.queued = false;
       if (entry.log === undefined && ended(entry.record)) {
         this.compact(id, entry);

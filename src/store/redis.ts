@@ -17,6 +17,7 @@ export interface RedisClient {
   eval(script: string, numkeys: number, ...args: string[]): Promise<unknown>;
   script(subcommand: 'LOAD', script: string): Promise<unknown>;
   ping(): Promise<unknown>;
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis' own signature (its options type is not imported here)
   duplicate(...args: any[]): RedisSubscriber;
   once(event: 'error', listener: (err: Error) => void): unknown;
   off(event: 'error', listener: (err: Error) => void): unknown;
@@ -34,6 +35,7 @@ export interface RedisSubscriber {
   /** Sharded pub/sub of an ioredis `Cluster` (Redis ≥ 7). */
   ssubscribe?(channel: string): Promise<unknown>;
   sunsubscribe?(channel: string): Promise<unknown>;
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis' listeners differ by event; each is narrowed where it is added
   on(event: 'error' | 'message' | 'smessage', listener: (...args: any[]) => void): unknown;
   disconnect(): void;
 }
@@ -170,9 +172,7 @@ export class RedisStore extends LuaStore {
 
   private ensureSubscriber(): Subscriber {
     if (this.subscriber) return this.subscriber;
-    const subscriber: Subscriber = this.isCluster
-      ? this.client.duplicate(undefined, { shardedSubscribers: true })
-      : this.client.duplicate();
+    const subscriber: Subscriber = this.isCluster ? this.client.duplicate(undefined, { shardedSubscribers: true }) : this.client.duplicate();
     // The store owns this connection; its errors show up as failed commands instead.
     subscriber.on('error', () => undefined);
     subscriber.on(this.isCluster ? 'smessage' : 'message', (channel: string, message: string) => this.channels.deliver(channel, message));

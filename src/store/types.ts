@@ -212,10 +212,4 @@ export interface PubSub {
  * Redis, Upstash and Durable Objects implement it as they are. Everything expires: nothing
  * outlives `expiresAt`.
  */
-export type BrokerStore = StoreLifecycle &
-  SessionLog &
-  PendingCalls &
-  SessionLeases &
-  Partial<SessionJournal> &
-  Counters &
-  PubSub;
+export type BrokerStore = StoreLifecycle & SessionLog & PendingCalls & SessionLeases & Partial<SessionJournal> & Counters & PubSub;

@@ -10,6 +10,7 @@ export interface UpstashStreamClient {
 
 /** What the stream uses of the subscriber `subscribe()` returns. */
 export interface UpstashSubscriber {
+  // biome-ignore lint/suspicious/noExplicitAny: the events of @upstash/redis differ by type; each is narrowed where it is added
   on(type: 'message' | 'subscribe' | 'error', listener: (event: any) => void): unknown;
   unsubscribe(): Promise<unknown>;
 }

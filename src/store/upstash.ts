@@ -66,7 +66,12 @@ export class UpstashStore extends LuaStore {
   }
 
   async connect(): Promise<void> {
-    await reach('Upstash', this.address, this.command(() => this.redis.ping()), this.connectTimeoutMs);
+    await reach(
+      'Upstash',
+      this.address,
+      this.command(() => this.redis.ping()),
+      this.connectTimeoutMs,
+    );
     await this.loadScripts();
   }
 

@@ -68,7 +68,7 @@ function indent(text: string, by: string): string {
 function callToolDeclarations(tools: readonly ToolDefinition[]): string {
   let out = '';
   for (const tool of tools) {
-    out += '\n' + comment(tool.description || tool.name, '');
+    out += `\n${comment(tool.description || tool.name, '')}`;
     out += `declare function callTool(name: ${JSON.stringify(tool.name)}, args: ${argsType(tool)}): Promise<${resultType(tool)}>;\n`;
   }
   return out;
@@ -114,7 +114,7 @@ function namespaceDocumentation(tools: readonly ToolDefinition[]): string {
   }
   out += '};\n';
   if (unplaced.length > 0) {
-    out += '\n// These are called with `await callTool(name, args)`:\n' + callToolDeclarations(unplaced);
+    out += `\n// These are called with \`await callTool(name, args)\`:\n${callToolDeclarations(unplaced)}`;
   }
   return out;
 }

@@ -18,9 +18,7 @@ export class ToolRegistry {
 
   register(tool: ToolDefinition): void {
     if (!tool || typeof tool.name !== 'string' || !TOOL_NAME.test(tool.name)) {
-      throw new TypeError(
-        `invalid tool name ${JSON.stringify(tool?.name)}: use 1-128 characters of letters, digits and _ . : - /`,
-      );
+      throw new TypeError(`invalid tool name ${JSON.stringify(tool?.name)}: use 1-128 characters of letters, digits and _ . : - /`);
     }
     if (this.tools.has(tool.name)) throw new Error(`a tool named ${JSON.stringify(tool.name)} is already registered`);
     if (typeof tool.handler !== 'function') throw new TypeError(`tool ${tool.name}: handler must be a function`);

@@ -160,7 +160,11 @@ describe('hostile JSON', () => {
     // Brackets inside strings do not count.
     const inString = await postJson(`${server.url}/execute`, { code: 'return context.s.length', context: { s: '['.repeat(1000) } }, AUTH);
     expect(finalOf(await readEvents(inString)).result).toBe(1000);
-    const ok = await postJson(`${server.url}/execute`, `{"code":"let d = 0, v = context.d; while (Array.isArray(v)) { d++; v = v[0] } return d","context":{"d":${nest(200)}}}`, AUTH);
+    const ok = await postJson(
+      `${server.url}/execute`,
+      `{"code":"let d = 0, v = context.d; while (Array.isArray(v)) { d++; v = v[0] } return d","context":{"d":${nest(200)}}}`,
+      AUTH,
+    );
     expect(finalOf(await readEvents(ok)).result).toBe(200);
     // The programmatic API refuses it too (it used to overflow the stack).
     let deep: unknown[] = [];
@@ -232,7 +236,11 @@ describe('content types', () => {
   );
 
   it('refuses a non-JSON type on the tool-result route too', async () => {
-    const res = await fetch(`${server.url}/sessions/s_whatever/tool-result`, { method: 'POST', headers: { ...AUTH, 'content-type': 'text/plain' }, body: '{}' });
+    const res = await fetch(`${server.url}/sessions/s_whatever/tool-result`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'text/plain' },
+      body: '{}',
+    });
     expect([404, 415]).toContain(res.status);
     expectClean(await res.text());
   });

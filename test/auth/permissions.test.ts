@@ -130,10 +130,14 @@ describe('permissions', () => {
       },
     });
     try {
-      const denied = finalOf(await collect(s.broker.execute(TRY_ALL, { context: { names: ['db:drop'] }, identity: { userId: 'u', permissions: ['users:*'] } })));
+      const denied = finalOf(
+        await collect(s.broker.execute(TRY_ALL, { context: { names: ['db:drop'] }, identity: { userId: 'u', permissions: ['users:*'] } })),
+      );
       expect(denied.result).toEqual({ 'db:drop': 'TOOL_PERMISSION_DENIED' });
       expect(handled).toBe(0);
-      const allowed = finalOf(await collect(s.broker.execute(TRY_ALL, { context: { names: ['users:x'] }, identity: { userId: 'u', permissions: ['users:*'] } })));
+      const allowed = finalOf(
+        await collect(s.broker.execute(TRY_ALL, { context: { names: ['users:x'] }, identity: { userId: 'u', permissions: ['users:*'] } })),
+      );
       expect(allowed.result).toEqual({ 'users:x': 'users:x' });
       expect(handled).toBe(1);
     } finally {

@@ -66,7 +66,11 @@ describe('a rate limit shared by two broker processes through Redis', () => {
     expect((await get(b, 'globex')).status).toBe(200);
     expect((await get(a, 'globex')).headers.get('ratelimit-remaining')).toBe('3');
     // Sessions run on one process are visible through the other (same tenant) via the store.
-    const exec = await fetch(`${a}/execute`, { method: 'POST', headers: { authorization: 'Bearer initech', 'content-type': 'application/json' }, body: '{"code":"return 40 + 2"}' });
+    const exec = await fetch(`${a}/execute`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer initech', 'content-type': 'application/json' },
+      body: '{"code":"return 40 + 2"}',
+    });
     expect(exec.status).toBe(200);
     await exec.text();
     const id = exec.headers.get('x-session-id')!;

@@ -73,7 +73,9 @@ describe('rate limiting', () => {
     const s = await start({ rateLimiting: { windowMs: 60_000, maxRequests: 2 } });
     for (let i = 0; i < 5; i++) {
       expect((await fetch(`${s.url}/health`)).status).toBe(200);
-      expect((await fetch(`${s.url}/sessions`, { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'GET' } })).status).toBe(204);
+      expect(
+        (await fetch(`${s.url}/sessions`, { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'GET' } })).status,
+      ).toBe(204);
     }
     const res = await fetch(`${s.url}/sessions`);
     expect(res.status).toBe(200);

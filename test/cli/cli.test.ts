@@ -78,7 +78,11 @@ describe('enclave-broker (process)', () => {
     try {
       const client = new EnclaveClient({ baseUrl: cli.url });
       expect(await client.execute("return await callTool('math:add', { a: 1 })")).toBe(11);
-      expect(await client.execute("return [await callTool('upper', { s: 'x' }), await callTool('hello', {}), await callTool('echo', { k: 1 })]")).toEqual(['X', 'hi', { k: 1 }]);
+      expect(await client.execute("return [await callTool('upper', { s: 'x' }), await callTool('hello', {}), await callTool('echo', { k: 1 })]")).toEqual([
+        'X',
+        'hi',
+        { k: 1 },
+      ]);
       // Names the module does not register go to the client.
       expect(await client.execute("return await callTool('local', {})", { tools: { local: async () => 'mine' } })).toBe('mine');
       expect((await client.health()).status).toBe('ok');

@@ -69,19 +69,25 @@ describe('a port in use', () => {
 describe('broker flags', () => {
   it('--cors-origin, --metrics, --no-docs, --timeout, --max-tool-calls, --rate-limit act on the served broker', async () => {
     const cli = await serveCli([
-      '--cors-origin', 'https://app.example.com',
+      '--cors-origin',
+      'https://app.example.com',
       '--metrics',
       '--no-docs',
-      '--timeout', '300',
-      '--memory-limit', '16MiB',
-      '--max-tool-calls', '1',
-      '--max-sessions', '7',
-      '--rate-limit', '6',
-      '--rate-limit-window', '60000',
+      '--timeout',
+      '300',
+      '--memory-limit',
+      '16MiB',
+      '--max-tool-calls',
+      '1',
+      '--max-sessions',
+      '7',
+      '--rate-limit',
+      '6',
+      '--rate-limit-window',
+      '60000',
     ]);
     try {
-      const preflight = (origin: string) =>
-        fetch(`${cli.url}/execute`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+      const preflight = (origin: string) => fetch(`${cli.url}/execute`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
       expect((await preflight('https://app.example.com')).headers.get('access-control-allow-origin')).toBe('https://app.example.com');
       expect((await preflight('https://evil.example.com')).headers.get('access-control-allow-origin')).toBeNull();
       expect((await fetch(`${cli.url}/metrics`)).status).toBe(200);

@@ -25,7 +25,22 @@ describe('parseCliArgs', () => {
   });
 
   it('reads every flag', () => {
-    const cmd = parse(['-p', '0', '-H', '127.0.0.1', '--redis-url', 'redis://x:1', '--tools', 'a.js', '--tools', 'b.js', '--token', 't', '--log-level', 'warn']);
+    const cmd = parse([
+      '-p',
+      '0',
+      '-H',
+      '127.0.0.1',
+      '--redis-url',
+      'redis://x:1',
+      '--tools',
+      'a.js',
+      '--tools',
+      'b.js',
+      '--token',
+      't',
+      '--log-level',
+      'warn',
+    ]);
     expect(cmd).toEqual({
       kind: 'serve',
       options: { port: 0, host: '127.0.0.1', redisUrl: 'redis://x:1', upstash: undefined, tools: ['a.js', 'b.js'], token: 't', logLevel: 'warn', broker: {} },
@@ -41,16 +56,24 @@ describe('parseCliArgs', () => {
 
   it('reads the broker flags as BrokerOptions', () => {
     const cmd = parse([
-      '--cors-origin', 'https://app.example.com',
-      '--cors-origin', 'http://localhost:5173',
+      '--cors-origin',
+      'https://app.example.com',
+      '--cors-origin',
+      'http://localhost:5173',
       '--metrics',
       '--no-docs',
-      '--timeout', '5000',
-      '--memory-limit', '32MiB',
-      '--max-tool-calls', '0',
-      '--max-sessions', '50',
-      '--rate-limit', '100',
-      '--rate-limit-window', '1000',
+      '--timeout',
+      '5000',
+      '--memory-limit',
+      '32MiB',
+      '--max-tool-calls',
+      '0',
+      '--max-sessions',
+      '50',
+      '--rate-limit',
+      '100',
+      '--rate-limit-window',
+      '1000',
     ]);
     expect(cmd).toMatchObject({
       options: {

@@ -92,9 +92,7 @@ describe('abort', () => {
         return res;
       },
     });
-    const err = await slow
-      .execute("await callTool('forever', {})", { signal: controller.signal, unknownTools: 'ignore' })
-      .catch((e: unknown) => e);
+    const err = await slow.execute("await callTool('forever', {})", { signal: controller.signal, unknownTools: 'ignore' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CANCELLED' });
     release();
     const final = await serverFinal(sessionId!);

@@ -78,10 +78,7 @@ describe('the client in Chromium', () => {
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${siteUrl}/`);
     await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true);
-    const out = await page.evaluate(
-      (url) => (window as unknown as { runInPage(u: string): Promise<unknown> }).runInPage(url),
-      broker.url,
-    );
+    const out = await page.evaluate((url) => (window as unknown as { runInPage(u: string): Promise<unknown> }).runInPage(url), broker.url);
     expect(errors).toEqual([]);
     expect(out).toMatchObject({
       result: { user: { id: 7, name: 'client test' }, sum: 3 },

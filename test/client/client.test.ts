@@ -38,9 +38,7 @@ describe('execute', () => {
     const runtime = await rejection(client.execute("throw new Error('nope')"));
     expect(runtime.code).toBe('RUNTIME_ERROR');
     expect(runtime.message).toContain('nope');
-    const limited = await rejection(
-      client.execute("await callTool('users:list', {}); await callTool('users:list', {})", { maxToolCalls: 1 }),
-    );
+    const limited = await rejection(client.execute("await callTool('users:list', {}); await callTool('users:list', {})", { maxToolCalls: 1 }));
     expect(limited.code).toBe('MAX_TOOL_CALLS');
   });
 
@@ -75,20 +73,17 @@ describe('client tools', () => {
       };
     });
     const seen: unknown[] = [];
-    const result = await client.execute(
-      "const [a, b] = await Promise.all([callTool('double', { n: 2 }), callTool('double', { n: 5 })]); return a + b",
-      {
-        tools: {
-          // Each call waits for the other: only parallel answers can finish.
-          double: async (args, ctx) => {
-            seen.push({ callId: ctx.callId, sessionId: ctx.sessionId, aborted: ctx.signal.aborted });
-            waiting!();
-            await both;
-            return (args.n as number) * 2;
-          },
+    const result = await client.execute("const [a, b] = await Promise.all([callTool('double', { n: 2 }), callTool('double', { n: 5 })]); return a + b", {
+      tools: {
+        // Each call waits for the other: only parallel answers can finish.
+        double: async (args, ctx) => {
+          seen.push({ callId: ctx.callId, sessionId: ctx.sessionId, aborted: ctx.signal.aborted });
+          waiting!();
+          await both;
+          return (args.n as number) * 2;
         },
       },
-    );
+    });
     expect(result).toBe(14);
     expect(seen).toHaveLength(2);
     for (const s of seen as { callId: string; sessionId: string; aborted: boolean }[]) {
@@ -201,7 +196,7 @@ describe('headers', () => {
       },
     });
     try {
-      const good = new EnclaveClient({ baseUrl: auth.url + '/', headers: () => ({ authorization: `Bearer tok-${++n}` }) });
+      const good = new EnclaveClient({ baseUrl: `${auth.url}/`, headers: () => ({ authorization: `Bearer tok-${++n}` }) });
       expect(await good.execute('return 7')).toBe(7);
       expect(await good.execute('return 8')).toBe(8);
       expect(tokens).toEqual(['tok-1', 'tok-2']);

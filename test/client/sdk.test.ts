@@ -82,7 +82,9 @@ describe('error classes', () => {
     const server = await broker();
     const client = new EnclaveClient({ baseUrl: server.url });
     const controller = new AbortController();
-    const err = await rejection(client.execute('await new Promise((r) => setTimeout(r, 20000))', { signal: controller.signal, onSession: () => controller.abort() }));
+    const err = await rejection(
+      client.execute('await new Promise((r) => setTimeout(r, 20000))', { signal: controller.signal, onSession: () => controller.abort() }),
+    );
     expect(err).toBeInstanceOf(CancelledError);
     expect(err).toMatchObject({ code: 'CANCELLED', name: 'AbortError' });
   });
@@ -147,9 +149,7 @@ describe('run() and onSession', () => {
   it('onSession gives the id before the run ends, so cancel(id) needs no event sniffing', async () => {
     const server = await broker();
     const client = new EnclaveClient({ baseUrl: server.url });
-    const err = await rejection(
-      client.execute('await new Promise((r) => setTimeout(r, 20000)); return 1', { onSession: (id) => void client.cancel(id) }),
-    );
+    const err = await rejection(client.execute('await new Promise((r) => setTimeout(r, 20000)); return 1', { onSession: (id) => void client.cancel(id) }));
     expect(err).toBeInstanceOf(CancelledError);
     expect(err.code).toBe('CANCELLED');
   });
@@ -159,9 +159,15 @@ describe('declared client tools', () => {
   const definitions = {
     'users:ask': {
       description: 'Asks the user a question',
-      parameters: { q: { type: 'string' as const, description: 'The question', required: true }, timeoutMs: { type: 'number' as const, description: 'How long to wait', default: 5000 } },
+      parameters: {
+        q: { type: 'string' as const, description: 'The question', required: true },
+        timeoutMs: { type: 'number' as const, description: 'How long to wait', default: 5000 },
+      },
     },
-    lookup: { description: 'Looks a key up', inputSchema: { type: 'object', properties: { key: { type: 'string', description: 'The key' } }, required: ['key'] } },
+    lookup: {
+      description: 'Looks a key up',
+      inputSchema: { type: 'object', properties: { key: { type: 'string', description: 'The key' } }, required: ['key'] },
+    },
   };
 
   it('are answered like bare handlers', async () => {

@@ -84,19 +84,23 @@ function streamedTooLarge(url: string): Promise<[number, string]> {
 
 function declaredTooLarge(url: string): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        req.destroy();
-        try {
-          resolve([res.statusCode ?? 0, (JSON.parse(text) as { error: { code: string } }).error.code]);
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          req.destroy();
+          try {
+            resolve([res.statusCode ?? 0, (JSON.parse(text) as { error: { code: string } }).error.code]);
+          } catch (err) {
+            reject(err);
+          }
+        });
+      },
+    );
     req.on('error', reject);
     req.flushHeaders();
   });
@@ -142,7 +146,10 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
       const id = res.headers.get('x-session-id')!;
       expect(id).toMatch(/^s_/);
       const events = await readEvents(res);
-      expect(events.map((e) => [e.type, e.seq])).toEqual([['session_init', 1], ['final', 2]]);
+      expect(events.map((e) => [e.type, e.seq])).toEqual([
+        ['session_init', 1],
+        ['final', 2],
+      ]);
       for (const e of events) expect(e).toMatchObject({ protocolVersion: 2, sessionId: id });
       const init = events[0]!;
       if (init.type !== 'session_init') throw new Error('no init');
@@ -204,8 +211,7 @@ export function conformance(runtime: Runtime, mount: string, start: () => Promis
         const id = res.headers.get('x-session-id')!;
         const reader = eventReader(res);
         await reader.until('tool_call');
-        const cancelled =
-          how === 'DELETE' ? await fetch(`${base}/sessions/${id}`, { method: 'DELETE' }) : await postJson(`${base}/sessions/${id}/cancel`, {});
+        const cancelled = how === 'DELETE' ? await fetch(`${base}/sessions/${id}`, { method: 'DELETE' }) : await postJson(`${base}/sessions/${id}/cancel`, {});
         expect(cancelled.status).toBe(200);
         expect(await cancelled.json()).toEqual({ success: true });
         const rest = await reader.rest();

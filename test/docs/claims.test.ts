@@ -9,7 +9,11 @@ import { HTTP_STATUS } from '../../src/protocol/errors.js';
 const docsDir = fileURLToPath(new URL('../../docs', import.meta.url));
 const docs = (function read(dir: string): [string, string][] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? read(join(dir, e.name)) : e.name.endsWith('.md') ? [[join(dir, e.name), readFileSync(join(dir, e.name), 'utf8')] as [string, string]] : [],
+    e.isDirectory()
+      ? read(join(dir, e.name))
+      : e.name.endsWith('.md')
+        ? [[join(dir, e.name), readFileSync(join(dir, e.name), 'utf8')] as [string, string]]
+        : [],
   );
 })(docsDir);
 const protocol = readFileSync(join(docsDir, 'protocol.md'), 'utf8');

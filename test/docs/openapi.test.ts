@@ -171,7 +171,11 @@ describe('every documented route exists and answers as documented', () => {
 
 describe('responses of the end-to-end paths validate against the document', () => {
   it('success paths: execute with a server tool, upstream session, a client tool round trip, replay, cancel', async () => {
-    const lines = await conforms('/execute', 'POST', await post('/execute', { code: 'console.log("hi"); console.warn("w"); return await callTool("echo", { text: "x" })' }));
+    const lines = await conforms(
+      '/execute',
+      'POST',
+      await post('/execute', { code: 'console.log("hi"); console.warn("w"); return await callTool("echo", { text: "x" })' }),
+    );
     expect(lines.map((l: any) => l.type)).toEqual(['session_init', 'stdout', 'log', 'tool_call', 'tool_result_applied', 'final']);
     await conforms('/execute', 'POST', await post('/execute', { code: 'throw new Error("boom")' }));
     await conforms('/execute', 'POST', await post('/execute', { code: 'return await callTool("echo", {})' }));
@@ -213,7 +217,11 @@ describe('responses of the end-to-end paths validate against the document', () =
     await check('/execute', 'POST', await post('/execute', { code: 'return 1' }, {}));
     await check('/execute', 'POST', await post('/execute', { code: 'return 1' }, { authorization: 'Bearer wrong' }));
     await check('/execute', 'POST', await post('/execute', { code: 'x'.repeat(70 * 1024) }));
-    await check('/execute', 'POST', await fetch(`${server.url}/execute`, { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'return 1' }));
+    await check(
+      '/execute',
+      'POST',
+      await fetch(`${server.url}/execute`, { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'return 1' }),
+    );
     const first = await post('/sessions', { code: 'return 1', sessionId: 's_fixed_for_docs' });
     await check('/sessions', 'POST', first);
     await check('/sessions', 'POST', await post('/sessions', { code: 'return 1', sessionId: 's_fixed_for_docs' }));

@@ -38,12 +38,12 @@ afterAll(() => server.close());
 const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 });
 const anyText = fc.string({ unit: 'binary', maxLength: 60 });
 
-const weird = fc.constantFrom('%', '%zz', '%E0%A4%A', '..', '.', '%00', '%2F', '%C0%AF', 's_', 's_' + 'a'.repeat(300), 'ſ_x', '__proto__', 'constructor');
+const weird = fc.constantFrom('%', '%zz', '%E0%A4%A', '..', '.', '%00', '%2F', '%C0%AF', 's_', `s_${'a'.repeat(300)}`, 'ſ_x', '__proto__', 'constructor');
 const sessionIdPart = fc.oneof(
   fc.constant(() => liveId),
   fc.constant(() => doneId),
   weird.map((w) => () => w),
-  printable.map((s) => () => 's_' + encodeURIComponent(s)),
+  printable.map((s) => () => `s_${encodeURIComponent(s)}`),
   anyText.map((s) => () => safeEncode(s)),
 );
 
@@ -57,40 +57,86 @@ function safeEncode(s: string): string {
 
 const jsonValue = fc.jsonValue({ maxDepth: 4 });
 const executeBody = fc.oneof(
-  fc.record(
-    {
-      code: fc.oneof(fc.constantFrom('return 1', 'return context', 'throw new Error("x")', 'while(true){}', 'return await callTool("echo", {x: "y"})', 'return await callTool("nope", {})', '}{'), anyText, jsonValue),
-      timeout: fc.oneof(fc.integer({ min: -5, max: 500 }), jsonValue),
-      maxToolCalls: fc.oneof(fc.integer({ min: -1, max: 5 }), jsonValue),
-      context: fc.oneof(fc.dictionary(printable, jsonValue, { maxKeys: 3 }), jsonValue),
-      filter: fc.oneof(fc.record({ types: fc.array(printable, { maxLength: 3 }) }, { requiredKeys: [] }), jsonValue),
-      limits: fc.oneof(fc.record({ timeoutMs: fc.integer({ min: -1, max: 300 }), maxStdoutBytes: fc.integer({ min: -1, max: 100 }) }, { requiredKeys: [] }), jsonValue),
-      sessionId: fc.oneof(printable, fc.constant(doneId)),
-      config: jsonValue,
-    },
-    { requiredKeys: [] },
-  ).map((b) => JSON.stringify(b)),
+  fc
+    .record(
+      {
+        code: fc.oneof(
+          fc.constantFrom(
+            'return 1',
+            'return context',
+            'throw new Error("x")',
+            'while(true){}',
+            'return await callTool("echo", {x: "y"})',
+            'return await callTool("nope", {})',
+            '}{',
+          ),
+          anyText,
+          jsonValue,
+        ),
+        timeout: fc.oneof(fc.integer({ min: -5, max: 500 }), jsonValue),
+        maxToolCalls: fc.oneof(fc.integer({ min: -1, max: 5 }), jsonValue),
+        context: fc.oneof(fc.dictionary(printable, jsonValue, { maxKeys: 3 }), jsonValue),
+        filter: fc.oneof(fc.record({ types: fc.array(printable, { maxLength: 3 }) }, { requiredKeys: [] }), jsonValue),
+        limits: fc.oneof(
+          fc.record({ timeoutMs: fc.integer({ min: -1, max: 300 }), maxStdoutBytes: fc.integer({ min: -1, max: 100 }) }, { requiredKeys: [] }),
+          jsonValue,
+        ),
+        sessionId: fc.oneof(printable, fc.constant(doneId)),
+        config: jsonValue,
+      },
+      { requiredKeys: [] },
+    )
+    .map((b) => JSON.stringify(b)),
   jsonValue.map((v) => JSON.stringify(v)),
   anyText,
-  fc.constantFrom('', '{', '{"code":', 'null', '[]', '{"code":"return 1"', '\u0000', '{"code":"\\ud800"}', '{"code":"return 1"}'.repeat(20_000), `{"code":"return 1","context":{"d":${'['.repeat(60_000)}${']'.repeat(60_000)}}}`),
+  fc.constantFrom(
+    '',
+    '{',
+    '{"code":',
+    'null',
+    '[]',
+    '{"code":"return 1"',
+    '\u0000',
+    '{"code":"\\ud800"}',
+    '{"code":"return 1"}'.repeat(20_000),
+    `{"code":"return 1","context":{"d":${'['.repeat(60_000)}${']'.repeat(60_000)}}}`,
+  ),
 );
 const toolResultBody = fc.oneof(
-  fc.record({ callId: fc.oneof(fc.constant(liveCallId), printable, jsonValue), result: jsonValue, error: fc.oneof(jsonValue, fc.record({ message: printable, code: printable })) }, { requiredKeys: [] }).map((b) =>
-    JSON.stringify({ ...b, callId: b.callId === '' ? liveCallId : b.callId }),
-  ),
+  fc
+    .record(
+      {
+        callId: fc.oneof(fc.constant(liveCallId), printable, jsonValue),
+        result: jsonValue,
+        error: fc.oneof(jsonValue, fc.record({ message: printable, code: printable })),
+      },
+      { requiredKeys: [] },
+    )
+    .map((b) => JSON.stringify({ ...b, callId: b.callId === '' ? liveCallId : b.callId })),
   executeBody,
 );
 
 const approvalBody = fc.oneof(
-  fc.record({ callId: fc.oneof(fc.constant(liveCallId), printable, jsonValue), approve: fc.oneof(fc.boolean(), jsonValue), reason: fc.oneof(printable, jsonValue) }, { requiredKeys: [] }).map((b) =>
-    JSON.stringify(b),
-  ),
+  fc
+    .record(
+      { callId: fc.oneof(fc.constant(liveCallId), printable, jsonValue), approve: fc.oneof(fc.boolean(), jsonValue), reason: fc.oneof(printable, jsonValue) },
+      { requiredKeys: [] },
+    )
+    .map((b) => JSON.stringify(b)),
   executeBody,
 );
 
 const query = fc
-  .dictionary(fc.constantFrom('after', 'fromSeq', 'from', 'types', 'blockedTypes', 'x', ''), fc.oneof(printable, fc.integer({ min: -2, max: 1e16 }).map(String), fc.constantFrom('1e3', '-0', '0x10', ' 3', '')), { maxKeys: 3 })
-  .map((q) => Object.entries(q).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&'));
+  .dictionary(
+    fc.constantFrom('after', 'fromSeq', 'from', 'types', 'blockedTypes', 'x', ''),
+    fc.oneof(printable, fc.integer({ min: -2, max: 1e16 }).map(String), fc.constantFrom('1e3', '-0', '0x10', ' 3', '')),
+    { maxKeys: 3 },
+  )
+  .map((q) =>
+    Object.entries(q)
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+      .join('&'),
+  );
 
 const headers = fc.record(
   {
@@ -100,7 +146,15 @@ const headers = fc.record(
       printable,
       printable.map((s) => `Bearer ${s}`),
     ),
-    'content-type': fc.constantFrom('application/json', 'text/plain', 'multipart/form-data', 'application/json; charset=latin1', 'application/merge-patch+json', ';', 'application/json;;;'),
+    'content-type': fc.constantFrom(
+      'application/json',
+      'text/plain',
+      'multipart/form-data',
+      'application/json; charset=latin1',
+      'application/merge-patch+json',
+      ';',
+      'application/json;;;',
+    ),
     'last-event-id': fc.oneof(printable, fc.integer().map(String)),
     'x-forwarded-for': printable,
     'x-api-key': printable,
@@ -123,11 +177,17 @@ const route = fc.oneof(
   sessionIdPart.map((id) => ({ method: 'POST', path: () => `/sessions/${id()}/cancel`, body: undefined })),
   fc.constant({ method: 'GET', path: () => '/code/actions', body: undefined }),
   fc.constant({ method: 'GET', path: () => '/health', body: undefined }),
-  fc.tuple(fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'), fc.array(fc.oneof(weird, printable.map(safeEncode)), { maxLength: 4 }), executeBody).map(([method, parts, body]) => ({
-    method,
-    path: () => '/' + parts.join('/'),
-    body: method === 'GET' || method === 'OPTIONS' ? undefined : body,
-  })),
+  fc
+    .tuple(
+      fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'),
+      fc.array(fc.oneof(weird, printable.map(safeEncode)), { maxLength: 4 }),
+      executeBody,
+    )
+    .map(([method, parts, body]) => ({
+      method,
+      path: () => `/${parts.join('/')}`,
+      body: method === 'GET' || method === 'OPTIONS' ? undefined : body,
+    })),
 );
 
 const ALLOWED = new Set<string>(ERROR_CODES);
@@ -138,7 +198,15 @@ describe('fuzzing every route', () => {
       fc.asyncProperty(route, query, headers, async (r, q, h) => {
         const path = r.path();
         // The live session must keep waiting: its cancel is only tried with a wrong tenant.
-        if (path.startsWith(`/sessions/${liveId}`) && (r.method === 'DELETE' || path.endsWith('/cancel') || path.endsWith('/tool-result') || path.endsWith('/approvals') || path.endsWith('/events') || path.endsWith('/stream'))) {
+        if (
+          path.startsWith(`/sessions/${liveId}`) &&
+          (r.method === 'DELETE' ||
+            path.endsWith('/cancel') ||
+            path.endsWith('/tool-result') ||
+            path.endsWith('/approvals') ||
+            path.endsWith('/events') ||
+            path.endsWith('/stream'))
+        ) {
           h = { ...h, authorization: 'Bearer someone-else' };
         }
         const url = `${server.url}${path}${q ? `?${q}` : ''}`;

@@ -41,7 +41,7 @@ export async function execute(url: string, body: Record<string, unknown>, header
 
 export function finalOf(events: StreamEvent[]) {
   const last = events[events.length - 1];
-  if (!last || last.type !== 'final') throw new Error(`the stream did not end with final: ${JSON.stringify(events.map((e) => e.type))}`);
+  if (last?.type !== 'final') throw new Error(`the stream did not end with final: ${JSON.stringify(events.map((e) => e.type))}`);
   return last.payload;
 }
 

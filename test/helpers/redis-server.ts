@@ -50,16 +50,12 @@ export class RedisServer {
 
   async start(): Promise<void> {
     if (this.child) return;
-    const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     this.child = child;
     const spawnError = new Promise<never>((_, reject) =>
-      child.once('error', (err) =>
-        reject(new Error(`cannot start redis-server (apt-get install -y redis-server): ${err.message}`)),
-      ),
+      child.once('error', (err) => reject(new Error(`cannot start redis-server (apt-get install -y redis-server): ${err.message}`))),
     );
     await Promise.race([waitForPong(this.port, Date.now() + 10_000), spawnError]);
   }

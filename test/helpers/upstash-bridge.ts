@@ -59,13 +59,21 @@ export class UpstashBridge {
     if (route === 'pipeline') {
       const commands = body as unknown[][];
       const replies = await Promise.all(commands.map((c) => this.run(c).then(ok, fail)));
-      return send(res, 200, replies.map((r) => encodeReply(r, base64)));
+      return send(
+        res,
+        200,
+        replies.map((r) => encodeReply(r, base64)),
+      );
     }
     if (route === 'multi-exec') {
       const multi = this.redis.multi();
       for (const [name, ...args] of body as unknown[][]) multi.callBuffer(String(name), ...args.map(arg));
       const results = (await multi.exec()) ?? [];
-      return send(res, 200, results.map(([err, value]) => encodeReply(err ? fail(err) : ok(value), base64)));
+      return send(
+        res,
+        200,
+        results.map(([err, value]) => encodeReply(err ? fail(err) : ok(value), base64)),
+      );
     }
     if (route !== '') return send(res, 404, { error: `unknown path ${path}` });
     const reply = await this.run(body as unknown[]).then(ok, fail);

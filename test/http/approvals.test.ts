@@ -202,7 +202,13 @@ describe('approvals with broker processes on one Redis', () => {
     // B takes the session over (this POST finds the owner gone) and applies the decision.
     expect((await decide(b.url, id, { callId: secondAsk.payload.callId, approve: true })).status).toBe(200);
     const log = await readEvents(await fetch(`${b.url}/sessions/${id}/events`));
-    expect(finalOf(log)).toMatchObject({ ok: true, result: [{ v: 1, runs: 1 }, { v: 2, runs: 1 }] });
+    expect(finalOf(log)).toMatchObject({
+      ok: true,
+      result: [
+        { v: 1, runs: 1 },
+        { v: 2, runs: 1 },
+      ],
+    });
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
     expect(log.filter((e) => e.type === 'approval_required').map((e) => (e as Approval).payload.callId)).toEqual([
       firstAsk.payload.callId,

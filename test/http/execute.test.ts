@@ -34,7 +34,7 @@ beforeAll(async () => {
     name: 'proto',
     description: 'Returns a __proto__ key',
     parameters: {},
-    handler: async (args) => JSON.parse('{"__proto__":{"polluted":true},"echo":' + JSON.stringify(args) + '}'),
+    handler: async (args) => JSON.parse(`{"__proto__":{"polluted":true},"echo":${JSON.stringify(args)}}`),
   });
   server = await startBroker({ tools, limits: { heartbeatIntervalMs: 60_000 } });
 });
@@ -87,7 +87,7 @@ describe('POST /execute', () => {
     });
     expect(events.map((e) => e.type)).toEqual(['session_init', 'stdout', 'log', 'log', 'final']);
     const [, stdout, warn, err] = events;
-    expect(stdout!.payload).toEqual({ chunk: "a 1 { b: [ 1, 2 ] }\n" });
+    expect(stdout!.payload).toEqual({ chunk: 'a 1 { b: [ 1, 2 ] }\n' });
     expect(warn!.payload).toEqual({ level: 'warn', message: 'careful' });
     expect(err!.payload).toEqual({ level: 'error', message: 'e' });
     expect(finalOf(events).stats.stdoutBytes).toBe(stdout!.type === 'stdout' ? stdout!.payload.chunk.length : -1);
@@ -144,7 +144,10 @@ describe('POST /execute', () => {
     const first = await reader.until('tool_call');
     const second = await reader.next();
     expect(second.type).toBe('tool_call');
-    for (const [e, value] of [[first, 1], [second, 2]] as const) {
+    for (const [e, value] of [
+      [first, 1],
+      [second, 2],
+    ] as const) {
       if (e.type !== 'tool_call') throw new Error('expected tool_call');
       expect(e.payload.handler).toBe('client');
       const r = await postJson(`${server.url}/sessions/${id}/tool-result`, { callId: e.payload.callId, result: value });

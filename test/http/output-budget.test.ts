@@ -48,7 +48,10 @@ describe('output budget', () => {
   });
 
   it('stops at output that would cross the budget, without emitting it', async () => {
-    const events = await execute(server.url, { code: 'console.warn("a".repeat(40)); console.warn("b".repeat(80)); console.log("c"); return 1', limits: { outputBudgetBytes: 100 } });
+    const events = await execute(server.url, {
+      code: 'console.warn("a".repeat(40)); console.warn("b".repeat(80)); console.log("c"); return 1',
+      limits: { outputBudgetBytes: 100 },
+    });
     expect(ended(events)).toBe('OUTPUT_BUDGET_EXCEEDED');
     const logs = events.flatMap((e) => (e.type === 'log' ? [e.payload.message] : []));
     expect(logs).toEqual(['a'.repeat(40)]);
@@ -64,7 +67,10 @@ describe('output budget', () => {
   });
 
   it('counts tool results when they arrive', async () => {
-    const events = await execute(server.url, { code: 'const r = await callTool("big", {}); console.log("after"); return r.length', limits: { outputBudgetBytes: 1500 } });
+    const events = await execute(server.url, {
+      code: 'const r = await callTool("big", {}); console.log("after"); return r.length',
+      limits: { outputBudgetBytes: 1500 },
+    });
     expect(ended(events)).toBe('OUTPUT_BUDGET_EXCEEDED');
     expect(events.some((e) => e.type === 'tool_result_applied')).toBe(false);
     expect(events.some((e) => e.type === 'stdout')).toBe(false);

@@ -48,11 +48,14 @@ describe('rate limiting while its store is down', () => {
     await redis.start();
     // The same client reconnects by itself (the restarted server is empty: a new window).
     await expect
-      .poll(async () => {
-        const res = await fetch(`${server!.url}/sessions`);
-        await res.body?.cancel();
-        return res.status;
-      }, { timeout: 15_000, interval: 100 })
+      .poll(
+        async () => {
+          const res = await fetch(`${server!.url}/sessions`);
+          await res.body?.cancel();
+          return res.status;
+        },
+        { timeout: 15_000, interval: 100 },
+      )
       .toBe(200);
   });
 });
@@ -70,7 +73,10 @@ describe('rateLimit', () => {
     };
     const app = new Hono<AppEnv>();
     app.onError(onError(silentLogger));
-    app.use('*', rateLimit({ windowMs: 60_000, maxRequests: 2 }, counters, () => '203.0.113.7', silentLogger));
+    app.use(
+      '*',
+      rateLimit({ windowMs: 60_000, maxRequests: 2 }, counters, () => '203.0.113.7', silentLogger),
+    );
     app.get('/ping', (c) => c.text('pong'));
     const http = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s as Server));

@@ -7,7 +7,12 @@ let server: TestServer;
 beforeAll(async () => {
   const tools = new ToolRegistry();
   tools.register({ name: 'users:list', description: 'Lists users', parameters: {}, handler: async () => [] });
-  tools.register({ name: 'slow', description: 'Never answers in time', parameters: {}, handler: (_args, ctx) => new Promise((resolve) => ctx!.signal.addEventListener('abort', () => resolve(null))) });
+  tools.register({
+    name: 'slow',
+    description: 'Never answers in time',
+    parameters: {},
+    handler: (_args, ctx) => new Promise((resolve) => ctx!.signal.addEventListener('abort', () => resolve(null))),
+  });
   server = await startBroker({ tools });
 });
 afterAll(() => server.close());

@@ -40,7 +40,10 @@ function scriptedModel(code: string) {
       const codeTool = options.tools?.find((t) => t.name === 'runCode');
       if (codeTool && 'description' in codeTool && codeTool.description) seen.descriptions.push(codeTool.description);
       if (step === 1) {
-        return { content: [{ type: 'tool-call', toolCallId: 'call-1', toolName: 'runCode', input: JSON.stringify({ code }) }], ...finish('tool-calls') } as never;
+        return {
+          content: [{ type: 'tool-call', toolCallId: 'call-1', toolName: 'runCode', input: JSON.stringify({ code }) }],
+          ...finish('tool-calls'),
+        } as never;
       }
       const last = options.prompt[options.prompt.length - 1]!;
       const part = Array.isArray(last.content) ? last.content.find((p) => p.type === 'tool-result') : undefined;
@@ -156,9 +159,7 @@ describe('createCodeTool execute', () => {
   it('throws a typed error with the broker code (both paths)', async () => {
     for (const target of [{ broker }, { client: new EnclaveClient({ baseUrl: server.url }) }]) {
       const runCode = createCodeTool(target);
-      const err = await Promise.resolve(runCode.execute!({ code: 'return (' }, { toolCallId: 't', messages: [], context: undefined })).catch(
-        (e: unknown) => e,
-      );
+      const err = await Promise.resolve(runCode.execute!({ code: 'return (' }, { toolCallId: 't', messages: [], context: undefined })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CodeExecutionError);
       expect((err as CodeExecutionError).code).toBe('SYNTAX_ERROR');
       expect((err as CodeExecutionError).sessionId).toMatch(/^s_/);
@@ -183,7 +184,10 @@ describe('createCodeTool execute', () => {
         },
       });
       const running = Promise.resolve(
-        runCode.execute!({ code: "await callTool('wait', {}); return 'never'" }, { toolCallId: 't', messages: [], abortSignal: controller.signal, context: undefined }),
+        runCode.execute!(
+          { code: "await callTool('wait', {}); return 'never'" },
+          { toolCallId: 't', messages: [], abortSignal: controller.signal, context: undefined },
+        ),
       ).catch((e: unknown) => e);
       await waiting;
       controller.abort();

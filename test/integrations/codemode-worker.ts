@@ -61,7 +61,8 @@ async function viaCodemode(broker: EnclaveBroker) {
   const calls: string[] = [];
   const codemode = codemodeCodeTool({ tools: aiTools(calls), executor: new EnclaveExecutor({ broker }) });
   // A model's answer as codemode asks for it; codemode normalizes it into an async arrow function.
-  const code = "const w = await codemode.getWeather({ city: 'Paris' });\nconst s = await codemode.add({ a: w.tempC, b: 10 });\nconsole.log('sum', s);\nreturn { sum: s }";
+  const code =
+    "const w = await codemode.getWeather({ city: 'Paris' });\nconst s = await codemode.add({ a: w.tempC, b: 10 });\nconsole.log('sum', s);\nreturn { sum: s }";
   const { m, seen } = model('codemode', code);
   const result = await generateText({ model: m, tools: { codemode }, prompt: 'go', stopWhen: stepCountIs(3) });
   return { calls, output: result.steps[0]!.toolResults[0]?.output, seen, text: result.text };
@@ -70,7 +71,8 @@ async function viaCodemode(broker: EnclaveBroker) {
 async function viaAi(broker: EnclaveBroker) {
   const calls: string[] = [];
   const runCode = createCodeTool({ broker, tools: aiTools(calls), style: 'namespace' });
-  const code = "const w = await callTool('getWeather', { city: 'Oslo' });\nconst u = await tools.users.count();\nreturn { sum: await callTool('add', { a: w.tempC, b: u }) }";
+  const code =
+    "const w = await callTool('getWeather', { city: 'Oslo' });\nconst u = await tools.users.count();\nreturn { sum: await callTool('add', { a: w.tempC, b: u }) }";
   const { m, seen } = model('runCode', code);
   const result = await generateText({ model: m, tools: { runCode }, prompt: 'go', stopWhen: stepCountIs(3) });
   return { calls, output: result.steps[0]!.toolResults[0]?.output, seen, text: result.text };

@@ -81,7 +81,11 @@ describe('EnclaveExecutor (the @cloudflare/codemode Executor contract)', () => {
   it('runs a provider prelude, which may add members to its namespace', async () => {
     const executor = new EnclaveExecutor({ broker });
     const out = await executor.execute('async () => codemode.double(5)', [
-      { name: 'codemode', fns: { add: async (a) => (a as { x: number; y: number }).x + (a as { x: number; y: number }).y }, prelude: 'codemode.double = (n) => codemode.add({ x: n, y: n });' },
+      {
+        name: 'codemode',
+        fns: { add: async (a) => (a as { x: number; y: number }).x + (a as { x: number; y: number }).y },
+        prelude: 'codemode.double = (n) => codemode.add({ x: n, y: n });',
+      },
     ]);
     expect(out).toEqual({ result: 10, logs: [] });
   });
@@ -100,7 +104,14 @@ describe('EnclaveExecutor (the @cloudflare/codemode Executor contract)', () => {
     const executor = new EnclaveExecutor({ broker });
     expect((await executor.execute('async () => 1', [{ name: 'a-b', fns: {} }])).error).toMatch(/not a valid JavaScript identifier/);
     expect((await executor.execute('async () => 1', [{ name: 'callTool', fns: {} }])).error).toMatch(/reserved/);
-    expect((await executor.execute('async () => 1', [{ name: 'x', fns: {} }, { name: 'x', fns: {} }])).error).toMatch(/Duplicate/);
+    expect(
+      (
+        await executor.execute('async () => 1', [
+          { name: 'x', fns: {} },
+          { name: 'x', fns: {} },
+        ])
+      ).error,
+    ).toMatch(/Duplicate/);
     expect(() => new EnclaveExecutor({} as never)).toThrow(/broker or a client/);
     const withHandler = new EnclaveBroker({ logger: silentLogger, toolHandler: async () => 1, runtimePool: false });
     expect(() => new EnclaveExecutor({ broker: withHandler })).toThrow(/toolHandler/);

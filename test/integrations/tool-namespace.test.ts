@@ -67,7 +67,15 @@ for (const [label, options] of [
       );
       expect(final).toMatchObject({
         ok: true,
-        result: { users: [{ id: '1', name: 'Alice' }, { id: '2', name: 'Bob' }], pong: 'pong', pet: { pet: 'rex' }, pets: ['a', 'b'] },
+        result: {
+          users: [
+            { id: '1', name: 'Alice' },
+            { id: '2', name: 'Bob' },
+          ],
+          pong: 'pong',
+          pet: { pet: 'rex' },
+          pets: ['a', 'b'],
+        },
       });
       expect(calls).toEqual(['users:list', 'ping', 'pet-store:get.pet', 'petstore_listPets']);
     });
@@ -165,7 +173,9 @@ describe('namespace mapping and declarations', () => {
     const doc = registry().getDocumentation({ style: 'namespace' });
     expect(doc).toContain('declare const tools: {');
     expect(doc).toContain('  users: {\n');
-    expect(doc).toContain('    /** List users */\n    list(args?: {\n      /** Max results (default: 10) */\n      limit?: number;\n    }): Promise<{\n      id: string;\n      name: string;\n    }[]>;');
+    expect(doc).toContain(
+      '    /** List users */\n    list(args?: {\n      /** Max results (default: 10) */\n      limit?: number;\n    }): Promise<{\n      id: string;\n      name: string;\n    }[]>;',
+    );
     expect(doc).toContain('  ping(args?: Record<string, never>): Promise<unknown>;');
     expect(doc).toContain('  petstore: {\n    /** Pets */\n    listPets(args?: Record<string, never>): Promise<unknown>;');
     expect(doc).toContain('// const result = await tools.users.list({ /* args */ });');
@@ -187,7 +197,9 @@ describe('namespace mapping and declarations', () => {
           get: {
             operationId: 'listItems',
             summary: 'List items',
-            responses: { '200': { description: 'ok', content: { 'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/Item' } } } } } },
+            responses: {
+              '200': { description: 'ok', content: { 'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/Item' } } } } },
+            },
           },
         },
         '/ping': { get: { operationId: 'ping', responses: { '204': { description: 'none' } } } },
@@ -197,7 +209,9 @@ describe('namespace mapping and declarations', () => {
     try {
       await shop.ready();
       const doc = shop.tools!.getDocumentation({ style: 'namespace' });
-      expect(doc).toContain('  shop: {\n    /** List items */\n    listItems(args?: Record<string, never>): Promise<{\n      id: number;\n      name?: string;\n    }[]>;');
+      expect(doc).toContain(
+        '  shop: {\n    /** List items */\n    listItems(args?: Record<string, never>): Promise<{\n      id: number;\n      name?: string;\n    }[]>;',
+      );
       expect(doc).toContain('ping(args?: Record<string, never>): Promise<unknown>;');
       const { final } = await run(shop, 'return [typeof tools.shop.listItems, typeof tools.shop.ping]');
       expect(final.result).toEqual(['function', 'function']);

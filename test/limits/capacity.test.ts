@@ -52,7 +52,10 @@ describe('capacity', () => {
 
   it('refuses new sessions with 503 while every worker is held by code that ignores its interrupt', async () => {
     // One worker at most, twice that in a burst: two scripts inside a long native built-in hold both.
-    const server = await start({ runtimePool: { minSize: 1, maxSize: 1, scaleUpThreshold: 0.75, scaleDownThreshold: 0.25, scaleInterval: 1000 }, maxSessionsPerTenant: 100 });
+    const server = await start({
+      runtimePool: { minSize: 1, maxSize: 1, scaleUpThreshold: 0.75, scaleDownThreshold: 0.25, scaleInterval: 1000 },
+      maxSessionsPerTenant: 100,
+    });
     const hog = `const s = 'a'.repeat(4e7); return ${Array.from({ length: 40 }, () => "s.indexOf('ab')").join(' + ')}`;
     const hogs: Response[] = [];
     let refused: Response | undefined;

@@ -43,9 +43,7 @@ for (const durable of [true, false]) {
       });
       const broker = new EnclaveBroker({ tools, durable, logger: silentLogger, limits: { timeoutMs: 60_000 } });
       brokers.push(broker);
-      const sessions = Array.from({ length: 20 }, (_, i) =>
-        collect(broker.execute(`const r = await callTool('wait', { n: ${i} }); return r.n * 10`)),
-      );
+      const sessions = Array.from({ length: 20 }, (_, i) => collect(broker.execute(`const r = await callTool('wait', { n: ${i} }); return r.n * 10`)));
       while (waiting < 20) await new Promise((r) => setTimeout(r, 10));
       const hostile = [
         ...MEMORY_BOMBS.filter((b) => !b.name.startsWith('ropes')).map((b) => ({ code: b.code, expected: 'MEMORY_LIMIT' })),
@@ -53,7 +51,12 @@ for (const durable of [true, false]) {
       ];
       const outcomes = await Promise.all(
         hostile.map(({ code }) =>
-          collect(broker.execute(code, { limits: { memoryLimitBytes: 32 * 1024 * 1024, timeoutMs: 20_000 }, ...(code === NON_INTERRUPTIBLE ? { timeout: 200 } : {}) })),
+          collect(
+            broker.execute(code, {
+              limits: { memoryLimitBytes: 32 * 1024 * 1024, timeoutMs: 20_000 },
+              ...(code === NON_INTERRUPTIBLE ? { timeout: 200 } : {}),
+            }),
+          ),
         ),
       );
       outcomes.forEach((events, i) => expect(final(events).error?.code, hostile[i]!.code.slice(0, 60)).toBe(hostile[i]!.expected));

@@ -44,6 +44,8 @@ describe('MCP on Bun', () => {
 
   it('refuses a client without valid credentials', async () => {
     const other = new Client({ name: 'test', version: '1.0.0' });
-    await expect(other.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { authorization: 'Bearer bad' } } }))).rejects.toThrow(/UNAUTHORIZED/);
+    await expect(
+      other.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { authorization: 'Bearer bad' } } })),
+    ).rejects.toThrow(/UNAUTHORIZED/);
   });
 });

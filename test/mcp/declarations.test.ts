@@ -34,7 +34,9 @@ describe('JSON Schema → TypeScript for declarations', () => {
 
 describe('MCP tool answers', () => {
   it('unwraps isError, structuredContent, JSON text, plain text and other content', () => {
-    expect(() => unwrapCallResult('t', { isError: true, content: [{ type: 'text', text: 'nope' }] })).toThrow(expect.objectContaining({ code: 'TOOL_ERROR', message: 'nope' }));
+    expect(() => unwrapCallResult('t', { isError: true, content: [{ type: 'text', text: 'nope' }] })).toThrow(
+      expect.objectContaining({ code: 'TOOL_ERROR', message: 'nope' }),
+    );
     expect(() => unwrapCallResult('t', { isError: true, content: [] })).toThrow(expect.objectContaining({ code: 'TOOL_ERROR', message: 't failed' }));
     expect(unwrapCallResult('t', { content: [{ type: 'text', text: '{"a":1}' }], structuredContent: { b: 2 } })).toEqual({ b: 2 });
     expect(unwrapCallResult('t', { content: [{ type: 'text', text: ' [1,2] ' }] })).toEqual([1, 2]);

@@ -192,7 +192,12 @@ describe('the broker as an MCP server (stateless)', () => {
       method: 'POST',
       signal: controller.signal,
       headers: { authorization: 'Bearer all', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute', arguments: { code: 'return await callTool("wait:abort", {})' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'execute', arguments: { code: 'return await callTool("wait:abort", {})' } },
+      }),
     });
     call.catch(() => {});
     await until(() => waiting.length > 0, 'the tool call');
@@ -303,7 +308,6 @@ describe('the broker as an MCP server (sessions, custom path, rate limits)', () 
       await client.close().catch(() => {});
     }
   });
-
 });
 
 describe('MCP sessions with authentication', () => {
@@ -325,7 +329,12 @@ describe('MCP sessions with authentication', () => {
       const post = (token: string) =>
         fetch(`${server.url}/mcp`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId! },
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'mcp-session-id': transport.sessionId!,
+          },
           body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
         });
       const other = await post('users');
@@ -344,7 +353,9 @@ describe('MCP sessions with authentication', () => {
     try {
       const controller = new AbortController();
       const before = waiting.length;
-      const call = client.callTool({ name: 'execute', arguments: { code: 'return await callTool("wait:abort", {})' } }, undefined, { signal: controller.signal });
+      const call = client.callTool({ name: 'execute', arguments: { code: 'return await callTool("wait:abort", {})' } }, undefined, {
+        signal: controller.signal,
+      });
       call.catch(() => {});
       await until(() => waiting.length > before, 'the tool call');
       const sessionId = waiting.at(-1)!;

@@ -75,7 +75,9 @@ describe('an MCP source over stdio', () => {
 
   it('declares the tools in getDocumentation from their input and output schemas', () => {
     const doc = tools.getDocumentation();
-    expect(doc).toContain('/** Adds two numbers */\ndeclare function callTool(name: "local:add", args: {\n  /** first term */\n  a: number;\n  b: number;\n}): Promise<{\n  sum: number;\n}>;');
+    expect(doc).toContain(
+      '/** Adds two numbers */\ndeclare function callTool(name: "local:add", args: {\n  /** first term */\n  a: number;\n  b: number;\n}): Promise<{\n  sum: number;\n}>;',
+    );
     expect(doc).toContain('  /** a color */\n  color: "red" | "green";');
     expect(doc).toContain('  size?: number | "S" | "M";');
     expect(doc).toContain('  /** free text */\n  note?: string | null;');
@@ -125,10 +127,20 @@ describe('an MCP source over stdio', () => {
   });
 
   it('applies permissions to source tools', async () => {
-    const out = await result(broker, TRY.replace('context.calls', JSON.stringify([['local:add', { a: 1, b: 1 }], ['local:echo', { text: 'x' }]])), {
-      tenantId: 't',
-      permissions: ['local:add'],
-    });
+    const out = await result(
+      broker,
+      TRY.replace(
+        'context.calls',
+        JSON.stringify([
+          ['local:add', { a: 1, b: 1 }],
+          ['local:echo', { text: 'x' }],
+        ]),
+      ),
+      {
+        tenantId: 't',
+        permissions: ['local:add'],
+      },
+    );
     expect(out).toEqual({ 'local:add': { ok: { sum: 2 } }, 'local:echo': { code: 'TOOL_PERMISSION_DENIED', message: expect.any(String) } });
   });
 
@@ -160,7 +172,13 @@ describe('an MCP source over Streamable HTTP', () => {
   beforeAll(async () => {
     server = (await startHttpToolServer()) as HttpToolServer;
     tools = new ToolRegistry();
-    broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false, tools, clientTools: false, mcp: { sources: [{ name: 'remote', url: server.url }] } });
+    broker = new EnclaveBroker({
+      logger: silentLogger,
+      runtimePool: false,
+      tools,
+      clientTools: false,
+      mcp: { sources: [{ name: 'remote', url: server.url }] },
+    });
     await broker.ready();
   });
   afterAll(async () => {
@@ -223,12 +241,13 @@ describe('MCP options', () => {
     expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { server: { path: 'mcp' } } })).toThrow(/mcp.server.path/);
     expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { server: { tools: ['execute', 'run' as never] } } })).toThrow(/mcp.server.tools/);
   });
-
 });
 
 describe('MCP source options', () => {
   it('refuses bad source configurations when the broker is built', () => {
-    expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { sources: [{ name: 'bad:name', url: 'http://x.test/mcp' }] } })).toThrow(/invalid MCP source name/);
+    expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { sources: [{ name: 'bad:name', url: 'http://x.test/mcp' }] } })).toThrow(
+      /invalid MCP source name/,
+    );
     expect(() => new EnclaveBroker({ logger: silentLogger, mcp: { sources: [{ name: 'a', url: 'ftp://x.test/' }] } })).toThrow(/http\(s\)/);
     expect(
       () =>
@@ -263,7 +282,12 @@ describe('MCP source options', () => {
     const port = probe.port;
     await probe.close();
     const tools = new ToolRegistry();
-    const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false, tools, mcp: { sources: [{ name: 'late', url: `http://127.0.0.1:${port}/mcp` }] } });
+    const broker = new EnclaveBroker({
+      logger: silentLogger,
+      runtimePool: false,
+      tools,
+      mcp: { sources: [{ name: 'late', url: `http://127.0.0.1:${port}/mcp` }] },
+    });
     let server: HttpToolServer | undefined;
     try {
       await broker.ready();

@@ -57,7 +57,10 @@ describe('MCP on workerd', () => {
   });
 
   it('runs code that calls a server tool, as a session whose events can be replayed', async () => {
-    const result = (await client.callTool({ name: 'execute', arguments: { code: 'console.log("edge"); return await callTool("users:get", { id: "9" })' } })) as CallToolResult;
+    const result = (await client.callTool({
+      name: 'execute',
+      arguments: { code: 'console.log("edge"); return await callTool("users:get", { id: "9" })' },
+    })) as CallToolResult;
     expect(result.isError).toBeFalsy();
     const structured = result.structuredContent as { result: { id: string; tenant: string; session: string }; logs: string[]; sessionId: string };
     expect(structured.result).toMatchObject({ id: '9', tenant: 'edge' });

@@ -195,7 +195,13 @@ describe('GET /metrics', () => {
       if (text.includes('enclave_session_duration_seconds_count 2')) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    const value = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1]);
+    const value = (series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.split(' ')[1],
+      );
     expect(value('enclave_sessions_started_total')).toBe(2);
     expect(value('enclave_sessions_active')).toBe(0);
     expect(value('enclave_session_duration_seconds_count')).toBe(2);

@@ -14,165 +14,172 @@ for (const [label, fetchFn] of [
   ['global fetch', undefined],
   ['node:http transport', nodeHttpFetch],
 ] as Array<[string, FetchLike | undefined]>) {
-describe(label, () => {
-  let service: TestService;
-  let registry: ToolRegistry;
-  let catalog: CatalogHandler;
+  describe(label, () => {
+    let service: TestService;
+    let registry: ToolRegistry;
+    let catalog: CatalogHandler;
 
-  function ctx(signal: AbortSignal = new AbortController().signal): ExecutionContext {
-    return { sessionId: 's_test', callId: 'c_test', toolName: 'x', signal, context: {}, progress() {} };
-  }
-
-  async function call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<any> {
-    const tool = registry.get(name);
-    if (!tool) throw new Error(`no tool ${name}`);
-    const checked = tool.validateArgs!(args);
-    expect(checked.problems).toEqual([]);
-    return tool.handler(checked.args, ctx(signal));
-  }
-
-  async function callError(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<BrokerError> {
-    try {
-      await call(name, args, signal);
-    } catch (err) {
-      expect(err).toBeInstanceOf(BrokerError);
-      return err as BrokerError;
+    function ctx(signal: AbortSignal = new AbortController().signal): ExecutionContext {
+      return { sessionId: 's_test', callId: 'c_test', toolName: 'x', signal, context: {}, progress() {} };
     }
-    throw new Error('expected the call to fail');
-  }
 
-  beforeAll(async () => {
-    service = await startService();
-    registry = new ToolRegistry();
-    catalog = new CatalogHandler(registry, [
-      {
-        name: 'petstore',
-        specUrl: `${service.url}/openapi.yaml`,
-        baseUrl: service.url,
-        headers: { 'X-Api-Key': 'secret-1' },
-        timeoutMs: 300,
-        maxResponseBytes: 64 * 1024,
-      },
-    ], fetchFn ? { fetch: fetchFn } : {});
-    await catalog.start();
-  });
+    async function call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<any> {
+      const tool = registry.get(name);
+      if (!tool) throw new Error(`no tool ${name}`);
+      const checked = tool.validateArgs!(args);
+      expect(checked.problems).toEqual([]);
+      return tool.handler(checked.args, ctx(signal));
+    }
 
-  afterAll(async () => {
-    catalog.stop();
-    await service.close();
-  });
-
-  describe('calls to a real service', () => {
-    it('registers the actions as tools', () => {
-      expect(registry.has('petstore_listPets')).toBe(true);
-      expect(registry.get('petstore_getPet')!.source).toBe('petstore');
-      expect(registry.getDocumentation()).toContain('declare function callTool(name: "petstore_getPet", args: {');
-    });
-
-    it('sends path parameters, header parameters and the static headers', async () => {
-      const answer = await call('petstore_getPet', { petId: 1, 'X-Request-Id': 'req-42' });
-      expect(answer).toEqual({ pet: { id: 1, name: 'Rex', tag: 'dog' }, requestId: 'req-42', apiKey: 'secret-1' });
-    });
-
-    it('serializes query arrays (form, explode true and false) and applies defaults', async () => {
-      const answer = await call('petstore_listPets', { tags: ['a b', 'c'], ids: [1, 2] });
-      expect(answer.query).toBe('?limit=20&tags=a%20b&tags=c&ids=1%2C2');
-      expect(answer.tags).toEqual(['a b', 'c']);
-    });
-
-    it('serializes query objects (form explode true/false, deepObject)', async () => {
-      const answer = await call('petstore_search', { filter: { color: 'red', size: 'L' }, sort: { by: 'name', dir: 'asc' }, deep: { a: 1 } });
-      expect(answer.query).toBe('?color=red&size=L&sort=by,name,dir,asc&deep[a]=1');
-    });
-
-    it('sends a JSON body', async () => {
-      const answer = await call('petstore_createPet', { body: { name: 'Tom', tag: null } });
-      expect(answer).toMatchObject({ pet: { name: 'Tom', tag: null }, contentType: 'application/json', apiKey: 'secret-1' });
-    });
-
-    it('follows a same-host redirect', async () => {
-      const answer = await call('petstore_redirectToPet', {});
-      expect(answer.pet).toEqual({ id: 1, name: 'Rex', tag: 'dog' });
-    });
-
-    it('refuses a redirect to another port', async () => {
-      const err = await callError('petstore_redirectAway', {});
-      expect(err.code).toBe('UPSTREAM_ERROR');
-      expect(err.details).toMatchObject({ status: 302, reason: 'redirect' });
-    });
-
-    it('turns a non-2xx answer into UPSTREAM_ERROR with the status and body', async () => {
-      const err = await callError('petstore_getPet', { petId: 999 });
-      expect(err.code).toBe('UPSTREAM_ERROR');
-      expect(err.details).toEqual({ status: 404, body: { message: 'no such pet' } });
-    });
-
-    it('answers null for an empty 204', async () => {
-      const created = await call('petstore_createPet', { body: { name: 'Gone' } });
-      expect(await call('petstore_delete_pets_petId', { petId: created.pet.id })).toBeNull();
-    });
-
-    it('caps the response size', async () => {
-      const err = await callError('petstore_bigPayload', {});
-      expect(err.code).toBe('UPSTREAM_ERROR');
-      expect(err.details).toEqual({ reason: 'response_too_large', maxResponseBytes: 64 * 1024 });
-    });
-
-    it('times out a slow answer', async () => {
-      const err = await callError('petstore_slow', {});
-      expect(err.code).toBe('TOOL_TIMEOUT');
-      expect(err.details).toEqual({ reason: 'timeout', timeoutMs: 300 });
-    });
-
-    it('stops when the session signal aborts', async () => {
-      const controller = new AbortController();
-      const pending = callError('petstore_slow', {}, controller.signal);
-      controller.abort();
-      expect((await pending).code).toBe('CANCELLED');
-    });
-
-    it('rejects a call without its path parameter', async () => {
-      await expect(registry.get('petstore_getPet')!.handler({}, ctx())).rejects.toMatchObject({ code: 'TOOL_ARGS_INVALID' });
-    });
-
-    it('stops downloading an endless body without Content-Length at the cap', async () => {
-      let closed!: () => void;
-      const serverSawClose = new Promise<void>((resolve) => (closed = resolve));
-      const endless = createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        const chunk = 'x'.repeat(16 * 1024);
-        const pump = () => {
-          while (!res.destroyed && res.write(chunk));
-          if (!res.destroyed) res.once('drain', pump);
-        };
-        res.once('close', () => closed());
-        pump();
-      });
-      await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    async function callError(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<BrokerError> {
       try {
+        await call(name, args, signal);
+      } catch (err) {
+        expect(err).toBeInstanceOf(BrokerError);
+        return err as BrokerError;
+      }
+      throw new Error('expected the call to fail');
+    }
+
+    beforeAll(async () => {
+      service = await startService();
+      registry = new ToolRegistry();
+      catalog = new CatalogHandler(
+        registry,
+        [
+          {
+            name: 'petstore',
+            specUrl: `${service.url}/openapi.yaml`,
+            baseUrl: service.url,
+            headers: { 'X-Api-Key': 'secret-1' },
+            timeoutMs: 300,
+            maxResponseBytes: 64 * 1024,
+          },
+        ],
+        fetchFn ? { fetch: fetchFn } : {},
+      );
+      await catalog.start();
+    });
+
+    afterAll(async () => {
+      catalog.stop();
+      await service.close();
+    });
+
+    describe('calls to a real service', () => {
+      it('registers the actions as tools', () => {
+        expect(registry.has('petstore_listPets')).toBe(true);
+        expect(registry.get('petstore_getPet')!.source).toBe('petstore');
+        expect(registry.getDocumentation()).toContain('declare function callTool(name: "petstore_getPet", args: {');
+      });
+
+      it('sends path parameters, header parameters and the static headers', async () => {
+        const answer = await call('petstore_getPet', { petId: 1, 'X-Request-Id': 'req-42' });
+        expect(answer).toEqual({ pet: { id: 1, name: 'Rex', tag: 'dog' }, requestId: 'req-42', apiKey: 'secret-1' });
+      });
+
+      it('serializes query arrays (form, explode true and false) and applies defaults', async () => {
+        const answer = await call('petstore_listPets', { tags: ['a b', 'c'], ids: [1, 2] });
+        expect(answer.query).toBe('?limit=20&tags=a%20b&tags=c&ids=1%2C2');
+        expect(answer.tags).toEqual(['a b', 'c']);
+      });
+
+      it('serializes query objects (form explode true/false, deepObject)', async () => {
+        const answer = await call('petstore_search', { filter: { color: 'red', size: 'L' }, sort: { by: 'name', dir: 'asc' }, deep: { a: 1 } });
+        expect(answer.query).toBe('?color=red&size=L&sort=by,name,dir,asc&deep[a]=1');
+      });
+
+      it('sends a JSON body', async () => {
+        const answer = await call('petstore_createPet', { body: { name: 'Tom', tag: null } });
+        expect(answer).toMatchObject({ pet: { name: 'Tom', tag: null }, contentType: 'application/json', apiKey: 'secret-1' });
+      });
+
+      it('follows a same-host redirect', async () => {
+        const answer = await call('petstore_redirectToPet', {});
+        expect(answer.pet).toEqual({ id: 1, name: 'Rex', tag: 'dog' });
+      });
+
+      it('refuses a redirect to another port', async () => {
+        const err = await callError('petstore_redirectAway', {});
+        expect(err.code).toBe('UPSTREAM_ERROR');
+        expect(err.details).toMatchObject({ status: 302, reason: 'redirect' });
+      });
+
+      it('turns a non-2xx answer into UPSTREAM_ERROR with the status and body', async () => {
+        const err = await callError('petstore_getPet', { petId: 999 });
+        expect(err.code).toBe('UPSTREAM_ERROR');
+        expect(err.details).toEqual({ status: 404, body: { message: 'no such pet' } });
+      });
+
+      it('answers null for an empty 204', async () => {
+        const created = await call('petstore_createPet', { body: { name: 'Gone' } });
+        expect(await call('petstore_delete_pets_petId', { petId: created.pet.id })).toBeNull();
+      });
+
+      it('caps the response size', async () => {
+        const err = await callError('petstore_bigPayload', {});
+        expect(err.code).toBe('UPSTREAM_ERROR');
+        expect(err.details).toEqual({ reason: 'response_too_large', maxResponseBytes: 64 * 1024 });
+      });
+
+      it('times out a slow answer', async () => {
+        const err = await callError('petstore_slow', {});
+        expect(err.code).toBe('TOOL_TIMEOUT');
+        expect(err.details).toEqual({ reason: 'timeout', timeoutMs: 300 });
+      });
+
+      it('stops when the session signal aborts', async () => {
+        const controller = new AbortController();
+        const pending = callError('petstore_slow', {}, controller.signal);
+        controller.abort();
+        expect((await pending).code).toBe('CANCELLED');
+      });
+
+      it('rejects a call without its path parameter', async () => {
+        await expect(registry.get('petstore_getPet')!.handler({}, ctx())).rejects.toMatchObject({ code: 'TOOL_ARGS_INVALID' });
+      });
+
+      it('stops downloading an endless body without Content-Length at the cap', async () => {
+        let closed!: () => void;
+        const serverSawClose = new Promise<void>((resolve) => (closed = resolve));
+        const endless = createServer((_req, res) => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          const chunk = 'x'.repeat(16 * 1024);
+          const pump = () => {
+            while (!res.destroyed && res.write(chunk));
+            if (!res.destroyed) res.once('drain', pump);
+          };
+          res.once('close', () => closed());
+          pump();
+        });
+        await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+        try {
+          const reg = new ToolRegistry();
+          const spec = (await import('./fixtures.js')).petstoreSpec();
+          const baseUrl = `http://127.0.0.1:${(endless.address() as AddressInfo).port}`;
+          const source = { name: 'endless', spec, baseUrl, maxResponseBytes: 64 * 1024 };
+          await new CatalogHandler(reg, [source], fetchFn ? { fetch: fetchFn } : {}).refresh();
+          await expect(reg.get('endless_bigPayload')!.handler({}, ctx())).rejects.toMatchObject({
+            code: 'UPSTREAM_ERROR',
+            details: { reason: 'response_too_large', maxResponseBytes: 64 * 1024 },
+          });
+          await serverSawClose;
+        } finally {
+          endless.closeAllConnections();
+          await new Promise((resolve) => endless.close(resolve));
+        }
+      });
+
+      it('reports a refused connection as UPSTREAM_ERROR', async () => {
         const reg = new ToolRegistry();
         const spec = (await import('./fixtures.js')).petstoreSpec();
-        const baseUrl = `http://127.0.0.1:${(endless.address() as AddressInfo).port}`;
-        const source = { name: 'endless', spec, baseUrl, maxResponseBytes: 64 * 1024 };
-        await new CatalogHandler(reg, [source], fetchFn ? { fetch: fetchFn } : {}).refresh();
-        await expect(reg.get('endless_bigPayload')!.handler({}, ctx())).rejects.toMatchObject({
-          code: 'UPSTREAM_ERROR',
-          details: { reason: 'response_too_large', maxResponseBytes: 64 * 1024 },
+        const down = new CatalogHandler(reg, [{ name: 'down', spec, baseUrl: 'http://127.0.0.1:1' }], {
+          onError: () => {},
+          ...(fetchFn ? { fetch: fetchFn } : {}),
         });
-        await serverSawClose;
-      } finally {
-        endless.closeAllConnections();
-        await new Promise((resolve) => endless.close(resolve));
-      }
-    });
-
-    it('reports a refused connection as UPSTREAM_ERROR', async () => {
-      const reg = new ToolRegistry();
-      const spec = (await import('./fixtures.js')).petstoreSpec();
-      const down = new CatalogHandler(reg, [{ name: 'down', spec, baseUrl: 'http://127.0.0.1:1' }], { onError: () => {}, ...(fetchFn ? { fetch: fetchFn } : {}) });
-      await down.refresh();
-      await expect(reg.get('down_listPets')!.handler({}, ctx())).rejects.toMatchObject({ code: 'UPSTREAM_ERROR', details: { reason: 'network' } });
+        await down.refresh();
+        await expect(reg.get('down_listPets')!.handler({}, ctx())).rejects.toMatchObject({ code: 'UPSTREAM_ERROR', details: { reason: 'network' } });
+      });
     });
   });
-});
 }

@@ -168,9 +168,13 @@ describe('catalog', () => {
 
   it('filters the catalog per request with allow', async () => {
     const registry = new ToolRegistry();
-    const catalog = new CatalogHandler(registry, { sources: [{ name: 'p', spec: petstoreSpec(), baseUrl: 'https://x.example.com' }] }, {
-      allow: (name, c) => c.req.header('x-role') === 'admin' || name.endsWith('Pets'),
-    });
+    const catalog = new CatalogHandler(
+      registry,
+      { sources: [{ name: 'p', spec: petstoreSpec(), baseUrl: 'https://x.example.com' }] },
+      {
+        allow: (name, c) => c.req.header('x-role') === 'admin' || name.endsWith('Pets'),
+      },
+    );
     const app = new Hono();
     for (const r of catalog.getRoutes()) app.on(r.method, r.path, r.handler);
     const user = (await (await app.request('/code/actions')).json()) as CatalogResponse;
@@ -195,6 +199,12 @@ describe('catalog', () => {
   it('rejects bad source configs', () => {
     expect(() => new CatalogHandler(new ToolRegistry(), [{ name: 'bad name' }])).toThrow(/invalid/);
     expect(() => new CatalogHandler(new ToolRegistry(), [{ name: 'x' }])).toThrow(/specUrl or spec/);
-    expect(() => new CatalogHandler(new ToolRegistry(), [{ name: 'x', spec: {} }, { name: 'x', spec: {} }])).toThrow(/two/);
+    expect(
+      () =>
+        new CatalogHandler(new ToolRegistry(), [
+          { name: 'x', spec: {} },
+          { name: 'x', spec: {} },
+        ]),
+    ).toThrow(/two/);
   });
 });

@@ -186,7 +186,9 @@ export async function startService(): Promise<TestService> {
 }
 
 /** A fetch that records requests and answers from a script, sending nothing anywhere. */
-export function recordingFetch(answer: (url: URL, init?: RequestInit) => Response = () => new Response('{}', { headers: { 'content-type': 'application/json' } })) {
+export function recordingFetch(
+  answer: (url: URL, init?: RequestInit) => Response = () => new Response('{}', { headers: { 'content-type': 'application/json' } }),
+) {
   const requests: Array<{ url: string; method: string }> = [];
   const fetchFn = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);

@@ -37,9 +37,12 @@ describe('address checks', () => {
     expect(blockedReason(new URL(url))).toBeTypeOf('string');
   });
 
-  it.each(['https://example.com/', 'http://93.184.216.34/', 'http://172.32.0.1/', 'http://[2001:db8::1]/', 'http://internal.example.com/'])('allows %s', (url) => {
-    expect(blockedReason(new URL(url))).toBeUndefined();
-  });
+  it.each(['https://example.com/', 'http://93.184.216.34/', 'http://172.32.0.1/', 'http://[2001:db8::1]/', 'http://internal.example.com/'])(
+    'allows %s',
+    (url) => {
+      expect(blockedReason(new URL(url))).toBeUndefined();
+    },
+  );
 
   it('allows exactly the host:port of the configured baseUrl', () => {
     const base = new URL('http://10.1.2.3:8080/api');
@@ -81,14 +84,22 @@ describe('SSRF guard on calls (recording fetch, nothing is sent)', () => {
     await expect(blocked.registry.get('svc_getPet')!.handler({ petId: 1 }, ctx)).rejects.toMatchObject({ details: { reason: 'ssrf' } });
     expect(blocked.requests).toEqual([]);
 
-    const allowed = await toolsFor(petstoreSpec(), 'http://10.0.0.7:9000/v1', () => new Response('{"ok":true}', { headers: { 'content-type': 'application/json' } }));
+    const allowed = await toolsFor(
+      petstoreSpec(),
+      'http://10.0.0.7:9000/v1',
+      () => new Response('{"ok":true}', { headers: { 'content-type': 'application/json' } }),
+    );
     expect(await allowed.registry.get('svc_getPet')!.handler({ petId: 1 }, ctx)).toEqual({ ok: true });
     expect(allowed.requests.map((r) => r.url)).toEqual(['http://10.0.0.7:9000/v1/pets/1']);
   });
 
   it('stops after 5 redirects', async () => {
     let n = 0;
-    const { registry, requests } = await toolsFor(petstoreSpec(), 'https://api.example.com', () => new Response(null, { status: 307, headers: { location: `/hop/${++n}` } }));
+    const { registry, requests } = await toolsFor(
+      petstoreSpec(),
+      'https://api.example.com',
+      () => new Response(null, { status: 307, headers: { location: `/hop/${++n}` } }),
+    );
     await expect(registry.get('svc_listPets')!.handler({}, ctx)).rejects.toMatchObject({ details: { reason: 'too_many_redirects' } });
     expect(requests).toHaveLength(6);
   });
@@ -129,7 +140,9 @@ describe('request building stays inside the service', () => {
       seen.push(new Headers(init?.headers).get('x-request-id'));
       return new Response('{}');
     };
-    await new CatalogHandler(registry, [{ name: 'svc', spec: petstoreSpec(), baseUrl: 'https://api.example.com', headers: { 'X-Request-Id': 'fixed' } }], { fetch: fetchFn }).refresh();
+    await new CatalogHandler(registry, [{ name: 'svc', spec: petstoreSpec(), baseUrl: 'https://api.example.com', headers: { 'X-Request-Id': 'fixed' } }], {
+      fetch: fetchFn,
+    }).refresh();
     await registry.get('svc_getPet')!.handler({ petId: 1, 'X-Request-Id': 'mine' }, ctx);
     expect(seen).toEqual(['fixed']);
   });

@@ -101,7 +101,16 @@ describe('the installed package', () => {
     writeFileSync(
       join(consumer, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: false, noEmit: true, types: ['node'], lib: ['ES2023', 'DOM'] },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+          types: ['node'],
+          lib: ['ES2023', 'DOM'],
+        },
         include: ['main.ts'],
       }),
     );
@@ -146,7 +155,10 @@ export const kinds: unknown[] = [RedisStore, UpstashStore, serveBroker, EnclaveC
       });
       const inputs = Object.keys(result.metafile!.inputs);
       expect(inputs.length, entry).toBeGreaterThan(10);
-      expect(inputs.filter((p) => p.includes('/examples/')), entry).toEqual([]);
+      expect(
+        inputs.filter((p) => p.includes('/examples/')),
+        entry,
+      ).toEqual([]);
     }
   });
 });

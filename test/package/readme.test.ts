@@ -101,7 +101,16 @@ describe('README', () => {
     writeFileSync(
       join(project, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], lib: ['ES2023'] },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+          lib: ['ES2023'],
+        },
         include: snippets.map((s) => s.file),
       }),
     );
@@ -145,7 +154,11 @@ describe('README', () => {
         const base = `http://127.0.0.1:${port}`;
         if (s.code.includes("app.route('/enclave'")) {
           expect(await (await fetch(base)).text()).toBe('my app');
-          const res = await fetch(`${base}/enclave/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"code":"return 1 + 2"}' });
+          const res = await fetch(`${base}/enclave/execute`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{"code":"return 1 + 2"}',
+          });
           expect(await res.text()).toContain('"result":3');
         } else {
           const { stdout } = await run(process.execPath, ['--import', 'tsx', client.file], {
@@ -171,7 +184,10 @@ describe('README', () => {
     try {
       for (const command of curls) {
         const { stdout } = await run('sh', ['-c', command.replaceAll('localhost:3001', `127.0.0.1:${port}`)], { timeout: 30_000 });
-        const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; payload: { ok?: boolean } });
+        const lines = stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { type: string; payload: { ok?: boolean } });
         expect(lines[0]!.type).toBe('session_init');
         expect(lines.at(-1)).toMatchObject({ type: 'final', payload: { ok: true } });
       }

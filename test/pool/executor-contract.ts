@@ -52,21 +52,19 @@ export function executorContract(name: string, create: () => Executor): void {
     });
 
     it('emits both parallel calls before settling either', async () => {
-      const r = run(
-        executor,
-        spec('const [a, b] = await Promise.all([callTool("a", {}), callTool("b", {})]); return a + b'),
-        (name) => ({ ok: true, resultJson: JSON.stringify(name === 'a' ? 1 : 10) }),
-      );
+      const r = run(executor, spec('const [a, b] = await Promise.all([callTool("a", {}), callTool("b", {})]); return a + b'), (name) => ({
+        ok: true,
+        resultJson: JSON.stringify(name === 'a' ? 1 : 10),
+      }));
       expect(await r.done).toEqual({ ok: true, resultJson: '11' });
       expect(r.seen.map((e) => e.k)).toEqual(['call', 'call', 'settled', 'settled']);
     });
 
     it('rejects a tool call with the error code', async () => {
-      const r = run(
-        executor,
-        spec('try { await callTool("x", {}); } catch (e) { return e.code + ":" + e.message }'),
-        () => ({ ok: false, error: { code: 'TOOL_NOT_FOUND', message: 'no such tool' } }),
-      );
+      const r = run(executor, spec('try { await callTool("x", {}); } catch (e) { return e.code + ":" + e.message }'), () => ({
+        ok: false,
+        error: { code: 'TOOL_NOT_FOUND', message: 'no such tool' },
+      }));
       expect(await r.done).toEqual({ ok: true, resultJson: '"TOOL_NOT_FOUND:no such tool"' });
     });
 

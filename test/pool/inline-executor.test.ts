@@ -64,7 +64,14 @@ describe('the callTool path', () => {
   });
 
   it('resolves undefined, null, booleans, strings and objects, and rejects with code and details', async () => {
-    const answers = [{ ok: true }, { ok: true, resultJson: 'null' }, { ok: true, resultJson: 'true' }, { ok: true, resultJson: '"s"' }, { ok: true, resultJson: '{"k":[1]}' }, { ok: false, error: { code: 'E_X', message: 'boom', details: { why: 1 } } }] as const;
+    const answers = [
+      { ok: true },
+      { ok: true, resultJson: 'null' },
+      { ok: true, resultJson: 'true' },
+      { ok: true, resultJson: '"s"' },
+      { ok: true, resultJson: '{"k":[1]}' },
+      { ok: false, error: { code: 'E_X', message: 'boom', details: { why: 1 } } },
+    ] as const;
     const code = `
       const out = [];
       for (let i = 0; i < ${answers.length}; i++) {
@@ -74,7 +81,14 @@ describe('the callTool path', () => {
     const r = run(executor, spec(code), (_name, args) => answers[args.i as number]);
     const outcome = await r.done;
     if (!outcome.ok) throw new Error(JSON.stringify(outcome));
-    expect(JSON.parse(outcome.resultJson!)).toEqual([['undefined', null], ['object', null], ['boolean', true], ['string', 's'], ['object', { k: [1] }], ['E_X', 'boom', { why: 1 }]]);
+    expect(JSON.parse(outcome.resultJson!)).toEqual([
+      ['undefined', null],
+      ['object', null],
+      ['boolean', true],
+      ['string', 's'],
+      ['object', { k: [1] }],
+      ['E_X', 'boom', { why: 1 }],
+    ]);
   });
 });
 

@@ -31,7 +31,7 @@ const SHAPES: Array<[string, string, Partial<SandboxFailure> & { message: string
   ['an object whose toJSON throws', "throw { toJSON() { throw new Error('no') } }", { message: 'a thrown object that JSON cannot represent (no)' }],
   ['a cycle', 'const a = {}; a.self = a; throw a', { message: 'a thrown object that JSON cannot represent (circular reference)' }],
   ['a function', 'throw () => 1', { message: 'a thrown function' }],
-  ['a code that is neither string nor number', "throw { code: { nested: 1 }, n: NaN }", { message: '{"code":{"nested":1},"n":null}' }],
+  ['a code that is neither string nor number', 'throw { code: { nested: 1 }, n: NaN }', { message: '{"code":{"nested":1},"n":null}' }],
   ['a rejected tool call', "await callTool('missing', {})", { message: 'no tool named "missing"', name: 'Error', details: { code: 'TOOL_NOT_FOUND' } }],
 ];
 
@@ -58,7 +58,7 @@ describeOnEachExecutor('what an uncaught throw carries', (executor) => {
   });
 
   it('keeps what a getter that throws hides out of the error, and ends all the same', async () => {
-    const outcome = await run(executor(), spec("throw { get message() { throw 1 }, get code() { throw 2 }, toJSON() { return { safe: true } } }")).done;
+    const outcome = await run(executor(), spec('throw { get message() { throw 1 }, get code() { throw 2 }, toJSON() { return { safe: true } } }')).done;
     if (outcome.ok) throw new Error('expected a failure');
     expect(outcome.error.code).toBe('RUNTIME_ERROR');
     expect(typeof outcome.error.message).toBe('string');

@@ -248,7 +248,10 @@ describe('WorkerPoolExecutor scaling', () => {
     } finally {
       MessagePort.prototype.postMessage = original;
     }
-    const starts = sent.filter((m) => m?.t === 'cmds').map((m) => m.list!.filter((c) => c.t === 'start').length).filter((n) => n > 0);
+    const starts = sent
+      .filter((m) => m?.t === 'cmds')
+      .map((m) => m.list!.filter((c) => c.t === 'start').length)
+      .filter((n) => n > 0);
     expect(starts).toEqual([4]);
   });
 

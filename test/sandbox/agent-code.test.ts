@@ -111,16 +111,12 @@ describe('markdown fences', () => {
     expect(stripCodeFence(code)).toBe(stripped);
   });
 
-  it.each([
-    'return 1',
-    '```js return 1```',
-    '```js\nreturn 1',
-    'return `a`\n```',
-    'const a = 1\n```js\nreturn a\n```',
-    '````js\nreturn 1\n```',
-  ])('leaves %j as it is', (code) => {
-    expect(stripCodeFence(code)).toBe(code);
-  });
+  it.each(['return 1', '```js return 1```', '```js\nreturn 1', 'return `a`\n```', 'const a = 1\n```js\nreturn a\n```', '````js\nreturn 1\n```'])(
+    'leaves %j as it is',
+    (code) => {
+      expect(stripCodeFence(code)).toBe(code);
+    },
+  );
 
   it('keeps line numbers of the code as sent', () => {
     expect(failureOf('```js\nconst x = 1;\nfoo bar\n```').stack).toBe('    at agent.js:3:5');

@@ -62,7 +62,8 @@ for (const [name, create] of [
     afterAll(() => executor.close());
 
     it('shows a clock that stands still between inputs and a seeded Math.random', async () => {
-      const code = 'const a = Date.now(); for (let i = 0; i < 1e5; i++); return [a, Date.now(), new Date().getTime(), typeof Date(), Math.random(), Math.random()]';
+      const code =
+        'const a = Date.now(); for (let i = 0; i < 1e5; i++); return [a, Date.now(), new Date().getTime(), typeof Date(), Math.random(), Math.random()]';
       const [one, two, other] = await Promise.all([start(executor, code).done, start(executor, code).done, start(executor, code, 8).done]);
       const [a, b, c, d, r1, r2] = result(one);
       expect([a, b, c, d]).toEqual([START, START, START, 'string']);
@@ -80,9 +81,7 @@ for (const [name, create] of [
         const before = [d.writable, d.enumerable, d.configurable, r.writable, new Date(0).toISOString(), new Date(5) instanceof Date, Date.UTC(2000, 0), Date.parse("2000-01-01T00:00:00Z")];
         Date = 1; Math.random = () => 2;
         return [...before, Date, Math.random()]`;
-      expect(result(await start(executor, used).done)).toEqual([
-        true, false, true, true, '1970-01-01T00:00:00.000Z', true, 946684800000, 946684800000, 1, 2,
-      ]);
+      expect(result(await start(executor, used).done)).toEqual([true, false, true, true, '1970-01-01T00:00:00.000Z', true, 946684800000, 946684800000, 1, 2]);
       // Assigning first works too.
       expect(result(await start(executor, 'Math.random = () => 3; return [Math.random(), typeof Date.now()]').done)).toEqual([3, 'number']);
     });

@@ -12,7 +12,12 @@ describe('typed arrays by name', () => {
   });
 
   it('leaves them out of a script that names none', () => {
-    for (const code of ['return 1 + 2', 'return Array.isArray([]) && new Array(3).length', "return globalThis['Uint' + '8Array']", 'const typedArray = 1; return typedArray']) {
+    for (const code of [
+      'return 1 + 2',
+      'return Array.isArray([]) && new Array(3).length',
+      "return globalThis['Uint' + '8Array']",
+      'const typedArray = 1; return typedArray',
+    ]) {
       expect(needsTypedArrays(code), code).toBe(false);
       expect(intrinsicsFor(code)).toBe(LEAN_INTRINSICS);
     }

@@ -72,10 +72,12 @@ export function defineHostileCorpus(label: string, makeExecutor: () => Executor,
       const group = options.concurrent ? describe.concurrent : describe;
       group(cls, () => {
         let executor: Executor;
+        // biome-ignore lint/suspicious/noDuplicateTestHooks: one pair of hooks per generated group
         beforeAll(async () => {
           executor = makeExecutor();
           await executor.warm();
         });
+        // biome-ignore lint/suspicious/noDuplicateTestHooks: one pair of hooks per generated group
         afterAll(async () => {
           await executor.close();
         });

@@ -3,16 +3,7 @@ import type { LogLevel } from '../../src/protocol/events.js';
 import type { SandboxHandle, SandboxLimits, SandboxOutcome, ToolSettlement } from '../../src/sandbox/types.js';
 
 /** The classes of hostile code the corpus covers (see README.md). */
-export type CaseClass =
-  | 'cpu'
-  | 'memory'
-  | 'async'
-  | 'io'
-  | 'serialization'
-  | 'bridge'
-  | 'cross-session'
-  | 'recon'
-  | 'compile';
+export type CaseClass = 'cpu' | 'memory' | 'async' | 'io' | 'serialization' | 'bridge' | 'cross-session' | 'recon' | 'compile';
 
 /** A host-side tool the guest may call. Its return value is sent back as JSON. */
 export type ToolImpl = (args: unknown) => unknown;
@@ -101,7 +92,7 @@ export function runScript(
     let done = false;
     const tools = options.tools ?? {};
     const answer = (name: string, args: unknown): ToolSettlement | undefined => {
-      const impl = Object.prototype.hasOwnProperty.call(tools, name) ? tools[name] : undefined;
+      const impl = Object.hasOwn(tools, name) ? tools[name] : undefined;
       if (!impl) return { ok: false, error: { message: `no tool named ${name}`, code: 'TOOL_NOT_FOUND' } };
       try {
         const value = impl(args);
@@ -119,10 +110,13 @@ export function runScript(
       ? {
           onTimerSet(id: number, ms: number) {
             if (done) run.late.push(`timer ${id}`);
-            timers.set(id, setTimeout(() => {
-              timers.delete(id);
-              handle?.fireTimer(id, Date.now());
-            }, ms));
+            timers.set(
+              id,
+              setTimeout(() => {
+                timers.delete(id);
+                handle?.fireTimer(id, Date.now());
+              }, ms),
+            );
           },
           onTimerCleared(id: number) {
             clearTimeout(timers.get(id));

@@ -132,7 +132,10 @@ export function storeContract(name: string, harness: StoreHarness): void {
       const store = await open({ maxEventsPerSession: 5 });
       const rec = record();
       await store.createSession(rec, [stdout(rec.id, 1), stdout(rec.id, 2), stdout(rec.id, 3)]);
-      await store.appendEvents(rec.id, Array.from({ length: 9 }, (_, i) => stdout(rec.id, i + 4)));
+      await store.appendEvents(
+        rec.id,
+        Array.from({ length: 9 }, (_, i) => stdout(rec.id, i + 4)),
+      );
       expect((await store.readEvents(rec.id, 0)).map((e) => e.seq)).toEqual([8, 9, 10, 11, 12]);
       expect((await store.getSession(rec.id))!.lastSeq).toBe(12);
     });
@@ -275,9 +278,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
       const [a, b] = [await open(), await open()];
       const rec = record();
       await a.createSession(rec);
-      await Promise.all(
-        Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).appendEvents(rec.id, [stdout(rec.id, i + 1)])),
-      );
+      await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).appendEvents(rec.id, [stdout(rec.id, i + 1)])));
       const seqs = (await b.readEvents(rec.id, 0)).map((e) => e.seq);
       expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
       expect((await a.getSession(rec.id))!.lastSeq).toBe(40);
@@ -344,7 +345,12 @@ export function storeContract(name: string, harness: StoreHarness): void {
       await Promise.all([1, 2, 3].map((n) => store.appendJournal!(rec.id, [{ k: 'r', c: `c_${n}`, s: { ok: true, resultJson: String(n) } }], rec.expiresAt)));
       const journal = (await store.readJournal(rec.id)) as { k: string; c?: string }[];
       expect(journal[0]).toEqual({ k: 'spec', code: 'return "é\\n"' });
-      expect(journal.slice(1).map((e) => e.c).sort()).toEqual(['c_1', 'c_2', 'c_3']);
+      expect(
+        journal
+          .slice(1)
+          .map((e) => e.c)
+          .sort(),
+      ).toEqual(['c_1', 'c_2', 'c_3']);
     });
 
     it('fences the owner: writes with a stale epoch or owner are refused, a vanished record is reported', async () => {
@@ -355,7 +361,10 @@ export function storeContract(name: string, harness: StoreHarness): void {
       expect(await store.getSession(rec.id)).toMatchObject({ epoch: 1 });
       const mine = { owner: rec.owner, epoch: 1 };
       const refused = async (write: Promise<unknown>, state: 'lost' | 'missing') => {
-        const err = await write.then(() => undefined, (e: unknown) => e);
+        const err = await write.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(SessionFencedError);
         expect((err as SessionFencedError).state).toBe(state);
       };
@@ -401,7 +410,10 @@ export function storeContract(name: string, harness: StoreHarness): void {
       if (!a.shared || !a.restoreSession) return;
       const rec = record({ tenant: `t-${randomUUID()}`, lastSeq: 2, epoch: 3 });
       const fence = { owner: rec.owner, epoch: 3 };
-      const journal = [{ k: 'spec', code: 'return 1' }, { k: 'r', c: 'c_1' }];
+      const journal = [
+        { k: 'spec', code: 'return 1' },
+        { k: 'r', c: 'c_1' },
+      ];
       const restore = (events: StreamEvent[]) => a.restoreSession!({ record: rec, events, journal, pending: ['c_9'], fence });
       expect(await restore([stdout(rec.id, 1), stdout(rec.id, 2)])).toBe('ok');
       expect(plain(await b.getSession(rec.id))).toEqual(plain(rec));
@@ -436,9 +448,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
         await store.increment('counter-key', 60_000);
         await store.listSessions('keys');
         const all = await keys();
-        const mine = all.filter(
-          (k) => k.key.includes(rec.id) || k.key.includes(anonymous.id) || k.key.includes('counter-key') || k.key.startsWith(prefix),
-        );
+        const mine = all.filter((k) => k.key.includes(rec.id) || k.key.includes(anonymous.id) || k.key.includes('counter-key') || k.key.startsWith(prefix));
         // record, events and pending of one session, record and events of the other, two indexes, a counter
         expect(mine).toHaveLength(8);
         for (const k of mine) {

@@ -14,7 +14,10 @@ afterAll(() => w?.close());
 
 function remoteStore(maxEventsPerSession: number | undefined): BrokerStore {
   const call = async (method: string, args: unknown[]) => {
-    const res = await fetch(`${w.url}/__store/contract/${method}`, { method: 'POST', body: JSON.stringify({ args, maxEventsPerSession }, (_k, v: unknown) => (v === undefined ? '__undefined__' : v)) });
+    const res = await fetch(`${w.url}/__store/contract/${method}`, {
+      method: 'POST',
+      body: JSON.stringify({ args, maxEventsPerSession }, (_k, v: unknown) => (v === undefined ? '__undefined__' : v)),
+    });
     if (!res.ok) throw new Error(`${method} answered ${res.status}: ${await res.text()}`);
     return ((await res.json()) as { value: unknown }).value;
   };

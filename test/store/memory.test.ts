@@ -99,7 +99,10 @@ describe('memory store: ended sessions are compacted', () => {
     const store = new MemoryStore({ maxEventsPerSession: 3 });
     const id = 's_compact2';
     await store.createSession(record(id));
-    await store.appendEvents(id, [1, 2, 3, 4].map((seq) => event(id, seq, 'stdout', { chunk: `${seq}` })));
+    await store.appendEvents(
+      id,
+      [1, 2, 3, 4].map((seq) => event(id, seq, 'stdout', { chunk: `${seq}` })),
+    );
     await store.appendEvents(id, [event(id, 5, 'error', { code: 'X' })], { status: 'error', errorCode: 'X' });
     store.compactEnded();
     expect(store.footprint(id)).toMatchObject({ compacted: true, liveEvents: 0 });

@@ -24,9 +24,9 @@ describe('ToolRegistry', () => {
       expect(() => tools.register({ name, description: '', parameters: {}, handler })).toThrow(/invalid tool name/);
     }
     expect(() => tools.register({ name: 'b', description: '', parameters: {}, handler: 5 as never })).toThrow(/handler/);
-    expect(() =>
-      tools.register({ name: 'c', description: '', parameters: { x: { type: 'date' as never, description: '' } }, handler }),
-    ).toThrow(/invalid type/);
+    expect(() => tools.register({ name: 'c', description: '', parameters: { x: { type: 'date' as never, description: '' } }, handler })).toThrow(
+      /invalid type/,
+    );
   });
 
   it('documents tools as TypeScript declarations with JSDoc, optional parameters and defaults', () => {
@@ -42,7 +42,7 @@ describe('ToolRegistry', () => {
       handler,
     });
     const doc = tools.getDocumentation();
-    expect(doc).toContain("await callTool(name, args)");
+    expect(doc).toContain('await callTool(name, args)');
     expect(doc).toContain('/** List all users */');
     expect(doc).toContain('declare function callTool(name: "users:list", args: {');
     expect(doc).toContain('/** Max users to return (default: 10) */');

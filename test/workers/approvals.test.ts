@@ -57,7 +57,13 @@ describe('approvals on workerd', () => {
     expect(posted.status).toBe(200);
     const log = await readEvents(await fetch(`${w.url}/sessions/${id}/events`));
     // The first call's handler ran once (its outcome is journaled); the second ran after the restart.
-    expect(finalOf(log)).toMatchObject({ ok: true, result: [{ v: 1, runs: 1 }, { v: 2, runs: 1 }] });
+    expect(finalOf(log)).toMatchObject({
+      ok: true,
+      result: [
+        { v: 1, runs: 1 },
+        { v: 2, runs: 1 },
+      ],
+    });
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
     expect(log.filter((e) => e.type === 'approval_required')).toHaveLength(2);
   });

@@ -42,7 +42,14 @@ describe('session Durable Objects', () => {
   it('delete a finished session at expiresAt by the alarm alone', async () => {
     const res = await postJson(`${w.url}/execute`, { code: 'return 1' });
     const id = res.headers.get('x-session-id')!;
-    expect(finalOf((await res.text()).trim().split('\n').map((l) => JSON.parse(l))).result).toBe(1);
+    expect(
+      finalOf(
+        (await res.text())
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
+      ).result,
+    ).toBe(1);
     // Only the storage is listed (no store read that could delete lazily): the alarm must do it.
     expect(((await (await fetch(`${w.url}/__test/keys/${id}`)).json()) as string[]).length).toBeGreaterThan(0);
     await until(async () => {
@@ -73,7 +80,10 @@ describe('session Durable Objects', () => {
   it('ignores internal headers sent by a client', async () => {
     const res = await postJson(`${w.url}/execute`, { code: 'return 1' }, { 'x-enclave-session-id': 's_chosenbyclient1', 'x-enclave-base': '/evil' });
     expect(res.headers.get('x-session-id')).not.toBe('s_chosenbyclient1');
-    const events = await (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const events = await (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events[0].payload.replayUrl.startsWith('/sessions/')).toBe(true);
   });
 

@@ -79,7 +79,7 @@ describe('a session Durable Object restarted mid-session', () => {
     let keys: string[] = [];
     while (Date.now() < deadline) {
       keys = (await (await fetch(`${w.url}/__test/keys/${id}`)).json()) as string[];
-      if (keys.some((k) => k.startsWith(`ev:${id}:`) && Number(k.slice(k.lastIndexOf(":") + 1)) >= 6)) break;
+      if (keys.some((k) => k.startsWith(`ev:${id}:`) && Number(k.slice(k.lastIndexOf(':') + 1)) >= 6)) break;
       await sleep(100);
     }
     const log = await readEvents(await fetch(`${w.url}/sessions/${id}/events`));

@@ -5,7 +5,5 @@ import type { AppEnv, HttpDeps } from '../types.js';
 export function metricsRoute(app: Hono<AppEnv>, deps: HttpDeps): void {
   const metrics = deps.metrics;
   if (!metrics) return;
-  app.get('/metrics', (c) =>
-    c.body(metrics.render(deps.sessions.active), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }),
-  );
+  app.get('/metrics', (c) => c.body(metrics.render(deps.sessions.active), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));
 }

@@ -20,7 +20,13 @@ function seqParam(raw: string | undefined, name: string): number | undefined {
 }
 
 function listParam(raw: string | undefined): string[] | undefined {
-  return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean).slice(0, 32) : undefined;
+  return raw
+    ? raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .slice(0, 32)
+    : undefined;
 }
 
 export function sessionRoutes(app: Hono<AppEnv>, deps: HttpDeps): void {

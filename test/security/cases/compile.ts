@@ -7,19 +7,34 @@ export const compileCases: HostileCase[] = [
   { id: 'compile/unclosed-comment', class: 'compile', code: 'return 1 /*', expect: { code: 'SYNTAX_ERROR' } },
   { id: 'compile/trailing-line-comment', class: 'compile', code: 'return 1 // the end', expect: { ok: true, value: 1 } },
   { id: 'compile/top-level-await', class: 'compile', code: 'return await Promise.resolve(3)', expect: { ok: true, value: 3 } },
-  { id: 'compile/use-strict', class: 'compile', code: "'use strict'; try { undeclared = 1 } catch (e) { return e.name }", expect: { ok: true, value: 'ReferenceError' } },
+  {
+    id: 'compile/use-strict',
+    class: 'compile',
+    code: "'use strict'; try { undeclared = 1 } catch (e) { return e.name }",
+    expect: { ok: true, value: 'ReferenceError' },
+  },
   { id: 'compile/await-in-plain-function', class: 'compile', code: 'function f() { await 1 } return 1', expect: { code: 'SYNTAX_ERROR' } },
   { id: 'compile/html-comment', class: 'compile', code: '<!-- html comment\nreturn 2', expect: { ok: true, value: 2 } },
   { id: 'compile/line-separators', class: 'compile', code: "return '\u2028\u2029'.length", expect: { ok: true, value: 2 } },
   { id: 'compile/deep-parens', class: 'compile', code: `return ${'('.repeat(100000)}1${')'.repeat(100000)}`, expect: { code: 'STACK_OVERFLOW' } },
   { id: 'compile/deep-array-literal', class: 'compile', code: `return ${'['.repeat(100000)}${']'.repeat(100000)}`, expect: { code: 'STACK_OVERFLOW' } },
   { id: 'compile/deep-blocks', class: 'compile', code: `${'{'.repeat(100000)}${'}'.repeat(100000)} return 1`, expect: { code: 'STACK_OVERFLOW' } },
-  { id: 'compile/deep-eval', class: 'compile', code: `try { eval(${JSON.stringify('('.repeat(100000))}) } catch (e) { return e.name }`, expect: { code: 'STACK_OVERFLOW' } },
-  { id: 'compile/many-statements', class: 'compile', code: 'let n = 0;\n' + 'n++;\n'.repeat(50000) + 'return n', expect: { ok: true, value: 50000 } },
+  {
+    id: 'compile/deep-eval',
+    class: 'compile',
+    code: `try { eval(${JSON.stringify('('.repeat(100000))}) } catch (e) { return e.name }`,
+    expect: { code: 'STACK_OVERFLOW' },
+  },
+  { id: 'compile/many-statements', class: 'compile', code: `let n = 0;\n${'n++;\n'.repeat(50000)}return n`, expect: { ok: true, value: 50000 } },
   // Closing the wrapper function early would run the rest as a script of its own: the code is
   // parsed on the host first, and nothing of it runs.
   ...breakouts(),
-  { id: 'compile/braces-in-literals', class: 'compile', code: "const s = '})'; const r = /}\\)/; const t = `})${'}'}`; /* }) */ return s + r.source + t // })", expect: { ok: true, value: '})}\\)})}' } },
+  {
+    id: 'compile/braces-in-literals',
+    class: 'compile',
+    code: "const s = '})'; const r = /}\\)/; const t = `})${'}'}`; /* }) */ return s + r.source + t // })",
+    expect: { ok: true, value: '})}\\)})}' },
+  },
 ];
 
 /**
