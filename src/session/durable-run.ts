@@ -37,8 +37,8 @@ export class DurableRun {
     journal: Journal,
   ) {
     journal.inputs.forEach((input, i) => {
-      if (input.k === 'r') this.results.set(input.c, i);
-      else this.firings.add(input.t);
+      if (input.kind === 'result') this.results.set(input.callId, i);
+      else this.firings.add(input.timer);
     });
   }
 

@@ -20,10 +20,10 @@ import {
   Session,
   type ApprovalDecision,
   type JournalDecision,
-  type JournalEntry,
   type JournalMail,
   type SessionEnvironment,
 } from './session.js';
+import { readJournalEntries } from './journal.js';
 import { StoreCursor } from './store-cursor.js';
 import type { ToolRoute } from './tool-resolver.js';
 import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
@@ -398,7 +398,7 @@ export class SessionManager {
     if (this.journalInStore) {
       // Kept in the session's journal before the client hears 200: should the owner die before
       // it journals the answer, the process that resumes the session applies it (see JournalMail).
-      const mail: JournalMail = { k: 'm', c: callId, input };
+      const mail: JournalMail = { kind: 'mailed-result', callId, input };
       await this.guard(store.appendJournal!(id, [mail], record.expiresAt));
     }
     await this.sendToOwner(record, { t: 'result', s: id, c: callId, input });
@@ -428,7 +428,7 @@ export class SessionManager {
         : new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
     }
     if (this.journalInStore) {
-      const mail: JournalDecision = { k: 'd', c: callId, approve: decision.approve };
+      const mail: JournalDecision = { kind: 'mailed-decision', callId, approve: decision.approve };
       if (decision.reason !== undefined) mail.reason = decision.reason;
       await this.guard(store.appendJournal!(id, [mail], record.expiresAt));
     }
@@ -537,11 +537,11 @@ export class SessionManager {
    */
   private async resume(record: SessionRecord, lastSeq: number, self: boolean): Promise<'moved' | 'not-now' | 'no-journal'> {
     const { store, instanceId, logger } = this.options;
-    const journal = (await store.readJournal!(record.id)) as JournalEntry[];
+    const journal = readJournalEntries(await store.readJournal!(record.id));
     const spec = journal[0];
     // No spec: it was not durable (or ended before its spec was written); a stop entry: its
     // journal outgrew its bounds.
-    if (!spec || spec.k !== 'spec' || journal.some((e) => e.k === 'x')) return 'no-journal';
+    if (!spec || spec.kind !== 'spec' || journal.some((e) => e.kind === 'stop')) return 'no-journal';
     if (this.local.has(record.id)) return 'moved';
     const takeover = { owner: record.owner, lastSeq, ignoreLease: self, leaseMs: this.leaseMs };
     const won = await store.takeOverSession(record.id, takeover, [], { owner: instanceId });
@@ -567,7 +567,7 @@ export class SessionManager {
         allowTool: permissionMatcher(identity.permissions),
         durable: true,
         journalInStore: true,
-        resume: { spec, journal: entries as JournalEntry[], events, expiresAt: record.expiresAt, ...(record.owner ? { previousOwner: record.owner } : {}) },
+        resume: { spec, journal: readJournalEntries(entries), events, expiresAt: record.expiresAt, ...(record.owner ? { previousOwner: record.owner } : {}) },
         epoch: taken?.owner === instanceId ? (taken.epoch ?? 1) : (record.epoch ?? 1) + 1,
       },
       this.env,

@@ -331,7 +331,7 @@ export class Session implements EventSource {
     this.stored = true;
     if (this.journal?.persistent) {
       const spec: JournalSpec = {
-        k: 'spec',
+        kind: 'spec',
         code: this.init.code,
         context: this.init.context,
         limits,
@@ -358,19 +358,19 @@ export class Session implements EventSource {
     this.launch();
     // Client answers another process took for the owner that died before journaling them.
     const answered = new Set<string>();
-    for (const entry of this.init.resume!.journal) if (entry.k === 'r') answered.add(entry.c);
+    for (const entry of this.init.resume!.journal) if (entry.kind === 'result') answered.add(entry.callId);
     for (const entry of this.init.resume!.journal) {
-      if (entry.k !== 'm' || answered.has(entry.c)) continue;
-      answered.add(entry.c);
-      this.submitToolResult(entry.c, entry.input, true).catch(() => {});
+      if (entry.kind !== 'mailed-result' || answered.has(entry.callId)) continue;
+      answered.add(entry.callId);
+      this.submitToolResult(entry.callId, entry.input, true).catch(() => {});
     }
     // Approval decisions another process took for the owner that died before journaling them.
     for (const entry of this.init.resume!.journal) {
-      if (entry.k !== 'd' || answered.has(entry.c) || this.approved.has(entry.c)) continue;
-      answered.add(entry.c);
+      if (entry.kind !== 'mailed-decision' || answered.has(entry.callId) || this.approved.has(entry.callId)) continue;
+      answered.add(entry.callId);
       const decision: ApprovalDecision = { approve: entry.approve };
       if (entry.reason !== undefined) decision.reason = entry.reason;
-      this.decide(entry.c, decision, true).catch(() => {});
+      this.decide(entry.callId, decision, true).catch(() => {});
     }
   }
 
@@ -448,7 +448,7 @@ export class Session implements EventSource {
     }
     this.journal!.load(resume.journal);
     for (const e of resume.events) if (e.type === 'approval_required') this.approvalsAsked.set(e.payload.callId, e.timestamp);
-    for (const entry of resume.journal) if (entry.k === 'a') this.approved.add(entry.c);
+    for (const entry of resume.journal) if (entry.kind === 'approved') this.approved.add(entry.callId);
     this.resumePauses(resume);
     this.emitted = replayCounts(resume.events);
     this.replayLeft = new Map(this.emitted);
@@ -481,16 +481,16 @@ export class Session implements EventSource {
         return;
       }
       const input: JournalInput = inputs[pos]!;
-      if (input.k === 'r') {
-        if (!run.calls.has(input.c)) return;
+      if (input.kind === 'result') {
+        if (!run.calls.has(input.callId)) return;
         run.applyPos++;
-        run.results.delete(input.c);
-        this.apply(input.c, input.s);
+        run.results.delete(input.callId);
+        this.apply(input.callId, input.settlement);
       } else {
         run.applyPos++;
-        run.firings.delete(input.t);
-        run.timers.delete(input.t);
-        this.withSandbox((sandbox) => sandbox.fireTimer(input.t, input.at));
+        run.firings.delete(input.timer);
+        run.timers.delete(input.timer);
+        this.withSandbox((sandbox) => sandbox.fireTimer(input.timer, input.at));
       }
     }
     if (journal.stopped && run.applyPos > 0) {
@@ -525,7 +525,7 @@ export class Session implements EventSource {
   private onTimerDue(run: DurableRun, timer: number): void {
     if (this.ended || this.run !== run || !run.timers.has(timer)) return;
     run.timers.delete(timer);
-    this.journal!.append({ k: 't', t: timer, at: Date.now() });
+    this.journal!.append({ kind: 'timer', timer, at: Date.now() });
     this.pumpInputs();
   }
 
@@ -899,7 +899,7 @@ export class Session implements EventSource {
     if (decision.approve) {
       this.approved.add(callId);
       // The handler runs only once its approval is journaled (a re-run then never asks again).
-      await this.journal?.note({ k: 'a', c: callId, at: Date.now() });
+      await this.journal?.note({ kind: 'approved', callId, at: Date.now() });
       this.awaiting.delete(callId);
       wait.resolve(true);
       return;
@@ -967,8 +967,8 @@ export class Session implements EventSource {
   private resumePauses(resume: ResumeState): void {
     const decided = new Map<string, number>();
     for (const entry of resume.journal) {
-      if (entry.k === 'a') decided.set(entry.c, entry.at);
-      else if (entry.k === 'r' && entry.s.at !== undefined && !decided.has(entry.c)) decided.set(entry.c, entry.s.at);
+      if (entry.kind === 'approved') decided.set(entry.callId, entry.at);
+      else if (entry.kind === 'result' && entry.settlement.at !== undefined && !decided.has(entry.callId)) decided.set(entry.callId, entry.settlement.at);
     }
     const spans: [number, number][] = [];
     for (const e of resume.events) {
@@ -1043,7 +1043,7 @@ export class Session implements EventSource {
         run.calls.has(callId));
     // The settlement objects are this session's own: stamped, not copied.
     settlement.at = Date.now();
-    const index = journal.append({ k: 'r', c: callId, s: settlement });
+    const index = journal.append({ kind: 'result', callId, settlement });
     if (fast) run.fastUpTo = Math.max(run.fastUpTo, index + 1);
     this.pumpInputs();
     return journal.isDurable(index + 1) ? undefined : journal.whenDurable(index + 1);

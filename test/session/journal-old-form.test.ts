@@ -109,6 +109,18 @@ describe('a journal in the one-letter form of release 0.1', () => {
     expect(before.slice(0, events.length)).toEqual(events);
     expect(before.slice(events.length).map((e) => e.type)).toEqual(['tool_result_applied', 'tool_result_applied', 'tool_call']);
 
+    // The answers the mail gave are journaled by this process, in the named form, after the old entries.
+    let stored = await store.readJournal(record.id);
+    for (let i = 0; i < 200 && stored.length < journal.length + 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      stored = await store.readJournal(record.id);
+    }
+    expect(stored.slice(0, journal.length)).toEqual(journal);
+    expect(stored.slice(journal.length)).toEqual([
+      { kind: 'result', callId: (journal[5] as { c: string }).c, settlement: expect.objectContaining({ ok: true, resultJson: '"forty-two"' }) },
+      { kind: 'result', callId: (journal[6] as { c: string }).c, settlement: expect.objectContaining({ ok: false }) },
+    ]);
+
     await manager.submitToolResult(record.id, ask.payload.callId, { result: 'last' }, undefined);
     const rest = await readUntil(cursor, (e) => e.type === 'final');
     const final = rest.at(-1)!;
