@@ -34,6 +34,8 @@ import {
 } from './types.js';
 import { unref } from '../util/timers.js';
 import { utf8Length as byteLength } from '../util/bytes.js';
+import { deepFreeze, deferred, hash36 } from './session-util.js';
+import { encodeResult, toolError } from './tool-outcome.js';
 
 /** What a session needs from the broker around it. */
 export interface SessionEnvironment {
@@ -675,7 +677,7 @@ export class Session implements EventSource {
     if (!current || current.settled) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
     const settlement: ToolSettlement = input.error
       ? { ok: false, error: { message: String(input.error.message), code: input.error.code ?? 'TOOL_ERROR' } }
-      : this.encodeResult(input.result);
+      : encodeResult(input.result, this.init.limits.maxResultBytes);
     // A durable session answers once the result is journaled.
     await this.settle(callId, settlement);
   }
@@ -801,7 +803,7 @@ export class Session implements EventSource {
     let result: unknown;
     try {
       result = await handler(args, context);
-      settlement = this.encodeResult(result);
+      settlement = encodeResult(result, this.init.limits.maxResultBytes);
     } catch (err) {
       settlement = { ok: false, error: toolError(err, this.init.limits.maxResultBytes) };
     }
@@ -997,21 +999,6 @@ export class Session implements EventSource {
       if (stop > start) this.pausedMs += stop - start;
       end = Math.max(end, to);
     }
-  }
-
-  private encodeResult(result: unknown): ToolSettlement {
-    if (result === undefined) return { ok: true };
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(result);
-    } catch (err) {
-      return { ok: false, error: { code: 'TOOL_ERROR', message: `the tool result is not JSON-serializable: ${(err as Error).message}` } };
-    }
-    if (json === undefined) return { ok: true };
-    if (byteLength(json) > this.init.limits.maxResultBytes) {
-      return { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the tool result exceeds ${this.init.limits.maxResultBytes} bytes` } };
-    }
-    return { ok: true, resultJson: json };
   }
 
   /**
@@ -1498,62 +1485,3 @@ export class Session implements EventSource {
     return record;
   }
 }
-
-/** FNV-1a of `s`, base 36. */
-function hash36(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(36);
-}
-
-/**
- * What a failed tool call gives the guest: the error's code and message, and its `details` as
- * JSON would carry them (a `Date` becomes its ISO string, functions and `undefined` go). Details
- * that JSON cannot carry (a `BigInt`, a cycle) or that are larger than a tool result may be
- * are left out: the call still fails with its own code.
- */
-function toolError(err: unknown, maxDetailsBytes: number): { code: string; message: string; details?: unknown } {
-  // The thrown value is the handler's: reading it may throw too (a getter), and then the call
-  // fails plainly instead of never settling.
-  try {
-    if (err instanceof BrokerError) {
-      const out: { code: string; message: string; details?: unknown } = { code: String(err.code), message: String(err.message) };
-      const details = jsonDetails(err.details, maxDetailsBytes);
-      if (details !== undefined) out.details = details;
-      return out;
-    }
-    const message = err instanceof Error ? String(err.message) : typeof err === 'string' ? err : 'the tool failed';
-    return { code: 'TOOL_ERROR', message };
-  } catch {
-    return { code: 'TOOL_ERROR', message: 'the tool failed' };
-  }
-}
-
-function jsonDetails(details: unknown, maxBytes: number): unknown {
-  if (details === undefined) return undefined;
-  try {
-    const json = JSON.stringify(details);
-    return json === undefined || byteLength(json) > maxBytes ? undefined : JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
-
