@@ -6,7 +6,6 @@ import {
   type EventType,
   type FinalPayload,
   type StreamEvent,
-  type ToolProgressPayload,
 } from '../protocol/events.js';
 import type { Executor } from '../pool/executor.js';
 import { logsToolArgs } from '../observability/logger.js';
@@ -17,7 +16,7 @@ import { truncateJson } from '../protocol/truncate.js';
 import { isFenced, isStoreUnavailable } from '../store/errors.js';
 import type { BrokerStore, SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ToolDefinition, ToolProgress } from '../tools/types.js';
+import type { CallerIdentity, ToolDefinition } from '../tools/types.js';
 import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
@@ -36,6 +35,8 @@ import { unref } from '../util/timers.js';
 import { utf8Length as byteLength } from '../util/bytes.js';
 import { deepFreeze, deferred, hash36 } from './session-util.js';
 import { encodeResult, toolError } from './tool-outcome.js';
+import { OutputBudget } from './output-budget.js';
+import { ProgressThrottle } from './progress.js';
 
 /** What a session needs from the broker around it. */
 export interface SessionEnvironment {
@@ -127,10 +128,6 @@ type CallState = {
   settled?: boolean;
 };
 
-/** At most one `tool_progress` event per call in this window (ms). */
-const PROGRESS_INTERVAL_MS = 100;
-const MAX_PROGRESS_MESSAGE = 1024;
-
 /** A call that waits for its approval decision (see `Session.decide`). */
 type ApprovalWait = {
   resolve: (approved: boolean) => void;
@@ -149,8 +146,6 @@ export interface ApprovalDecision {
 export function approvalKey(callId: string): string {
   return `a:${callId}`;
 }
-
-type ProgressState = { last: number; pending?: ToolProgressPayload; timer?: ReturnType<typeof setTimeout> };
 
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
 
@@ -186,13 +181,11 @@ export class Session implements EventSource {
   /** While such waits run: since when, how far the deadline was moved for them, and each wait's end. */
   private pause: { since: number; shifted: number; waits: Map<string, number> } | undefined;
   /** Throttling of `tool_progress` per callId. */
-  private readonly progressStates = new Map<string, ProgressState>();
+  private readonly toolProgress: ProgressThrottle;
   private toolCallCount = 0;
   private stdoutBytes = 0;
   /** Bytes counted against `limits.outputBudgetBytes`. */
-  private outputBytes = 0;
-  /** Set once the budget is exceeded: the session ends with it, whatever the sandbox says. */
-  private overBudget: { code: string; message: string } | undefined;
+  private readonly budget: OutputBudget;
   private readonly startedAt: number;
   private readonly seed: number;
   /** Durable sessions: every input the guest got, in order (see journal.ts). */
@@ -249,7 +242,7 @@ export class Session implements EventSource {
       // Settled, or the session ended: a signal that has fired.
       return AbortSignal.abort();
     },
-    reportProgress: (callId, update) => this.reportProgress(callId, update),
+    reportProgress: (callId, update) => this.toolProgress.report(callId, update),
   };
   /** Resolves when the final event is stored and visible. */
   readonly finished: Promise<void>;
@@ -290,6 +283,19 @@ export class Session implements EventSource {
     Object.assign(this.callOwner, { id: init.id, identity: init.identity, contextFrozen: this.contextFrozen });
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     if (init.attached) this.readers = 1;
+    this.budget = new OutputBudget(init.limits.outputBudgetBytes);
+    this.toolProgress = new ProgressThrottle(
+      (payload) => this.emit('tool_progress', payload),
+      (callId) => !this.ended && this.calls.has(callId),
+    );
+  }
+
+  /** Counts `bytes` against the output budget; false (and the session ends) when over it. */
+  private spend(bytes: number, what: string): boolean {
+    if (this.ended || this.budget.over) return false;
+    if (this.budget.spend(bytes, what)) return true;
+    this.abort(this.budget.over!.code, this.budget.over!.message);
+    return false;
   }
 
   get limits(): BrokerLimits {
@@ -1042,8 +1048,7 @@ export class Session implements EventSource {
     if (!call || this.ended) return;
     const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
     if (!this.spend(received, 'a tool result')) return;
-    this.flushProgress(callId);
-    this.progressStates.delete(callId);
+    this.toolProgress.finish(callId);
     this.calls.delete(callId);
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
@@ -1063,76 +1068,6 @@ export class Session implements EventSource {
       this.env.logger.info(line, LOG.toolCall);
     }
     this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
-  }
-
-  // ---- tool progress --------------------------------------------------------------------
-
-  private reportProgress(callId: string, update: ToolProgress): void {
-    if (this.ended || !this.calls.has(callId) || !update || typeof update !== 'object') return;
-    const payload: ToolProgressPayload = { callId };
-    if (typeof update.message === 'string') payload.message = update.message.slice(0, MAX_PROGRESS_MESSAGE);
-    if (typeof update.progress === 'number' && Number.isFinite(update.progress)) payload.progress = update.progress;
-    if (typeof update.total === 'number' && Number.isFinite(update.total)) payload.total = update.total;
-    let state = this.progressStates.get(callId);
-    if (!state) {
-      state = { last: -Infinity };
-      this.progressStates.set(callId, state);
-    }
-    const now = Date.now();
-    if (state.timer === undefined && now - state.last >= PROGRESS_INTERVAL_MS) {
-      state.last = now;
-      this.emit('tool_progress', payload);
-      return;
-    }
-    state.pending = payload;
-    if (state.timer === undefined) {
-      state.timer = setTimeout(() => this.flushProgress(callId), Math.max(0, state.last + PROGRESS_INTERVAL_MS - now));
-      unref(state.timer);
-    }
-  }
-
-  /** Sends the call's kept progress report, if any. */
-  private flushProgress(callId: string): void {
-    const state = this.progressStates.get(callId);
-    if (!state) return;
-    if (state.timer !== undefined) clearTimeout(state.timer);
-    state.timer = undefined;
-    const pending = state.pending;
-    state.pending = undefined;
-    if (!this.calls.has(callId)) {
-      this.progressStates.delete(callId);
-      return;
-    }
-    if (pending && !this.ended) {
-      state.last = Date.now();
-      this.emit('tool_progress', pending);
-    }
-  }
-
-  // ---- output budget --------------------------------------------------------------------
-
-  private fits(bytes: number): boolean {
-    const budget = this.init.limits.outputBudgetBytes;
-    return budget === undefined || this.outputBytes + bytes <= budget;
-  }
-
-  private budgetFailure(what: string): { code: string; message: string } {
-    return {
-      code: 'OUTPUT_BUDGET_EXCEEDED',
-      message: `${what} would take the session's output past its budget of ${this.init.limits.outputBudgetBytes} bytes`,
-    };
-  }
-
-  /** Counts `bytes` against the output budget; false (and the session ends) when over it. */
-  private spend(bytes: number, what: string): boolean {
-    if (this.ended || this.overBudget) return false;
-    if (this.fits(bytes)) {
-      this.outputBytes += bytes;
-      return true;
-    }
-    this.overBudget = this.budgetFailure(what);
-    this.abort(this.overBudget.code, this.overBudget.message);
-    return false;
   }
 
   // ---- ending ---------------------------------------------------------------------------
@@ -1175,15 +1110,14 @@ export class Session implements EventSource {
       else outcome = { ok: true, resultJson: cut };
       truncated = cut !== undefined;
     }
-    if (this.overBudget) outcome = { ok: false, error: this.overBudget };
+    if (this.budget.over) outcome = { ok: false, error: this.budget.over };
     else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: this.timeoutMessage(outcome.error.message) } };
-    else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
-      outcome = { ok: false, error: this.budgetFailure('the result') };
+    else if (outcome.ok && outcome.resultJson !== undefined && !this.budget.fits(byteLength(outcome.resultJson))) {
+      outcome = { ok: false, error: this.budget.failure('the result') };
     }
     this.ended = true;
     this.stopTimers();
-    for (const state of this.progressStates.values()) if (state.timer !== undefined) clearTimeout(state.timer);
-    this.progressStates.clear();
+    this.toolProgress.clear();
     for (const call of this.calls.values()) call.abort?.abort();
     this.calls.clear();
     for (const wait of this.awaiting.values()) {
@@ -1233,7 +1167,7 @@ export class Session implements EventSource {
   /** Whether a crashed sandbox may be replaced by a re-run of the code from the journal. */
   private restartable(): boolean {
     const journal = this.journal;
-    if (!journal || journal.stopped || this.aborting || this.overBudget || this.restarts >= MAX_SANDBOX_RESTARTS) return false;
+    if (!journal || journal.stopped || this.aborting || this.budget.over || this.restarts >= MAX_SANDBOX_RESTARTS) return false;
     return Date.now() - this.startedAt < this.init.limits.timeoutMs;
   }
 
@@ -1249,7 +1183,7 @@ export class Session implements EventSource {
     this.replayLeft = new Map(this.emitted);
     this.toolCallCount = 0;
     this.stdoutBytes = 0;
-    this.outputBytes = 0;
+    this.budget.reset();
     this.sandbox = undefined;
     this.early = [];
     this.startSandbox();
@@ -1435,8 +1369,7 @@ export class Session implements EventSource {
     const running = !this.ended;
     this.ended = true;
     this.stopTimers();
-    for (const state of this.progressStates.values()) if (state.timer !== undefined) clearTimeout(state.timer);
-    this.progressStates.clear();
+    this.toolProgress.clear();
     for (const call of this.calls.values()) call.abort?.abort();
     this.calls.clear();
     this.run?.dispose();
