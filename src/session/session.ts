@@ -37,6 +37,7 @@ import { deepFreeze, deferred, hash36 } from './session-util.js';
 import { encodeResult, toolError } from './tool-outcome.js';
 import { OutputBudget } from './output-budget.js';
 import { ProgressThrottle } from './progress.js';
+import { ReaderPresence } from './readers.js';
 
 /** What a session needs from the broker around it. */
 export interface SessionEnvironment {
@@ -224,12 +225,10 @@ export class Session implements EventSource {
   private writesIdle = true;
   /** Made when a reader waits; resolved (and dropped) when new events are visible. */
   private more: { promise: Promise<void>; resolve: () => void } | undefined;
-  private readers = 0;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
-  private grace: ReturnType<typeof setTimeout> | undefined;
-  /** Readers in other processes, each held until its timer lapses or it lets go. */
-  private readonly remoteReaders = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Who reads the session, and the disconnect grace. */
+  private readonly readers: ReaderPresence;
   private readonly contextFrozen: Readonly<Record<string, unknown>>;
   /** What the contexts of this session's tool calls read (see tool-context.ts). */
   private readonly callOwner: CallOwner = {
@@ -282,7 +281,12 @@ export class Session implements EventSource {
     this.contextFrozen = deepFreeze(structuredClone(init.context));
     Object.assign(this.callOwner, { id: init.id, identity: init.identity, contextFrozen: this.contextFrozen });
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    if (init.attached) this.readers = 1;
+    this.readers = new ReaderPresence(
+      init.attached,
+      init.limits.disconnectGraceMs,
+      () => this.ended,
+      () => this.abort('CANCELLED', 'no client read the session within disconnectGraceMs'),
+    );
     this.budget = new OutputBudget(init.limits.outputBudgetBytes);
     this.toolProgress = new ProgressThrottle(
       (payload) => this.emit('tool_progress', payload),
@@ -393,7 +397,7 @@ export class Session implements EventSource {
       Math.max(0, this.expiresAt - Date.now()),
     );
     unref(this.expiry);
-    if (!this.init.attached) this.startGrace();
+    if (!this.init.attached) this.readers.startGrace();
     this.launched = true;
     this.startSandbox();
   }
@@ -547,13 +551,13 @@ export class Session implements EventSource {
 
   /** Reads events with `seq > afterSeq`, then live ones until `final`. */
   read(afterSeq: number, accept?: (e: StreamEvent) => boolean): EventCursor {
-    this.attach();
-    return new LocalCursor(this, afterSeq, accept, () => this.detach());
+    this.readers.attach();
+    return new LocalCursor(this, afterSeq, accept, () => this.readers.detach());
   }
 
   /** Takes over the reader the session was created with (the creating stream). */
   readAsCreator(accept?: (e: StreamEvent) => boolean): EventCursor {
-    return new LocalCursor(this, 0, accept, () => this.detach());
+    return new LocalCursor(this, 0, accept, () => this.readers.detach());
   }
 
   waitForMore(): Promise<void> {
@@ -592,55 +596,19 @@ export class Session implements EventSource {
     this.onCodeStarted = undefined;
   }
 
+  /** A reader of this session in another process: see `ReaderPresence.holdRemote`. */
+  holdRemoteReader(readerId: string, ttlMs: number): void {
+    this.readers.holdRemote(readerId, ttlMs);
+  }
+
+  releaseRemoteReader(readerId: string): void {
+    this.readers.releaseRemote(readerId);
+  }
+
   /** Resolves when everything emitted so far is stored and visible. */
   settled(): Promise<void> {
     if (this.flushScheduled) this.flush();
     return this.writes;
-  }
-
-  /**
-   * A reader of this session in another process (it follows the stored events). It counts
-   * for the disconnect grace like a local one until it lets go or `ttlMs` passes without it
-   * renewing the hold (so a reader whose process died is dropped).
-   */
-  holdRemoteReader(readerId: string, ttlMs: number): void {
-    if (this.ended) return;
-    const timer = this.remoteReaders.get(readerId);
-    if (timer !== undefined) clearTimeout(timer);
-    else this.attach();
-    const lapse = setTimeout(() => this.releaseRemoteReader(readerId), ttlMs);
-    unref(lapse);
-    this.remoteReaders.set(readerId, lapse);
-  }
-
-  releaseRemoteReader(readerId: string): void {
-    const timer = this.remoteReaders.get(readerId);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.remoteReaders.delete(readerId);
-    this.detach();
-  }
-
-  private attach(): void {
-    this.readers++;
-    if (this.grace !== undefined) {
-      clearTimeout(this.grace);
-      this.grace = undefined;
-    }
-  }
-
-  private detach(): void {
-    this.readers = Math.max(0, this.readers - 1);
-    if (this.readers === 0 && !this.ended) this.startGrace();
-  }
-
-  private startGrace(): void {
-    if (this.grace !== undefined || this.ended) return;
-    this.grace = setTimeout(() => {
-      this.grace = undefined;
-      if (this.readers === 0) this.abort('CANCELLED', 'no client read the session within disconnectGraceMs');
-    }, this.init.limits.disconnectGraceMs);
-    unref(this.grace);
   }
 
   // ---- commands -------------------------------------------------------------------------
@@ -1192,10 +1160,8 @@ export class Session implements EventSource {
   private stopTimers(): void {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     if (this.expiry !== undefined) clearTimeout(this.expiry);
-    if (this.grace !== undefined) clearTimeout(this.grace);
-    this.heartbeat = this.expiry = this.grace = undefined;
-    for (const timer of this.remoteReaders.values()) clearTimeout(timer);
-    this.remoteReaders.clear();
+    this.heartbeat = this.expiry = undefined;
+    this.readers.stop();
   }
 
   // ---- events and storage ---------------------------------------------------------------
