@@ -38,6 +38,7 @@ import { encodeResult, toolError } from './tool-outcome.js';
 import { OutputBudget } from './output-budget.js';
 import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
+import { DeadlinePause } from './deadline-pause.js';
 
 /** What a session needs from the broker around it. */
 export interface SessionEnvironment {
@@ -174,13 +175,8 @@ export class Session implements EventSource {
   private readonly approved = new Set<string>();
   /** Calls waiting for an approval decision. */
   private readonly awaiting = new Map<string, ApprovalWait>();
-  /**
-   * Time spent in waits for approvals that have their own timeout (`approvalTimeoutMs`), in
-   * ms: it does not count against the execution timeout (the sandbox's deadline moves by it).
-   */
-  private pausedMs = 0;
-  /** While such waits run: since when, how far the deadline was moved for them, and each wait's end. */
-  private pause: { since: number; shifted: number; waits: Map<string, number> } | undefined;
+  /** Waits for approvals that have their own timeout: they do not count against the execution timeout. */
+  private readonly pause = new DeadlinePause((delta) => this.withSandbox((sandbox) => sandbox.extendDeadline(delta)));
   /** Throttling of `tool_progress` per callId. */
   private readonly toolProgress: ProgressThrottle;
   private toolCallCount = 0;
@@ -436,7 +432,7 @@ export class Session implements EventSource {
         ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
         limits: {
           // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
-          timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pausedMs + (this.pause?.shifted ?? 0) - Date.now()),
+          timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pause.shiftMs - Date.now()),
           memoryLimitBytes: limits.memoryLimitBytes,
           maxStackBytes: limits.maxStackBytes,
           maxStdoutBytes: limits.maxStdoutBytes,
@@ -461,7 +457,10 @@ export class Session implements EventSource {
     this.journal!.load(resume.journal);
     for (const e of resume.events) if (e.type === 'approval_required') this.approvalsAsked.set(e.payload.callId, e.timestamp);
     for (const entry of resume.journal) if (entry.kind === 'approved') this.approved.add(entry.callId);
-    this.resumePauses(resume);
+    this.pause.restore(resume, (toolName) => {
+      const route = this.env.resolveTool(toolName);
+      return route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
+    });
     this.emitted = replayCounts(resume.events);
     this.replayLeft = new Map(this.emitted);
     this.checkReplayed();
@@ -826,7 +825,7 @@ export class Session implements EventSource {
         const since = asked ?? Date.now();
         wait.timer = setTimeout(() => void this.approvalTimedOut(callId, wait), Math.max(0, since + limit - Date.now()));
         unref(wait.timer);
-        this.pauseDeadline(callId, since, since + limit);
+        this.pause.begin(callId, since, since + limit);
       }
       if (asked !== undefined) return;
       this.approvalsAsked.set(callId, Date.now());
@@ -870,7 +869,7 @@ export class Session implements EventSource {
   private async applyDecision(callId: string, wait: ApprovalWait, decision: ApprovalDecision): Promise<void> {
     wait.deciding = true;
     if (wait.timer !== undefined) clearTimeout(wait.timer);
-    this.resumeDeadline(callId);
+    this.pause.end(callId);
     this.logApproval(callId, decision.approve ? 'approved' : 'rejected');
     if (decision.approve) {
       this.approved.add(callId);
@@ -897,7 +896,7 @@ export class Session implements EventSource {
     if (!(await this.claim(approvalKey(callId)))) return;
     if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
     wait.deciding = true;
-    this.resumeDeadline(callId);
+    this.pause.end(callId);
     this.logApproval(callId, 'timed out');
     this.awaiting.delete(callId);
     wait.resolve(false);
@@ -907,72 +906,6 @@ export class Session implements EventSource {
   private logApproval(callId: string, decision: 'approved' | 'rejected' | 'timed out'): void {
     const tool = this.calls.get(callId)?.toolName;
     this.env.logger.info({ sessionId: this.id, callId, tool, decision }, LOG.approval);
-  }
-
-  /**
-   * A wait that must not count against the execution timeout began at `since` and ends by
-   * `until`: the sandbox's deadline moves so that it cannot pass during the wait. Overlapping
-   * waits pause the clock once.
-   */
-  private pauseDeadline(callId: string, since: number, until: number): void {
-    const pause = (this.pause ??= { since, shifted: 0, waits: new Map() });
-    pause.waits.set(callId, until);
-    const need = until - pause.since;
-    if (need <= pause.shifted) return;
-    const delta = need - pause.shifted;
-    pause.shifted = need;
-    this.withSandbox((sandbox) => sandbox.extendDeadline(delta));
-  }
-
-  /** Such a wait ended: once none is left, the deadline is moved back to count exactly the time paused. */
-  private resumeDeadline(callId: string): void {
-    const pause = this.pause;
-    if (!pause || !pause.waits.delete(callId) || pause.waits.size > 0) return;
-    this.pause = undefined;
-    const waited = Math.max(0, Date.now() - pause.since);
-    this.pausedMs += waited;
-    const delta = waited - pause.shifted;
-    if (delta !== 0) this.withSandbox((sandbox) => sandbox.extendDeadline(delta));
-  }
-
-  /**
-   * A resumed session: the time its earlier runs paused for approvals with their own timeout
-   * (from each `approval_required` to its decision), and the waits still running (their
-   * calls ask again in the re-run, which finds them paused already).
-   */
-  private resumePauses(resume: ResumeState): void {
-    const decided = new Map<string, number>();
-    for (const entry of resume.journal) {
-      if (entry.kind === 'approved') decided.set(entry.callId, entry.at);
-      else if (entry.kind === 'result' && entry.settlement.at !== undefined && !decided.has(entry.callId)) decided.set(entry.callId, entry.settlement.at);
-    }
-    const spans: [number, number][] = [];
-    for (const e of resume.events) {
-      if (e.type !== 'approval_required') continue;
-      const route = this.env.resolveTool(e.payload.toolName);
-      const limit = route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
-      if (limit === undefined) continue;
-      const end = decided.get(e.payload.callId);
-      if (end !== undefined) spans.push([e.timestamp, Math.min(end, e.timestamp + limit)]);
-      else {
-        const pause = (this.pause ??= { since: e.timestamp, shifted: 0, waits: new Map() });
-        pause.since = Math.min(pause.since, e.timestamp);
-        pause.waits.set(e.payload.callId, e.timestamp + limit);
-      }
-    }
-    if (this.pause) {
-      const pause = this.pause;
-      pause.shifted = Math.max(0, ...[...pause.waits.values()].map((until) => until - pause.since));
-    }
-    spans.sort((a, b) => a[0] - b[0]);
-    let end = -Infinity;
-    for (const [from, to] of spans) {
-      // Time already inside an earlier span, or inside the pause still running, counts once.
-      const start = Math.max(from, end);
-      const stop = this.pause ? Math.min(to, this.pause.since) : to;
-      if (stop > start) this.pausedMs += stop - start;
-      end = Math.max(end, to);
-    }
   }
 
   /**
