@@ -1,6 +1,5 @@
 import { BrokerError } from '../protocol/errors.js';
 import {
-  PROTOCOL_VERSION,
   type CatalogChangedPayload,
   type EventPayloads,
   type EventType,
@@ -33,11 +32,12 @@ import {
 } from './types.js';
 import { unref } from '../util/timers.js';
 import { utf8Length as byteLength } from '../util/bytes.js';
-import { deepFreeze, deferred, hash36 } from './session-util.js';
+import { deepFreeze, hash36 } from './session-util.js';
 import { encodeResult, toolError } from './tool-outcome.js';
 import { OutputBudget } from './output-budget.js';
 import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
+import { EventLog } from './event-log.js';
 import { DeadlinePause } from './deadline-pause.js';
 
 /** What a session needs from the broker around it. */
@@ -158,11 +158,8 @@ export class Session implements EventSource {
   readonly createdAt: number;
   readonly expiresAt: number;
   status: SessionStatus = 'pending';
-  /** Events already stored, in seq order; what readers see. */
-  readonly events: StreamEvent[] = [];
   complete = false;
 
-  private seq = 0;
   private sandbox: SandboxHandle | undefined;
   /** Commands for the sandbox issued while its first run is still on the stack. */
   private early: ((sandbox: SandboxHandle) => void)[] | undefined = [];
@@ -213,14 +210,8 @@ export class Session implements EventSource {
   /** The record and first event are stored: the session's hold is renewed from then on. */
   private stored = false;
   private restoring: Promise<boolean> | undefined;
-  private queue: StreamEvent[] = [];
-  private pendingPatch: SessionPatch | undefined;
-  private flushScheduled = false;
-  private writes: Promise<void> = Promise.resolve();
-  /** No write to the store is in flight (so a synchronous append keeps the order). */
-  private writesIdle = true;
-  /** Made when a reader waits; resolved (and dropped) when new events are visible. */
-  private more: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** The session's events: numbered, batched to the store, shown to readers once stored. */
+  private readonly log: EventLog;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
   /** Who reads the session, and the disconnect grace. */
@@ -272,6 +263,14 @@ export class Session implements EventSource {
       );
       this.emitted = new Map();
     }
+    this.log = new EventLog({
+      sessionId: init.id,
+      store: env.store,
+      journal: this.journal?.persistent ? this.journal : undefined,
+      ended: () => this.ended,
+      fence: () => this.fence,
+      ownerWrite: (what, write) => this.ownerWrite(what, write),
+    });
     if (resume) this.prepareReplay(resume);
     else this.resolveReplayed();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
@@ -298,6 +297,11 @@ export class Session implements EventSource {
     return false;
   }
 
+  /** Events already stored, in seq order; what readers see. */
+  get events(): readonly StreamEvent[] {
+    return this.log.events;
+  }
+
   get limits(): BrokerLimits {
     return this.init.limits;
   }
@@ -321,7 +325,7 @@ export class Session implements EventSource {
     if (this.init.resume) return this.startResumed();
     const { limits, basePath, id } = this.init;
     const base = `${basePath}/sessions/${id}`;
-    const initEvent = this.envelope('session_init', {
+    const initEvent = this.log.envelope('session_init', {
       expiresAt: new Date(this.expiresAt).toISOString(),
       limits: {
         timeoutMs: limits.timeoutMs,
@@ -351,7 +355,7 @@ export class Session implements EventSource {
       // Written with the first inputs or events, or soon: a session that ends at once never writes it.
       this.journal.setSpec(spec, SPEC_DELAY_MS);
     }
-    this.makeVisible([initEvent]);
+    this.log.show([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
     this.env.logger.debug({ sessionId: id, tenant: this.tenant }, LOG.sessionStarted);
     this.launch();
@@ -450,10 +454,7 @@ export class Session implements EventSource {
   }
 
   private prepareReplay(resume: ResumeState): void {
-    for (const e of resume.events) {
-      this.events.push(e);
-      this.seq = Math.max(this.seq, e.seq);
-    }
+    this.log.load(resume.events);
     this.journal!.load(resume.journal);
     for (const e of resume.events) if (e.type === 'approval_required') this.approvalsAsked.set(e.payload.callId, e.timestamp);
     for (const entry of resume.journal) if (entry.kind === 'approved') this.approved.add(entry.callId);
@@ -560,7 +561,7 @@ export class Session implements EventSource {
   }
 
   waitForMore(): Promise<void> {
-    return (this.more ??= deferred()).promise;
+    return this.log.waitForMore();
   }
 
   /** True once `final` is stored and visible (a moment before `complete`). */
@@ -606,8 +607,7 @@ export class Session implements EventSource {
 
   /** Resolves when everything emitted so far is stored and visible. */
   settled(): Promise<void> {
-    if (this.flushScheduled) this.flush();
-    return this.writes;
+    return this.log.settled();
   }
 
   // ---- commands -------------------------------------------------------------------------
@@ -1045,14 +1045,15 @@ export class Session implements EventSource {
       final = { ok: false, error, stats };
     }
     this.status = FINAL_STATUS[outcome.ok ? 'ok' : 'error'];
-    this.pendingPatch = { status: this.status, endedAt: Date.now() };
-    if (!outcome.ok) this.pendingPatch.errorCode = outcome.error.code;
+    const patch: SessionPatch = { status: this.status, endedAt: Date.now() };
+    if (!outcome.ok) patch.errorCode = outcome.error.code;
+    this.log.patch(patch);
     this.emit('final', final);
     void this.settled().then(() => {
       // Its final write was refused: another process owns the session (and ends it).
       if (this.lost) return;
       this.complete = true;
-      this.wakeReaders();
+      this.log.wake();
       this.resolveFinished();
       const info = this.eventInfo();
       if (final.ok) this.env.emit('session:completed', info, result);
@@ -1099,17 +1100,6 @@ export class Session implements EventSource {
 
   // ---- events and storage ---------------------------------------------------------------
 
-  private envelope<T extends EventType>(type: T, payload: EventPayloads[T]): StreamEvent {
-    return {
-      protocolVersion: PROTOCOL_VERSION,
-      sessionId: this.id,
-      seq: ++this.seq,
-      timestamp: Date.now(),
-      type,
-      payload,
-    } as StreamEvent;
-  }
-
   private emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
     if (this.complete) return;
     const left = this.replayLeft?.get(type);
@@ -1120,47 +1110,7 @@ export class Session implements EventSource {
       return;
     }
     if (this.emitted) countEvent(this.emitted, type);
-    this.queue.push(this.envelope(type, payload));
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  /** Stores what was emitted since the last flush in one write, then shows it to readers. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    const patch = this.pendingPatch;
-    this.queue = [];
-    this.pendingPatch = undefined;
-    if (batch.length === 0 && !patch) return;
-    const last = batch[batch.length - 1];
-    if (last && patch) patch.lastSeq = last.seq;
-    // Durable sessions store no event before the inputs that led to it are journaled.
-    const journal = this.journal?.persistent ? this.journal : undefined;
-    const need = journal ? journal.inputs.length : 0;
-    if (journal && !this.ended) journal.kick();
-    const store = this.env.store;
-    if (!journal && store.appendEventsNow && this.writesIdle) {
-      // A store in this process (memory): stored and visible now, no promise chain per batch.
-      store.appendEventsNow(this.id, batch, patch);
-      this.makeVisible(batch);
-      return;
-    }
-    this.writesIdle = false;
-    const written = (this.writes = this.writes.then(async () => {
-      if (journal && !journal.isDurable(need)) await journal.whenDurable(need);
-      const { store } = this.env;
-      // A shared store publishes the batch to readers elsewhere in the same step, once stored
-      // (and never for a write its fence refused).
-      const write = store.shared ? { fence: this.fence, notify: JSON.stringify(batch) } : undefined;
-      // Not written because another process owns the session: never shown. A failure that was
-      // only logged (not an outage, not fenced) is shown, as the session goes on in memory.
-      const done = await this.ownerWrite('storing session events', () => store.appendEvents(this.id, batch, patch, write));
-      if (done !== false) this.makeVisible(batch);
-      if (this.writes === written) this.writesIdle = true;
-    }));
+    this.log.push(this.log.envelope(type, payload));
   }
 
   // ---- ownership (shared stores) --------------------------------------------------------
@@ -1235,7 +1185,7 @@ export class Session implements EventSource {
         for (const [callId, call] of this.calls) if (call.handler === 'client' && !call.settled) pending.push(callId);
         const answer = await store.restoreSession!({
           record: this.record(),
-          events: this.events,
+          events: this.log.events,
           journal: this.journal?.durableEntries() ?? [],
           pending,
           fence: this.fence!,
@@ -1273,8 +1223,7 @@ export class Session implements EventSource {
     this.calls.clear();
     this.run?.dispose();
     this.journal?.close();
-    this.queue = [];
-    this.pendingPatch = undefined;
+    this.log.discard();
     // The sandbox ends without a word: its outcome is ignored (the session has ended here).
     if (running && this.launched) this.withSandbox((sandbox) => sandbox.abort({ code: 'SESSION_LOST', message: 'another process owns the session' }));
     if (this.replayLeft) {
@@ -1282,7 +1231,7 @@ export class Session implements EventSource {
       this.resolveReplayed();
     }
     this.complete = true;
-    this.wakeReaders();
+    this.log.wake();
     this.resolveFinished();
     this.env.onEnded(this);
   }
@@ -1292,17 +1241,6 @@ export class Session implements EventSource {
     return this.lost && this.env.handoff ? this.env.handoff(this.id, afterSeq, accept) : undefined;
   }
 
-  private makeVisible(batch: StreamEvent[]): void {
-    for (const e of batch) this.events.push(e);
-    this.wakeReaders();
-  }
-
-  private wakeReaders(): void {
-    const current = this.more;
-    this.more = undefined;
-    current?.resolve();
-  }
-
   private record(): SessionRecord {
     const record: SessionRecord = {
       id: this.id,
@@ -1310,7 +1248,7 @@ export class Session implements EventSource {
       createdAt: this.createdAt,
       expiresAt: this.expiresAt,
       owner: this.init.owner,
-      lastSeq: this.events.length ? this.events[this.events.length - 1]!.seq : 0,
+      lastSeq: this.log.lastSeq,
     };
     if (this.env.store.shared) record.epoch = this.init.epoch ?? 1;
     if (this.tenant !== undefined) record.tenant = this.tenant;
