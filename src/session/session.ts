@@ -15,7 +15,7 @@ import { truncateJson } from '../protocol/truncate.js';
 import { isFenced, isStoreUnavailable } from '../store/errors.js';
 import type { BrokerStore, SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ToolDefinition } from '../tools/types.js';
+import type { CallerIdentity } from '../tools/types.js';
 import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
@@ -38,6 +38,7 @@ import { OutputBudget } from './output-budget.js';
 import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
 import { EventLog } from './event-log.js';
+import { Approvals, type ApprovalDecision } from './approvals.js';
 import { DeadlinePause } from './deadline-pause.js';
 
 /** What a session needs from the broker around it. */
@@ -130,24 +131,7 @@ type CallState = {
   settled?: boolean;
 };
 
-/** A call that waits for its approval decision (see `Session.decide`). */
-type ApprovalWait = {
-  resolve: (approved: boolean) => void;
-  timer?: ReturnType<typeof setTimeout>;
-  /** A decision was taken (claimed) and is being applied: no other is. */
-  deciding?: boolean;
-};
-
-/** A decision on a call that waits for approval. */
-export interface ApprovalDecision {
-  approve: boolean;
-  reason?: string;
-}
-
-/** The store's pending-call mark of a call that waits for approval (claimed by its decision). */
-export function approvalKey(callId: string): string {
-  return `a:${callId}`;
-}
+export { approvalKey, type ApprovalDecision } from './approvals.js';
 
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
 
@@ -166,12 +150,8 @@ export class Session implements EventSource {
   private launched = false;
   private readonly calls = new Map<string, CallState>();
   private readonly resolvedCalls = new Set<string>();
-  /** Calls whose `approval_required` was emitted (by this run or one before it), and when. */
-  private readonly approvalsAsked = new Map<string, number>();
-  /** Calls approved (journaled first, when durable): a re-run runs them without asking. */
-  private readonly approved = new Set<string>();
-  /** Calls waiting for an approval decision. */
-  private readonly awaiting = new Map<string, ApprovalWait>();
+  /** The approvals of calls to tools with `needsApproval`. */
+  private readonly approvals: Approvals;
   /** Waits for approvals that have their own timeout: they do not count against the execution timeout. */
   private readonly pause = new DeadlinePause((delta) => this.withSandbox((sandbox) => sandbox.extendDeadline(delta)));
   /** Throttling of `tool_progress` per callId. */
@@ -263,6 +243,22 @@ export class Session implements EventSource {
       );
       this.emitted = new Map();
     }
+    this.approvals = new Approvals({
+      sessionId: init.id,
+      store: env.store,
+      logger: env.logger,
+      journal: this.journal,
+      pause: this.pause,
+      ended: () => this.ended,
+      running: () => !this.ended && this.status === 'running',
+      replaying: () => (this.replayLeft ? this.replayed : undefined),
+      hasCall: (callId) => this.calls.has(callId),
+      isResolved: (callId) => this.resolvedCalls.has(callId),
+      toolName: (callId) => this.calls.get(callId)?.toolName,
+      settle: (callId, settlement) => this.settle(callId, settlement),
+      claim: (key) => this.claim(key),
+      emit: (payload) => this.emit('approval_required', payload),
+    });
     this.log = new EventLog({
       sessionId: init.id,
       store: env.store,
@@ -378,7 +374,7 @@ export class Session implements EventSource {
     }
     // Approval decisions another process took for the owner that died before journaling them.
     for (const entry of this.init.resume!.journal) {
-      if (entry.kind !== 'mailed-decision' || answered.has(entry.callId) || this.approved.has(entry.callId)) continue;
+      if (entry.kind !== 'mailed-decision' || answered.has(entry.callId) || this.approvals.isApproved(entry.callId)) continue;
       answered.add(entry.callId);
       const decision: ApprovalDecision = { approve: entry.approve };
       if (entry.reason !== undefined) decision.reason = entry.reason;
@@ -456,8 +452,7 @@ export class Session implements EventSource {
   private prepareReplay(resume: ResumeState): void {
     this.log.load(resume.events);
     this.journal!.load(resume.journal);
-    for (const e of resume.events) if (e.type === 'approval_required') this.approvalsAsked.set(e.payload.callId, e.timestamp);
-    for (const entry of resume.journal) if (entry.kind === 'approved') this.approved.add(entry.callId);
+    this.approvals.load(resume);
     this.pause.restore(resume, (toolName) => {
       const route = this.env.resolveTool(toolName);
       return route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
@@ -656,6 +651,14 @@ export class Session implements EventSource {
   }
 
   /**
+   * A decision on a call that waits for approval (see `Approvals.decide`). `claimed` is true
+   * when another process already claimed it in the store.
+   */
+  decide(callId: string, decision: ApprovalDecision, claimed = false): Promise<void> {
+    return this.approvals.decide(callId, decision, claimed);
+  }
+
+  /**
    * Claims a call in the store. When the store cannot be reached the call is applied anyway:
    * every result ends up in this process, where `calls` lets only the first one through, so
    * the store claim only decides which of two submitters hears 409.
@@ -768,7 +771,7 @@ export class Session implements EventSource {
     const context = new ToolCallContext(this.callOwner, callId, call.toolName);
     if (route.kind === 'registry' && route.tool.needsApproval) {
       // Denied, timed out or the session ended: the call is settled (or gone) already.
-      if (!(await this.approval(callId, route.tool, args, context))) return;
+      if (!(await this.approvals.needed(callId, route.tool, args, context))) return;
       if (this.ended || !this.calls.has(callId)) return;
     }
     const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
@@ -785,127 +788,6 @@ export class Session implements EventSource {
       this.env.emit('tool:completed', this.eventInfo(), call.toolName, result);
     }
     this.settle(callId, settlement);
-  }
-
-  // ---- approvals ----------------------------------------------------------------------
-
-  /**
-   * Whether the handler of a tool that may need approval runs: at once when it was approved
-   * before (a re-run) or the predicate says no approval is needed; else after the decision.
-   * False when the call was settled instead (denied, timed out, the predicate threw) or the
-   * session ended.
-   */
-  private async approval(callId: string, tool: ToolDefinition, args: Record<string, unknown>, context: ToolCallContext): Promise<boolean> {
-    if (this.approved.has(callId)) return true;
-    // Asked before (by a run a crash or a resume replaced): the same call waits for the same decision.
-    if (!this.approvalsAsked.has(callId) && typeof tool.needsApproval === 'function') {
-      let needed: boolean;
-      try {
-        needed = !!(await tool.needsApproval(args, context));
-      } catch (err) {
-        this.settle(callId, {
-          ok: false,
-          error: { code: 'TOOL_ERROR', message: `deciding whether ${tool.name} needs approval failed: ${toolError(err, 0).message}` },
-        });
-        return false;
-      }
-      if (this.ended || !this.calls.has(callId)) return false;
-      if (!needed) return true;
-    }
-    return this.waitForApproval(callId, tool, args);
-  }
-
-  private waitForApproval(callId: string, tool: ToolDefinition, args: Record<string, unknown>): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const wait: ApprovalWait = { resolve };
-      this.awaiting.set(callId, wait);
-      const asked = this.approvalsAsked.get(callId);
-      const limit = tool.approvalTimeoutMs;
-      if (limit !== undefined) {
-        const since = asked ?? Date.now();
-        wait.timer = setTimeout(() => void this.approvalTimedOut(callId, wait), Math.max(0, since + limit - Date.now()));
-        unref(wait.timer);
-        this.pause.begin(callId, since, since + limit);
-      }
-      if (asked !== undefined) return;
-      this.approvalsAsked.set(callId, Date.now());
-      // The pending mark is stored before the client can see the request (its decision claims it).
-      const show = () => {
-        if (!this.ended && this.awaiting.get(callId) === wait) this.emit('approval_required', { callId, toolName: tool.name, args });
-      };
-      this.env.store.addPendingCall(this.id, approvalKey(callId)).then(show, (err) => {
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending approval failed');
-        show();
-      });
-    });
-  }
-
-  /**
-   * A decision on a call that waits for approval. `claimed` is true when another process
-   * already claimed it in the store. Approving journals the approval, then runs the handler;
-   * rejecting settles the call with TOOL_APPROVAL_DENIED. Resolves once the decision is
-   * journaled.
-   */
-  async decide(callId: string, decision: ApprovalDecision, claimed = false): Promise<void> {
-    if (this.ended || this.status !== 'running') {
-      throw new BrokerError('CONFLICT', 'the session is no longer running');
-    }
-    if (!this.awaiting.has(callId) && this.replayLeft) await this.replayed;
-    const wait = this.awaiting.get(callId);
-    if (!wait || wait.deciding) {
-      if (this.ended) throw new BrokerError('CONFLICT', 'the session is no longer running');
-      if (this.calls.has(callId) || this.resolvedCalls.has(callId) || this.approvalsAsked.has(callId)) {
-        throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
-      }
-      throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
-    }
-    if (!claimed && !(await this.claim(approvalKey(callId)))) {
-      throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
-    }
-    if (this.awaiting.get(callId) !== wait || wait.deciding) throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
-    await this.applyDecision(callId, wait, decision);
-  }
-
-  private async applyDecision(callId: string, wait: ApprovalWait, decision: ApprovalDecision): Promise<void> {
-    wait.deciding = true;
-    if (wait.timer !== undefined) clearTimeout(wait.timer);
-    this.pause.end(callId);
-    this.logApproval(callId, decision.approve ? 'approved' : 'rejected');
-    if (decision.approve) {
-      this.approved.add(callId);
-      // The handler runs only once its approval is journaled (a re-run then never asks again).
-      await this.journal?.note({ kind: 'approved', callId, at: Date.now() });
-      this.awaiting.delete(callId);
-      wait.resolve(true);
-      return;
-    }
-    this.awaiting.delete(callId);
-    wait.resolve(false);
-    const call = this.calls.get(callId);
-    const reason = typeof decision.reason === 'string' && decision.reason !== '' ? decision.reason : undefined;
-    const message = reason ?? `the call to ${JSON.stringify(call?.toolName ?? '')} was not approved`;
-    const error: { code: string; message: string; details?: unknown } = { code: 'TOOL_APPROVAL_DENIED', message };
-    if (reason !== undefined) error.details = { reason };
-    await this.settle(callId, { ok: false, error });
-  }
-
-  /** A tool's `approvalTimeoutMs` passed: the call is denied, unless a decision was claimed first. */
-  private async approvalTimedOut(callId: string, wait: ApprovalWait): Promise<void> {
-    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
-    // A decision another process claimed is on its way: it wins.
-    if (!(await this.claim(approvalKey(callId)))) return;
-    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
-    wait.deciding = true;
-    this.pause.end(callId);
-    this.logApproval(callId, 'timed out');
-    this.awaiting.delete(callId);
-    wait.resolve(false);
-    await this.settle(callId, { ok: false, error: { code: 'TOOL_APPROVAL_DENIED', message: 'approval timed out' } });
-  }
-
-  private logApproval(callId: string, decision: 'approved' | 'rejected' | 'timed out'): void {
-    const tool = this.calls.get(callId)?.toolName;
-    this.env.logger.info({ sessionId: this.id, callId, tool, decision }, LOG.approval);
   }
 
   /**
@@ -1021,11 +903,7 @@ export class Session implements EventSource {
     this.toolProgress.clear();
     for (const call of this.calls.values()) call.abort?.abort();
     this.calls.clear();
-    for (const wait of this.awaiting.values()) {
-      if (wait.timer !== undefined) clearTimeout(wait.timer);
-      wait.resolve(false);
-    }
-    this.awaiting.clear();
+    this.approvals.endAll();
     const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
     let final: FinalPayload;
     let result: unknown;
