@@ -20,8 +20,8 @@ import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
 import type { ToolRoute } from './tool-resolver.js';
-import { countEvent, DurableRun, MAX_SANDBOX_RESTARTS, replayCounts } from './durable-run.js';
-import { Journal, type JournalInput, type JournalSpec, type ResumeState } from './journal.js';
+import { DurableRun, MAX_SANDBOX_RESTARTS } from './durable-run.js';
+import { Journal, type JournalSpec, type ResumeState } from './journal.js';
 import {
   sessionInfo,
   type BrokerEventMap,
@@ -39,6 +39,7 @@ import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
 import { EventLog } from './event-log.js';
 import { Approvals, type ApprovalDecision } from './approvals.js';
+import { JournalFeed, ReplayedEvents } from './replay.js';
 import { DeadlinePause } from './deadline-pause.js';
 
 /** What a session needs from the broker around it. */
@@ -170,13 +171,12 @@ export class Session implements EventSource {
   private aborting = false;
   /** Between a sandbox crash and the re-run that replaces it. */
   private restarting = false;
-  /** Replay of a re-run: emitted events per type not yet produced again. */
-  private replayLeft: Map<string, number> | undefined;
-  /** Durable sessions: events emitted so far per type (those a re-run produces again). */
-  private emitted: Map<string, number> | undefined;
+  /** Durable sessions: the events a re-run produces again, which are not emitted twice. */
+  private readonly replay: ReplayedEvents | undefined;
+  /** Durable sessions: feeds each run its inputs from the journal. */
+  private readonly feed: JournalFeed | undefined;
   /** Resolves once a resumed session produced again every event stored before (or ended). */
   readonly replayed: Promise<void>;
-  private resolveReplayed!: () => void;
   private readonly callPrefix: string;
   /** The sandbox has run the code up to its first wait (see `progress`). */
   private codeStarted = false;
@@ -226,7 +226,6 @@ export class Session implements EventSource {
     this.expiresAt = resume ? resume.expiresAt : this.createdAt + init.sessionTimeoutMs;
     this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
     this.callPrefix = `c_${hash36(init.id)}_`;
-    this.replayed = new Promise((r) => (this.resolveReplayed = r));
     if (init.durable === true || resume !== undefined) {
       const persist = init.journalInStore === true || resume !== undefined;
       this.journal = new Journal(
@@ -241,8 +240,18 @@ export class Session implements EventSource {
             }
           : undefined,
       );
-      this.emitted = new Map();
+      const journal = this.journal;
+      this.replay = new ReplayedEvents();
+      this.feed = new JournalFeed({
+        journal,
+        run: () => this.run,
+        ended: () => this.ended,
+        apply: (callId, settlement) => this.apply(callId, settlement),
+        fireTimer: (timer, at) => this.withSandbox((sandbox) => sandbox.fireTimer(timer, at)),
+        deadline: () => this.startedAt + this.init.limits.timeoutMs,
+      });
     }
+    this.replayed = this.replay?.done ?? Promise.resolve();
     this.approvals = new Approvals({
       sessionId: init.id,
       store: env.store,
@@ -251,7 +260,7 @@ export class Session implements EventSource {
       pause: this.pause,
       ended: () => this.ended,
       running: () => !this.ended && this.status === 'running',
-      replaying: () => (this.replayLeft ? this.replayed : undefined),
+      replaying: () => (this.replay?.active ? this.replayed : undefined),
       hasCall: (callId) => this.calls.has(callId),
       isResolved: (callId) => this.resolvedCalls.has(callId),
       toolName: (callId) => this.calls.get(callId)?.toolName,
@@ -268,7 +277,7 @@ export class Session implements EventSource {
       ownerWrite: (what, write) => this.ownerWrite(what, write),
     });
     if (resume) this.prepareReplay(resume);
-    else this.resolveReplayed();
+    else this.replay?.end();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
     Object.assign(this.callOwner, { id: init.id, identity: init.identity, contextFrozen: this.contextFrozen });
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
@@ -419,8 +428,9 @@ export class Session implements EventSource {
     };
     if (run) {
       // The session runs the guest's timers: their firings are inputs, journaled like tool outcomes.
-      listener.onTimerSet = (timer, ms) => this.onTimerSet(run, timer, ms);
-      listener.onTimerCleared = (timer) => this.onTimerCleared(run, timer);
+      const feed = this.feed!;
+      listener.onTimerSet = (timer, ms) => feed.timerSet(run, timer, ms);
+      listener.onTimerCleared = (timer) => feed.timerCleared(run, timer);
     }
     // Only code that names `tools` can read it: the rest gets no plan and no global.
     const toolNamespace = this.env.toolNamespace && mentionsTools(this.init.code) ? this.env.toolNamespace(this.init.identity.permissions) : undefined;
@@ -457,84 +467,9 @@ export class Session implements EventSource {
       const route = this.env.resolveTool(toolName);
       return route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
     });
-    this.emitted = replayCounts(resume.events);
-    this.replayLeft = new Map(this.emitted);
-    this.checkReplayed();
+    this.replay!.resume(resume.events);
   }
 
-  private checkReplayed(): void {
-    if (!this.replayLeft) return;
-    for (const n of this.replayLeft.values()) if (n > 0) return;
-    this.replayLeft = undefined;
-    this.resolveReplayed();
-  }
-
-  /**
-   * Gives the current run the journal's inputs in order: each once it is durable (or may go
-   * first, see `settle`) and the run has reached it (made the call it answers).
-   */
-  private pumpInputs(): void {
-    const journal = this.journal!;
-    const run = this.run!;
-    const inputs = journal.inputs;
-    while (run.applyPos < inputs.length && !this.ended && !run.waiting) {
-      const pos = run.applyPos;
-      if (pos >= run.fastUpTo && !journal.isDurable(pos + 1)) {
-        run.waiting = true;
-        void journal.whenDurable(pos + 1).then(() => {
-          run.waiting = false;
-          if (this.run === run) this.pumpInputs();
-        });
-        return;
-      }
-      const input: JournalInput = inputs[pos]!;
-      if (input.kind === 'result') {
-        if (!run.calls.has(input.callId)) return;
-        run.applyPos++;
-        run.results.delete(input.callId);
-        this.apply(input.callId, input.settlement);
-      } else {
-        run.applyPos++;
-        run.firings.delete(input.timer);
-        run.timers.delete(input.timer);
-        this.withSandbox((sandbox) => sandbox.fireTimer(input.timer, input.at));
-      }
-    }
-    if (journal.stopped && run.applyPos > 0) {
-      // No re-run is possible any more: what was given is not kept.
-      journal.trim(run.applyPos);
-      run.fastUpTo = Math.max(0, run.fastUpTo - run.applyPos);
-      run.applyPos = 0;
-    }
-  }
-
-  // ---- timers of durable sessions ---------------------------------------------------------
-
-  /** The guest set a timer: it fires from the journal when its firing is there, else live. */
-  private onTimerSet(run: DurableRun, timer: number, ms: number): void {
-    if (this.ended || this.run !== run) return;
-    // A timer due at or after the deadline never fires live: the deadline ends the run first.
-    // (Set a millisecond after it, its host timer could still fire before the sandbox's own.)
-    if (run.firings.has(timer) || Date.now() + ms >= this.startedAt + this.init.limits.timeoutMs) {
-      run.timers.set(timer, undefined);
-      return;
-    }
-    run.timers.set(timer, setTimeout(() => this.onTimerDue(run, timer), ms));
-  }
-
-  private onTimerCleared(run: DurableRun, timer: number): void {
-    const host = run.timers.get(timer);
-    if (host !== undefined) clearTimeout(host);
-    run.timers.delete(timer);
-  }
-
-  /** A live timer is due: its firing is journaled, then given to the guest in journal order. */
-  private onTimerDue(run: DurableRun, timer: number): void {
-    if (this.ended || this.run !== run || !run.timers.has(timer)) return;
-    run.timers.delete(timer);
-    this.journal!.append({ kind: 'timer', timer, at: Date.now() });
-    this.pumpInputs();
-  }
 
   /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
   private withSandbox(command: (sandbox: SandboxHandle) => void): void {
@@ -631,7 +566,7 @@ export class Session implements EventSource {
     if (this.ended || this.status !== 'running') {
       throw new BrokerError('CONFLICT', 'the session is no longer running');
     }
-    if (!this.calls.has(callId) && this.replayLeft) await this.replayed;
+    if (!this.calls.has(callId) && this.replay?.active) await this.replayed;
     const call = this.calls.get(callId);
     if (!call || call.settled) {
       if (this.resolvedCalls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
@@ -703,7 +638,7 @@ export class Session implements EventSource {
           this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
         }
         this.emit('tool_call', { callId, toolName, args, handler });
-        this.pumpInputs();
+        this.feed!.pump();
         return;
       }
     }
@@ -821,7 +756,7 @@ export class Session implements EventSource {
     settlement.at = Date.now();
     const index = journal.append({ kind: 'result', callId, settlement });
     if (fast) run.fastUpTo = Math.max(run.fastUpTo, index + 1);
-    this.pumpInputs();
+    this.feed!.pump();
     return journal.isDurable(index + 1) ? undefined : journal.whenDurable(index + 1);
   }
 
@@ -836,7 +771,7 @@ export class Session implements EventSource {
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
     // A re-run gives the journaled outcomes again: their calls were logged by the run before.
-    const again = this.replayLeft !== undefined && (this.replayLeft.get('tool_result_applied') ?? 0) > 0;
+    const again = this.replay?.pending('tool_result_applied') === true;
     this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs });
     if (!again) {
       const line: Record<string, unknown> = {
@@ -881,10 +816,7 @@ export class Session implements EventSource {
     }
     this.run?.dispose();
     this.journal?.finish();
-    if (this.replayLeft) {
-      this.replayLeft = undefined;
-      this.resolveReplayed();
-    }
+    if (this.replay?.active) this.replay.end();
     let truncated = false;
     const { maxResultBytes, resultOverflow } = this.init.limits;
     if (outcome.ok && outcome.resultJson !== undefined && resultOverflow === 'truncate' && byteLength(outcome.resultJson) > maxResultBytes) {
@@ -960,7 +892,7 @@ export class Session implements EventSource {
     this.restarts++;
     this.env.logger.warn({ sessionId: this.id, reason, restart: this.restarts }, 'the sandbox crashed: running the session again from its journal');
     this.run?.dispose();
-    this.replayLeft = new Map(this.emitted);
+    this.replay?.rerun();
     this.toolCallCount = 0;
     this.stdoutBytes = 0;
     this.budget.reset();
@@ -980,14 +912,8 @@ export class Session implements EventSource {
 
   private emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
     if (this.complete) return;
-    const left = this.replayLeft?.get(type);
-    if (left !== undefined && left > 0) {
-      // Emitted by an earlier run: the re-run produces it again; it is not emitted twice.
-      this.replayLeft!.set(type, left - 1);
-      this.checkReplayed();
-      return;
-    }
-    if (this.emitted) countEvent(this.emitted, type);
+    // Emitted by an earlier run: the re-run produces it again; it is not emitted twice.
+    if (this.replay?.replays(type)) return;
     this.log.push(this.log.envelope(type, payload));
   }
 
@@ -1104,10 +1030,7 @@ export class Session implements EventSource {
     this.log.discard();
     // The sandbox ends without a word: its outcome is ignored (the session has ended here).
     if (running && this.launched) this.withSandbox((sandbox) => sandbox.abort({ code: 'SESSION_LOST', message: 'another process owns the session' }));
-    if (this.replayLeft) {
-      this.replayLeft = undefined;
-      this.resolveReplayed();
-    }
+    if (this.replay?.active) this.replay.end();
     this.complete = true;
     this.log.wake();
     this.resolveFinished();
