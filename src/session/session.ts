@@ -1,4 +1,3 @@
-import { BrokerError } from '../protocol/errors.js';
 import {
   type CatalogChangedPayload,
   type EventPayloads,
@@ -7,16 +6,13 @@ import {
   type StreamEvent,
 } from '../protocol/events.js';
 import type { Executor } from '../pool/executor.js';
-import { logsToolArgs } from '../observability/logger.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
-import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
+import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/types.js';
 import { mentionsTools } from '../sandbox/tool-namespace.js';
 import { truncateJson } from '../protocol/truncate.js';
 import { isFenced, isStoreUnavailable } from '../store/errors.js';
 import type { BrokerStore, SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
-import { validateArgs } from '../tools/validate.js';
 import type { CallerIdentity } from '../tools/types.js';
-import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
 import type { ToolRoute } from './tool-resolver.js';
@@ -32,14 +28,14 @@ import {
 } from './types.js';
 import { unref } from '../util/timers.js';
 import { utf8Length as byteLength } from '../util/bytes.js';
-import { deepFreeze, hash36 } from './session-util.js';
-import { encodeResult, toolError } from './tool-outcome.js';
+import { deepFreeze } from './session-util.js';
 import { OutputBudget } from './output-budget.js';
 import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
 import { EventLog } from './event-log.js';
 import { Approvals, type ApprovalDecision } from './approvals.js';
 import { JournalFeed, ReplayedEvents } from './replay.js';
+import { ToolCalls } from './tool-calls.js';
 import { DeadlinePause } from './deadline-pause.js';
 
 /** What a session needs from the broker around it. */
@@ -120,18 +116,6 @@ export type {
 /** A durable session that is still running after this long writes its spec (shorter ones never do). */
 const SPEC_DELAY_MS = 20;
 
-type CallState = {
-  sandboxId: number;
-  toolName: string;
-  handler: 'server' | 'client';
-  startedAt: number;
-  abort?: AbortController;
-  /** Kept only when the logger may log argument values (`logToolArgs`). */
-  args?: Record<string, unknown>;
-  /** Durable sessions: its outcome is journaled (or being journaled); no other is taken. */
-  settled?: boolean;
-};
-
 export { approvalKey, type ApprovalDecision } from './approvals.js';
 
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
@@ -149,15 +133,14 @@ export class Session implements EventSource {
   /** Commands for the sandbox issued while its first run is still on the stack. */
   private early: ((sandbox: SandboxHandle) => void)[] | undefined = [];
   private launched = false;
-  private readonly calls = new Map<string, CallState>();
-  private readonly resolvedCalls = new Set<string>();
+  /** The guest's tool calls. */
+  private readonly tools: ToolCalls;
   /** The approvals of calls to tools with `needsApproval`. */
   private readonly approvals: Approvals;
   /** Waits for approvals that have their own timeout: they do not count against the execution timeout. */
   private readonly pause = new DeadlinePause((delta) => this.withSandbox((sandbox) => sandbox.extendDeadline(delta)));
   /** Throttling of `tool_progress` per callId. */
   private readonly toolProgress: ProgressThrottle;
-  private toolCallCount = 0;
   private stdoutBytes = 0;
   /** Bytes counted against `limits.outputBudgetBytes`. */
   private readonly budget: OutputBudget;
@@ -177,7 +160,6 @@ export class Session implements EventSource {
   private readonly feed: JournalFeed | undefined;
   /** Resolves once a resumed session produced again every event stored before (or ended). */
   readonly replayed: Promise<void>;
-  private readonly callPrefix: string;
   /** The sandbox has run the code up to its first wait (see `progress`). */
   private codeStarted = false;
   private onCodeStarted: (() => void) | undefined;
@@ -197,19 +179,6 @@ export class Session implements EventSource {
   /** Who reads the session, and the disconnect grace. */
   private readonly readers: ReaderPresence;
   private readonly contextFrozen: Readonly<Record<string, unknown>>;
-  /** What the contexts of this session's tool calls read (see tool-context.ts). */
-  private readonly callOwner: CallOwner = {
-    id: '',
-    identity: {},
-    contextFrozen: {},
-    signalOf: (callId) => {
-      const call = this.calls.get(callId);
-      if (call) return (call.abort ??= new AbortController()).signal;
-      // Settled, or the session ended: a signal that has fired.
-      return AbortSignal.abort();
-    },
-    reportProgress: (callId, update) => this.toolProgress.report(callId, update),
-  };
   /** Resolves when the final event is stored and visible. */
   readonly finished: Promise<void>;
   private resolveFinished!: () => void;
@@ -225,7 +194,6 @@ export class Session implements EventSource {
     this.startedAt = this.createdAt;
     this.expiresAt = resume ? resume.expiresAt : this.createdAt + init.sessionTimeoutMs;
     this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
-    this.callPrefix = `c_${hash36(init.id)}_`;
     if (init.durable === true || resume !== undefined) {
       const persist = init.journalInStore === true || resume !== undefined;
       this.journal = new Journal(
@@ -246,7 +214,7 @@ export class Session implements EventSource {
         journal,
         run: () => this.run,
         ended: () => this.ended,
-        apply: (callId, settlement) => this.apply(callId, settlement),
+        apply: (callId, settlement) => this.tools.apply(callId, settlement),
         fireTimer: (timer, at) => this.withSandbox((sandbox) => sandbox.fireTimer(timer, at)),
         deadline: () => this.startedAt + this.init.limits.timeoutMs,
       });
@@ -261,11 +229,11 @@ export class Session implements EventSource {
       ended: () => this.ended,
       running: () => !this.ended && this.status === 'running',
       replaying: () => (this.replay?.active ? this.replayed : undefined),
-      hasCall: (callId) => this.calls.has(callId),
-      isResolved: (callId) => this.resolvedCalls.has(callId),
-      toolName: (callId) => this.calls.get(callId)?.toolName,
-      settle: (callId, settlement) => this.settle(callId, settlement),
-      claim: (key) => this.claim(key),
+      hasCall: (callId) => this.tools.has(callId),
+      isResolved: (callId) => this.tools.isResolved(callId),
+      toolName: (callId) => this.tools.toolName(callId),
+      settle: (callId, settlement) => this.tools.settle(callId, settlement),
+      claim: (key) => this.tools.claim(key),
       emit: (payload) => this.emit('approval_required', payload),
     });
     this.log = new EventLog({
@@ -279,7 +247,31 @@ export class Session implements EventSource {
     if (resume) this.prepareReplay(resume);
     else this.replay?.end();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
-    Object.assign(this.callOwner, { id: init.id, identity: init.identity, contextFrozen: this.contextFrozen });
+    this.tools = new ToolCalls({
+      sessionId: init.id,
+      env,
+      limits: init.limits,
+      allowTool: init.allowTool,
+      identity: init.identity,
+      contextFrozen: this.contextFrozen,
+      journal: this.journal,
+      run: () => this.run,
+      ended: () => this.ended,
+      running: () => !this.ended && this.status === 'running',
+      replaying: () => (this.replay?.active ? this.replayed : undefined),
+      replays: (type) => this.replay?.pending(type) === true,
+      emit: (type, payload) => this.emit(type, payload),
+      eventInfo: () => this.eventInfo(),
+      spend: (bytes, what) => this.spend(bytes, what),
+      abort: (code, message) => this.abort(code, message),
+      pump: () => this.feed!.pump(),
+      sandbox: (command) => this.withSandbox(command),
+      reportProgress: (callId, update) => this.toolProgress.report(callId, update),
+      progressDone: (callId) => this.toolProgress.finish(callId),
+      approve: (callId, tool, args, context) => this.approvals.needed(callId, tool, args, context),
+      ownerWrite: (what, write) => this.ownerWrite(what, write),
+      fence: () => this.fence,
+    });
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     this.readers = new ReaderPresence(
       init.attached,
@@ -290,7 +282,7 @@ export class Session implements EventSource {
     this.budget = new OutputBudget(init.limits.outputBudgetBytes);
     this.toolProgress = new ProgressThrottle(
       (payload) => this.emit('tool_progress', payload),
-      (callId) => !this.ended && this.calls.has(callId),
+      (callId) => !this.ended && this.tools.has(callId),
     );
   }
 
@@ -414,7 +406,7 @@ export class Session implements EventSource {
     let run: DurableRun | undefined;
     if (journal) this.run = run = new DurableRun((this.run?.generation ?? 0) + 1, journal);
     const listener: SandboxListener = {
-      onToolCall: (sandboxId, name, argsJson) => this.onToolCall(sandboxId, name, argsJson),
+      onToolCall: (sandboxId, name, argsJson) => this.tools.onCall(sandboxId, name, argsJson),
       onStdout: (chunk) => {
         const bytes = byteLength(chunk);
         this.stdoutBytes += bytes;
@@ -562,27 +554,8 @@ export class Session implements EventSource {
    * A client's answer to one of its tool calls. `claimed` is true when another process
    * already claimed the call in the store.
    */
-  async submitToolResult(callId: string, input: ToolResultInput, claimed = false): Promise<void> {
-    if (this.ended || this.status !== 'running') {
-      throw new BrokerError('CONFLICT', 'the session is no longer running');
-    }
-    if (!this.calls.has(callId) && this.replay?.active) await this.replayed;
-    const call = this.calls.get(callId);
-    if (!call || call.settled) {
-      if (this.resolvedCalls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
-      throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
-    }
-    if (call.handler === 'server') throw new BrokerError('CONFLICT', 'this tool call runs on the server');
-    if (!claimed && !(await this.claim(callId))) {
-      throw new BrokerError('CONFLICT', 'this tool call was already resolved');
-    }
-    const current = this.calls.get(callId);
-    if (!current || current.settled) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
-    const settlement: ToolSettlement = input.error
-      ? { ok: false, error: { message: String(input.error.message), code: input.error.code ?? 'TOOL_ERROR' } }
-      : encodeResult(input.result, this.init.limits.maxResultBytes);
-    // A durable session answers once the result is journaled.
-    await this.settle(callId, settlement);
+  submitToolResult(callId: string, input: ToolResultInput, claimed = false): Promise<void> {
+    return this.tools.submit(callId, input, claimed);
   }
 
   /**
@@ -593,214 +566,7 @@ export class Session implements EventSource {
     return this.approvals.decide(callId, decision, claimed);
   }
 
-  /**
-   * Claims a call in the store. When the store cannot be reached the call is applied anyway:
-   * every result ends up in this process, where `calls` lets only the first one through, so
-   * the store claim only decides which of two submitters hears 409.
-   */
-  private async claim(callId: string): Promise<boolean> {
-    try {
-      return await this.env.store.claimPendingCall(this.id, callId);
-    } catch (err) {
-      if ((err as { code?: unknown } | undefined)?.code !== 'STORE_UNAVAILABLE') throw err;
-      this.env.logger.warn({ sessionId: this.id, callId }, 'the store is unavailable: applying a tool result without claiming it');
-      return true;
-    }
-  }
-
-  // ---- tool calls -----------------------------------------------------------------------
-
-  private onToolCall(sandboxId: number, toolName: string, argsJson: string): void {
-    if (this.ended) return;
-    // Deterministic: the same call of a re-run gets the same id.
-    const callId = `${this.callPrefix}${sandboxId}`;
-    this.toolCallCount++;
-    if (this.toolCallCount > this.init.limits.maxToolCalls) {
-      this.abort('MAX_TOOL_CALLS', `the session made more than ${this.init.limits.maxToolCalls} tool calls`);
-      return;
-    }
-    if (!this.spend(byteLength(argsJson), 'tool arguments')) return;
-    let args: Record<string, unknown>;
-    try {
-      args = JSON.parse(argsJson) as Record<string, unknown>;
-    } catch {
-      args = {};
-    }
-    const route = this.env.resolveTool(toolName);
-    const handler = route.kind === 'client' ? 'client' : 'server';
-    const run = this.run;
-    if (run) {
-      run.calls.add(callId);
-      if (this.calls.has(callId) || run.results.has(callId)) {
-        // A re-run reached a call made before: its outcome is journaled, or it is still
-        // running (a re-run after a crash): it is not made again.
-        if (!this.calls.has(callId)) {
-          this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
-        }
-        this.emit('tool_call', { callId, toolName, args, handler });
-        this.feed!.pump();
-        return;
-      }
-    }
-    this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
-    if (this.env.listening('tool:called')) this.env.emit('tool:called', this.eventInfo(), toolName, args);
-
-    if (route.kind === 'client') {
-      // The pending mark must be stored before the client can see the call (a run that a
-      // crash replaced meanwhile leaves the event to the next run).
-      const show = () => {
-        if (this.run === run) this.emit('tool_call', { callId, toolName, args, handler });
-      };
-      void this.ownerWrite('storing a pending tool call', () => this.env.store.addPendingCall(this.id, callId, this.fence)).then((done) => {
-        if (done !== false) show();
-      });
-      return;
-    }
-    this.emit('tool_call', { callId, toolName, args, handler });
-    if (route.kind === 'missing') {
-      this.settle(callId, { ok: false, error: { code: 'TOOL_NOT_FOUND', message: `no tool named ${JSON.stringify(toolName)}` } });
-      return;
-    }
-    if (!this.init.allowTool(toolName)) {
-      this.settle(callId, {
-        ok: false,
-        error: { code: 'TOOL_PERMISSION_DENIED', message: `not permitted to call ${JSON.stringify(toolName)}` },
-      });
-      return;
-    }
-    void this.runServerTool(callId, route, args);
-  }
-
-  private callState(sandboxId: number, toolName: string, handler: 'server' | 'client', args: Record<string, unknown>): CallState {
-    const state: CallState = { sandboxId, toolName, handler, startedAt: Date.now() };
-    if (logsToolArgs(this.env.logger)) state.args = args;
-    return state;
-  }
-
-  private async runServerTool(
-    callId: string,
-    route: Extract<ToolRoute, { kind: 'registry' | 'handler' }>,
-    rawArgs: Record<string, unknown>,
-  ): Promise<void> {
-    const ownership = this.env.ownership;
-    // A process paused or cut off past its lease confirms it still owns the session first.
-    while (ownership && !ownership.current() && !this.ended) await ownership.confirm();
-    const call = this.calls.get(callId);
-    if (!call || this.ended) return;
-    let args = rawArgs;
-    if (route.kind === 'registry') {
-      const checked = validateArgs(route.tool, rawArgs);
-      if (checked.problems.length > 0) {
-        this.settle(callId, {
-          ok: false,
-          error: {
-            code: 'TOOL_ARGS_INVALID',
-            message: `invalid arguments for ${call.toolName}: ${checked.problems.join('; ')}`,
-            details: { problems: checked.problems },
-          },
-        });
-        return;
-      }
-      args = checked.args;
-    }
-    const context = new ToolCallContext(this.callOwner, callId, call.toolName);
-    if (route.kind === 'registry' && route.tool.needsApproval) {
-      // Denied, timed out or the session ended: the call is settled (or gone) already.
-      if (!(await this.approvals.needed(callId, route.tool, args, context))) return;
-      if (this.ended || !this.calls.has(callId)) return;
-    }
-    const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
-    let settlement: ToolSettlement;
-    let result: unknown;
-    try {
-      result = await handler(args, context);
-      settlement = encodeResult(result, this.init.limits.maxResultBytes);
-    } catch (err) {
-      settlement = { ok: false, error: toolError(err, this.init.limits.maxResultBytes) };
-    }
-    if (!this.calls.has(callId)) return;
-    if (settlement.ok && this.env.listening('tool:completed')) {
-      this.env.emit('tool:completed', this.eventInfo(), call.toolName, result);
-    }
-    this.settle(callId, settlement);
-  }
-
-  /**
-   * A call's outcome. Durable sessions journal it first; it reaches the guest once it is in
-   * the store, except a server tool's outcome when that call is all the guest waits for (no
-   * other call, no timer, no input queued): the guest gets that one at once, and every event
-   * that follows waits for it to be in the store (see `flush`). A process that resumes the
-   * session after a death in between calls that tool again with the same callId. Resolves
-   * once the outcome is journaled.
-   */
-  private settle(callId: string, settlement: ToolSettlement): Promise<void> | undefined {
-    const call = this.calls.get(callId);
-    if (!call || this.ended) return undefined;
-    const journal = this.journal;
-    if (!journal) {
-      this.apply(callId, settlement);
-      return undefined;
-    }
-    if (call.settled) return undefined;
-    call.settled = true;
-    this.resolvedCalls.add(callId);
-    const run = this.run!;
-    const fast =
-      !journal.persistent ||
-      (call.handler === 'server' &&
-        this.calls.size === 1 &&
-        run.timers.size === 0 &&
-        run.applyPos === journal.inputs.length &&
-        run.calls.has(callId));
-    // The settlement objects are this session's own: stamped, not copied.
-    settlement.at = Date.now();
-    const index = journal.append({ kind: 'result', callId, settlement });
-    if (fast) run.fastUpTo = Math.max(run.fastUpTo, index + 1);
-    this.feed!.pump();
-    return journal.isDurable(index + 1) ? undefined : journal.whenDurable(index + 1);
-  }
-
-  /** Gives the guest a call's outcome (already journaled when the session is durable). */
-  private apply(callId: string, settlement: ToolSettlement): void {
-    const call = this.calls.get(callId);
-    if (!call || this.ended) return;
-    const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
-    if (!this.spend(received, 'a tool result')) return;
-    this.toolProgress.finish(callId);
-    this.calls.delete(callId);
-    this.resolvedCalls.add(callId);
-    const durationMs = Date.now() - call.startedAt;
-    // A re-run gives the journaled outcomes again: their calls were logged by the run before.
-    const again = this.replay?.pending('tool_result_applied') === true;
-    this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs });
-    if (!again) {
-      const line: Record<string, unknown> = {
-        sessionId: this.id,
-        callId,
-        tool: call.toolName,
-        handler: call.handler,
-        durationMs,
-        outcome: settlement.ok ? 'ok' : settlement.error.code,
-      };
-      if (call.args !== undefined) line.args = call.args;
-      this.env.logger.info(line, LOG.toolCall);
-    }
-    this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
-  }
-
   // ---- ending ---------------------------------------------------------------------------
-
-  /**
-   * A timeout says which tool calls it was waiting for: a client tool nobody answers (a
-   * misspelled server tool name is one) would otherwise end with a bare TIMEOUT.
-   */
-  private timeoutMessage(message: string): string {
-    const waiting = [...this.calls.entries()].filter(([, call]) => !call.settled);
-    if (waiting.length === 0) return message;
-    const [callId, call] = waiting[0]!;
-    const more = waiting.length > 1 ? ` and ${waiting.length - 1} more` : '';
-    return `${message} while waiting for ${call.handler === 'client' ? 'client tool' : 'tool'} ${JSON.stringify(call.toolName)} (${callId})${more}`;
-  }
 
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
@@ -826,17 +592,16 @@ export class Session implements EventSource {
       truncated = cut !== undefined;
     }
     if (this.budget.over) outcome = { ok: false, error: this.budget.over };
-    else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: this.timeoutMessage(outcome.error.message) } };
+    else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: this.tools.timeoutMessage(outcome.error.message) } };
     else if (outcome.ok && outcome.resultJson !== undefined && !this.budget.fits(byteLength(outcome.resultJson))) {
       outcome = { ok: false, error: this.budget.failure('the result') };
     }
     this.ended = true;
     this.stopTimers();
     this.toolProgress.clear();
-    for (const call of this.calls.values()) call.abort?.abort();
-    this.calls.clear();
+    this.tools.endAll();
     this.approvals.endAll();
-    const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
+    const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.tools.count, stdoutBytes: this.stdoutBytes };
     let final: FinalPayload;
     let result: unknown;
     if (outcome.ok) {
@@ -893,7 +658,7 @@ export class Session implements EventSource {
     this.env.logger.warn({ sessionId: this.id, reason, restart: this.restarts }, 'the sandbox crashed: running the session again from its journal');
     this.run?.dispose();
     this.replay?.rerun();
-    this.toolCallCount = 0;
+    this.tools.count = 0;
     this.stdoutBytes = 0;
     this.budget.reset();
     this.sandbox = undefined;
@@ -985,8 +750,7 @@ export class Session implements EventSource {
     if (this.lost || !store.restoreSession || !this.fence) return Promise.resolve(false);
     this.restoring ??= (async () => {
       try {
-        const pending: string[] = [];
-        for (const [callId, call] of this.calls) if (call.handler === 'client' && !call.settled) pending.push(callId);
+        const pending = this.tools.pendingClientCalls();
         const answer = await store.restoreSession!({
           record: this.record(),
           events: this.log.events,
@@ -1023,8 +787,7 @@ export class Session implements EventSource {
     this.ended = true;
     this.stopTimers();
     this.toolProgress.clear();
-    for (const call of this.calls.values()) call.abort?.abort();
-    this.calls.clear();
+    this.tools.endAll();
     this.run?.dispose();
     this.journal?.close();
     this.log.discard();
