@@ -12,7 +12,10 @@ import type { BrokerLimits } from './limits.js';
 import { OwnerLease } from './owner-lease.js';
 import { OwnerRouting } from './owner-routing.js';
 import { Recovery } from './recovery.js';
-import { approvalKey, Session, type ApprovalDecision, type JournalDecision, type JournalMail, type SessionEnvironment } from './session.js';
+import { approvalKey, type ApprovalDecision } from './approvals.js';
+import type { JournalDecision, JournalMail } from './journal.js';
+import { Session } from './session.js';
+import type { SessionEnvironment } from './session-environment.js';
 import type { ToolRoute } from './tool-resolver.js';
 import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
 

@@ -4,7 +4,8 @@ import type { BrokerStore, SessionRecord } from '../store/types.js';
 import { unref } from '../util/timers.js';
 import type { EventCursor } from './cursor.js';
 import type { Recovery } from './recovery.js';
-import type { ApprovalDecision, Session } from './session.js';
+import type { ApprovalDecision } from './approvals.js';
+import type { Session } from './session.js';
 import { StoreCursor } from './store-cursor.js';
 import type { ToolResultInput } from './types.js';
 

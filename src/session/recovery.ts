@@ -5,7 +5,8 @@ import { utf8Length } from '../util/bytes.js';
 import { unref } from '../util/timers.js';
 import { readJournalEntries } from './journal.js';
 import type { OwnerLease } from './owner-lease.js';
-import { Session, type SessionEnvironment } from './session.js';
+import type { SessionEnvironment } from './session-environment.js';
+import { Session } from './session.js';
 import type { Logger } from './types.js';
 
 export interface RecoveryOptions {

@@ -10,7 +10,7 @@ import { utf8Length as byteLength } from '../util/bytes.js';
 import type { DurableRun } from './durable-run.js';
 import type { Journal } from './journal.js';
 import type { BrokerLimits } from './limits.js';
-import type { SessionEnvironment } from './session.js';
+import type { SessionEnvironment } from './session-environment.js';
 import { hash36 } from './session-util.js';
 import { ToolCallContext, type CallOwner } from './tool-context.js';
 import { encodeResult, toolError } from './tool-outcome.js';
