@@ -9,7 +9,6 @@ import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/types.js';
 import { mentionsTools } from '../sandbox/tool-namespace.js';
 import { truncateJson } from '../protocol/truncate.js';
-import { isFenced, isStoreUnavailable } from '../store/errors.js';
 import type { SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
@@ -33,6 +32,7 @@ import { JournalFeed, ReplayedEvents } from './replay.js';
 import { ToolCalls } from './tool-calls.js';
 import type { SessionEnvironment, SessionInit } from './session-environment.js';
 import { DeadlinePause } from './deadline-pause.js';
+import { OwnerWrites } from './owner-writes.js';
 
 export type { SessionEnvironment, SessionInit } from './session-environment.js';
 
@@ -106,7 +106,8 @@ export class Session implements EventSource {
   lost = false;
   /** The record and first event are stored: the session's hold is renewed from then on. */
   private stored = false;
-  private restoring: Promise<boolean> | undefined;
+  /** The owner's writes of the session's state (fenced, retried, written back). */
+  private readonly writes: OwnerWrites;
   /** The session's events: numbered, batched to the store, shown to readers once stored. */
   private readonly log: EventLog;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -170,6 +171,20 @@ export class Session implements EventSource {
       settle: (callId, settlement) => this.tools.settle(callId, settlement),
       claim: (key) => this.tools.claim(key),
       emit: (payload) => this.emit('approval_required', payload),
+    });
+    this.writes = new OwnerWrites({
+      sessionId: init.id,
+      env,
+      expiresAt: this.expiresAt,
+      lost: () => this.lost,
+      loseOwnership: () => this.loseOwnership(),
+      fence: () => this.fence,
+      snapshot: () => ({
+        record: this.record(),
+        events: this.log.events,
+        journal: this.journal?.durableEntries() ?? [],
+        pending: this.tools.pendingClientCalls(),
+      }),
     });
     this.log = new EventLog({
       sessionId: init.id,
@@ -629,84 +644,14 @@ export class Session implements EventSource {
     return this.stored && !this.lost && !this.complete && this.env.store.shared;
   }
 
-  /**
-   * Runs one write of the session's state. With a store in this process (or one not shared),
-   * a failure is logged and the session goes on. With a shared store, the write is what
-   * fences a stale copy: another owner → this copy stops (`loseOwnership`); the record gone →
-   * the session is written back (`restore`) and the write made again; an outage → the write
-   * is tried again until the store answers (nothing it carries is shown to readers meanwhile,
-   * so a process cut off from the store shows nothing another one might contradict). Resolves
-   * true once written, false when not (or undefined after a logged failure).
-   */
-  private async ownerWrite(what: string, write: () => Promise<void>): Promise<boolean | undefined> {
-    const shared = this.env.store.shared;
-    let wait = 50;
-    for (let restores = 0; ; ) {
-      if (this.lost) return false;
-      try {
-        await write();
-        return true;
-      } catch (err) {
-        if (this.lost) return false;
-        if (isFenced(err)) {
-          if (err.state === 'lost') {
-            this.loseOwnership();
-            return false;
-          }
-          // The store lost the record (a restart without persistence): write the session back
-          // (a write-back the store could not take yet is tried again, like any write).
-          if (Date.now() < this.expiresAt && !this.env.closing && restores++ < 20) {
-            if (!(await this.restore())) {
-              if (this.lost) return false;
-              await new Promise((r) => setTimeout(r, wait));
-              wait = Math.min(1000, wait * 2);
-            }
-            continue;
-          }
-        } else if (shared && isStoreUnavailable(err) && Date.now() < this.expiresAt && !this.env.closing) {
-          await new Promise((r) => setTimeout(r, wait));
-          wait = Math.min(1000, wait * 2);
-          continue;
-        }
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, `${what} failed`);
-        return undefined;
-      }
-    }
+  /** One write of the session's state as its owner: see `OwnerWrites.write`. */
+  private ownerWrite(what: string, write: () => Promise<void>): Promise<boolean | undefined> {
+    return this.writes.write(what, write);
   }
 
-  /**
-   * Writes the session back to a shared store that lost it (or part of it): the record, the
-   * events stored so far, the journal written so far and the client calls still waiting. False
-   * when it could not: another process owns the session (this copy stops, `lost`), or the
-   * store failed (logged; the caller tries again).
-   */
+  /** Writes the session back to a shared store that lost it: see `OwnerWrites.restore`. */
   restore(): Promise<boolean> {
-    const store = this.env.store;
-    if (this.lost || !store.restoreSession || !this.fence) return Promise.resolve(false);
-    this.restoring ??= (async () => {
-      try {
-        const pending = this.tools.pendingClientCalls();
-        const answer = await store.restoreSession!({
-          record: this.record(),
-          events: this.log.events,
-          journal: this.journal?.durableEntries() ?? [],
-          pending,
-          fence: this.fence!,
-        });
-        if (answer === 'lost') {
-          this.loseOwnership();
-          return false;
-        }
-        this.env.logger.warn({ sessionId: this.id }, 'the store had lost the session: written back');
-        return true;
-      } catch (err) {
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'writing the session back failed');
-        return false;
-      } finally {
-        this.restoring = undefined;
-      }
-    })();
-    return this.restoring;
+    return this.writes.restore();
   }
 
   /**
