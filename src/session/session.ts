@@ -2,13 +2,11 @@ import {
   type CatalogChangedPayload,
   type EventPayloads,
   type EventType,
-  type FinalPayload,
   type StreamEvent,
 } from '../protocol/events.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/types.js';
 import { mentionsTools } from '../sandbox/tool-namespace.js';
-import { truncateJson } from '../protocol/truncate.js';
 import type { SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
@@ -16,7 +14,6 @@ import { DurableRun, MAX_SANDBOX_RESTARTS } from './durable-run.js';
 import { Journal, type JournalSpec, type ResumeState } from './journal.js';
 import {
   sessionInfo,
-  type SessionError,
   type SessionInfo,
   type ToolResultInput,
 } from './types.js';
@@ -33,6 +30,7 @@ import { ToolCalls } from './tool-calls.js';
 import type { SessionEnvironment, SessionInit } from './session-environment.js';
 import { DeadlinePause } from './deadline-pause.js';
 import { OwnerWrites } from './owner-writes.js';
+import { finalOutcome, finalPayload } from './final-outcome.js';
 
 export type { SessionEnvironment, SessionInit } from './session-environment.js';
 
@@ -533,41 +531,19 @@ export class Session implements EventSource {
     this.run?.dispose();
     this.journal?.finish();
     if (this.replay?.active) this.replay.end();
-    let truncated = false;
-    const { maxResultBytes, resultOverflow } = this.init.limits;
-    if (outcome.ok && outcome.resultJson !== undefined && resultOverflow === 'truncate' && byteLength(outcome.resultJson) > maxResultBytes) {
-      const cut = truncateJson(outcome.resultJson, maxResultBytes);
-      if (cut === undefined) outcome = { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${maxResultBytes} bytes` } };
-      else outcome = { ok: true, resultJson: cut };
-      truncated = cut !== undefined;
-    }
-    if (this.budget.over) outcome = { ok: false, error: this.budget.over };
-    else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: this.tools.timeoutMessage(outcome.error.message) } };
-    else if (outcome.ok && outcome.resultJson !== undefined && !this.budget.fits(byteLength(outcome.resultJson))) {
-      outcome = { ok: false, error: this.budget.failure('the result') };
-    }
+    const ending = finalOutcome(outcome, this.init.limits, this.budget, (message) => this.tools.timeoutMessage(message));
+    outcome = ending.outcome;
     this.ended = true;
     this.stopTimers();
     this.toolProgress.clear();
     this.tools.endAll();
     this.approvals.endAll();
     const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.tools.count, stdoutBytes: this.stdoutBytes };
-    let final: FinalPayload;
-    let result: unknown;
-    if (outcome.ok) {
-      result = outcome.resultJson === undefined ? undefined : JSON.parse(outcome.resultJson);
-      final = { ok: true, stats };
-      if (outcome.resultJson !== undefined) final.result = result;
-      if (truncated) final.truncated = true;
-    } else {
-      const { code, message, stack, recoverable, name, details } = outcome.error;
+    const { final, result } = finalPayload(outcome, stats, ending.truncated);
+    if (!outcome.ok) {
+      const { code, message, recoverable } = outcome.error;
       this.emit('error', { code, message, recoverable: recoverable === true });
       if (LIMIT_CODES.has(code)) this.env.logger.warn({ sessionId: this.id, code }, LOG.limitHit);
-      const error: SessionError = { code, message };
-      if (name !== undefined) error.name = name;
-      if (stack) error.stack = stack;
-      if (details !== undefined) error.details = details;
-      final = { ok: false, error, stats };
     }
     this.status = FINAL_STATUS[outcome.ok ? 'ok' : 'error'];
     const patch: SessionPatch = { status: this.status, endedAt: Date.now() };
