@@ -24,7 +24,7 @@ import { OutputBudget } from './output-budget.js';
 import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
 import { EventLog } from './event-log.js';
-import { Approvals, type ApprovalDecision } from './approvals.js';
+import type { ApprovalDecision } from './approvals.js';
 import { JournalFeed, ReplayedEvents } from './replay.js';
 import { ToolCalls } from './tool-calls.js';
 import type { SessionEnvironment, SessionInit } from './session-environment.js';
@@ -68,8 +68,6 @@ export class Session implements EventSource {
   private launched = false;
   /** The guest's tool calls. */
   private readonly tools: ToolCalls;
-  /** The approvals of calls to tools with `needsApproval`. */
-  private readonly approvals: Approvals;
   /** Waits for approvals that have their own timeout: they do not count against the execution timeout. */
   private readonly pause = new DeadlinePause((delta) => this.withSandbox((sandbox) => sandbox.extendDeadline(delta)));
   /** Throttling of `tool_progress` per callId. */
@@ -154,21 +152,31 @@ export class Session implements EventSource {
       });
     }
     this.replayed = this.replay?.done ?? Promise.resolve();
-    this.approvals = new Approvals({
+    this.contextFrozen = deepFreeze(structuredClone(init.context));
+    this.tools = new ToolCalls({
       sessionId: init.id,
-      store: env.store,
-      logger: env.logger,
+      env,
+      limits: init.limits,
+      allowTool: init.allowTool,
+      identity: init.identity,
+      contextFrozen: this.contextFrozen,
       journal: this.journal,
-      pause: this.pause,
+      run: () => this.run,
       ended: () => this.ended,
       running: () => !this.ended && this.status === 'running',
       replaying: () => (this.replay?.active ? this.replayed : undefined),
-      hasCall: (callId) => this.tools.has(callId),
-      isResolved: (callId) => this.tools.isResolved(callId),
-      toolName: (callId) => this.tools.toolName(callId),
-      settle: (callId, settlement) => this.tools.settle(callId, settlement),
-      claim: (key) => this.tools.claim(key),
-      emit: (payload) => this.emit('approval_required', payload),
+      replays: (type) => this.replay?.pending(type) === true,
+      emit: (type, payload) => this.emit(type, payload),
+      eventInfo: () => this.eventInfo(),
+      spend: (bytes, what) => this.spend(bytes, what),
+      abort: (code, message) => this.abort(code, message),
+      pump: () => this.feed!.pump(),
+      sandbox: (command) => this.withSandbox(command),
+      reportProgress: (callId, update) => this.toolProgress.report(callId, update),
+      progressDone: (callId) => this.toolProgress.finish(callId),
+      pause: this.pause,
+      ownerWrite: (what, write) => this.ownerWrite(what, write),
+      fence: () => this.fence,
     });
     this.writes = new OwnerWrites({
       sessionId: init.id,
@@ -194,32 +202,6 @@ export class Session implements EventSource {
     });
     if (resume) this.prepareReplay(resume);
     else this.replay?.end();
-    this.contextFrozen = deepFreeze(structuredClone(init.context));
-    this.tools = new ToolCalls({
-      sessionId: init.id,
-      env,
-      limits: init.limits,
-      allowTool: init.allowTool,
-      identity: init.identity,
-      contextFrozen: this.contextFrozen,
-      journal: this.journal,
-      run: () => this.run,
-      ended: () => this.ended,
-      running: () => !this.ended && this.status === 'running',
-      replaying: () => (this.replay?.active ? this.replayed : undefined),
-      replays: (type) => this.replay?.pending(type) === true,
-      emit: (type, payload) => this.emit(type, payload),
-      eventInfo: () => this.eventInfo(),
-      spend: (bytes, what) => this.spend(bytes, what),
-      abort: (code, message) => this.abort(code, message),
-      pump: () => this.feed!.pump(),
-      sandbox: (command) => this.withSandbox(command),
-      reportProgress: (callId, update) => this.toolProgress.report(callId, update),
-      progressDone: (callId) => this.toolProgress.finish(callId),
-      approve: (callId, tool, args, context) => this.approvals.needed(callId, tool, args, context),
-      ownerWrite: (what, write) => this.ownerWrite(what, write),
-      fence: () => this.fence,
-    });
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     this.readers = new ReaderPresence(
       init.attached,
@@ -323,7 +305,7 @@ export class Session implements EventSource {
     }
     // Approval decisions another process took for the owner that died before journaling them.
     for (const entry of this.init.resume!.journal) {
-      if (entry.kind !== 'mailed-decision' || answered.has(entry.callId) || this.approvals.isApproved(entry.callId)) continue;
+      if (entry.kind !== 'mailed-decision' || answered.has(entry.callId) || this.tools.approvals.isApproved(entry.callId)) continue;
       answered.add(entry.callId);
       const decision: ApprovalDecision = { approve: entry.approve };
       if (entry.reason !== undefined) decision.reason = entry.reason;
@@ -402,7 +384,7 @@ export class Session implements EventSource {
   private prepareReplay(resume: ResumeState): void {
     this.log.load(resume.events);
     this.journal!.load(resume.journal);
-    this.approvals.load(resume);
+    this.tools.approvals.load(resume);
     this.pause.restore(resume, (toolName) => {
       const route = this.env.resolveTool(toolName);
       return route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
@@ -511,7 +493,7 @@ export class Session implements EventSource {
    * when another process already claimed it in the store.
    */
   decide(callId: string, decision: ApprovalDecision, claimed = false): Promise<void> {
-    return this.approvals.decide(callId, decision, claimed);
+    return this.tools.approvals.decide(callId, decision, claimed);
   }
 
   // ---- ending ---------------------------------------------------------------------------
@@ -537,7 +519,7 @@ export class Session implements EventSource {
     this.stopTimers();
     this.toolProgress.clear();
     this.tools.endAll();
-    this.approvals.endAll();
+    this.tools.approvals.endAll();
     const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.tools.count, stdoutBytes: this.stdoutBytes };
     const { final, result } = finalPayload(outcome, stats, ending.truncated);
     if (!outcome.ok) {

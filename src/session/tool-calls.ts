@@ -5,8 +5,10 @@ import { LOG } from '../observability/messages.js';
 import type { SandboxHandle, ToolSettlement } from '../sandbox/types.js';
 import type { SessionFence } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
-import type { ToolDefinition, ToolProgress } from '../tools/types.js';
+import type { ToolProgress } from '../tools/types.js';
 import { utf8Length as byteLength } from '../util/bytes.js';
+import { Approvals } from './approvals.js';
+import type { DeadlinePause } from './deadline-pause.js';
 import type { DurableRun } from './durable-run.js';
 import type { Journal } from './journal.js';
 import type { BrokerLimits } from './limits.js';
@@ -61,8 +63,8 @@ export interface ToolCallHost {
   reportProgress(callId: string, update: ToolProgress): void;
   /** The call settled: its last progress report goes first. */
   progressDone(callId: string): void;
-  /** Whether the handler of a tool that may need approval runs (see `Approvals.needed`). */
-  approve(callId: string, tool: ToolDefinition, args: Record<string, unknown>, context: ToolCallContext): Promise<boolean>;
+  /** The deadline pause of approval waits with their own timeout. */
+  pause: DeadlinePause;
   ownerWrite(what: string, write: () => Promise<void>): Promise<boolean | undefined>;
   fence(): SessionFence | undefined;
 }
@@ -84,6 +86,8 @@ export class ToolCalls {
   private readonly prefix: string;
   /** What the contexts of this session's tool calls read (see tool-context.ts). */
   private readonly owner: CallOwner;
+  /** The approvals of calls to tools with `needsApproval`. */
+  readonly approvals: Approvals;
 
   constructor(private readonly host: ToolCallHost) {
     this.prefix = `c_${hash36(host.sessionId)}_`;
@@ -99,6 +103,22 @@ export class ToolCalls {
       },
       reportProgress: (callId, update) => host.reportProgress(callId, update),
     };
+    this.approvals = new Approvals({
+      sessionId: host.sessionId,
+      store: host.env.store,
+      logger: host.env.logger,
+      journal: host.journal,
+      pause: host.pause,
+      ended: () => host.ended(),
+      running: () => host.running(),
+      replaying: () => host.replaying(),
+      hasCall: (callId) => this.calls.has(callId),
+      isResolved: (callId) => this.resolvedCalls.has(callId),
+      toolName: (callId) => this.calls.get(callId)?.toolName,
+      settle: (callId, settlement) => this.settle(callId, settlement),
+      claim: (key) => this.claim(key),
+      emit: (payload) => host.emit('approval_required', payload),
+    });
   }
 
   has(callId: string): boolean {
@@ -263,7 +283,7 @@ export class ToolCalls {
     const context = new ToolCallContext(this.owner, callId, call.toolName);
     if (route.kind === 'registry' && route.tool.needsApproval) {
       // Denied, timed out or the session ended: the call is settled (or gone) already.
-      if (!(await this.host.approve(callId, route.tool, args, context))) return;
+      if (!(await this.approvals.needed(callId, route.tool, args, context))) return;
       if (this.host.ended() || !this.calls.has(callId)) return;
     }
     const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
