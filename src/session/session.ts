@@ -6,7 +6,6 @@ import {
 } from '../protocol/events.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/types.js';
-import { mentionsTools } from '../sandbox/tool-namespace.js';
 import type { SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
@@ -31,6 +30,7 @@ import type { SessionEnvironment, SessionInit } from './session-environment.js';
 import { DeadlinePause } from './deadline-pause.js';
 import { OwnerWrites } from './owner-writes.js';
 import { finalOutcome, finalPayload } from './final-outcome.js';
+import { sandboxSpec, SandboxSlot } from './sandbox-slot.js';
 
 export type { SessionEnvironment, SessionInit } from './session-environment.js';
 
@@ -62,9 +62,8 @@ export class Session implements EventSource {
   status: SessionStatus = 'pending';
   complete = false;
 
-  private sandbox: SandboxHandle | undefined;
-  /** Commands for the sandbox issued while its first run is still on the stack. */
-  private early: ((sandbox: SandboxHandle) => void)[] | undefined = [];
+  /** The sandbox the code runs in (a new one after a crash). */
+  private readonly slot = new SandboxSlot();
   private launched = false;
   /** The guest's tool calls. */
   private readonly tools: ToolCalls;
@@ -91,9 +90,6 @@ export class Session implements EventSource {
   private readonly feed: JournalFeed | undefined;
   /** Resolves once a resumed session produced again every event stored before (or ended). */
   readonly replayed: Promise<void>;
-  /** The sandbox has run the code up to its first wait (see `progress`). */
-  private codeStarted = false;
-  private onCodeStarted: (() => void) | undefined;
   private ended = false;
   /**
    * Another process owns the session now (a fenced write or a renewal said so): this copy
@@ -346,7 +342,6 @@ export class Session implements EventSource {
         if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
       },
       onDone: (outcome) => this.onSandboxDone(outcome),
-      onStarted: () => this.markStarted(),
     };
     if (run) {
       // The session runs the guest's timers: their firings are inputs, journaled like tool outcomes.
@@ -354,31 +349,13 @@ export class Session implements EventSource {
       listener.onTimerSet = (timer, ms) => feed.timerSet(run, timer, ms);
       listener.onTimerCleared = (timer) => feed.timerCleared(run, timer);
     }
-    // Only code that names `tools` can read it: the rest gets no plan and no global.
-    const toolNamespace = this.env.toolNamespace && mentionsTools(this.init.code) ? this.env.toolNamespace(this.init.identity.permissions) : undefined;
-    const sandbox = this.env.executor.start(
-      {
-        code: this.init.code,
-        contextJson: JSON.stringify(this.init.context),
-        ...(toolNamespace ? { toolNamespace } : {}),
-        ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
-        limits: {
-          // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
-          timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pause.shiftMs - Date.now()),
-          memoryLimitBytes: limits.memoryLimitBytes,
-          maxStackBytes: limits.maxStackBytes,
-          maxStdoutBytes: limits.maxStdoutBytes,
-          maxResultBytes: limits.maxResultBytes,
-          ...(limits.resultOverflow === 'truncate' ? { resultOverflow: 'truncate' as const } : {}),
-        },
-      },
-      listener,
-    );
-    this.sandbox = sandbox;
-    if (!this.env.executor.reportsStart) this.markStarted();
-    const early = this.early ?? [];
-    this.early = undefined;
-    for (const command of early) command(sandbox);
+    const spec = sandboxSpec(this.init, {
+      // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
+      timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pause.shiftMs - Date.now()),
+      ...(this.env.toolNamespace ? { toolNamespace: this.env.toolNamespace } : {}),
+      ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
+    });
+    this.slot.start(this.env.executor, spec, listener);
   }
 
   private prepareReplay(resume: ResumeState): void {
@@ -395,8 +372,7 @@ export class Session implements EventSource {
 
   /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
   private withSandbox(command: (sandbox: SandboxHandle) => void): void {
-    if (this.sandbox) command(this.sandbox);
-    else if (this.early) this.early.push(command);
+    this.slot.run(command);
   }
 
   // ---- readers --------------------------------------------------------------------------
@@ -427,25 +403,7 @@ export class Session implements EventSource {
    */
   async progress(ms: number, maxMs = ms): Promise<void> {
     if (this.complete) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let cap: ReturnType<typeof setTimeout> | undefined;
-    const elapsed = new Promise<void>((resolve) => {
-      const arm = () => (timer = setTimeout(resolve, ms));
-      if (this.codeStarted) arm();
-      else this.onCodeStarted = arm;
-      if (maxMs > ms) cap = setTimeout(resolve, maxMs);
-    });
-    await Promise.race([this.waitForMore(), elapsed]);
-    this.onCodeStarted = undefined;
-    clearTimeout(timer);
-    clearTimeout(cap);
-  }
-
-  private markStarted(): void {
-    if (this.codeStarted) return;
-    this.codeStarted = true;
-    this.onCodeStarted?.();
-    this.onCodeStarted = undefined;
+    await this.slot.progress(ms, maxMs, this.waitForMore());
   }
 
   /** A reader of this session in another process: see `ReaderPresence.holdRemote`. */
@@ -569,8 +527,7 @@ export class Session implements EventSource {
     this.tools.count = 0;
     this.stdoutBytes = 0;
     this.budget.reset();
-    this.sandbox = undefined;
-    this.early = [];
+    this.slot.replace();
     this.startSandbox();
   }
 
