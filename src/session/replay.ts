@@ -1,6 +1,6 @@
 import type { ToolSettlement } from '../sandbox/types.js';
 import { countEvent, replayCounts, type DurableRun } from './durable-run.js';
-import type { Journal, JournalInput } from './journal.js';
+import type { Journal, JournalDecision, JournalEntry, JournalInput, JournalMail } from './journal.js';
 import type { StreamEvent } from '../protocol/events.js';
 
 /**
@@ -153,4 +153,30 @@ export class JournalFeed {
     this.host.journal.append({ kind: 'timer', timer, at: Date.now() });
     this.pump();
   }
+}
+
+/**
+ * What a resumed session still has to apply from its journal's mail: the client answers and
+ * approval decisions another process took for the owner that died before journaling them
+ * (those no `result` entry answered, and decisions on calls not approved already).
+ */
+export function unansweredMail(
+  journal: readonly JournalEntry[],
+  isApproved: (callId: string) => boolean,
+): { results: JournalMail[]; decisions: JournalDecision[] } {
+  const answered = new Set<string>();
+  for (const entry of journal) if (entry.kind === 'result') answered.add(entry.callId);
+  const results: JournalMail[] = [];
+  for (const entry of journal) {
+    if (entry.kind !== 'mailed-result' || answered.has(entry.callId)) continue;
+    answered.add(entry.callId);
+    results.push(entry);
+  }
+  const decisions: JournalDecision[] = [];
+  for (const entry of journal) {
+    if (entry.kind !== 'mailed-decision' || answered.has(entry.callId) || isApproved(entry.callId)) continue;
+    answered.add(entry.callId);
+    decisions.push(entry);
+  }
+  return { results, decisions };
 }

@@ -24,7 +24,8 @@ import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
 import { EventLog } from './event-log.js';
 import type { ApprovalDecision } from './approvals.js';
-import { JournalFeed, ReplayedEvents } from './replay.js';
+import { JournalFeed, ReplayedEvents, unansweredMail } from './replay.js';
+import { initEventPayload } from './init-event.js';
 import { ToolCalls } from './tool-calls.js';
 import type { SessionEnvironment, SessionInit } from './session-environment.js';
 import { DeadlinePause } from './deadline-pause.js';
@@ -34,17 +35,6 @@ import { sandboxSpec, SandboxSlot } from './sandbox-slot.js';
 
 export type { SessionEnvironment, SessionInit } from './session-environment.js';
 
-export type {
-  JournalApproval,
-  JournalDecision,
-  JournalEntry,
-  JournalInput,
-  JournalMail,
-  JournalResult,
-  JournalSpec,
-  JournalTimer,
-  ResumeState,
-} from './journal.js';
 
 /** A durable session that is still running after this long writes its spec (shorter ones never do). */
 const SPEC_DELAY_MS = 20;
@@ -247,20 +237,7 @@ export class Session implements EventSource {
   async start(): Promise<void> {
     if (this.init.resume) return this.startResumed();
     const { limits, basePath, id } = this.init;
-    const base = `${basePath}/sessions/${id}`;
-    const initEvent = this.log.envelope('session_init', {
-      expiresAt: new Date(this.expiresAt).toISOString(),
-      limits: {
-        timeoutMs: limits.timeoutMs,
-        maxToolCalls: limits.maxToolCalls,
-        memoryLimitBytes: limits.memoryLimitBytes,
-        maxStdoutBytes: limits.maxStdoutBytes,
-      },
-      cancelUrl: `${base}/cancel`,
-      toolResultUrl: `${base}/tool-result`,
-      replayUrl: `${base}/events`,
-      encryption: { enabled: false },
-    });
+    const initEvent = this.log.envelope('session_init', initEventPayload(this.init, this.expiresAt));
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
     this.stored = true;
@@ -291,18 +268,10 @@ export class Session implements EventSource {
     const owner = this.init.resume!.previousOwner;
     this.env.logger.warn({ sessionId: this.id, ...(owner ? { owner } : {}) }, 'resuming a session: its owner stopped');
     this.launch();
-    // Client answers another process took for the owner that died before journaling them.
-    const answered = new Set<string>();
-    for (const entry of this.init.resume!.journal) if (entry.kind === 'result') answered.add(entry.callId);
-    for (const entry of this.init.resume!.journal) {
-      if (entry.kind !== 'mailed-result' || answered.has(entry.callId)) continue;
-      answered.add(entry.callId);
-      this.submitToolResult(entry.callId, entry.input, true).catch(() => {});
-    }
-    // Approval decisions another process took for the owner that died before journaling them.
-    for (const entry of this.init.resume!.journal) {
-      if (entry.kind !== 'mailed-decision' || answered.has(entry.callId) || this.tools.approvals.isApproved(entry.callId)) continue;
-      answered.add(entry.callId);
+    // Answers and decisions another process took for the owner that died before journaling them.
+    const mail = unansweredMail(this.init.resume!.journal, (callId) => this.tools.approvals.isApproved(callId));
+    for (const entry of mail.results) this.submitToolResult(entry.callId, entry.input, true).catch(() => {});
+    for (const entry of mail.decisions) {
       const decision: ApprovalDecision = { approve: entry.approve };
       if (entry.reason !== undefined) decision.reason = entry.reason;
       this.decide(entry.callId, decision, true).catch(() => {});
