@@ -34,12 +34,10 @@ import { finalOutcome, finalPayload } from './final-outcome.js';
 import { sandboxSpec, SandboxSlot } from './sandbox-slot.js';
 
 export type { SessionEnvironment, SessionInit } from './session-environment.js';
-
+export { approvalKey, type ApprovalDecision } from './approvals.js';
 
 /** A durable session that is still running after this long writes its spec (shorter ones never do). */
 const SPEC_DELAY_MS = 20;
-
-export { approvalKey, type ApprovalDecision } from './approvals.js';
 
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
 
