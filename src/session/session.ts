@@ -9,7 +9,7 @@ import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/
 import type { SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
 import type { BrokerLimits } from './limits.js';
-import { DurableRun, MAX_SANDBOX_RESTARTS } from './durable-run.js';
+import type { DurableRun } from './durable-run.js';
 import { Journal, type JournalSpec, type ResumeState } from './journal.js';
 import {
   sessionInfo,
@@ -24,7 +24,8 @@ import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
 import { EventLog } from './event-log.js';
 import type { ApprovalDecision } from './approvals.js';
-import { JournalFeed, ReplayedEvents, unansweredMail } from './replay.js';
+import { unansweredMail } from './replay.js';
+import { Durability } from './durability.js';
 import { initEventPayload } from './init-event.js';
 import { ToolCalls } from './tool-calls.js';
 import type { SessionEnvironment, SessionInit } from './session-environment.js';
@@ -64,18 +65,11 @@ export class Session implements EventSource {
   private readonly budget: OutputBudget;
   private readonly startedAt: number;
   private readonly seed: number;
-  /** Durable sessions: every input the guest got, in order (see journal.ts). */
-  private readonly journal: Journal | undefined;
-  /** Durable sessions: the current run of the code (a new one after a sandbox crash). */
-  private run: DurableRun | undefined;
-  private restarts = 0;
+  /** Durable sessions: the journal, the runs of the code and their replay. */
+  private readonly durable: Durability | undefined;
   private aborting = false;
   /** Between a sandbox crash and the re-run that replaces it. */
   private restarting = false;
-  /** Durable sessions: the events a re-run produces again, which are not emitted twice. */
-  private readonly replay: ReplayedEvents | undefined;
-  /** Durable sessions: feeds each run its inputs from the journal. */
-  private readonly feed: JournalFeed | undefined;
   /** Resolves once a resumed session produced again every event stored before (or ended). */
   readonly replayed: Promise<void>;
   private ended = false;
@@ -112,7 +106,7 @@ export class Session implements EventSource {
     this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
     if (init.durable === true || resume !== undefined) {
       const persist = init.journalInStore === true || resume !== undefined;
-      this.journal = new Journal(
+      const journal = new Journal(
         persist
           ? {
               store: env.store,
@@ -124,18 +118,14 @@ export class Session implements EventSource {
             }
           : undefined,
       );
-      const journal = this.journal;
-      this.replay = new ReplayedEvents();
-      this.feed = new JournalFeed({
-        journal,
-        run: () => this.run,
+      this.durable = new Durability(journal, {
         ended: () => this.ended,
         apply: (callId, settlement) => this.tools.apply(callId, settlement),
         fireTimer: (timer, at) => this.withSandbox((sandbox) => sandbox.fireTimer(timer, at)),
         deadline: () => this.startedAt + this.init.limits.timeoutMs,
       });
     }
-    this.replayed = this.replay?.done ?? Promise.resolve();
+    this.replayed = this.durable?.replay.done ?? Promise.resolve();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
     this.tools = new ToolCalls({
       sessionId: init.id,
@@ -144,17 +134,17 @@ export class Session implements EventSource {
       allowTool: init.allowTool,
       identity: init.identity,
       contextFrozen: this.contextFrozen,
-      journal: this.journal,
-      run: () => this.run,
+      journal: this.durable?.journal,
+      run: () => this.durable?.run,
       ended: () => this.ended,
       running: () => !this.ended && this.status === 'running',
-      replaying: () => (this.replay?.active ? this.replayed : undefined),
-      replays: (type) => this.replay?.pending(type) === true,
+      replaying: () => (this.durable?.replay.active ? this.replayed : undefined),
+      replays: (type) => this.durable?.replay.pending(type) === true,
       emit: (type, payload) => this.emit(type, payload),
       eventInfo: () => this.eventInfo(),
       spend: (bytes, what) => this.spend(bytes, what),
       abort: (code, message) => this.abort(code, message),
-      pump: () => this.feed!.pump(),
+      pump: () => this.durable!.feed.pump(),
       sandbox: (command) => this.withSandbox(command),
       reportProgress: (callId, update) => this.toolProgress.report(callId, update),
       progressDone: (callId) => this.toolProgress.finish(callId),
@@ -172,20 +162,20 @@ export class Session implements EventSource {
       snapshot: () => ({
         record: this.record(),
         events: this.log.events,
-        journal: this.journal?.durableEntries() ?? [],
+        journal: this.durable?.journal.durableEntries() ?? [],
         pending: this.tools.pendingClientCalls(),
       }),
     });
     this.log = new EventLog({
       sessionId: init.id,
       store: env.store,
-      journal: this.journal?.persistent ? this.journal : undefined,
+      journal: this.durable?.journal.persistent ? this.durable.journal : undefined,
       ended: () => this.ended,
       fence: () => this.fence,
       ownerWrite: (what, write) => this.ownerWrite(what, write),
     });
     if (resume) this.prepareReplay(resume);
-    else this.replay?.end();
+    else this.durable?.replay.end();
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     this.readers = new ReaderPresence(
       init.attached,
@@ -239,7 +229,7 @@ export class Session implements EventSource {
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
     this.stored = true;
-    if (this.journal?.persistent) {
+    if (this.durable?.journal.persistent) {
       const spec: JournalSpec = {
         kind: 'spec',
         code: this.init.code,
@@ -251,7 +241,7 @@ export class Session implements EventSource {
         createdAt: this.createdAt,
       };
       // Written with the first inputs or events, or soon: a session that ends at once never writes it.
-      this.journal.setSpec(spec, SPEC_DELAY_MS);
+      this.durable.journal.setSpec(spec, SPEC_DELAY_MS);
     }
     this.log.show([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
@@ -295,9 +285,8 @@ export class Session implements EventSource {
   /** Runs the code in a new sandbox (again, from the journal, after a crash). */
   private startSandbox(): void {
     const { limits } = this.init;
-    const journal = this.journal;
     let run: DurableRun | undefined;
-    if (journal) this.run = run = new DurableRun((this.run?.generation ?? 0) + 1, journal);
+    if (this.durable) run = this.durable.nextRun();
     const listener: SandboxListener = {
       onToolCall: (sandboxId, name, argsJson) => this.tools.onCall(sandboxId, name, argsJson),
       onStdout: (chunk) => {
@@ -312,7 +301,7 @@ export class Session implements EventSource {
     };
     if (run) {
       // The session runs the guest's timers: their firings are inputs, journaled like tool outcomes.
-      const feed = this.feed!;
+      const feed = this.durable!.feed;
       listener.onTimerSet = (timer, ms) => feed.timerSet(run, timer, ms);
       listener.onTimerCleared = (timer) => feed.timerCleared(run, timer);
     }
@@ -320,22 +309,21 @@ export class Session implements EventSource {
       // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
       timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pause.shiftMs - Date.now()),
       ...(this.env.toolNamespace ? { toolNamespace: this.env.toolNamespace } : {}),
-      ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
+      ...(this.durable ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
     });
     this.slot.start(this.env.executor, spec, listener);
   }
 
   private prepareReplay(resume: ResumeState): void {
     this.log.load(resume.events);
-    this.journal!.load(resume.journal);
+    this.durable!.journal.load(resume.journal);
     this.tools.approvals.load(resume);
     this.pause.restore(resume, (toolName) => {
       const route = this.env.resolveTool(toolName);
       return route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
     });
-    this.replay!.resume(resume.events);
+    this.durable!.replay.resume(resume.events);
   }
-
 
   /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
   private withSandbox(command: (sandbox: SandboxHandle) => void): void {
@@ -435,9 +423,7 @@ export class Session implements EventSource {
       });
       return;
     }
-    this.run?.dispose();
-    this.journal?.finish();
-    if (this.replay?.active) this.replay.end();
+    this.durable?.finish();
     const ending = finalOutcome(outcome, this.init.limits, this.budget, (message) => this.tools.timeoutMessage(message));
     outcome = ending.outcome;
     this.ended = true;
@@ -476,8 +462,7 @@ export class Session implements EventSource {
 
   /** Whether a crashed sandbox may be replaced by a re-run of the code from the journal. */
   private restartable(): boolean {
-    const journal = this.journal;
-    if (!journal || journal.stopped || this.aborting || this.budget.over || this.restarts >= MAX_SANDBOX_RESTARTS) return false;
+    if (!this.durable?.mayRestart || this.aborting || this.budget.over) return false;
     return Date.now() - this.startedAt < this.init.limits.timeoutMs;
   }
 
@@ -487,10 +472,9 @@ export class Session implements EventSource {
    * twice, calls still running are not made again, and the session goes on.
    */
   private restart(reason: string): void {
-    this.restarts++;
-    this.env.logger.warn({ sessionId: this.id, reason, restart: this.restarts }, 'the sandbox crashed: running the session again from its journal');
-    this.run?.dispose();
-    this.replay?.rerun();
+    const durable = this.durable!;
+    durable.restart();
+    this.env.logger.warn({ sessionId: this.id, reason, restart: durable.restarts }, 'the sandbox crashed: running the session again from its journal');
     this.tools.count = 0;
     this.stdoutBytes = 0;
     this.budget.reset();
@@ -510,7 +494,7 @@ export class Session implements EventSource {
   private emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
     if (this.complete) return;
     // Emitted by an earlier run: the re-run produces it again; it is not emitted twice.
-    if (this.replay?.replays(type)) return;
+    if (this.durable?.replay.replays(type)) return;
     this.log.push(this.log.envelope(type, payload));
   }
 
@@ -550,12 +534,11 @@ export class Session implements EventSource {
     this.stopTimers();
     this.toolProgress.clear();
     this.tools.endAll();
-    this.run?.dispose();
-    this.journal?.close();
+    this.durable?.close();
     this.log.discard();
     // The sandbox ends without a word: its outcome is ignored (the session has ended here).
     if (running && this.launched) this.withSandbox((sandbox) => sandbox.abort({ code: 'SESSION_LOST', message: 'another process owns the session' }));
-    if (this.replay?.active) this.replay.end();
+    if (this.durable?.replay.active) this.durable.replay.end();
     this.complete = true;
     this.log.wake();
     this.resolveFinished();

@@ -1,0 +1,57 @@
+import { DurableRun, MAX_SANDBOX_RESTARTS } from './durable-run.js';
+import type { Journal } from './journal.js';
+import { JournalFeed, ReplayedEvents, type JournalFeedHost } from './replay.js';
+
+/**
+ * What makes a session durable: its journal, the current run of its code, the events a
+ * re-run must not emit twice, and the feed that gives each run its inputs from the journal.
+ */
+export class Durability {
+  /** The events a re-run produces again, which are not emitted twice. */
+  readonly replay = new ReplayedEvents();
+  /** Feeds each run its inputs from the journal. */
+  readonly feed: JournalFeed;
+  /** The current run of the code (a new one after a sandbox crash). */
+  run: DurableRun | undefined;
+  /** Re-runs after a sandbox crash so far. */
+  restarts = 0;
+
+  constructor(
+    /** Every input the guest got, in order (see journal.ts). */
+    readonly journal: Journal,
+    host: Omit<JournalFeedHost, 'journal' | 'run'>,
+  ) {
+    this.feed = new JournalFeed({ ...host, journal, run: () => this.run });
+  }
+
+  /** A new run of the code (the first, or one after a crash). */
+  nextRun(): DurableRun {
+    this.run = new DurableRun((this.run?.generation ?? 0) + 1, this.journal);
+    return this.run;
+  }
+
+  /** Whether the journal still allows a re-run after a sandbox crash. */
+  get mayRestart(): boolean {
+    return !this.journal.stopped && this.restarts < MAX_SANDBOX_RESTARTS;
+  }
+
+  /** A re-run after a crash: the old run's timers stop, and what it emitted is produced again. */
+  restart(): void {
+    this.restarts++;
+    this.run?.dispose();
+    this.replay.rerun();
+  }
+
+  /** The session ended: no run goes on; the journal closes once what it recorded is written. */
+  finish(): void {
+    this.run?.dispose();
+    this.journal.finish();
+    if (this.replay.active) this.replay.end();
+  }
+
+  /** Another process owns the session: nothing more is run or written. */
+  close(): void {
+    this.run?.dispose();
+    this.journal.close();
+  }
+}
