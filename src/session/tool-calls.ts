@@ -9,8 +9,7 @@ import type { ToolProgress } from '../tools/types.js';
 import { utf8Length as byteLength } from '../util/bytes.js';
 import { Approvals } from './approvals.js';
 import type { DeadlinePause } from './deadline-pause.js';
-import type { DurableRun } from './durable-run.js';
-import type { Journal } from './journal.js';
+import type { Durability } from './durability.js';
 import type { BrokerLimits } from './limits.js';
 import type { SessionEnvironment } from './session-environment.js';
 import { hash36 } from './session-util.js';
@@ -40,24 +39,16 @@ export interface ToolCallHost {
   allowTool(toolName: string): boolean;
   identity: CallOwner['identity'];
   contextFrozen: CallOwner['contextFrozen'];
-  /** Durable sessions: outcomes are journaled before the guest gets them. */
-  journal: Journal | undefined;
-  /** The current run of a durable session's code. */
-  run(): DurableRun | undefined;
+  /** Durable sessions: outcomes are journaled before the guest gets them, and re-runs replay. */
+  durable: Durability | undefined;
   ended(): boolean;
   /** Whether the session runs (and has not ended). */
   running(): boolean;
-  /** Set while a re-run replays: resolves once it produced again what was emitted before. */
-  replaying(): Promise<void> | undefined;
-  /** Whether events of `type` are still to be produced again by a re-run. */
-  replays(type: string): boolean;
   emit<T extends EventType>(type: T, payload: EventPayloads[T]): void;
   eventInfo(): SessionInfo;
   /** Counts bytes against the output budget; false (and the session ends) when over it. */
   spend(bytes: number, what: string): boolean;
   abort(code: string, message: string): void;
-  /** Gives the current run the journal's inputs it can take now. */
-  pump(): void;
   /** Runs a command on the sandbox (now, or once it is started). */
   sandbox(command: (sandbox: SandboxHandle) => void): void;
   reportProgress(callId: string, update: ToolProgress): void;
@@ -107,11 +98,11 @@ export class ToolCalls {
       sessionId: host.sessionId,
       store: host.env.store,
       logger: host.env.logger,
-      journal: host.journal,
+      journal: host.durable?.journal,
       pause: host.pause,
       ended: () => host.ended(),
       running: () => host.running(),
-      replaying: () => host.replaying(),
+      replaying: () => this.replaying(),
       hasCall: (callId) => this.calls.has(callId),
       isResolved: (callId) => this.resolvedCalls.has(callId),
       toolName: (callId) => this.calls.get(callId)?.toolName,
@@ -119,6 +110,12 @@ export class ToolCalls {
       claim: (key) => this.claim(key),
       emit: (payload) => host.emit('approval_required', payload),
     });
+  }
+
+  /** Set while a re-run replays: resolves once it produced again what was emitted before. */
+  private replaying(): Promise<void> | undefined {
+    const replay = this.host.durable?.replay;
+    return replay?.active ? replay.done : undefined;
   }
 
   has(callId: string): boolean {
@@ -152,7 +149,7 @@ export class ToolCalls {
    */
   async submit(callId: string, input: ToolResultInput, claimed = false): Promise<void> {
     if (!this.host.running()) throw new BrokerError('CONFLICT', 'the session is no longer running');
-    const replay = this.host.replaying();
+    const replay = this.replaying();
     if (!this.calls.has(callId) && replay) await replay;
     const call = this.calls.get(callId);
     if (!call || call.settled) {
@@ -205,7 +202,7 @@ export class ToolCalls {
     }
     const route = this.host.env.resolveTool(toolName);
     const handler = route.kind === 'client' ? 'client' : 'server';
-    const run = this.host.run();
+    const run = this.host.durable?.run;
     if (run) {
       run.calls.add(callId);
       if (this.calls.has(callId) || run.results.has(callId)) {
@@ -215,7 +212,7 @@ export class ToolCalls {
           this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
         }
         this.host.emit('tool_call', { callId, toolName, args, handler });
-        this.host.pump();
+        this.host.durable!.feed.pump();
         return;
       }
     }
@@ -226,7 +223,7 @@ export class ToolCalls {
       // The pending mark must be stored before the client can see the call (a run that a
       // crash replaced meanwhile leaves the event to the next run).
       const show = () => {
-        if (this.host.run() === run) this.host.emit('tool_call', { callId, toolName, args, handler });
+        if (this.host.durable?.run === run) this.host.emit('tool_call', { callId, toolName, args, handler });
       };
       void this.host.ownerWrite('storing a pending tool call', () => this.host.env.store.addPendingCall(this.host.sessionId, callId, this.host.fence())).then((done) => {
         if (done !== false) show();
@@ -313,7 +310,7 @@ export class ToolCalls {
   settle(callId: string, settlement: ToolSettlement): Promise<void> | undefined {
     const call = this.calls.get(callId);
     if (!call || this.host.ended()) return undefined;
-    const journal = this.host.journal;
+    const journal = this.host.durable?.journal;
     if (!journal) {
       this.apply(callId, settlement);
       return undefined;
@@ -321,7 +318,7 @@ export class ToolCalls {
     if (call.settled) return undefined;
     call.settled = true;
     this.resolvedCalls.add(callId);
-    const run = this.host.run()!;
+    const run = this.host.durable!.run!;
     const fast =
       !journal.persistent ||
       (call.handler === 'server' &&
@@ -333,7 +330,7 @@ export class ToolCalls {
     settlement.at = Date.now();
     const index = journal.append({ kind: 'result', callId, settlement });
     if (fast) run.fastUpTo = Math.max(run.fastUpTo, index + 1);
-    this.host.pump();
+    this.host.durable!.feed.pump();
     return journal.isDurable(index + 1) ? undefined : journal.whenDurable(index + 1);
   }
 
@@ -348,7 +345,7 @@ export class ToolCalls {
     this.resolvedCalls.add(callId);
     const durationMs = Date.now() - call.startedAt;
     // A re-run gives the journaled outcomes again: their calls were logged by the run before.
-    const again = this.host.replays('tool_result_applied');
+    const again = this.host.durable?.replay.pending('tool_result_applied') === true;
     this.host.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs });
     if (!again) {
       const line: Record<string, unknown> = {
