@@ -1,6 +1,9 @@
 import { DurableRun, MAX_SANDBOX_RESTARTS } from './durable-run.js';
-import type { Journal } from './journal.js';
+import type { Journal, JournalSpec } from './journal.js';
 import { JournalFeed, ReplayedEvents, type JournalFeedHost } from './replay.js';
+
+/** A durable session that is still running after this long writes its spec (shorter ones never do). */
+const SPEC_DELAY_MS = 20;
 
 /**
  * What makes a session durable: its journal, the current run of its code, the events a
@@ -22,6 +25,15 @@ export class Durability {
     host: Omit<JournalFeedHost, 'journal' | 'run'>,
   ) {
     this.feed = new JournalFeed({ ...host, journal, run: () => this.run });
+  }
+
+  /**
+   * A new session's spec (what it takes to run it again), the journal's first entry when it
+   * goes to the store: written with the first inputs or events, or soon; a session that ends
+   * at once never writes it.
+   */
+  writeSpec(spec: Omit<JournalSpec, 'kind'>): void {
+    if (this.journal.persistent) this.journal.setSpec({ kind: 'spec', ...spec }, SPEC_DELAY_MS);
   }
 
   /** A new run of the code (the first, or one after a crash). */

@@ -1,44 +1,32 @@
-import {
-  type CatalogChangedPayload,
-  type EventPayloads,
-  type EventType,
-  type StreamEvent,
-} from '../protocol/events.js';
+import type { CatalogChangedPayload, EventPayloads, EventType, StreamEvent } from '../protocol/events.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/types.js';
 import type { SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
-import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
-import type { BrokerLimits } from './limits.js';
-import type { DurableRun } from './durable-run.js';
-import { Journal, type JournalSpec, type ResumeState } from './journal.js';
-import {
-  sessionInfo,
-  type SessionInfo,
-  type ToolResultInput,
-} from './types.js';
-import { unref } from '../util/timers.js';
 import { utf8Length as byteLength } from '../util/bytes.js';
-import { deepFreeze } from './session-util.js';
+import { unref } from '../util/timers.js';
+import type { ApprovalDecision } from './approvals.js';
+import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
+import { DeadlinePause } from './deadline-pause.js';
+import { Durability } from './durability.js';
+import type { DurableRun } from './durable-run.js';
+import { EventLog } from './event-log.js';
+import { finalOutcome, finalPayload } from './final-outcome.js';
+import { initEventPayload } from './init-event.js';
+import { Journal, type ResumeState } from './journal.js';
+import type { BrokerLimits } from './limits.js';
 import { OutputBudget } from './output-budget.js';
+import { OwnerWrites } from './owner-writes.js';
 import { ProgressThrottle } from './progress.js';
 import { ReaderPresence } from './readers.js';
-import { EventLog } from './event-log.js';
-import type { ApprovalDecision } from './approvals.js';
 import { unansweredMail } from './replay.js';
-import { Durability } from './durability.js';
-import { initEventPayload } from './init-event.js';
-import { ToolCalls } from './tool-calls.js';
-import type { SessionEnvironment, SessionInit } from './session-environment.js';
-import { DeadlinePause } from './deadline-pause.js';
-import { OwnerWrites } from './owner-writes.js';
-import { finalOutcome, finalPayload } from './final-outcome.js';
 import { sandboxSpec, SandboxSlot } from './sandbox-slot.js';
+import type { SessionEnvironment, SessionInit } from './session-environment.js';
+import { deepFreeze } from './session-util.js';
+import { ToolCalls } from './tool-calls.js';
+import { sessionInfo, type SessionInfo, type ToolResultInput } from './types.js';
 
 export type { SessionEnvironment, SessionInit } from './session-environment.js';
 export { approvalKey, type ApprovalDecision } from './approvals.js';
-
-/** A durable session that is still running after this long writes its spec (shorter ones never do). */
-const SPEC_DELAY_MS = 20;
 
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
 
@@ -225,20 +213,15 @@ export class Session implements EventSource {
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
     this.stored = true;
-    if (this.durable?.journal.persistent) {
-      const spec: JournalSpec = {
-        kind: 'spec',
-        code: this.init.code,
-        context: this.init.context,
-        limits,
-        identity: this.init.identity,
-        basePath,
-        seed: this.seed,
-        createdAt: this.createdAt,
-      };
-      // Written with the first inputs or events, or soon: a session that ends at once never writes it.
-      this.durable.journal.setSpec(spec, SPEC_DELAY_MS);
-    }
+    this.durable?.writeSpec({
+      code: this.init.code,
+      context: this.init.context,
+      limits,
+      identity: this.init.identity,
+      basePath,
+      seed: this.seed,
+      createdAt: this.createdAt,
+    });
     this.log.show([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
     this.env.logger.debug({ sessionId: id, tenant: this.tenant }, LOG.sessionStarted);
