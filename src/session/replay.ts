@@ -91,7 +91,7 @@ export class JournalFeed {
 
   /**
    * Gives the current run the journal's inputs in order: each once it is durable (or may go
-   * first, see `Session.settle`) and the run has reached it (made the call it answers).
+   * first, see `ToolCalls.settle`) and the run has reached it (made the call it answers).
    */
   pump(): void {
     const { journal } = this.host;

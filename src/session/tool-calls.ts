@@ -303,7 +303,7 @@ export class ToolCalls {
    * A call's outcome. Durable sessions journal it first; it reaches the guest once it is in
    * the store, except a server tool's outcome when that call is all the guest waits for (no
    * other call, no timer, no input queued): the guest gets that one at once, and every event
-   * that follows waits for it to be in the store (see `flush`). A process that resumes the
+   * that follows waits for it to be in the store (see `EventLog.flush`). A process that resumes the
    * session after a death in between calls that tool again with the same callId. Resolves
    * once the outcome is journaled.
    */
