@@ -14,7 +14,7 @@ export interface EventLogTarget {
   /** What the owner's writes carry (shared stores). */
   fence(): SessionFence | undefined;
   /**
-   * One write of the session's state as its owner (see `Session.ownerWrite`): resolves true
+   * One write of the session's state as its owner (see `OwnerWrites.write`): resolves true
    * once written, false when another process owns the session, undefined after a logged failure.
    */
   ownerWrite(what: string, write: () => Promise<void>): Promise<boolean | undefined>;
