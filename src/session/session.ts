@@ -2,7 +2,7 @@ import type { CatalogChangedPayload, EventPayloads, EventType, StreamEvent } fro
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/types.js';
 import type { SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
-import { utf8Length as byteLength } from '../util/bytes.js';
+import { utf8Length } from '../util/bytes.js';
 import { unref } from '../util/timers.js';
 import type { ApprovalDecision } from './approvals.js';
 import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
@@ -269,12 +269,12 @@ export class Session implements EventSource {
     const listener: SandboxListener = {
       onToolCall: (sandboxId, name, argsJson) => this.tools.onCall(sandboxId, name, argsJson),
       onStdout: (chunk) => {
-        const bytes = byteLength(chunk);
+        const bytes = utf8Length(chunk);
         this.stdoutBytes += bytes;
         if (this.spend(bytes, 'stdout')) this.emit('stdout', { chunk });
       },
       onLog: (level, message) => {
-        if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
+        if (this.spend(utf8Length(message), 'a log message')) this.emit('log', { level, message });
       },
       onDone: (outcome) => this.onSandboxDone(outcome),
     };

@@ -6,7 +6,7 @@ import type { SandboxHandle, ToolSettlement } from '../sandbox/types.js';
 import type { SessionFence } from '../store/types.js';
 import { validateArgs } from '../tools/validate.js';
 import type { ToolProgress } from '../tools/types.js';
-import { utf8Length as byteLength } from '../util/bytes.js';
+import { utf8Length } from '../util/bytes.js';
 import { Approvals } from './approvals.js';
 import type { DeadlinePause } from './deadline-pause.js';
 import type { Durability } from './durability.js';
@@ -193,7 +193,7 @@ export class ToolCalls {
       this.host.abort('MAX_TOOL_CALLS', `the session made more than ${this.host.limits.maxToolCalls} tool calls`);
       return;
     }
-    if (!this.host.spend(byteLength(argsJson), 'tool arguments')) return;
+    if (!this.host.spend(utf8Length(argsJson), 'tool arguments')) return;
     let args: Record<string, unknown>;
     try {
       args = JSON.parse(argsJson) as Record<string, unknown>;
@@ -338,7 +338,7 @@ export class ToolCalls {
   apply(callId: string, settlement: ToolSettlement): void {
     const call = this.calls.get(callId);
     if (!call || this.host.ended()) return;
-    const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
+    const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : utf8Length(settlement.resultJson)) : utf8Length(settlement.error.message);
     if (!this.host.spend(received, 'a tool result')) return;
     this.host.progressDone(callId);
     this.calls.delete(callId);
