@@ -1,5 +1,6 @@
 import { DurableRun, MAX_SANDBOX_RESTARTS } from './durable-run.js';
-import type { Journal, JournalSpec } from './journal.js';
+import { Journal, type JournalEntry, type JournalSpec } from './journal.js';
+import type { SessionEnvironment, SessionInit } from './session-environment.js';
 import { JournalFeed, ReplayedEvents, type JournalFeedHost } from './replay.js';
 
 /** A durable session that is still running after this long writes its spec (shorter ones never do). */
@@ -25,6 +26,24 @@ export class Durability {
     host: Omit<JournalFeedHost, 'journal' | 'run'>,
   ) {
     this.feed = new JournalFeed({ ...host, journal, run: () => this.run });
+  }
+
+  /**
+   * The durability of a session made with `init`, if it is durable (or resumed): its journal
+   * lives in this process, and also in the store with `journalInStore` (always for a resumed
+   * session), written through `append` (the owner's fenced write).
+   */
+  static of(
+    init: SessionInit,
+    env: SessionEnvironment,
+    expiresAt: number,
+    append: (entries: JournalEntry[]) => Promise<unknown>,
+    host: Omit<JournalFeedHost, 'journal' | 'run'>,
+  ): Durability | undefined {
+    if (init.durable !== true && init.resume === undefined) return undefined;
+    const persist = init.journalInStore === true || init.resume !== undefined;
+    const journal = new Journal(persist ? { store: env.store, sessionId: init.id, expiresAt, logger: env.logger, append } : undefined);
+    return new Durability(journal, host);
   }
 
   /**

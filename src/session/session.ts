@@ -12,7 +12,7 @@ import type { DurableRun } from './durable-run.js';
 import { EventLog } from './event-log.js';
 import { finalOutcome, finalPayload } from './final-outcome.js';
 import { initEventPayload } from './init-event.js';
-import { Journal, type ResumeState } from './journal.js';
+import type { JournalEntry, ResumeState } from './journal.js';
 import type { BrokerLimits } from './limits.js';
 import { OutputBudget } from './output-budget.js';
 import { OwnerWrites } from './owner-writes.js';
@@ -92,27 +92,14 @@ export class Session implements EventSource {
     this.startedAt = this.createdAt;
     this.expiresAt = resume ? resume.expiresAt : this.createdAt + init.sessionTimeoutMs;
     this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
-    if (init.durable === true || resume !== undefined) {
-      const persist = init.journalInStore === true || resume !== undefined;
-      const journal = new Journal(
-        persist
-          ? {
-              store: env.store,
-              sessionId: init.id,
-              expiresAt: this.expiresAt,
-              logger: env.logger,
-              append: (entries) =>
-                this.ownerWrite('journaling a session input', () => env.store.appendJournal!(init.id, entries, this.expiresAt, this.fence)),
-            }
-          : undefined,
-      );
-      this.durable = new Durability(journal, {
-        ended: () => this.ended,
-        apply: (callId, settlement) => this.tools.apply(callId, settlement),
-        fireTimer: (timer, at) => this.withSandbox((sandbox) => sandbox.fireTimer(timer, at)),
-        deadline: () => this.startedAt + this.init.limits.timeoutMs,
-      });
-    }
+    const append = (entries: JournalEntry[]) =>
+      this.ownerWrite('journaling a session input', () => env.store.appendJournal!(init.id, entries, this.expiresAt, this.fence));
+    this.durable = Durability.of(init, env, this.expiresAt, append, {
+      ended: () => this.ended,
+      apply: (callId, settlement) => this.tools.apply(callId, settlement),
+      fireTimer: (timer, at) => this.withSandbox((sandbox) => sandbox.fireTimer(timer, at)),
+      deadline: () => this.startedAt + this.init.limits.timeoutMs,
+    });
     this.replayed = this.durable?.replay.done ?? Promise.resolve();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
     this.tools = new ToolCalls({
