@@ -3,7 +3,7 @@ import type { Journal } from './journal.js';
 
 /**
  * Events whose number and order a re-run need not reproduce (`approval_required` is emitted
- * once per call, whichever run asks: see `Session.waitForApproval`).
+ * once per call, whichever run asks: see `Approvals.wait`).
  */
 const UNREPLAYED: ReadonlySet<string> = new Set(['session_init', 'heartbeat', 'catalog_changed', 'tool_progress', 'approval_required']);
 
@@ -19,7 +19,7 @@ export const MAX_SANDBOX_RESTARTS = 3;
 export class DurableRun {
   /** Index in `journal.inputs` of the next input to give this run. */
   applyPos = 0;
-  /** Inputs before this index may be given before they are durable (see `Session.settle`). */
+  /** Inputs before this index may be given before they are durable (see `ToolCalls.settle`). */
   fastUpTo = 0;
   /** Set while waiting for the input at `applyPos` to be durable. */
   waiting = false;
@@ -37,8 +37,8 @@ export class DurableRun {
     journal: Journal,
   ) {
     journal.inputs.forEach((input, i) => {
-      if (input.k === 'r') this.results.set(input.c, i);
-      else this.firings.add(input.t);
+      if (input.kind === 'result') this.results.set(input.callId, i);
+      else this.firings.add(input.timer);
     });
   }
 

@@ -1,80 +1,21 @@
 import type { StreamEvent } from '../protocol/events.js';
-import type { ToolSettlement } from '../sandbox/types.js';
 import type { BrokerStore } from '../store/types.js';
-import type { CallerIdentity } from '../tools/types.js';
-import type { BrokerLimits } from './limits.js';
-import type { Logger, ToolResultInput } from './types.js';
+import { unref } from '../util/timers.js';
+import type { JournalApproval, JournalEntry, JournalInput, JournalSpec, JournalStop } from './journal-entries.js';
+import type { Logger } from './types.js';
 
-/** The first journal entry of a durable session: what it takes to run it again. */
-export interface JournalSpec {
-  k: 'spec';
-  code: string;
-  context: Record<string, unknown>;
-  limits: BrokerLimits;
-  identity: CallerIdentity;
-  basePath: string;
-  seed: number;
-  createdAt: number;
-}
-
-/** A tool outcome as the guest got it (`s.at`: the clock it moved the guest to). */
-export interface JournalResult {
-  k: 'r';
-  c: string;
-  s: ToolSettlement;
-}
-
-/** A timer firing: the guest's timer `t` ran its callback with the clock moved to `at`. */
-export interface JournalTimer {
-  k: 't';
-  t: number;
-  at: number;
-}
-
-/** Written when the journal outgrew its bounds: from there on the session cannot be resumed. */
-export interface JournalStop {
-  k: 'x';
-}
-
-/**
- * A client's answer that a process other than the owner took (claimed) and sent on to the
- * owner: written by that process before it answers the client, so that the answer survives
- * the owner dying before it journaled it. A resuming process applies the answers it finds
- * here that no `r` entry answered.
- */
-export interface JournalMail {
-  k: 'm';
-  c: string;
-  input: ToolResultInput;
-}
-
-/**
- * A call that needed approval was approved: its handler may run. Not an input of the guest
- * (it gets the handler's outcome, an `r` entry); a re-run that reaches the call runs the
- * handler without asking again. A rejection is journaled as the call's outcome (an `r` entry
- * with TOOL_APPROVAL_DENIED).
- */
-export interface JournalApproval {
-  k: 'a';
-  c: string;
-  /** When it was approved (epoch ms): how long the call waited, for a resumed session's deadline. */
-  at: number;
-}
-
-/**
- * A decision on an approval that a process other than the owner took (claimed) and sent on
- * to the owner: written before that process answers, like `JournalMail` for tool results.
- */
-export interface JournalDecision {
-  k: 'd';
-  c: string;
-  approve: boolean;
-  reason?: string;
-}
-
-/** Something the guest got from outside, in the order it got them. */
-export type JournalInput = JournalResult | JournalTimer;
-export type JournalEntry = JournalSpec | JournalInput | JournalStop | JournalMail | JournalApproval | JournalDecision;
+export type {
+  JournalApproval,
+  JournalDecision,
+  JournalEntry,
+  JournalInput,
+  JournalMail,
+  JournalResult,
+  JournalSpec,
+  JournalStop,
+  JournalTimer,
+} from './journal-entries.js';
+export { readJournalEntries } from './journal-entries.js';
 
 export interface ResumeState {
   spec: JournalSpec;
@@ -115,7 +56,7 @@ export const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
  * The session stores no event before the inputs that led to it are durable.
  *
  * Bounds: past `MAX_JOURNAL_INPUTS` inputs or `MAX_JOURNAL_BYTES` of results the journal
- * stops (a `{ k: 'x' }` entry tells a resuming process so): the session goes on, but can no
+ * stops (a `stop` entry tells a resuming process so): the session goes on, but can no
  * longer be re-run.
  */
 export class Journal {
@@ -172,15 +113,15 @@ export class Journal {
     if (this.closed) return;
     this.spec = spec;
     this.specTimer = setTimeout(() => this.write(), delayMs);
-    (this.specTimer as { unref?: () => void }).unref?.();
+    unref(this.specTimer);
   }
 
   /** Inputs read back from the store (a resumed session): all durable. */
   load(entries: readonly JournalEntry[]): void {
     for (const entry of entries) {
-      if (entry.k === 'r' || entry.k === 't') this.record(entry);
-      else if (entry.k === 'x') this.stopped = true;
-      else if (entry.k === 'spec') this.writtenSpec = entry;
+      if (entry.kind === 'result' || entry.kind === 'timer') this.record(entry);
+      else if (entry.kind === 'stop') this.stopped = true;
+      else if (entry.kind === 'spec') this.writtenSpec = entry;
     }
     this.durableCount = this.sent = this.inputs.length;
   }
@@ -245,7 +186,7 @@ export class Journal {
     if (!this.writtenSpec) return [];
     const out: JournalEntry[] = [this.writtenSpec];
     if (this.stopped) {
-      out.push({ k: 'x' });
+      out.push({ kind: 'stop' });
       return out;
     }
     for (let i = 0; i < Math.min(this.durableCount, this.inputs.length); i++) out.push(this.inputs[i]!);
@@ -260,8 +201,8 @@ export class Journal {
 
   private record(input: JournalInput): void {
     this.inputs.push(input);
-    if (input.k === 'r') {
-      const s = input.s;
+    if (input.kind === 'result') {
+      const s = input.settlement;
       this.bytes += s.ok ? (s.resultJson?.length ?? 0) : s.error.message.length;
     }
   }
@@ -273,7 +214,7 @@ export class Journal {
     this.close();
     if (!target) return;
     target.logger.warn({ sessionId: target.sessionId }, 'the session journal outgrew its bounds: the session can no longer be resumed');
-    const marker: JournalStop = { k: 'x' };
+    const marker: JournalStop = { kind: 'stop' };
     const written = target.append ? target.append([marker]) : target.store.appendJournal!(target.sessionId, [marker], target.expiresAt);
     written.catch(() => {});
   }

@@ -1,154 +1,32 @@
-import { BrokerError } from '../protocol/errors.js';
-import {
-  PROTOCOL_VERSION,
-  type CatalogChangedPayload,
-  type EventPayloads,
-  type EventType,
-  type FinalPayload,
-  type StreamEvent,
-  type ToolProgressPayload,
-} from '../protocol/events.js';
-import type { Executor } from '../pool/executor.js';
-import { logsToolArgs } from '../observability/logger.js';
+import type { CatalogChangedPayload, EventPayloads, EventType, StreamEvent } from '../protocol/events.js';
 import { LIMIT_CODES, LOG } from '../observability/messages.js';
-import type { SandboxHandle, SandboxListener, SandboxOutcome, ToolSettlement } from '../sandbox/types.js';
-import { mentionsTools } from '../sandbox/tool-namespace.js';
-import { truncateJson } from '../protocol/truncate.js';
-import { isFenced, isStoreUnavailable } from '../store/errors.js';
-import type { BrokerStore, SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
-import { validateArgs } from '../tools/validate.js';
-import type { CallerIdentity, ToolDefinition, ToolProgress } from '../tools/types.js';
-import { ToolCallContext, type CallOwner } from './tool-context.js';
-import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
-import type { BrokerLimits } from './limits.js';
-import type { ToolRoute } from './tool-resolver.js';
-import { countEvent, DurableRun, MAX_SANDBOX_RESTARTS, replayCounts } from './durable-run.js';
-import { Journal, type JournalInput, type JournalSpec, type ResumeState } from './journal.js';
-import {
-  sessionInfo,
-  type BrokerEventMap,
-  type Logger,
-  type SessionError,
-  type SessionInfo,
-  type ToolResultInput,
-} from './types.js';
+import type { SandboxHandle, SandboxListener, SandboxOutcome } from '../sandbox/types.js';
+import type { SessionFence, SessionPatch, SessionRecord, SessionStatus } from '../store/types.js';
+import { utf8Length } from '../util/bytes.js';
 import { unref } from '../util/timers.js';
-import { utf8Length as byteLength } from '../util/bytes.js';
+import type { ApprovalDecision } from './approvals.js';
+import { LocalCursor, type EventCursor, type EventSource } from './cursor.js';
+import { DeadlinePause } from './deadline-pause.js';
+import { Durability } from './durability.js';
+import type { DurableRun } from './durable-run.js';
+import { EventLog } from './event-log.js';
+import { finalOutcome, finalPayload } from './final-outcome.js';
+import { initEventPayload } from './init-event.js';
+import type { JournalEntry, ResumeState } from './journal.js';
+import type { BrokerLimits } from './limits.js';
+import { OutputBudget } from './output-budget.js';
+import { OwnerWrites } from './owner-writes.js';
+import { ProgressThrottle } from './progress.js';
+import { ReaderPresence } from './readers.js';
+import { unansweredMail } from './replay.js';
+import { sandboxSpec, SandboxSlot } from './sandbox-slot.js';
+import type { SessionEnvironment, SessionInit } from './session-environment.js';
+import { deepFreeze } from './session-util.js';
+import { ToolCalls } from './tool-calls.js';
+import { sessionInfo, type SessionInfo, type ToolResultInput } from './types.js';
 
-/** What a session needs from the broker around it. */
-export interface SessionEnvironment {
-  store: BrokerStore;
-  executor: Executor;
-  resolveTool(name: string): ToolRoute;
-  /** The plan of the guest's `tools` object for a caller's permissions (see sandbox/tool-namespace.ts). */
-  toolNamespace?(permissions?: string[]): string | undefined;
-  emit<K extends keyof BrokerEventMap>(event: K, ...args: Parameters<BrokerEventMap[K]>): void;
-  /** Whether anyone listens to a broker event (spares building its arguments). */
-  listening(event: keyof BrokerEventMap): boolean;
-  logger: Logger;
-  /** Called once the session's final event is stored (or once this copy stopped: see `lost`). */
-  onEnded(session: Session): void;
-  /**
-   * With a shared store: whether this process's hold on its sessions is known to be current
-   * (renewed within the lease), and a way to renew it now. A session starts no server tool
-   * while its hold is not known to be current: a process paused or cut off past its lease
-   * learns it lost the session before it calls anything.
-   */
-  ownership?: {
-    current(): boolean;
-    confirm(): Promise<void>;
-  };
-  /**
-   * With a shared store: a cursor that goes on from the store after `afterSeq`, for the
-   * readers of a copy that stopped because another process owns the session now.
-   */
-  handoff?(sessionId: string, afterSeq: number, accept: ((e: StreamEvent) => boolean) | undefined): Promise<EventCursor>;
-  /** Set while the broker shuts down: a write the store cannot take is not tried again. */
-  closing?: boolean;
-}
-
-export interface SessionInit {
-  id: string;
-  code: string;
-  context: Record<string, unknown>;
-  limits: BrokerLimits;
-  identity: CallerIdentity;
-  /** tenantId or userId: who may see the session. */
-  tenant: string | undefined;
-  owner: string;
-  sessionTimeoutMs: number;
-  /** Path prefix the HTTP API is mounted under ('' at the root). */
-  basePath: string;
-  /** Whether a reader is attached from the start (the stream that created the session). */
-  attached: boolean;
-  /** Whether the caller may call a server-side tool (from `permissions`). */
-  allowTool: (toolName: string) => boolean;
-  /**
-   * Make the run replayable (seeded `Math.random`, virtual clock, timers run by the session)
-   * and journal every input the guest gets (tool outcomes, timer firings), so that the code
-   * can be run again from the journal: on a new sandbox when its sandbox crashes, and with
-   * `journalInStore`, on another process when this one dies.
-   */
-  durable?: boolean;
-  /** Write the journal to the store (a shared or persistent one), for a resume elsewhere. */
-  journalInStore?: boolean;
-  /** Set when this process resumes a session whose owner died (see `SessionManager`). */
-  resume?: ResumeState;
-  /** The fencing epoch this process holds the session at (1 for a new session). */
-  epoch?: number;
-}
-
-export type {
-  JournalApproval,
-  JournalDecision,
-  JournalEntry,
-  JournalInput,
-  JournalMail,
-  JournalResult,
-  JournalSpec,
-  JournalTimer,
-  ResumeState,
-} from './journal.js';
-
-/** A durable session that is still running after this long writes its spec (shorter ones never do). */
-const SPEC_DELAY_MS = 20;
-
-type CallState = {
-  sandboxId: number;
-  toolName: string;
-  handler: 'server' | 'client';
-  startedAt: number;
-  abort?: AbortController;
-  /** Kept only when the logger may log argument values (`logToolArgs`). */
-  args?: Record<string, unknown>;
-  /** Durable sessions: its outcome is journaled (or being journaled); no other is taken. */
-  settled?: boolean;
-};
-
-/** At most one `tool_progress` event per call in this window (ms). */
-const PROGRESS_INTERVAL_MS = 100;
-const MAX_PROGRESS_MESSAGE = 1024;
-
-/** A call that waits for its approval decision (see `Session.decide`). */
-type ApprovalWait = {
-  resolve: (approved: boolean) => void;
-  timer?: ReturnType<typeof setTimeout>;
-  /** A decision was taken (claimed) and is being applied: no other is. */
-  deciding?: boolean;
-};
-
-/** A decision on a call that waits for approval. */
-export interface ApprovalDecision {
-  approve: boolean;
-  reason?: string;
-}
-
-/** The store's pending-call mark of a call that waits for approval (claimed by its decision). */
-export function approvalKey(callId: string): string {
-  return `a:${callId}`;
-}
-
-type ProgressState = { last: number; pending?: ToolProgressPayload; timer?: ReturnType<typeof setTimeout> };
+export type { SessionEnvironment, SessionInit } from './session-environment.js';
+export { approvalKey, type ApprovalDecision } from './approvals.js';
 
 const FINAL_STATUS: Record<'ok' | 'error', SessionStatus> = { ok: 'completed', error: 'error' };
 
@@ -159,59 +37,29 @@ export class Session implements EventSource {
   readonly createdAt: number;
   readonly expiresAt: number;
   status: SessionStatus = 'pending';
-  /** Events already stored, in seq order; what readers see. */
-  readonly events: StreamEvent[] = [];
   complete = false;
 
-  private seq = 0;
-  private sandbox: SandboxHandle | undefined;
-  /** Commands for the sandbox issued while its first run is still on the stack. */
-  private early: ((sandbox: SandboxHandle) => void)[] | undefined = [];
+  /** The sandbox the code runs in (a new one after a crash). */
+  private readonly slot = new SandboxSlot();
   private launched = false;
-  private readonly calls = new Map<string, CallState>();
-  private readonly resolvedCalls = new Set<string>();
-  /** Calls whose `approval_required` was emitted (by this run or one before it), and when. */
-  private readonly approvalsAsked = new Map<string, number>();
-  /** Calls approved (journaled first, when durable): a re-run runs them without asking. */
-  private readonly approved = new Set<string>();
-  /** Calls waiting for an approval decision. */
-  private readonly awaiting = new Map<string, ApprovalWait>();
-  /**
-   * Time spent in waits for approvals that have their own timeout (`approvalTimeoutMs`), in
-   * ms: it does not count against the execution timeout (the sandbox's deadline moves by it).
-   */
-  private pausedMs = 0;
-  /** While such waits run: since when, how far the deadline was moved for them, and each wait's end. */
-  private pause: { since: number; shifted: number; waits: Map<string, number> } | undefined;
+  /** The guest's tool calls. */
+  private readonly tools: ToolCalls;
+  /** Waits for approvals that have their own timeout: they do not count against the execution timeout. */
+  private readonly pause = new DeadlinePause((delta) => this.withSandbox((sandbox) => sandbox.extendDeadline(delta)));
   /** Throttling of `tool_progress` per callId. */
-  private readonly progressStates = new Map<string, ProgressState>();
-  private toolCallCount = 0;
+  private readonly toolProgress: ProgressThrottle;
   private stdoutBytes = 0;
   /** Bytes counted against `limits.outputBudgetBytes`. */
-  private outputBytes = 0;
-  /** Set once the budget is exceeded: the session ends with it, whatever the sandbox says. */
-  private overBudget: { code: string; message: string } | undefined;
+  private readonly budget: OutputBudget;
   private readonly startedAt: number;
   private readonly seed: number;
-  /** Durable sessions: every input the guest got, in order (see journal.ts). */
-  private readonly journal: Journal | undefined;
-  /** Durable sessions: the current run of the code (a new one after a sandbox crash). */
-  private run: DurableRun | undefined;
-  private restarts = 0;
+  /** Durable sessions: the journal, the runs of the code and their replay. */
+  private readonly durable: Durability | undefined;
   private aborting = false;
   /** Between a sandbox crash and the re-run that replaces it. */
   private restarting = false;
-  /** Replay of a re-run: emitted events per type not yet produced again. */
-  private replayLeft: Map<string, number> | undefined;
-  /** Durable sessions: events emitted so far per type (those a re-run produces again). */
-  private emitted: Map<string, number> | undefined;
   /** Resolves once a resumed session produced again every event stored before (or ended). */
   readonly replayed: Promise<void>;
-  private resolveReplayed!: () => void;
-  private readonly callPrefix: string;
-  /** The sandbox has run the code up to its first wait (see `progress`). */
-  private codeStarted = false;
-  private onCodeStarted: (() => void) | undefined;
   private ended = false;
   /**
    * Another process owns the session now (a fenced write or a renewal said so): this copy
@@ -220,35 +68,15 @@ export class Session implements EventSource {
   lost = false;
   /** The record and first event are stored: the session's hold is renewed from then on. */
   private stored = false;
-  private restoring: Promise<boolean> | undefined;
-  private queue: StreamEvent[] = [];
-  private pendingPatch: SessionPatch | undefined;
-  private flushScheduled = false;
-  private writes: Promise<void> = Promise.resolve();
-  /** No write to the store is in flight (so a synchronous append keeps the order). */
-  private writesIdle = true;
-  /** Made when a reader waits; resolved (and dropped) when new events are visible. */
-  private more: { promise: Promise<void>; resolve: () => void } | undefined;
-  private readers = 0;
+  /** The owner's writes of the session's state (fenced, retried, written back). */
+  private readonly writes: OwnerWrites;
+  /** The session's events: numbered, batched to the store, shown to readers once stored. */
+  private readonly log: EventLog;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
-  private grace: ReturnType<typeof setTimeout> | undefined;
-  /** Readers in other processes, each held until its timer lapses or it lets go. */
-  private readonly remoteReaders = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Who reads the session, and the disconnect grace. */
+  private readonly readers: ReaderPresence;
   private readonly contextFrozen: Readonly<Record<string, unknown>>;
-  /** What the contexts of this session's tool calls read (see tool-context.ts). */
-  private readonly callOwner: CallOwner = {
-    id: '',
-    identity: {},
-    contextFrozen: {},
-    signalOf: (callId) => {
-      const call = this.calls.get(callId);
-      if (call) return (call.abort ??= new AbortController()).signal;
-      // Settled, or the session ended: a signal that has fired.
-      return AbortSignal.abort();
-    },
-    reportProgress: (callId, update) => this.reportProgress(callId, update),
-  };
   /** Resolves when the final event is stored and visible. */
   readonly finished: Promise<void>;
   private resolveFinished!: () => void;
@@ -264,30 +92,86 @@ export class Session implements EventSource {
     this.startedAt = this.createdAt;
     this.expiresAt = resume ? resume.expiresAt : this.createdAt + init.sessionTimeoutMs;
     this.seed = resume ? resume.spec.seed : (Math.random() * 0x100000000) >>> 0;
-    this.callPrefix = `c_${hash36(init.id)}_`;
-    this.replayed = new Promise((r) => (this.resolveReplayed = r));
-    if (init.durable === true || resume !== undefined) {
-      const persist = init.journalInStore === true || resume !== undefined;
-      this.journal = new Journal(
-        persist
-          ? {
-              store: env.store,
-              sessionId: init.id,
-              expiresAt: this.expiresAt,
-              logger: env.logger,
-              append: (entries) =>
-                this.ownerWrite('journaling a session input', () => env.store.appendJournal!(init.id, entries, this.expiresAt, this.fence)),
-            }
-          : undefined,
-      );
-      this.emitted = new Map();
-    }
-    if (resume) this.prepareReplay(resume);
-    else this.resolveReplayed();
+    const append = (entries: JournalEntry[]) =>
+      this.ownerWrite('journaling a session input', () => env.store.appendJournal!(init.id, entries, this.expiresAt, this.fence));
+    this.durable = Durability.of(init, env, this.expiresAt, append, {
+      ended: () => this.ended,
+      apply: (callId, settlement) => this.tools.apply(callId, settlement),
+      fireTimer: (timer, at) => this.withSandbox((sandbox) => sandbox.fireTimer(timer, at)),
+      deadline: () => this.startedAt + this.init.limits.timeoutMs,
+    });
+    this.replayed = this.durable?.replay.done ?? Promise.resolve();
     this.contextFrozen = deepFreeze(structuredClone(init.context));
-    Object.assign(this.callOwner, { id: init.id, identity: init.identity, contextFrozen: this.contextFrozen });
+    this.tools = new ToolCalls({
+      sessionId: init.id,
+      env,
+      limits: init.limits,
+      allowTool: init.allowTool,
+      identity: init.identity,
+      contextFrozen: this.contextFrozen,
+      durable: this.durable,
+      ended: () => this.ended,
+      running: () => !this.ended && this.status === 'running',
+      emit: (type, payload) => this.emit(type, payload),
+      eventInfo: () => this.eventInfo(),
+      spend: (bytes, what) => this.spend(bytes, what),
+      abort: (code, message) => this.abort(code, message),
+      sandbox: (command) => this.withSandbox(command),
+      reportProgress: (callId, update) => this.toolProgress.report(callId, update),
+      progressDone: (callId) => this.toolProgress.finish(callId),
+      pause: this.pause,
+      ownerWrite: (what, write) => this.ownerWrite(what, write),
+      fence: () => this.fence,
+    });
+    this.writes = new OwnerWrites({
+      sessionId: init.id,
+      env,
+      expiresAt: this.expiresAt,
+      lost: () => this.lost,
+      loseOwnership: () => this.loseOwnership(),
+      fence: () => this.fence,
+      snapshot: () => ({
+        record: this.record(),
+        events: this.log.events,
+        journal: this.durable?.journal.durableEntries() ?? [],
+        pending: this.tools.pendingClientCalls(),
+      }),
+    });
+    this.log = new EventLog({
+      sessionId: init.id,
+      store: env.store,
+      journal: this.durable?.journal.persistent ? this.durable.journal : undefined,
+      ended: () => this.ended,
+      fence: () => this.fence,
+      ownerWrite: (what, write) => this.ownerWrite(what, write),
+    });
+    if (resume) this.prepareReplay(resume);
+    else this.durable?.replay.end();
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    if (init.attached) this.readers = 1;
+    this.readers = new ReaderPresence(
+      init.attached,
+      init.limits.disconnectGraceMs,
+      () => this.ended,
+      () => this.abort('CANCELLED', 'no client read the session within disconnectGraceMs'),
+    );
+    this.budget = new OutputBudget(init.limits.outputBudgetBytes);
+    this.toolProgress = new ProgressThrottle(
+      (payload) => this.emit('tool_progress', payload),
+      (callId) => !this.ended && this.tools.has(callId),
+    );
+  }
+
+  /** Counts `bytes` against the output budget; false (and the session ends) when over it. */
+  private spend(bytes: number, what: string): boolean {
+    if (this.ended || this.budget.over) return false;
+    if (this.budget.spend(bytes, what)) return true;
+    this.abort(this.budget.over!.code, this.budget.over!.message);
+    return false;
+  }
+
+  /** Events already stored, in seq order; what readers see. */
+  get events(): readonly StreamEvent[] {
+    return this.log.events;
   }
 
   get limits(): BrokerLimits {
@@ -312,38 +196,20 @@ export class Session implements EventSource {
   async start(): Promise<void> {
     if (this.init.resume) return this.startResumed();
     const { limits, basePath, id } = this.init;
-    const base = `${basePath}/sessions/${id}`;
-    const initEvent = this.envelope('session_init', {
-      expiresAt: new Date(this.expiresAt).toISOString(),
-      limits: {
-        timeoutMs: limits.timeoutMs,
-        maxToolCalls: limits.maxToolCalls,
-        memoryLimitBytes: limits.memoryLimitBytes,
-        maxStdoutBytes: limits.maxStdoutBytes,
-      },
-      cancelUrl: `${base}/cancel`,
-      toolResultUrl: `${base}/tool-result`,
-      replayUrl: `${base}/events`,
-      encryption: { enabled: false },
-    });
+    const initEvent = this.log.envelope('session_init', initEventPayload(this.init, this.expiresAt));
     this.status = 'running';
     await this.env.store.createSession(this.record(), [initEvent]);
     this.stored = true;
-    if (this.journal?.persistent) {
-      const spec: JournalSpec = {
-        k: 'spec',
-        code: this.init.code,
-        context: this.init.context,
-        limits,
-        identity: this.init.identity,
-        basePath,
-        seed: this.seed,
-        createdAt: this.createdAt,
-      };
-      // Written with the first inputs or events, or soon: a session that ends at once never writes it.
-      this.journal.setSpec(spec, SPEC_DELAY_MS);
-    }
-    this.makeVisible([initEvent]);
+    this.durable?.writeSpec({
+      code: this.init.code,
+      context: this.init.context,
+      limits,
+      identity: this.init.identity,
+      basePath,
+      seed: this.seed,
+      createdAt: this.createdAt,
+    });
+    this.log.show([initEvent]);
     if (this.env.listening('session:created')) this.env.emit('session:created', this.eventInfo());
     this.env.logger.debug({ sessionId: id, tenant: this.tenant }, LOG.sessionStarted);
     this.launch();
@@ -356,21 +222,13 @@ export class Session implements EventSource {
     const owner = this.init.resume!.previousOwner;
     this.env.logger.warn({ sessionId: this.id, ...(owner ? { owner } : {}) }, 'resuming a session: its owner stopped');
     this.launch();
-    // Client answers another process took for the owner that died before journaling them.
-    const answered = new Set<string>();
-    for (const entry of this.init.resume!.journal) if (entry.k === 'r') answered.add(entry.c);
-    for (const entry of this.init.resume!.journal) {
-      if (entry.k !== 'm' || answered.has(entry.c)) continue;
-      answered.add(entry.c);
-      this.submitToolResult(entry.c, entry.input, true).catch(() => {});
-    }
-    // Approval decisions another process took for the owner that died before journaling them.
-    for (const entry of this.init.resume!.journal) {
-      if (entry.k !== 'd' || answered.has(entry.c) || this.approved.has(entry.c)) continue;
-      answered.add(entry.c);
+    // Answers and decisions another process took for the owner that died before journaling them.
+    const mail = unansweredMail(this.init.resume!.journal, (callId) => this.tools.approvals.isApproved(callId));
+    for (const entry of mail.results) this.submitToolResult(entry.callId, entry.input, true).catch(() => {});
+    for (const entry of mail.decisions) {
       const decision: ApprovalDecision = { approve: entry.approve };
       if (entry.reason !== undefined) decision.reason = entry.reason;
-      this.decide(entry.c, decision, true).catch(() => {});
+      this.decide(entry.callId, decision, true).catch(() => {});
     }
   }
 
@@ -385,7 +243,7 @@ export class Session implements EventSource {
       Math.max(0, this.expiresAt - Date.now()),
     );
     unref(this.expiry);
-    if (!this.init.attached) this.startGrace();
+    if (!this.init.attached) this.readers.startGrace();
     this.launched = true;
     this.startSandbox();
   }
@@ -393,163 +251,66 @@ export class Session implements EventSource {
   /** Runs the code in a new sandbox (again, from the journal, after a crash). */
   private startSandbox(): void {
     const { limits } = this.init;
-    const journal = this.journal;
     let run: DurableRun | undefined;
-    if (journal) this.run = run = new DurableRun((this.run?.generation ?? 0) + 1, journal);
+    if (this.durable) run = this.durable.nextRun();
     const listener: SandboxListener = {
-      onToolCall: (sandboxId, name, argsJson) => this.onToolCall(sandboxId, name, argsJson),
+      onToolCall: (sandboxId, name, argsJson) => this.tools.onCall(sandboxId, name, argsJson),
       onStdout: (chunk) => {
-        const bytes = byteLength(chunk);
+        const bytes = utf8Length(chunk);
         this.stdoutBytes += bytes;
         if (this.spend(bytes, 'stdout')) this.emit('stdout', { chunk });
       },
       onLog: (level, message) => {
-        if (this.spend(byteLength(message), 'a log message')) this.emit('log', { level, message });
+        if (this.spend(utf8Length(message), 'a log message')) this.emit('log', { level, message });
       },
       onDone: (outcome) => this.onSandboxDone(outcome),
-      onStarted: () => this.markStarted(),
     };
     if (run) {
       // The session runs the guest's timers: their firings are inputs, journaled like tool outcomes.
-      listener.onTimerSet = (timer, ms) => this.onTimerSet(run, timer, ms);
-      listener.onTimerCleared = (timer) => this.onTimerCleared(run, timer);
+      const feed = this.durable!.feed;
+      listener.onTimerSet = (timer, ms) => feed.timerSet(run, timer, ms);
+      listener.onTimerCleared = (timer) => feed.timerCleared(run, timer);
     }
-    // Only code that names `tools` can read it: the rest gets no plan and no global.
-    const toolNamespace = this.env.toolNamespace && mentionsTools(this.init.code) ? this.env.toolNamespace(this.init.identity.permissions) : undefined;
-    const sandbox = this.env.executor.start(
-      {
-        code: this.init.code,
-        contextJson: JSON.stringify(this.init.context),
-        ...(toolNamespace ? { toolNamespace } : {}),
-        ...(journal ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
-        limits: {
-          // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
-          timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pausedMs + (this.pause?.shifted ?? 0) - Date.now()),
-          memoryLimitBytes: limits.memoryLimitBytes,
-          maxStackBytes: limits.maxStackBytes,
-          maxStdoutBytes: limits.maxStdoutBytes,
-          maxResultBytes: limits.maxResultBytes,
-          ...(limits.resultOverflow === 'truncate' ? { resultOverflow: 'truncate' as const } : {}),
-        },
-      },
-      listener,
-    );
-    this.sandbox = sandbox;
-    if (!this.env.executor.reportsStart) this.markStarted();
-    const early = this.early ?? [];
-    this.early = undefined;
-    for (const command of early) command(sandbox);
+    const spec = sandboxSpec(this.init, {
+      // A resumed session keeps the deadline it had (moved by the approval waits that do not count).
+      timeoutMs: Math.max(1, this.startedAt + limits.timeoutMs + this.pause.shiftMs - Date.now()),
+      ...(this.env.toolNamespace ? { toolNamespace: this.env.toolNamespace } : {}),
+      ...(this.durable ? { determinism: { seed: this.seed, startTime: this.createdAt } } : {}),
+    });
+    this.slot.start(this.env.executor, spec, listener);
   }
 
   private prepareReplay(resume: ResumeState): void {
-    for (const e of resume.events) {
-      this.events.push(e);
-      this.seq = Math.max(this.seq, e.seq);
-    }
-    this.journal!.load(resume.journal);
-    for (const e of resume.events) if (e.type === 'approval_required') this.approvalsAsked.set(e.payload.callId, e.timestamp);
-    for (const entry of resume.journal) if (entry.k === 'a') this.approved.add(entry.c);
-    this.resumePauses(resume);
-    this.emitted = replayCounts(resume.events);
-    this.replayLeft = new Map(this.emitted);
-    this.checkReplayed();
-  }
-
-  private checkReplayed(): void {
-    if (!this.replayLeft) return;
-    for (const n of this.replayLeft.values()) if (n > 0) return;
-    this.replayLeft = undefined;
-    this.resolveReplayed();
-  }
-
-  /**
-   * Gives the current run the journal's inputs in order: each once it is durable (or may go
-   * first, see `settle`) and the run has reached it (made the call it answers).
-   */
-  private pumpInputs(): void {
-    const journal = this.journal!;
-    const run = this.run!;
-    const inputs = journal.inputs;
-    while (run.applyPos < inputs.length && !this.ended && !run.waiting) {
-      const pos = run.applyPos;
-      if (pos >= run.fastUpTo && !journal.isDurable(pos + 1)) {
-        run.waiting = true;
-        void journal.whenDurable(pos + 1).then(() => {
-          run.waiting = false;
-          if (this.run === run) this.pumpInputs();
-        });
-        return;
-      }
-      const input: JournalInput = inputs[pos]!;
-      if (input.k === 'r') {
-        if (!run.calls.has(input.c)) return;
-        run.applyPos++;
-        run.results.delete(input.c);
-        this.apply(input.c, input.s);
-      } else {
-        run.applyPos++;
-        run.firings.delete(input.t);
-        run.timers.delete(input.t);
-        this.withSandbox((sandbox) => sandbox.fireTimer(input.t, input.at));
-      }
-    }
-    if (journal.stopped && run.applyPos > 0) {
-      // No re-run is possible any more: what was given is not kept.
-      journal.trim(run.applyPos);
-      run.fastUpTo = Math.max(0, run.fastUpTo - run.applyPos);
-      run.applyPos = 0;
-    }
-  }
-
-  // ---- timers of durable sessions ---------------------------------------------------------
-
-  /** The guest set a timer: it fires from the journal when its firing is there, else live. */
-  private onTimerSet(run: DurableRun, timer: number, ms: number): void {
-    if (this.ended || this.run !== run) return;
-    // A timer due at or after the deadline never fires live: the deadline ends the run first.
-    // (Set a millisecond after it, its host timer could still fire before the sandbox's own.)
-    if (run.firings.has(timer) || Date.now() + ms >= this.startedAt + this.init.limits.timeoutMs) {
-      run.timers.set(timer, undefined);
-      return;
-    }
-    run.timers.set(timer, setTimeout(() => this.onTimerDue(run, timer), ms));
-  }
-
-  private onTimerCleared(run: DurableRun, timer: number): void {
-    const host = run.timers.get(timer);
-    if (host !== undefined) clearTimeout(host);
-    run.timers.delete(timer);
-  }
-
-  /** A live timer is due: its firing is journaled, then given to the guest in journal order. */
-  private onTimerDue(run: DurableRun, timer: number): void {
-    if (this.ended || this.run !== run || !run.timers.has(timer)) return;
-    run.timers.delete(timer);
-    this.journal!.append({ k: 't', t: timer, at: Date.now() });
-    this.pumpInputs();
+    this.log.load(resume.events);
+    this.durable!.journal.load(resume.journal);
+    this.tools.approvals.load(resume);
+    this.pause.restore(resume, (toolName) => {
+      const route = this.env.resolveTool(toolName);
+      return route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
+    });
+    this.durable!.replay.resume(resume.events);
   }
 
   /** Runs a command on the sandbox now, or as soon as `executor.start()` returned it. */
   private withSandbox(command: (sandbox: SandboxHandle) => void): void {
-    if (this.sandbox) command(this.sandbox);
-    else if (this.early) this.early.push(command);
+    this.slot.run(command);
   }
 
   // ---- readers --------------------------------------------------------------------------
 
   /** Reads events with `seq > afterSeq`, then live ones until `final`. */
   read(afterSeq: number, accept?: (e: StreamEvent) => boolean): EventCursor {
-    this.attach();
-    return new LocalCursor(this, afterSeq, accept, () => this.detach());
+    this.readers.attach();
+    return new LocalCursor(this, afterSeq, accept, () => this.readers.detach());
   }
 
   /** Takes over the reader the session was created with (the creating stream). */
   readAsCreator(accept?: (e: StreamEvent) => boolean): EventCursor {
-    return new LocalCursor(this, 0, accept, () => this.detach());
+    return new LocalCursor(this, 0, accept, () => this.readers.detach());
   }
 
   waitForMore(): Promise<void> {
-    return (this.more ??= deferred()).promise;
+    return this.log.waitForMore();
   }
 
   /** True once `final` is stored and visible (a moment before `complete`). */
@@ -563,76 +324,21 @@ export class Session implements EventSource {
    */
   async progress(ms: number, maxMs = ms): Promise<void> {
     if (this.complete) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let cap: ReturnType<typeof setTimeout> | undefined;
-    const elapsed = new Promise<void>((resolve) => {
-      const arm = () => (timer = setTimeout(resolve, ms));
-      if (this.codeStarted) arm();
-      else this.onCodeStarted = arm;
-      if (maxMs > ms) cap = setTimeout(resolve, maxMs);
-    });
-    await Promise.race([this.waitForMore(), elapsed]);
-    this.onCodeStarted = undefined;
-    clearTimeout(timer);
-    clearTimeout(cap);
+    await this.slot.progress(ms, maxMs, this.waitForMore());
   }
 
-  private markStarted(): void {
-    if (this.codeStarted) return;
-    this.codeStarted = true;
-    this.onCodeStarted?.();
-    this.onCodeStarted = undefined;
+  /** A reader of this session in another process: see `ReaderPresence.holdRemote`. */
+  holdRemoteReader(readerId: string, ttlMs: number): void {
+    this.readers.holdRemote(readerId, ttlMs);
+  }
+
+  releaseRemoteReader(readerId: string): void {
+    this.readers.releaseRemote(readerId);
   }
 
   /** Resolves when everything emitted so far is stored and visible. */
   settled(): Promise<void> {
-    if (this.flushScheduled) this.flush();
-    return this.writes;
-  }
-
-  /**
-   * A reader of this session in another process (it follows the stored events). It counts
-   * for the disconnect grace like a local one until it lets go or `ttlMs` passes without it
-   * renewing the hold (so a reader whose process died is dropped).
-   */
-  holdRemoteReader(readerId: string, ttlMs: number): void {
-    if (this.ended) return;
-    const timer = this.remoteReaders.get(readerId);
-    if (timer !== undefined) clearTimeout(timer);
-    else this.attach();
-    const lapse = setTimeout(() => this.releaseRemoteReader(readerId), ttlMs);
-    unref(lapse);
-    this.remoteReaders.set(readerId, lapse);
-  }
-
-  releaseRemoteReader(readerId: string): void {
-    const timer = this.remoteReaders.get(readerId);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.remoteReaders.delete(readerId);
-    this.detach();
-  }
-
-  private attach(): void {
-    this.readers++;
-    if (this.grace !== undefined) {
-      clearTimeout(this.grace);
-      this.grace = undefined;
-    }
-  }
-
-  private detach(): void {
-    this.readers = Math.max(0, this.readers - 1);
-    if (this.readers === 0 && !this.ended) this.startGrace();
-  }
-
-  private startGrace(): void {
-    if (this.grace !== undefined || this.ended) return;
-    this.grace = setTimeout(() => {
-      this.grace = undefined;
-      if (this.readers === 0) this.abort('CANCELLED', 'no client read the session within disconnectGraceMs');
-    }, this.init.limits.disconnectGraceMs);
-    unref(this.grace);
+    return this.log.settled();
   }
 
   // ---- commands -------------------------------------------------------------------------
@@ -657,510 +363,19 @@ export class Session implements EventSource {
    * A client's answer to one of its tool calls. `claimed` is true when another process
    * already claimed the call in the store.
    */
-  async submitToolResult(callId: string, input: ToolResultInput, claimed = false): Promise<void> {
-    if (this.ended || this.status !== 'running') {
-      throw new BrokerError('CONFLICT', 'the session is no longer running');
-    }
-    if (!this.calls.has(callId) && this.replayLeft) await this.replayed;
-    const call = this.calls.get(callId);
-    if (!call || call.settled) {
-      if (this.resolvedCalls.has(callId)) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
-      throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
-    }
-    if (call.handler === 'server') throw new BrokerError('CONFLICT', 'this tool call runs on the server');
-    if (!claimed && !(await this.claim(callId))) {
-      throw new BrokerError('CONFLICT', 'this tool call was already resolved');
-    }
-    const current = this.calls.get(callId);
-    if (!current || current.settled) throw new BrokerError('CONFLICT', 'this tool call was already resolved');
-    const settlement: ToolSettlement = input.error
-      ? { ok: false, error: { message: String(input.error.message), code: input.error.code ?? 'TOOL_ERROR' } }
-      : this.encodeResult(input.result);
-    // A durable session answers once the result is journaled.
-    await this.settle(callId, settlement);
+  submitToolResult(callId: string, input: ToolResultInput, claimed = false): Promise<void> {
+    return this.tools.submit(callId, input, claimed);
   }
 
   /**
-   * Claims a call in the store. When the store cannot be reached the call is applied anyway:
-   * every result ends up in this process, where `calls` lets only the first one through, so
-   * the store claim only decides which of two submitters hears 409.
+   * A decision on a call that waits for approval (see `Approvals.decide`). `claimed` is true
+   * when another process already claimed it in the store.
    */
-  private async claim(callId: string): Promise<boolean> {
-    try {
-      return await this.env.store.claimPendingCall(this.id, callId);
-    } catch (err) {
-      if ((err as { code?: unknown } | undefined)?.code !== 'STORE_UNAVAILABLE') throw err;
-      this.env.logger.warn({ sessionId: this.id, callId }, 'the store is unavailable: applying a tool result without claiming it');
-      return true;
-    }
-  }
-
-  // ---- tool calls -----------------------------------------------------------------------
-
-  private onToolCall(sandboxId: number, toolName: string, argsJson: string): void {
-    if (this.ended) return;
-    // Deterministic: the same call of a re-run gets the same id.
-    const callId = `${this.callPrefix}${sandboxId}`;
-    this.toolCallCount++;
-    if (this.toolCallCount > this.init.limits.maxToolCalls) {
-      this.abort('MAX_TOOL_CALLS', `the session made more than ${this.init.limits.maxToolCalls} tool calls`);
-      return;
-    }
-    if (!this.spend(byteLength(argsJson), 'tool arguments')) return;
-    let args: Record<string, unknown>;
-    try {
-      args = JSON.parse(argsJson) as Record<string, unknown>;
-    } catch {
-      args = {};
-    }
-    const route = this.env.resolveTool(toolName);
-    const handler = route.kind === 'client' ? 'client' : 'server';
-    const run = this.run;
-    if (run) {
-      run.calls.add(callId);
-      if (this.calls.has(callId) || run.results.has(callId)) {
-        // A re-run reached a call made before: its outcome is journaled, or it is still
-        // running (a re-run after a crash): it is not made again.
-        if (!this.calls.has(callId)) {
-          this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
-        }
-        this.emit('tool_call', { callId, toolName, args, handler });
-        this.pumpInputs();
-        return;
-      }
-    }
-    this.calls.set(callId, this.callState(sandboxId, toolName, handler, args));
-    if (this.env.listening('tool:called')) this.env.emit('tool:called', this.eventInfo(), toolName, args);
-
-    if (route.kind === 'client') {
-      // The pending mark must be stored before the client can see the call (a run that a
-      // crash replaced meanwhile leaves the event to the next run).
-      const show = () => {
-        if (this.run === run) this.emit('tool_call', { callId, toolName, args, handler });
-      };
-      void this.ownerWrite('storing a pending tool call', () => this.env.store.addPendingCall(this.id, callId, this.fence)).then((done) => {
-        if (done !== false) show();
-      });
-      return;
-    }
-    this.emit('tool_call', { callId, toolName, args, handler });
-    if (route.kind === 'missing') {
-      this.settle(callId, { ok: false, error: { code: 'TOOL_NOT_FOUND', message: `no tool named ${JSON.stringify(toolName)}` } });
-      return;
-    }
-    if (!this.init.allowTool(toolName)) {
-      this.settle(callId, {
-        ok: false,
-        error: { code: 'TOOL_PERMISSION_DENIED', message: `not permitted to call ${JSON.stringify(toolName)}` },
-      });
-      return;
-    }
-    void this.runServerTool(callId, route, args);
-  }
-
-  private callState(sandboxId: number, toolName: string, handler: 'server' | 'client', args: Record<string, unknown>): CallState {
-    const state: CallState = { sandboxId, toolName, handler, startedAt: Date.now() };
-    if (logsToolArgs(this.env.logger)) state.args = args;
-    return state;
-  }
-
-  private async runServerTool(
-    callId: string,
-    route: Extract<ToolRoute, { kind: 'registry' | 'handler' }>,
-    rawArgs: Record<string, unknown>,
-  ): Promise<void> {
-    const ownership = this.env.ownership;
-    // A process paused or cut off past its lease confirms it still owns the session first.
-    while (ownership && !ownership.current() && !this.ended) await ownership.confirm();
-    const call = this.calls.get(callId);
-    if (!call || this.ended) return;
-    let args = rawArgs;
-    if (route.kind === 'registry') {
-      const checked = validateArgs(route.tool, rawArgs);
-      if (checked.problems.length > 0) {
-        this.settle(callId, {
-          ok: false,
-          error: {
-            code: 'TOOL_ARGS_INVALID',
-            message: `invalid arguments for ${call.toolName}: ${checked.problems.join('; ')}`,
-            details: { problems: checked.problems },
-          },
-        });
-        return;
-      }
-      args = checked.args;
-    }
-    const context = new ToolCallContext(this.callOwner, callId, call.toolName);
-    if (route.kind === 'registry' && route.tool.needsApproval) {
-      // Denied, timed out or the session ended: the call is settled (or gone) already.
-      if (!(await this.approval(callId, route.tool, args, context))) return;
-      if (this.ended || !this.calls.has(callId)) return;
-    }
-    const handler = route.kind === 'registry' ? route.tool.handler : route.handler;
-    let settlement: ToolSettlement;
-    let result: unknown;
-    try {
-      result = await handler(args, context);
-      settlement = this.encodeResult(result);
-    } catch (err) {
-      settlement = { ok: false, error: toolError(err, this.init.limits.maxResultBytes) };
-    }
-    if (!this.calls.has(callId)) return;
-    if (settlement.ok && this.env.listening('tool:completed')) {
-      this.env.emit('tool:completed', this.eventInfo(), call.toolName, result);
-    }
-    this.settle(callId, settlement);
-  }
-
-  // ---- approvals ----------------------------------------------------------------------
-
-  /**
-   * Whether the handler of a tool that may need approval runs: at once when it was approved
-   * before (a re-run) or the predicate says no approval is needed; else after the decision.
-   * False when the call was settled instead (denied, timed out, the predicate threw) or the
-   * session ended.
-   */
-  private async approval(callId: string, tool: ToolDefinition, args: Record<string, unknown>, context: ToolCallContext): Promise<boolean> {
-    if (this.approved.has(callId)) return true;
-    // Asked before (by a run a crash or a resume replaced): the same call waits for the same decision.
-    if (!this.approvalsAsked.has(callId) && typeof tool.needsApproval === 'function') {
-      let needed: boolean;
-      try {
-        needed = !!(await tool.needsApproval(args, context));
-      } catch (err) {
-        this.settle(callId, {
-          ok: false,
-          error: { code: 'TOOL_ERROR', message: `deciding whether ${tool.name} needs approval failed: ${toolError(err, 0).message}` },
-        });
-        return false;
-      }
-      if (this.ended || !this.calls.has(callId)) return false;
-      if (!needed) return true;
-    }
-    return this.waitForApproval(callId, tool, args);
-  }
-
-  private waitForApproval(callId: string, tool: ToolDefinition, args: Record<string, unknown>): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const wait: ApprovalWait = { resolve };
-      this.awaiting.set(callId, wait);
-      const asked = this.approvalsAsked.get(callId);
-      const limit = tool.approvalTimeoutMs;
-      if (limit !== undefined) {
-        const since = asked ?? Date.now();
-        wait.timer = setTimeout(() => void this.approvalTimedOut(callId, wait), Math.max(0, since + limit - Date.now()));
-        unref(wait.timer);
-        this.pauseDeadline(callId, since, since + limit);
-      }
-      if (asked !== undefined) return;
-      this.approvalsAsked.set(callId, Date.now());
-      // The pending mark is stored before the client can see the request (its decision claims it).
-      const show = () => {
-        if (!this.ended && this.awaiting.get(callId) === wait) this.emit('approval_required', { callId, toolName: tool.name, args });
-      };
-      this.env.store.addPendingCall(this.id, approvalKey(callId)).then(show, (err) => {
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'storing a pending approval failed');
-        show();
-      });
-    });
-  }
-
-  /**
-   * A decision on a call that waits for approval. `claimed` is true when another process
-   * already claimed it in the store. Approving journals the approval, then runs the handler;
-   * rejecting settles the call with TOOL_APPROVAL_DENIED. Resolves once the decision is
-   * journaled.
-   */
-  async decide(callId: string, decision: ApprovalDecision, claimed = false): Promise<void> {
-    if (this.ended || this.status !== 'running') {
-      throw new BrokerError('CONFLICT', 'the session is no longer running');
-    }
-    if (!this.awaiting.has(callId) && this.replayLeft) await this.replayed;
-    const wait = this.awaiting.get(callId);
-    if (!wait || wait.deciding) {
-      if (this.ended) throw new BrokerError('CONFLICT', 'the session is no longer running');
-      if (this.calls.has(callId) || this.resolvedCalls.has(callId) || this.approvalsAsked.has(callId)) {
-        throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
-      }
-      throw new BrokerError('NOT_FOUND', `no tool call ${callId} in this session`);
-    }
-    if (!claimed && !(await this.claim(approvalKey(callId)))) {
-      throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
-    }
-    if (this.awaiting.get(callId) !== wait || wait.deciding) throw new BrokerError('CONFLICT', 'this tool call is not waiting for approval');
-    await this.applyDecision(callId, wait, decision);
-  }
-
-  private async applyDecision(callId: string, wait: ApprovalWait, decision: ApprovalDecision): Promise<void> {
-    wait.deciding = true;
-    if (wait.timer !== undefined) clearTimeout(wait.timer);
-    this.resumeDeadline(callId);
-    this.logApproval(callId, decision.approve ? 'approved' : 'rejected');
-    if (decision.approve) {
-      this.approved.add(callId);
-      // The handler runs only once its approval is journaled (a re-run then never asks again).
-      await this.journal?.note({ k: 'a', c: callId, at: Date.now() });
-      this.awaiting.delete(callId);
-      wait.resolve(true);
-      return;
-    }
-    this.awaiting.delete(callId);
-    wait.resolve(false);
-    const call = this.calls.get(callId);
-    const reason = typeof decision.reason === 'string' && decision.reason !== '' ? decision.reason : undefined;
-    const message = reason ?? `the call to ${JSON.stringify(call?.toolName ?? '')} was not approved`;
-    const error: { code: string; message: string; details?: unknown } = { code: 'TOOL_APPROVAL_DENIED', message };
-    if (reason !== undefined) error.details = { reason };
-    await this.settle(callId, { ok: false, error });
-  }
-
-  /** A tool's `approvalTimeoutMs` passed: the call is denied, unless a decision was claimed first. */
-  private async approvalTimedOut(callId: string, wait: ApprovalWait): Promise<void> {
-    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
-    // A decision another process claimed is on its way: it wins.
-    if (!(await this.claim(approvalKey(callId)))) return;
-    if (this.ended || this.awaiting.get(callId) !== wait || wait.deciding) return;
-    wait.deciding = true;
-    this.resumeDeadline(callId);
-    this.logApproval(callId, 'timed out');
-    this.awaiting.delete(callId);
-    wait.resolve(false);
-    await this.settle(callId, { ok: false, error: { code: 'TOOL_APPROVAL_DENIED', message: 'approval timed out' } });
-  }
-
-  private logApproval(callId: string, decision: 'approved' | 'rejected' | 'timed out'): void {
-    const tool = this.calls.get(callId)?.toolName;
-    this.env.logger.info({ sessionId: this.id, callId, tool, decision }, LOG.approval);
-  }
-
-  /**
-   * A wait that must not count against the execution timeout began at `since` and ends by
-   * `until`: the sandbox's deadline moves so that it cannot pass during the wait. Overlapping
-   * waits pause the clock once.
-   */
-  private pauseDeadline(callId: string, since: number, until: number): void {
-    const pause = (this.pause ??= { since, shifted: 0, waits: new Map() });
-    pause.waits.set(callId, until);
-    const need = until - pause.since;
-    if (need <= pause.shifted) return;
-    const delta = need - pause.shifted;
-    pause.shifted = need;
-    this.withSandbox((sandbox) => sandbox.extendDeadline(delta));
-  }
-
-  /** Such a wait ended: once none is left, the deadline is moved back to count exactly the time paused. */
-  private resumeDeadline(callId: string): void {
-    const pause = this.pause;
-    if (!pause || !pause.waits.delete(callId) || pause.waits.size > 0) return;
-    this.pause = undefined;
-    const waited = Math.max(0, Date.now() - pause.since);
-    this.pausedMs += waited;
-    const delta = waited - pause.shifted;
-    if (delta !== 0) this.withSandbox((sandbox) => sandbox.extendDeadline(delta));
-  }
-
-  /**
-   * A resumed session: the time its earlier runs paused for approvals with their own timeout
-   * (from each `approval_required` to its decision), and the waits still running (their
-   * calls ask again in the re-run, which finds them paused already).
-   */
-  private resumePauses(resume: ResumeState): void {
-    const decided = new Map<string, number>();
-    for (const entry of resume.journal) {
-      if (entry.k === 'a') decided.set(entry.c, entry.at);
-      else if (entry.k === 'r' && entry.s.at !== undefined && !decided.has(entry.c)) decided.set(entry.c, entry.s.at);
-    }
-    const spans: [number, number][] = [];
-    for (const e of resume.events) {
-      if (e.type !== 'approval_required') continue;
-      const route = this.env.resolveTool(e.payload.toolName);
-      const limit = route.kind === 'registry' ? route.tool.approvalTimeoutMs : undefined;
-      if (limit === undefined) continue;
-      const end = decided.get(e.payload.callId);
-      if (end !== undefined) spans.push([e.timestamp, Math.min(end, e.timestamp + limit)]);
-      else {
-        const pause = (this.pause ??= { since: e.timestamp, shifted: 0, waits: new Map() });
-        pause.since = Math.min(pause.since, e.timestamp);
-        pause.waits.set(e.payload.callId, e.timestamp + limit);
-      }
-    }
-    if (this.pause) {
-      const pause = this.pause;
-      pause.shifted = Math.max(0, ...[...pause.waits.values()].map((until) => until - pause.since));
-    }
-    spans.sort((a, b) => a[0] - b[0]);
-    let end = -Infinity;
-    for (const [from, to] of spans) {
-      // Time already inside an earlier span, or inside the pause still running, counts once.
-      const start = Math.max(from, end);
-      const stop = this.pause ? Math.min(to, this.pause.since) : to;
-      if (stop > start) this.pausedMs += stop - start;
-      end = Math.max(end, to);
-    }
-  }
-
-  private encodeResult(result: unknown): ToolSettlement {
-    if (result === undefined) return { ok: true };
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(result);
-    } catch (err) {
-      return { ok: false, error: { code: 'TOOL_ERROR', message: `the tool result is not JSON-serializable: ${(err as Error).message}` } };
-    }
-    if (json === undefined) return { ok: true };
-    if (byteLength(json) > this.init.limits.maxResultBytes) {
-      return { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the tool result exceeds ${this.init.limits.maxResultBytes} bytes` } };
-    }
-    return { ok: true, resultJson: json };
-  }
-
-  /**
-   * A call's outcome. Durable sessions journal it first; it reaches the guest once it is in
-   * the store, except a server tool's outcome when that call is all the guest waits for (no
-   * other call, no timer, no input queued): the guest gets that one at once, and every event
-   * that follows waits for it to be in the store (see `flush`). A process that resumes the
-   * session after a death in between calls that tool again with the same callId. Resolves
-   * once the outcome is journaled.
-   */
-  private settle(callId: string, settlement: ToolSettlement): Promise<void> | undefined {
-    const call = this.calls.get(callId);
-    if (!call || this.ended) return undefined;
-    const journal = this.journal;
-    if (!journal) {
-      this.apply(callId, settlement);
-      return undefined;
-    }
-    if (call.settled) return undefined;
-    call.settled = true;
-    this.resolvedCalls.add(callId);
-    const run = this.run!;
-    const fast =
-      !journal.persistent ||
-      (call.handler === 'server' &&
-        this.calls.size === 1 &&
-        run.timers.size === 0 &&
-        run.applyPos === journal.inputs.length &&
-        run.calls.has(callId));
-    // The settlement objects are this session's own: stamped, not copied.
-    settlement.at = Date.now();
-    const index = journal.append({ k: 'r', c: callId, s: settlement });
-    if (fast) run.fastUpTo = Math.max(run.fastUpTo, index + 1);
-    this.pumpInputs();
-    return journal.isDurable(index + 1) ? undefined : journal.whenDurable(index + 1);
-  }
-
-  /** Gives the guest a call's outcome (already journaled when the session is durable). */
-  private apply(callId: string, settlement: ToolSettlement): void {
-    const call = this.calls.get(callId);
-    if (!call || this.ended) return;
-    const received = settlement.ok ? (settlement.resultJson === undefined ? 0 : byteLength(settlement.resultJson)) : byteLength(settlement.error.message);
-    if (!this.spend(received, 'a tool result')) return;
-    this.flushProgress(callId);
-    this.progressStates.delete(callId);
-    this.calls.delete(callId);
-    this.resolvedCalls.add(callId);
-    const durationMs = Date.now() - call.startedAt;
-    // A re-run gives the journaled outcomes again: their calls were logged by the run before.
-    const again = this.replayLeft !== undefined && (this.replayLeft.get('tool_result_applied') ?? 0) > 0;
-    this.emit('tool_result_applied', { callId, ok: settlement.ok, durationMs });
-    if (!again) {
-      const line: Record<string, unknown> = {
-        sessionId: this.id,
-        callId,
-        tool: call.toolName,
-        handler: call.handler,
-        durationMs,
-        outcome: settlement.ok ? 'ok' : settlement.error.code,
-      };
-      if (call.args !== undefined) line.args = call.args;
-      this.env.logger.info(line, LOG.toolCall);
-    }
-    this.withSandbox((sandbox) => sandbox.settleTool(call.sandboxId, settlement));
-  }
-
-  // ---- tool progress --------------------------------------------------------------------
-
-  private reportProgress(callId: string, update: ToolProgress): void {
-    if (this.ended || !this.calls.has(callId) || !update || typeof update !== 'object') return;
-    const payload: ToolProgressPayload = { callId };
-    if (typeof update.message === 'string') payload.message = update.message.slice(0, MAX_PROGRESS_MESSAGE);
-    if (typeof update.progress === 'number' && Number.isFinite(update.progress)) payload.progress = update.progress;
-    if (typeof update.total === 'number' && Number.isFinite(update.total)) payload.total = update.total;
-    let state = this.progressStates.get(callId);
-    if (!state) {
-      state = { last: -Infinity };
-      this.progressStates.set(callId, state);
-    }
-    const now = Date.now();
-    if (state.timer === undefined && now - state.last >= PROGRESS_INTERVAL_MS) {
-      state.last = now;
-      this.emit('tool_progress', payload);
-      return;
-    }
-    state.pending = payload;
-    if (state.timer === undefined) {
-      state.timer = setTimeout(() => this.flushProgress(callId), Math.max(0, state.last + PROGRESS_INTERVAL_MS - now));
-      unref(state.timer);
-    }
-  }
-
-  /** Sends the call's kept progress report, if any. */
-  private flushProgress(callId: string): void {
-    const state = this.progressStates.get(callId);
-    if (!state) return;
-    if (state.timer !== undefined) clearTimeout(state.timer);
-    state.timer = undefined;
-    const pending = state.pending;
-    state.pending = undefined;
-    if (!this.calls.has(callId)) {
-      this.progressStates.delete(callId);
-      return;
-    }
-    if (pending && !this.ended) {
-      state.last = Date.now();
-      this.emit('tool_progress', pending);
-    }
-  }
-
-  // ---- output budget --------------------------------------------------------------------
-
-  private fits(bytes: number): boolean {
-    const budget = this.init.limits.outputBudgetBytes;
-    return budget === undefined || this.outputBytes + bytes <= budget;
-  }
-
-  private budgetFailure(what: string): { code: string; message: string } {
-    return {
-      code: 'OUTPUT_BUDGET_EXCEEDED',
-      message: `${what} would take the session's output past its budget of ${this.init.limits.outputBudgetBytes} bytes`,
-    };
-  }
-
-  /** Counts `bytes` against the output budget; false (and the session ends) when over it. */
-  private spend(bytes: number, what: string): boolean {
-    if (this.ended || this.overBudget) return false;
-    if (this.fits(bytes)) {
-      this.outputBytes += bytes;
-      return true;
-    }
-    this.overBudget = this.budgetFailure(what);
-    this.abort(this.overBudget.code, this.overBudget.message);
-    return false;
+  decide(callId: string, decision: ApprovalDecision, claimed = false): Promise<void> {
+    return this.tools.approvals.decide(callId, decision, claimed);
   }
 
   // ---- ending ---------------------------------------------------------------------------
-
-  /**
-   * A timeout says which tool calls it was waiting for: a client tool nobody answers (a
-   * misspelled server tool name is one) would otherwise end with a bare TIMEOUT.
-   */
-  private timeoutMessage(message: string): string {
-    const waiting = [...this.calls.entries()].filter(([, call]) => !call.settled);
-    if (waiting.length === 0) return message;
-    const [callId, call] = waiting[0]!;
-    const more = waiting.length > 1 ? ` and ${waiting.length - 1} more` : '';
-    return `${message} while waiting for ${call.handler === 'client' ? 'client tool' : 'tool'} ${JSON.stringify(call.toolName)} (${callId})${more}`;
-  }
 
   private onSandboxDone(outcome: SandboxOutcome): void {
     if (this.ended) return;
@@ -1174,63 +389,31 @@ export class Session implements EventSource {
       });
       return;
     }
-    this.run?.dispose();
-    this.journal?.finish();
-    if (this.replayLeft) {
-      this.replayLeft = undefined;
-      this.resolveReplayed();
-    }
-    let truncated = false;
-    const { maxResultBytes, resultOverflow } = this.init.limits;
-    if (outcome.ok && outcome.resultJson !== undefined && resultOverflow === 'truncate' && byteLength(outcome.resultJson) > maxResultBytes) {
-      const cut = truncateJson(outcome.resultJson, maxResultBytes);
-      if (cut === undefined) outcome = { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the result exceeds ${maxResultBytes} bytes` } };
-      else outcome = { ok: true, resultJson: cut };
-      truncated = cut !== undefined;
-    }
-    if (this.overBudget) outcome = { ok: false, error: this.overBudget };
-    else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: this.timeoutMessage(outcome.error.message) } };
-    else if (outcome.ok && outcome.resultJson !== undefined && !this.fits(byteLength(outcome.resultJson))) {
-      outcome = { ok: false, error: this.budgetFailure('the result') };
-    }
+    this.durable?.finish();
+    const ending = finalOutcome(outcome, this.init.limits, this.budget, (message) => this.tools.timeoutMessage(message));
+    outcome = ending.outcome;
     this.ended = true;
     this.stopTimers();
-    for (const state of this.progressStates.values()) if (state.timer !== undefined) clearTimeout(state.timer);
-    this.progressStates.clear();
-    for (const call of this.calls.values()) call.abort?.abort();
-    this.calls.clear();
-    for (const wait of this.awaiting.values()) {
-      if (wait.timer !== undefined) clearTimeout(wait.timer);
-      wait.resolve(false);
-    }
-    this.awaiting.clear();
-    const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.toolCallCount, stdoutBytes: this.stdoutBytes };
-    let final: FinalPayload;
-    let result: unknown;
-    if (outcome.ok) {
-      result = outcome.resultJson === undefined ? undefined : JSON.parse(outcome.resultJson);
-      final = { ok: true, stats };
-      if (outcome.resultJson !== undefined) final.result = result;
-      if (truncated) final.truncated = true;
-    } else {
-      const { code, message, stack, recoverable, name, details } = outcome.error;
+    this.toolProgress.clear();
+    this.tools.endAll();
+    this.tools.approvals.endAll();
+    const stats = { durationMs: Date.now() - this.startedAt, toolCallCount: this.tools.count, stdoutBytes: this.stdoutBytes };
+    const { final, result } = finalPayload(outcome, stats, ending.truncated);
+    if (!outcome.ok) {
+      const { code, message, recoverable } = outcome.error;
       this.emit('error', { code, message, recoverable: recoverable === true });
       if (LIMIT_CODES.has(code)) this.env.logger.warn({ sessionId: this.id, code }, LOG.limitHit);
-      const error: SessionError = { code, message };
-      if (name !== undefined) error.name = name;
-      if (stack) error.stack = stack;
-      if (details !== undefined) error.details = details;
-      final = { ok: false, error, stats };
     }
     this.status = FINAL_STATUS[outcome.ok ? 'ok' : 'error'];
-    this.pendingPatch = { status: this.status, endedAt: Date.now() };
-    if (!outcome.ok) this.pendingPatch.errorCode = outcome.error.code;
+    const patch: SessionPatch = { status: this.status, endedAt: Date.now() };
+    if (!outcome.ok) patch.errorCode = outcome.error.code;
+    this.log.patch(patch);
     this.emit('final', final);
     void this.settled().then(() => {
       // Its final write was refused: another process owns the session (and ends it).
       if (this.lost) return;
       this.complete = true;
-      this.wakeReaders();
+      this.log.wake();
       this.resolveFinished();
       const info = this.eventInfo();
       if (final.ok) this.env.emit('session:completed', info, result);
@@ -1245,8 +428,7 @@ export class Session implements EventSource {
 
   /** Whether a crashed sandbox may be replaced by a re-run of the code from the journal. */
   private restartable(): boolean {
-    const journal = this.journal;
-    if (!journal || journal.stopped || this.aborting || this.overBudget || this.restarts >= MAX_SANDBOX_RESTARTS) return false;
+    if (!this.durable?.mayRestart || this.aborting || this.budget.over) return false;
     return Date.now() - this.startedAt < this.init.limits.timeoutMs;
   }
 
@@ -1256,91 +438,30 @@ export class Session implements EventSource {
    * twice, calls still running are not made again, and the session goes on.
    */
   private restart(reason: string): void {
-    this.restarts++;
-    this.env.logger.warn({ sessionId: this.id, reason, restart: this.restarts }, 'the sandbox crashed: running the session again from its journal');
-    this.run?.dispose();
-    this.replayLeft = new Map(this.emitted);
-    this.toolCallCount = 0;
+    const durable = this.durable!;
+    durable.restart();
+    this.env.logger.warn({ sessionId: this.id, reason, restart: durable.restarts }, 'the sandbox crashed: running the session again from its journal');
+    this.tools.count = 0;
     this.stdoutBytes = 0;
-    this.outputBytes = 0;
-    this.sandbox = undefined;
-    this.early = [];
+    this.budget.reset();
+    this.slot.replace();
     this.startSandbox();
   }
 
   private stopTimers(): void {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     if (this.expiry !== undefined) clearTimeout(this.expiry);
-    if (this.grace !== undefined) clearTimeout(this.grace);
-    this.heartbeat = this.expiry = this.grace = undefined;
-    for (const timer of this.remoteReaders.values()) clearTimeout(timer);
-    this.remoteReaders.clear();
+    this.heartbeat = this.expiry = undefined;
+    this.readers.stop();
   }
 
   // ---- events and storage ---------------------------------------------------------------
 
-  private envelope<T extends EventType>(type: T, payload: EventPayloads[T]): StreamEvent {
-    return {
-      protocolVersion: PROTOCOL_VERSION,
-      sessionId: this.id,
-      seq: ++this.seq,
-      timestamp: Date.now(),
-      type,
-      payload,
-    } as StreamEvent;
-  }
-
   private emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
     if (this.complete) return;
-    const left = this.replayLeft?.get(type);
-    if (left !== undefined && left > 0) {
-      // Emitted by an earlier run: the re-run produces it again; it is not emitted twice.
-      this.replayLeft!.set(type, left - 1);
-      this.checkReplayed();
-      return;
-    }
-    if (this.emitted) countEvent(this.emitted, type);
-    this.queue.push(this.envelope(type, payload));
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  /** Stores what was emitted since the last flush in one write, then shows it to readers. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    const patch = this.pendingPatch;
-    this.queue = [];
-    this.pendingPatch = undefined;
-    if (batch.length === 0 && !patch) return;
-    const last = batch[batch.length - 1];
-    if (last && patch) patch.lastSeq = last.seq;
-    // Durable sessions store no event before the inputs that led to it are journaled.
-    const journal = this.journal?.persistent ? this.journal : undefined;
-    const need = journal ? journal.inputs.length : 0;
-    if (journal && !this.ended) journal.kick();
-    const store = this.env.store;
-    if (!journal && store.appendEventsNow && this.writesIdle) {
-      // A store in this process (memory): stored and visible now, no promise chain per batch.
-      store.appendEventsNow(this.id, batch, patch);
-      this.makeVisible(batch);
-      return;
-    }
-    this.writesIdle = false;
-    const written = (this.writes = this.writes.then(async () => {
-      if (journal && !journal.isDurable(need)) await journal.whenDurable(need);
-      const { store } = this.env;
-      // A shared store publishes the batch to readers elsewhere in the same step, once stored
-      // (and never for a write its fence refused).
-      const write = store.shared ? { fence: this.fence, notify: JSON.stringify(batch) } : undefined;
-      // Not written because another process owns the session: never shown. A failure that was
-      // only logged (not an outage, not fenced) is shown, as the session goes on in memory.
-      const done = await this.ownerWrite('storing session events', () => store.appendEvents(this.id, batch, patch, write));
-      if (done !== false) this.makeVisible(batch);
-      if (this.writes === written) this.writesIdle = true;
-    }));
+    // Emitted by an earlier run: the re-run produces it again; it is not emitted twice.
+    if (this.durable?.replay.replays(type)) return;
+    this.log.push(this.log.envelope(type, payload));
   }
 
   // ---- ownership (shared stores) --------------------------------------------------------
@@ -1355,85 +476,14 @@ export class Session implements EventSource {
     return this.stored && !this.lost && !this.complete && this.env.store.shared;
   }
 
-  /**
-   * Runs one write of the session's state. With a store in this process (or one not shared),
-   * a failure is logged and the session goes on. With a shared store, the write is what
-   * fences a stale copy: another owner → this copy stops (`loseOwnership`); the record gone →
-   * the session is written back (`restore`) and the write made again; an outage → the write
-   * is tried again until the store answers (nothing it carries is shown to readers meanwhile,
-   * so a process cut off from the store shows nothing another one might contradict). Resolves
-   * true once written, false when not (or undefined after a logged failure).
-   */
-  private async ownerWrite(what: string, write: () => Promise<void>): Promise<boolean | undefined> {
-    const shared = this.env.store.shared;
-    let wait = 50;
-    for (let restores = 0; ; ) {
-      if (this.lost) return false;
-      try {
-        await write();
-        return true;
-      } catch (err) {
-        if (this.lost) return false;
-        if (isFenced(err)) {
-          if (err.state === 'lost') {
-            this.loseOwnership();
-            return false;
-          }
-          // The store lost the record (a restart without persistence): write the session back
-          // (a write-back the store could not take yet is tried again, like any write).
-          if (Date.now() < this.expiresAt && !this.env.closing && restores++ < 20) {
-            if (!(await this.restore())) {
-              if (this.lost) return false;
-              await new Promise((r) => setTimeout(r, wait));
-              wait = Math.min(1000, wait * 2);
-            }
-            continue;
-          }
-        } else if (shared && isStoreUnavailable(err) && Date.now() < this.expiresAt && !this.env.closing) {
-          await new Promise((r) => setTimeout(r, wait));
-          wait = Math.min(1000, wait * 2);
-          continue;
-        }
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, `${what} failed`);
-        return undefined;
-      }
-    }
+  /** One write of the session's state as its owner: see `OwnerWrites.write`. */
+  private ownerWrite(what: string, write: () => Promise<void>): Promise<boolean | undefined> {
+    return this.writes.write(what, write);
   }
 
-  /**
-   * Writes the session back to a shared store that lost it (or part of it): the record, the
-   * events stored so far, the journal written so far and the client calls still waiting. False
-   * when it could not: another process owns the session (this copy stops, `lost`), or the
-   * store failed (logged; the caller tries again).
-   */
+  /** Writes the session back to a shared store that lost it: see `OwnerWrites.restore`. */
   restore(): Promise<boolean> {
-    const store = this.env.store;
-    if (this.lost || !store.restoreSession || !this.fence) return Promise.resolve(false);
-    this.restoring ??= (async () => {
-      try {
-        const pending: string[] = [];
-        for (const [callId, call] of this.calls) if (call.handler === 'client' && !call.settled) pending.push(callId);
-        const answer = await store.restoreSession!({
-          record: this.record(),
-          events: this.events,
-          journal: this.journal?.durableEntries() ?? [],
-          pending,
-          fence: this.fence!,
-        });
-        if (answer === 'lost') {
-          this.loseOwnership();
-          return false;
-        }
-        this.env.logger.warn({ sessionId: this.id }, 'the store had lost the session: written back');
-        return true;
-      } catch (err) {
-        this.env.logger.error({ sessionId: this.id, err: String(err) }, 'writing the session back failed');
-        return false;
-      } finally {
-        this.restoring = undefined;
-      }
-    })();
-    return this.restoring;
+    return this.writes.restore();
   }
 
   /**
@@ -1448,22 +498,15 @@ export class Session implements EventSource {
     const running = !this.ended;
     this.ended = true;
     this.stopTimers();
-    for (const state of this.progressStates.values()) if (state.timer !== undefined) clearTimeout(state.timer);
-    this.progressStates.clear();
-    for (const call of this.calls.values()) call.abort?.abort();
-    this.calls.clear();
-    this.run?.dispose();
-    this.journal?.close();
-    this.queue = [];
-    this.pendingPatch = undefined;
+    this.toolProgress.clear();
+    this.tools.endAll();
+    this.durable?.close();
+    this.log.discard();
     // The sandbox ends without a word: its outcome is ignored (the session has ended here).
     if (running && this.launched) this.withSandbox((sandbox) => sandbox.abort({ code: 'SESSION_LOST', message: 'another process owns the session' }));
-    if (this.replayLeft) {
-      this.replayLeft = undefined;
-      this.resolveReplayed();
-    }
+    if (this.durable?.replay.active) this.durable.replay.end();
     this.complete = true;
-    this.wakeReaders();
+    this.log.wake();
     this.resolveFinished();
     this.env.onEnded(this);
   }
@@ -1473,17 +516,6 @@ export class Session implements EventSource {
     return this.lost && this.env.handoff ? this.env.handoff(this.id, afterSeq, accept) : undefined;
   }
 
-  private makeVisible(batch: StreamEvent[]): void {
-    for (const e of batch) this.events.push(e);
-    this.wakeReaders();
-  }
-
-  private wakeReaders(): void {
-    const current = this.more;
-    this.more = undefined;
-    current?.resolve();
-  }
-
   private record(): SessionRecord {
     const record: SessionRecord = {
       id: this.id,
@@ -1491,69 +523,10 @@ export class Session implements EventSource {
       createdAt: this.createdAt,
       expiresAt: this.expiresAt,
       owner: this.init.owner,
-      lastSeq: this.events.length ? this.events[this.events.length - 1]!.seq : 0,
+      lastSeq: this.log.lastSeq,
     };
     if (this.env.store.shared) record.epoch = this.init.epoch ?? 1;
     if (this.tenant !== undefined) record.tenant = this.tenant;
     return record;
   }
 }
-
-/** FNV-1a of `s`, base 36. */
-function hash36(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(36);
-}
-
-/**
- * What a failed tool call gives the guest: the error's code and message, and its `details` as
- * JSON would carry them (a `Date` becomes its ISO string, functions and `undefined` go). Details
- * that JSON cannot carry (a `BigInt`, a cycle) or that are larger than a tool result may be
- * are left out: the call still fails with its own code.
- */
-function toolError(err: unknown, maxDetailsBytes: number): { code: string; message: string; details?: unknown } {
-  // The thrown value is the handler's: reading it may throw too (a getter), and then the call
-  // fails plainly instead of never settling.
-  try {
-    if (err instanceof BrokerError) {
-      const out: { code: string; message: string; details?: unknown } = { code: String(err.code), message: String(err.message) };
-      const details = jsonDetails(err.details, maxDetailsBytes);
-      if (details !== undefined) out.details = details;
-      return out;
-    }
-    const message = err instanceof Error ? String(err.message) : typeof err === 'string' ? err : 'the tool failed';
-    return { code: 'TOOL_ERROR', message };
-  } catch {
-    return { code: 'TOOL_ERROR', message: 'the tool failed' };
-  }
-}
-
-function jsonDetails(details: unknown, maxBytes: number): unknown {
-  if (details === undefined) return undefined;
-  try {
-    const json = JSON.stringify(details);
-    return json === undefined || byteLength(json) > maxBytes ? undefined : JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
-

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Journal, MAX_JOURNAL_BYTES, type JournalEntry, type JournalSpec } from '../../src/session/journal.js';
+import { Journal, MAX_JOURNAL_BYTES, readJournalEntries, type JournalEntry, type JournalSpec } from '../../src/session/journal.js';
 import { silentLogger } from '../../src/session/types.js';
 import { MemoryStore } from '../../src/store/memory.js';
 
@@ -13,7 +13,7 @@ class RecordingStore extends MemoryStore {
 }
 
 const SPEC: JournalSpec = {
-  k: 'spec',
+  kind: 'spec',
   code: 'return 1',
   context: {},
   limits: {} as JournalSpec['limits'],
@@ -35,10 +35,10 @@ describe('Journal', () => {
     const store = new RecordingStore();
     const journal = await journalOn(store);
     journal.setSpec(SPEC, 10_000);
-    for (let t = 1; t <= 4; t++) journal.append({ k: 't', t, at: t });
+    for (let t = 1; t <= 4; t++) journal.append({ kind: 'timer', timer: t, at: t });
     expect(journal.isDurable(1)).toBe(false);
     await journal.whenDurable(4);
-    expect(store.writes.map((w) => w.map((e) => e.k))).toEqual([['spec', 't'], ['t', 't', 't']]);
+    expect(store.writes.map((w) => w.map((e) => e.kind))).toEqual([['spec', 'timer'], ['timer', 'timer', 'timer']]);
     expect(journal.isDurable(4)).toBe(true);
   });
 
@@ -57,11 +57,11 @@ describe('Journal', () => {
     const store = new RecordingStore();
     const journal = await journalOn(store);
     journal.setSpec(SPEC, 10_000);
-    journal.append({ k: 'r', c: 'c_1', s: { ok: true, resultJson: '1', at: 5 } });
-    journal.append({ k: 'r', c: 'c_2', s: { ok: true, resultJson: '2', at: 6 } });
+    journal.append({ kind: 'result', callId: 'c_1', settlement: { ok: true, resultJson: '1', at: 5 } });
+    journal.append({ kind: 'result', callId: 'c_2', settlement: { ok: true, resultJson: '2', at: 6 } });
     journal.finish();
     await journal.whenDurable(2);
-    expect(store.writes.flat().map((e) => e.k)).toEqual(['spec', 'r', 'r']);
+    expect(store.writes.flat().map((e) => e.kind)).toEqual(['spec', 'result', 'result']);
   });
 
   it('stops past its bounds: a stop mark, no more writes, no more waiting', async () => {
@@ -70,13 +70,13 @@ describe('Journal', () => {
     const big = 'x'.repeat(4 * 1024 * 1024);
     for (let i = 0; journal.stopped === false; i++) {
       expect(i * big.length).toBeLessThanOrEqual(MAX_JOURNAL_BYTES);
-      journal.append({ k: 'r', c: `c_${i}`, s: { ok: true, resultJson: JSON.stringify(big) } });
+      journal.append({ kind: 'result', callId: `c_${i}`, settlement: { ok: true, resultJson: JSON.stringify(big) } });
     }
     expect(journal.isDurable(journal.inputs.length)).toBe(true);
     await sleep(10);
-    expect(store.writes.flat().at(-1)).toEqual({ k: 'x' });
+    expect(store.writes.flat().at(-1)).toEqual({ kind: 'stop' });
     const writes = store.writes.length;
-    journal.append({ k: 't', t: 1, at: 1 });
+    journal.append({ kind: 'timer', timer: 1, at: 1 });
     await sleep(10);
     expect(store.writes).toHaveLength(writes);
     journal.trim(journal.inputs.length);
@@ -86,8 +86,51 @@ describe('Journal', () => {
   it('keeps inputs in memory only without a store', async () => {
     const journal = new Journal(undefined);
     expect(journal.persistent).toBe(false);
-    journal.append({ k: 't', t: 1, at: 1 });
+    journal.append({ kind: 'timer', timer: 1, at: 1 });
     expect(journal.isDurable(1)).toBe(true);
-    expect(journal.inputs).toEqual([{ k: 't', t: 1, at: 1 }]);
+    expect(journal.inputs).toEqual([{ kind: 'timer', timer: 1, at: 1 }]);
+  });
+
+  it('stores entries with named kinds and fields, and reads back the one-letter form of release 0.1', async () => {
+    const store = new RecordingStore();
+    const journal = await journalOn(store);
+    journal.setSpec(SPEC, 1000);
+    journal.append({ kind: 'result', callId: 'c_1', settlement: { ok: true, resultJson: '1', at: 5 } });
+    journal.append({ kind: 'timer', timer: 3, at: 7 });
+    await journal.note({ kind: 'approved', callId: 'c_2', at: 8 });
+    await journal.whenDurable(2);
+    const written = store.writes.flat();
+    expect(JSON.stringify(written)).not.toMatch(/"k":/);
+    // Written and read back: the same entries.
+    expect(readJournalEntries(JSON.parse(JSON.stringify(written)) as unknown[])).toEqual(written);
+
+    const { kind: _kind, ...specBody } = SPEC;
+    const old: unknown[] = [
+      { k: 'spec', ...specBody },
+      { k: 'r', c: 'c_1', s: { ok: false, error: { code: 'TOOL_ERROR', message: 'no' }, at: 5 } },
+      { k: 't', t: 3, at: 7 },
+      { k: 'a', c: 'c_2', at: 8 },
+      { k: 'm', c: 'c_3', input: { result: 42 } },
+      { k: 'd', c: 'c_4', approve: false, reason: 'not today' },
+      { k: 'd', c: 'c_5', approve: true },
+      { k: 'x' },
+      // Not entries of either form: left out.
+      null,
+      'r',
+      { k: '?' },
+      { kind: 'unknown' },
+    ];
+    expect(readJournalEntries(old)).toEqual([
+      { kind: 'spec', ...specBody },
+      { kind: 'result', callId: 'c_1', settlement: { ok: false, error: { code: 'TOOL_ERROR', message: 'no' }, at: 5 } },
+      { kind: 'timer', timer: 3, at: 7 },
+      { kind: 'approved', callId: 'c_2', at: 8 },
+      { kind: 'mailed-result', callId: 'c_3', input: { result: 42 } },
+      { kind: 'mailed-decision', callId: 'c_4', approve: false, reason: 'not today' },
+      { kind: 'mailed-decision', callId: 'c_5', approve: true },
+      { kind: 'stop' },
+    ]);
+    // A journal begun by the old release and continued by this one reads as one.
+    expect(readJournalEntries([...old.slice(0, 2), ...written.slice(1)]).map((e) => e.kind)).toEqual(['spec', 'result', 'result', 'timer', 'approved']);
   });
 });
