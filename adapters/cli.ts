@@ -8,7 +8,7 @@ import { tokenAuth } from '../src/cli/token-auth.js';
 import { ToolsModuleError, toolsFromModule } from '../src/cli/tools-module.js';
 import { packageVersion } from '../src/cli/version.node.js';
 import { consoleLogger } from '../src/logger.js';
-import type { Logger } from '../src/session/types.js';
+import type { Logger } from '../src/logger.js';
 import { ToolRegistry } from '../src/tools/registry.js';
 import { serveBroker } from './node.js';
 

@@ -2,7 +2,7 @@ import type { AuthConfig, CorsConfig, RateLimitConfig } from './http/types.js';
 import type { Executor } from './pool/executor.js';
 import type { RuntimePoolOptions } from './pool/options.js';
 import type { BrokerLimits } from './session/limits.js';
-import type { Logger } from './session/types.js';
+import type { Logger } from './logger.js';
 import type { BrokerStore } from './store/types.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { CallerIdentity, ToolHandler } from './tools/types.js';

@@ -8,7 +8,7 @@ import { observeLogger } from './observability/logger.js';
 import type { BrokerMetrics } from './observability/metrics.js';
 import type { FetchLike, OpenApiSourceConfig } from './openapi/types.js';
 import { brokerLimits, type BrokerLimits } from './session/limits.js';
-import type { Logger } from './session/types.js';
+import type { Logger } from './logger.js';
 import { ToolRegistry } from './tools/registry.js';
 import type { ToolHandler } from './tools/types.js';
 

@@ -11,7 +11,8 @@ export type {
 } from './tools/types.js';
 export { createApp } from './http/app.js';
 export type { AuthConfig, AuthResult, CorsConfig, RateLimitConfig, RateLimitRequest } from './http/types.js';
-export type { BrokerEventMap, Logger, SessionError, SessionInfo, SessionInfo as Session } from './session/types.js';
+export type { BrokerEventMap, SessionError, SessionInfo, SessionInfo as Session } from './session/types.js';
+export type { Logger } from './logger.js';
 export type { BrokerLimits } from './session/limits.js';
 export { DEFAULT_LIMITS } from './session/limits.js';
 export { consoleLogger } from './logger.js';

@@ -1,5 +1,15 @@
 import { errorText } from './protocol/errors.js';
-import type { Logger } from './session/types.js';
+
+/** A pino-compatible logger. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child?(bindings: Record<string, unknown>): Logger;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 const ORDER = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
 export type LogLevelName = keyof typeof ORDER;

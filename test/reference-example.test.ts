@@ -1,6 +1,6 @@
 import { afterAll, expect, it } from 'vitest';
 import { EnclaveBroker, ToolRegistry } from '../src/index.js';
-import { silentLogger } from '../src/session/types.js';
+import { silentLogger } from '../src/logger.js';
 import { execute, finalOf } from './helpers/broker.js';
 
 // The reference's Complete Example, as written, without Redis (the in-memory store).

@@ -1,4 +1,4 @@
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { BrokerStore } from '../store/types.js';
 import type { CliOptions } from './options.js';
 

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { BrokerError, errorText } from '../protocol/errors.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { AppEnv, AuthConfig, AuthResult } from './types.js';
 
 const BEARER = /^Bearer\s+(\S.*)$/i;

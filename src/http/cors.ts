@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { errorText } from '../protocol/errors.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { AppEnv, CorsConfig } from './types.js';
 
 const ALLOW_METHODS = 'GET,POST,DELETE,OPTIONS';

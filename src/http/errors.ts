@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { BrokerError, CODE_FOR_STATUS } from '../protocol/errors.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 
 /** The JSON error answer of SPEC §4. */
 export function errorResponse(err: BrokerError): Response {

@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { BrokerMetrics } from '../observability/metrics.js';
 import { BrokerError } from '../protocol/errors.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { BrokerStore } from '../store/types.js';
 import { authenticate } from './auth.js';
 import { drainUnread } from './body.js';

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './types.js';
 import { BrokerError, CODE_FOR_STATUS } from '../protocol/errors.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import { LOG } from '../observability/messages.js';
 import type { BrokerMetrics } from '../observability/metrics.js';
 

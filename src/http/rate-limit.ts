@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { BrokerError, errorText } from '../protocol/errors.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import { storeUnavailable } from '../store/errors.js';
 import type { Counters } from '../store/types.js';
 import type { AppEnv, RateLimitConfig, RateLimitRequest } from './types.js';

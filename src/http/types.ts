@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import type { BrokerMetrics } from '../observability/metrics.js';
 import type { SessionManager } from '../session/manager.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { BrokerLimits } from '../session/limits.js';
 import type { BrokerStore } from '../store/types.js';
 import type { CallerIdentity } from '../tools/types.js';

@@ -1,7 +1,7 @@
 /** One `execute` call of the MCP endpoint: a session run to its end, its output gathered. */
 import type { FinalPayload, FinalStats, StreamEvent } from '../protocol/events.js';
 import type { SessionManager } from '../session/manager.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { CallerIdentity } from '../tools/types.js';
 
 export interface McpRunDeps {

@@ -16,7 +16,7 @@ import { sha256Hex } from '../openapi/hash.js';
 import { checkUrl } from '../openapi/ssrf.js';
 import { createArgsValidator } from '../openapi/validate.js';
 import type { FetchLike } from '../openapi/types.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { ExecutionContext, ToolDefinition } from '../tools/types.js';
 import { assertSourceName, brokerToolName } from './naming.js';

@@ -1,6 +1,6 @@
 /** The stdio transport of MCP sources (Node and Bun: it spawns a child process). */
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import type { McpStdioSourceConfig } from './types.js';
 
 /** Longest stderr text kept per line in the log. */

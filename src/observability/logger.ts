@@ -1,4 +1,4 @@
-import type { Logger } from '../session/types.js';
+import type { Logger } from '../logger.js';
 import { LOG } from './messages.js';
 import type { BrokerMetrics } from './metrics.js';
 

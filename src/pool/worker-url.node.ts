@@ -15,6 +15,6 @@ export function workerEntry(): URL {
   if (runtime() === 'bun') return ts;
   // The ESM build of tsx's API: its `register()` resolves the loader relative to itself.
   const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
-  const bootstrap = `import * as api from ${JSON.stringify(tsxApi)};\n` + `api.register();\n` + `await import(${JSON.stringify(ts.href)});\n`;
+  const bootstrap = `import * as api from ${JSON.stringify(tsxApi)};\napi.register();\nawait import(${JSON.stringify(ts.href)});\n`;
   return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
 }

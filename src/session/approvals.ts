@@ -2,14 +2,14 @@ import { BrokerError } from '../protocol/errors.js';
 import type { ApprovalRequiredPayload } from '../protocol/events.js';
 import { LOG } from '../observability/messages.js';
 import type { ToolSettlement } from '../sandbox/types.js';
-import type { BrokerStore } from '../store/types.js';
+import type { PendingCalls } from '../store/types.js';
 import type { ToolDefinition } from '../tools/types.js';
 import { unref } from '../util/timers.js';
 import type { DeadlinePause } from './deadline-pause.js';
 import type { Journal, ResumeState } from './journal.js';
 import type { ToolCallContext } from './tool-context.js';
 import { toolError } from './tool-outcome.js';
-import type { Logger } from './types.js';
+import type { Logger } from '../logger.js';
 
 /** A decision on a call that waits for approval. */
 export interface ApprovalDecision {
@@ -33,7 +33,7 @@ type ApprovalWait = {
 /** What the approvals of a session need from it. */
 export interface ApprovalHost {
   sessionId: string;
-  store: BrokerStore;
+  store: PendingCalls;
   logger: Logger;
   /** Durable sessions: an approval is journaled before its handler runs. */
   journal: Journal | undefined;
@@ -204,5 +204,4 @@ export class Approvals {
     const tool = this.host.toolName(callId);
     this.host.logger.info({ sessionId: this.host.sessionId, callId, tool, decision }, LOG.approval);
   }
-
 }

@@ -35,7 +35,7 @@ export class DeadlinePause {
   /** Such a wait ended: once none is left, the deadline is moved back to count exactly the time paused. */
   end(callId: string): void {
     const pause = this.pause;
-    if (!pause || !pause.waits.delete(callId) || pause.waits.size > 0) return;
+    if (!pause?.waits.delete(callId) || pause.waits.size > 0) return;
     this.pause = undefined;
     const waited = Math.max(0, Date.now() - pause.since);
     this.pausedMs += waited;

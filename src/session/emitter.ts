@@ -1,4 +1,5 @@
 /** A small typed event emitter that runs on every runtime (no `node:events`). */
+// biome-ignore lint/suspicious/noExplicitAny: listener types of any arity (unknown[] parameters would refuse typed listeners)
 export class Emitter<Events extends { [K in keyof Events]: (...args: any[]) => void }> {
   private readonly listeners = new Map<keyof Events, Set<Events[keyof Events]>>();
 

@@ -1,12 +1,12 @@
 import { PROTOCOL_VERSION, type EventPayloads, type EventType, type StreamEvent } from '../protocol/events.js';
-import type { BrokerStore, SessionFence, SessionPatch } from '../store/types.js';
+import type { SessionFence, SessionLog, SessionPatch, StoreLifecycle } from '../store/types.js';
 import type { Journal } from './journal.js';
 import { deferred } from './session-util.js';
 
 /** What a session's event log writes through. */
 export interface EventLogTarget {
   sessionId: string;
-  store: BrokerStore;
+  store: Pick<StoreLifecycle, 'shared'> & Pick<SessionLog, 'appendEvents' | 'appendEventsNow'>;
   /** A journal in the store: no event is stored before the inputs that led to it are. */
   journal: Journal | undefined;
   /** Whether the session ended (the journal is not kicked any more). */

@@ -26,7 +26,8 @@ export function finalOutcome(
     truncated = cut !== undefined;
   }
   if (budget.over) outcome = { ok: false, error: budget.over };
-  else if (!outcome.ok && outcome.error.code === 'TIMEOUT') outcome = { ok: false, error: { ...outcome.error, message: timeoutMessage(outcome.error.message) } };
+  else if (!outcome.ok && outcome.error.code === 'TIMEOUT')
+    outcome = { ok: false, error: { ...outcome.error, message: timeoutMessage(outcome.error.message) } };
   else if (outcome.ok && outcome.resultJson !== undefined && !budget.fits(utf8Length(outcome.resultJson))) {
     outcome = { ok: false, error: budget.failure('the result') };
   }

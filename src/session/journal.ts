@@ -1,8 +1,8 @@
 import type { StreamEvent } from '../protocol/events.js';
-import type { BrokerStore } from '../store/types.js';
+import type { SessionJournal } from '../store/types.js';
 import { unref } from '../util/timers.js';
 import type { JournalApproval, JournalEntry, JournalInput, JournalSpec, JournalStop } from './journal-entries.js';
-import type { Logger } from './types.js';
+import type { Logger } from '../logger.js';
 
 export type {
   JournalApproval,
@@ -29,7 +29,7 @@ export interface ResumeState {
 
 /** Where a journal is kept beyond this process (a shared or persistent store). */
 export interface JournalTarget {
-  store: BrokerStore;
+  store: Partial<SessionJournal>;
   sessionId: string;
   expiresAt: number;
   logger: Logger;

@@ -3,6 +3,7 @@ import { compileFilter, type CatalogChangedPayload, type EventFilter } from '../
 import { newSessionId } from '../protocol/ids.js';
 import type { Executor } from '../pool/executor.js';
 import type { BrokerStore, SessionRecord } from '../store/types.js';
+import { storeFailure } from '../store/errors.js';
 import { permissionMatcher } from '../tools/permissions.js';
 import type { CallerIdentity } from '../tools/types.js';
 import { admit } from './admission.js';
@@ -17,7 +18,8 @@ import type { JournalDecision, JournalMail } from './journal.js';
 import { Session } from './session.js';
 import type { SessionEnvironment } from './session-environment.js';
 import type { ToolRoute } from './tool-resolver.js';
-import { ownerKey, sessionInfo, type BrokerEventMap, type Logger, type SessionInfo, type ToolResultInput } from './types.js';
+import { ownerKey, sessionInfo, type BrokerEventMap, type SessionInfo, type ToolResultInput } from './types.js';
+import type { Logger } from '../logger.js';
 
 export { DEFAULT_LEASE_MS } from './owner-lease.js';
 
@@ -101,10 +103,7 @@ export class SessionManager {
     const { store, executor, events, logger, instanceId } = options;
     this.durable = options.durable !== false;
     this.journalInStore =
-      this.durable &&
-      (store.shared || store.persistent === true) &&
-      typeof store.appendJournal === 'function' &&
-      typeof store.readJournal === 'function';
+      this.durable && (store.shared || store.persistent === true) && typeof store.appendJournal === 'function' && typeof store.readJournal === 'function';
     this.env = {
       store,
       executor,
@@ -205,7 +204,7 @@ export class SessionManager {
     } catch (err) {
       this.local.delete(id);
       session.abort('INTERNAL_ERROR', 'the session could not be started');
-      throw storeError(err);
+      throw storeFailure(err, 'the session store cannot be reached');
     }
     return session;
   }
@@ -351,16 +350,7 @@ export class SessionManager {
     try {
       return await promise;
     } catch (err) {
-      throw storeError(err);
+      throw storeFailure(err, 'the session store cannot be reached');
     }
   }
-}
-
-function storeError(err: unknown): BrokerError {
-  if (err instanceof BrokerError && err.code === 'STORE_UNAVAILABLE' && !err.headers?.['Retry-After']) {
-    // The store's own error (no Retry-After): answer as every other 503 of the broker does.
-    return new BrokerError('STORE_UNAVAILABLE', err.message, undefined, { ...err.headers, 'Retry-After': '1' });
-  }
-  if (err instanceof BrokerError) return err;
-  return new BrokerError('STORE_UNAVAILABLE', 'the session store cannot be reached', undefined, { 'Retry-After': '1' });
 }

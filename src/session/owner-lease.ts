@@ -1,7 +1,7 @@
-import type { BrokerStore } from '../store/types.js';
+import type { SessionLeases } from '../store/types.js';
 import { unref } from '../util/timers.js';
 import type { Session } from './session.js';
-import type { Logger } from './types.js';
+import type { Logger } from '../logger.js';
 
 /** Default TTL of the owner lease (ms): a session resumes elsewhere within about a second of its process dying. */
 export const DEFAULT_LEASE_MS = 750;
@@ -13,7 +13,7 @@ export const DEFAULT_LEASE_MS = 750;
 const HELD_SHARE = 0.8;
 
 export interface OwnerLeaseOptions {
-  store: BrokerStore;
+  store: SessionLeases;
   instanceId: string;
   logger: Logger;
   /** TTL of the lease (at least 30 ms; default `DEFAULT_LEASE_MS`). */

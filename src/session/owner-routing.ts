@@ -1,6 +1,6 @@
 import type { StreamEvent } from '../protocol/events.js';
 import { newSessionId } from '../protocol/ids.js';
-import type { BrokerStore, SessionRecord } from '../store/types.js';
+import type { PubSub, SessionLog, StoreLifecycle, SessionRecord } from '../store/types.js';
 import { unref } from '../util/timers.js';
 import type { EventCursor } from './cursor.js';
 import type { Recovery } from './recovery.js';
@@ -23,7 +23,7 @@ export type OwnerMessage =
 const READER_HOLD_MS = 5000;
 
 export interface OwnerRoutingOptions {
-  store: BrokerStore;
+  store: Pick<StoreLifecycle, 'shared'> & Pick<SessionLog, 'getSession' | 'readEvents'> & PubSub;
   instanceId: string;
   leaseMs: number;
   /** The sessions this process runs, by id. */

@@ -1,5 +1,5 @@
 import { PROTOCOL_VERSION, type EventPayloads, type StreamEvent } from '../protocol/events.js';
-import type { BrokerStore, SessionRecord } from '../store/types.js';
+import type { PubSub, SessionJournal, SessionLeases, SessionLog, SessionRecord, StoreLifecycle } from '../store/types.js';
 import { permissionMatcher } from '../tools/permissions.js';
 import { utf8Length } from '../util/bytes.js';
 import { unref } from '../util/timers.js';
@@ -7,10 +7,14 @@ import { readJournalEntries } from './journal.js';
 import type { OwnerLease } from './owner-lease.js';
 import type { SessionEnvironment } from './session-environment.js';
 import { Session } from './session.js';
-import type { Logger } from './types.js';
+import type { Logger } from '../logger.js';
 
 export interface RecoveryOptions {
-  store: BrokerStore;
+  store: Pick<StoreLifecycle, 'shared' | 'persistent'> &
+    Pick<SessionLog, 'getSession' | 'readEvents'> &
+    SessionLeases &
+    Partial<SessionJournal> &
+    Pick<PubSub, 'publish'>;
   instanceId: string;
   logger: Logger;
   lease: OwnerLease;
@@ -99,13 +103,13 @@ export class Recovery {
     const spec = journal[0];
     // No spec: it was not durable (or ended before its spec was written); a stop entry: its
     // journal outgrew its bounds.
-    if (!spec || spec.kind !== 'spec' || journal.some((e) => e.kind === 'stop')) return 'no-journal';
+    if (spec?.kind !== 'spec' || journal.some((e) => e.kind === 'stop')) return 'no-journal';
     if (local.has(record.id)) return 'moved';
     const takeover = { owner: record.owner, lastSeq, ignoreLease: self, leaseMs: lease.leaseMs };
     const won = await store.takeOverSession(record.id, takeover, [], { owner: instanceId });
     if (!won) {
       const after = await store.getSession(record.id);
-      return !!after && (after.owner !== record.owner || after.status !== record.status) ? 'moved' : 'not-now';
+      return after && (after.owner !== record.owner || after.status !== record.status) ? 'moved' : 'not-now';
     }
     // Read after the takeover: nothing can be added by the old owner any more.
     const [events, entries, taken] = await Promise.all([store.readEvents(record.id, 0), store.readJournal!(record.id), store.getSession(record.id)]);

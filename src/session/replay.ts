@@ -137,7 +137,10 @@ export class JournalFeed {
       run.timers.set(timer, undefined);
       return;
     }
-    run.timers.set(timer, setTimeout(() => this.timerDue(run, timer), ms));
+    run.timers.set(
+      timer,
+      setTimeout(() => this.timerDue(run, timer), ms),
+    );
   }
 
   timerCleared(run: DurableRun, timer: number): void {

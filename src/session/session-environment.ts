@@ -6,7 +6,8 @@ import type { EventCursor } from './cursor.js';
 import type { ResumeState } from './journal.js';
 import type { BrokerLimits } from './limits.js';
 import type { ToolRoute } from './tool-resolver.js';
-import type { BrokerEventMap, Logger } from './types.js';
+import type { BrokerEventMap } from './types.js';
+import type { Logger } from '../logger.js';
 
 /** What a session needs from the broker around it. */
 export interface SessionEnvironment {

@@ -238,10 +238,7 @@ export class Session implements EventSource {
       this.heartbeat = setInterval(() => this.emit('heartbeat', { ts: new Date().toISOString() }), limits.heartbeatIntervalMs);
       unref(this.heartbeat);
     }
-    this.expiry = setTimeout(
-      () => this.abort('SESSION_EXPIRED', 'the session reached its sessionTimeout'),
-      Math.max(0, this.expiresAt - Date.now()),
-    );
+    this.expiry = setTimeout(() => this.abort('SESSION_EXPIRED', 'the session reached its sessionTimeout'), Math.max(0, this.expiresAt - Date.now()));
     unref(this.expiry);
     if (!this.init.attached) this.readers.startGrace();
     this.launched = true;
@@ -418,10 +415,7 @@ export class Session implements EventSource {
       const info = this.eventInfo();
       if (final.ok) this.env.emit('session:completed', info, result);
       else this.env.emit('session:error', info, final.error!);
-      this.env.logger.info(
-        { sessionId: this.id, outcome: final.ok ? 'completed' : final.error!.code, ...stats },
-        LOG.sessionEnded,
-      );
+      this.env.logger.info({ sessionId: this.id, outcome: final.ok ? 'completed' : final.error!.code, ...stats }, LOG.sessionEnded);
       this.env.onEnded(this);
     });
   }

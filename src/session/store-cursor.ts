@@ -1,5 +1,5 @@
 import type { StreamEvent } from '../protocol/events.js';
-import type { BrokerStore, Unsubscribe } from '../store/types.js';
+import type { PubSub, SessionLog, StoreLifecycle, Unsubscribe } from '../store/types.js';
 import type { EventCursor } from './cursor.js';
 
 /** How long a follower waits for a notification before it reads the store anyway. */
@@ -47,7 +47,7 @@ export class StoreCursor implements EventCursor {
   private seenRunning = false;
 
   constructor(
-    private readonly store: BrokerStore,
+    private readonly store: Pick<StoreLifecycle, 'shared'> & Pick<SessionLog, 'getSession' | 'readEvents'> & Pick<PubSub, 'subscribe'>,
     private readonly sessionId: string,
     afterSeq: number,
     private readonly options: StoreCursorOptions = {},

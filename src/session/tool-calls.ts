@@ -225,9 +225,11 @@ export class ToolCalls {
       const show = () => {
         if (this.host.durable?.run === run) this.host.emit('tool_call', { callId, toolName, args, handler });
       };
-      void this.host.ownerWrite('storing a pending tool call', () => this.host.env.store.addPendingCall(this.host.sessionId, callId, this.host.fence())).then((done) => {
-        if (done !== false) show();
-      });
+      void this.host
+        .ownerWrite('storing a pending tool call', () => this.host.env.store.addPendingCall(this.host.sessionId, callId, this.host.fence()))
+        .then((done) => {
+          if (done !== false) show();
+        });
       return;
     }
     this.host.emit('tool_call', { callId, toolName, args, handler });
@@ -251,11 +253,7 @@ export class ToolCalls {
     return state;
   }
 
-  private async runServerTool(
-    callId: string,
-    route: Extract<ToolRoute, { kind: 'registry' | 'handler' }>,
-    rawArgs: Record<string, unknown>,
-  ): Promise<void> {
+  private async runServerTool(callId: string, route: Extract<ToolRoute, { kind: 'registry' | 'handler' }>, rawArgs: Record<string, unknown>): Promise<void> {
     const ownership = this.host.env.ownership;
     // A process paused or cut off past its lease confirms it still owns the session first.
     while (ownership && !ownership.current() && !this.host.ended()) await ownership.confirm();
@@ -321,11 +319,7 @@ export class ToolCalls {
     const run = this.host.durable!.run!;
     const fast =
       !journal.persistent ||
-      (call.handler === 'server' &&
-        this.calls.size === 1 &&
-        run.timers.size === 0 &&
-        run.applyPos === journal.inputs.length &&
-        run.calls.has(callId));
+      (call.handler === 'server' && this.calls.size === 1 && run.timers.size === 0 && run.applyPos === journal.inputs.length && run.calls.has(callId));
     // The settlement objects are this session's own: stamped, not copied.
     settlement.at = Date.now();
     const index = journal.append({ kind: 'result', callId, settlement });
@@ -373,5 +367,4 @@ export class ToolCalls {
     const more = waiting.length > 1 ? ` and ${waiting.length - 1} more` : '';
     return `${message} while waiting for ${call.handler === 'client' ? 'client tool' : 'tool'} ${JSON.stringify(call.toolName)} (${callId})${more}`;
   }
-
 }

@@ -4,11 +4,7 @@ import type { ToolRegistry } from '../tools/registry.js';
 import type { ToolDefinition, ToolHandler } from '../tools/types.js';
 
 /** Where a tool call goes. */
-export type ToolRoute =
-  | { kind: 'registry'; tool: ToolDefinition }
-  | { kind: 'handler'; handler: ToolHandler }
-  | { kind: 'client' }
-  | { kind: 'missing' };
+export type ToolRoute = { kind: 'registry'; tool: ToolDefinition } | { kind: 'handler'; handler: ToolHandler } | { kind: 'client' } | { kind: 'missing' };
 
 export interface ToolResolverOptions {
   tools?: ToolRegistry;

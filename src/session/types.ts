@@ -49,17 +49,6 @@ export interface BrokerEventMap {
   'tool:completed': (session: SessionInfo, toolName: string, result: unknown) => void;
 }
 
-/** A pino-compatible logger. */
-export interface Logger {
-  debug(obj: object | string, msg?: string): void;
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-  child?(bindings: Record<string, unknown>): Logger;
-}
-
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
 /** Who a session belongs to and what it may do. */
 export interface SessionOwner extends CallerIdentity {
   /** tenantId, else userId; sessions are visible only to the same key. */
@@ -74,8 +63,6 @@ export function ownerKey(identity: CallerIdentity | undefined): string | undefin
 }
 
 /** A result or error for a client tool call. */
-export type ToolResultInput =
-  | { result: unknown; error?: undefined }
-  | { result?: undefined; error: { message: string; code?: string } };
+export type ToolResultInput = { result: unknown; error?: undefined } | { result?: undefined; error: { message: string; code?: string } };
 
 export type { StreamEvent };

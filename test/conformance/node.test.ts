@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { exampleTools } from '../../examples/users-tools.js';
 import { EnclaveBroker } from '../../src/broker.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { startBroker } from '../helpers/broker.js';
 import { conformance, GUARD, guardAuthentication, guardedConformance } from './suite.js';
 

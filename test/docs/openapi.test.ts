@@ -284,7 +284,7 @@ describe('GET /docs', () => {
   it('the document of a mounted app names its prefix as the server', async () => {
     const { Hono } = await import('hono');
     const { EnclaveBroker } = await import('../../src/broker.js');
-    const { silentLogger } = await import('../../src/session/types.js');
+    const { silentLogger } = await import('../../src/logger.js');
     const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: false, metrics: true });
     try {
       const app = new Hono().route('/enclave', broker.app);

@@ -2,7 +2,7 @@ import { EnclaveBroker } from '../../src/broker.js';
 import type { BrokerOptions } from '../../src/broker-options.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { decodeNdjson } from '../../src/protocol/ndjson.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 
 export interface TestServer {
   broker: EnclaveBroker;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onError } from '../../src/http/errors.js';
 import { rateLimit } from '../../src/http/rate-limit.js';
 import type { AppEnv } from '../../src/http/types.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
 import type { Counters } from '../../src/store/types.js';

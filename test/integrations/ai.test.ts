@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { EnclaveBroker } from '../../src/broker.js';
 import { EnclaveClient } from '../../src/client/index.js';
 import { CodeExecutionError, createCodeTool } from '../../src/integrations/ai.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { startBroker, type TestServer } from '../helpers/broker.js';
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { EnclaveBroker } from '../../src/broker.js';
 import { createCodeTool } from '../../src/integrations/ai.js';
 import { EnclaveExecutor } from '../../src/integrations/codemode.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 
 /**

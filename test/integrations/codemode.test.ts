@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import { EnclaveClient } from '../../src/client/index.js';
 import { codemodeName, EnclaveExecutor, guestSource, type ResolvedProvider } from '../../src/integrations/codemode.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { startBroker, type TestServer } from '../helpers/broker.js';
 
 let broker: EnclaveBroker;

@@ -4,7 +4,7 @@ import { EnclaveBroker } from '../../src/broker.js';
 import { EnclaveClient } from '../../src/client/index.js';
 import type { FinalPayload } from '../../src/protocol/events.js';
 import { truncateJson } from '../../src/protocol/truncate.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { execute, finalOf, startBroker, type TestServer } from '../helpers/broker.js';
 import { startWorkerd } from '../helpers/workerd.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { BrokerOptions, ExecuteOptions } from '../../src/broker-options.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { identifierFor, namespacePlan } from '../../src/tools/namespace.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { execute, finalOf } from '../helpers/broker.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { FinalPayload, StreamEvent } from '../../src/protocol/events.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { MEMORY_BOMBS } from '../fixtures/memory-bombs.js';
 import { collect } from '../helpers/broker.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { brokerToolName } from '../../src/mcp/naming.js';
 import { guardedFetch } from '../../src/mcp/sources.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import type { Logger } from '../../src/session/types.js';
+import type { Logger } from '../../src/logger.js';
 import type { BrokerOptions } from '../../src/broker-options.js';
 import { execute, finalOf, postJson, startBroker, type TestServer } from '../helpers/broker.js';
 import type { BrokerStore } from '../../src/store/types.js';

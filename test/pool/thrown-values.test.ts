@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { SandboxFailure } from '../../src/sandbox/types.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { collect } from '../helpers/broker.js';
 import { describeOnEachExecutor, run, spec } from './helpers.js';
 

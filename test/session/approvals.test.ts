@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import type { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { finalOf } from '../helpers/broker.js';
@@ -193,18 +193,14 @@ describe('approvals (library API, memory store)', () => {
 
   it('a decision that comes after the approval timed out is CONFLICT', async () => {
     let late: Promise<unknown> | undefined;
-    const events = await run(
-      broker,
-      'try { await callTool("quick", {}) } catch (e) { await new Promise((r) => setTimeout(r, 100)); return e.code }',
-      (e) => {
-        if (e.type === 'tool_result_applied') {
-          late = broker.approve(e.sessionId, e.payload.callId).then(
-            () => 'ok',
-            (err: { code: string }) => err.code,
-          );
-        }
-      },
-    );
+    const events = await run(broker, 'try { await callTool("quick", {}) } catch (e) { await new Promise((r) => setTimeout(r, 100)); return e.code }', (e) => {
+      if (e.type === 'tool_result_applied') {
+        late = broker.approve(e.sessionId, e.payload.callId).then(
+          () => 'ok',
+          (err: { code: string }) => err.code,
+        );
+      }
+    });
     expect(finalOf(events).result).toBe('TOOL_APPROVAL_DENIED');
     expect(await late).toBe('CONFLICT');
   });
@@ -238,7 +234,12 @@ describe('approvals (library API, memory store)', () => {
       { identity: { tenantId: 't1' } },
     );
     expect(outcomes.slice(0, 2)).toEqual(['NOT_FOUND', 'NOT_FOUND']);
-    expect(outcomes.slice(2).map((o) => o.split(':')[1]).sort()).toEqual(['CONFLICT', 'ok']);
+    expect(
+      outcomes
+        .slice(2)
+        .map((o) => o.split(':')[1])
+        .sort(),
+    ).toEqual(['CONFLICT', 'ok']);
     // Whichever came first decided.
     const final = finalOf(events);
     if (outcomes.includes('approve:ok')) expect(final).toMatchObject({ ok: true, result: { paid: 7 } });
@@ -303,14 +304,17 @@ describe('approvals (library API, memory store)', () => {
 describe('approval log lines', () => {
   it('logs each decision: approved, rejected, timed out', async () => {
     const lines: Record<string, unknown>[] = [];
-    const logger = { ...silentLogger, info: (obj: object | string, msg?: string) => void (msg === 'approval decided' && lines.push(obj as Record<string, unknown>)) };
+    const logger = {
+      ...silentLogger,
+      info: (obj: object | string, msg?: string) => void (msg === 'approval decided' && lines.push(obj as Record<string, unknown>)),
+    };
     const broker = new EnclaveBroker({ logger, tools: registry(), runtimePool: false, limits: { heartbeatIntervalMs: 60_000 } });
     try {
       let n = 0;
       const code = 'for (const t of ["pay", "pay", "quick"]) { try { await callTool(t, { amount: 1 }) } catch {} } return 1';
       await run(broker, code, async (e) => {
         const a = approvalOf(e);
-        if (!a || a.toolName !== 'pay') return;
+        if (a?.toolName !== 'pay') return;
         if (n++ === 0) await broker.approve(e.sessionId, a.callId);
         else await broker.reject(e.sessionId, a.callId, 'no');
       });
@@ -373,7 +377,14 @@ for (const [name, runtimePool] of [
     let broker: EnclaveBroker;
     beforeAll(() => {
       const tools = new ToolRegistry();
-      tools.register({ name: 'slow', description: 'approval may take a while', parameters: {}, needsApproval: true, approvalTimeoutMs: 10_000, handler: async () => 'ran' });
+      tools.register({
+        name: 'slow',
+        description: 'approval may take a while',
+        parameters: {},
+        needsApproval: true,
+        approvalTimeoutMs: 10_000,
+        handler: async () => 'ran',
+      });
       broker = new EnclaveBroker({ logger: silentLogger, tools, runtimePool, limits: { heartbeatIntervalMs: 60_000 } });
     });
     afterAll(() => broker.close());

@@ -138,15 +138,7 @@ describe('durable sessions on Redis', () => {
     expect(log.slice(0, seen.length)).toEqual(seen);
     expect(log.filter((e) => e.type === 'stdout')).toHaveLength(1);
     const calls = log.filter((e) => e.type === 'tool_call');
-    expect(calls.map((e) => (e.payload as { toolName: string }).toolName)).toEqual([
-      'once',
-      'once',
-      'once',
-      'client:q1',
-      'once',
-      'client:q2',
-      'once',
-    ]);
+    expect(calls.map((e) => (e.payload as { toolName: string }).toolName)).toEqual(['once', 'once', 'once', 'client:q1', 'once', 'client:q2', 'once']);
     expect(new Set(calls.map((e) => (e.payload as { callId: string }).callId)).size).toBe(calls.length);
     // Each server call ran once, in whichever process: none whose result was journaled ran again.
     for (const call of calls) {
@@ -190,7 +182,9 @@ describe('durable sessions on Redis', () => {
 
   it('keep a client answer that another process took while the owner was dying', async () => {
     const [a, b] = await Promise.all([spawnBroker(), spawnBroker()]);
-    const res = await postJson(`${a.url}/execute`, { code: 'const n = await callTool("count", {}); const q = await callTool("client:q", {}); return { runs: n.runs, q }' });
+    const res = await postJson(`${a.url}/execute`, {
+      code: 'const n = await callTool("count", {}); const q = await callTool("client:q", {}); return { runs: n.runs, q }',
+    });
     const id = res.headers.get('x-session-id')!;
     const reader = eventReader(res);
     let callId = '';

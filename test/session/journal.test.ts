@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Journal, MAX_JOURNAL_BYTES, readJournalEntries, type JournalEntry, type JournalSpec } from '../../src/session/journal.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory.js';
 
 /** The memory store, with every journal write it got. */
@@ -38,7 +38,10 @@ describe('Journal', () => {
     for (let t = 1; t <= 4; t++) journal.append({ kind: 'timer', timer: t, at: t });
     expect(journal.isDurable(1)).toBe(false);
     await journal.whenDurable(4);
-    expect(store.writes.map((w) => w.map((e) => e.kind))).toEqual([['spec', 'timer'], ['timer', 'timer', 'timer']]);
+    expect(store.writes.map((w) => w.map((e) => e.kind))).toEqual([
+      ['spec', 'timer'],
+      ['timer', 'timer', 'timer'],
+    ]);
     expect(journal.isDurable(4)).toBe(true);
   });
 

@@ -222,7 +222,8 @@ describe('one owner per session under faults (Redis, processes, network)', () =>
   it('the owner paused while a server tool runs: after it resumes, it calls no further tool', async () => {
     const store = await redisServer();
     const [a, b] = await Promise.all([broker(store.url), broker(store.url)]);
-    const code = 'const a = await callTool("once", { v: 1 }); const s = await callTool("slow", { ms: 1500 }); const b = await callTool("once", { v: 2 }); return { a, s, b }';
+    const code =
+      'const a = await callTool("once", { v: 1 }); const s = await callTool("slow", { ms: 1500 }); const b = await callTool("once", { v: 2 }); return { a, s, b }';
     const res = await postJson(`${a.url}/execute`, { code });
     const id = res.headers.get('x-session-id')!;
     const onA = eventReader(res);

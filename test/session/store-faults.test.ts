@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { eventReader, execute, finalOf, postJson, readEvents, startBroker, type TestServer } from '../helpers/broker.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 

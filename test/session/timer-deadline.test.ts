@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { collect } from '../helpers/broker.js';
 
 // A timer due at or after the deadline never fires: the session ends with TIMEOUT. Before,
@@ -40,9 +40,7 @@ for (const mode of ['inline', 'pool'] as const) {
 
       it('still fires a timer due before the deadline, and a chain of them', async () => {
         const runs = Array.from({ length: AT_ONCE }, () =>
-          collect(
-            broker.execute('let n = 0; for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(() => r(n++), 10)); return n', { timeout: 5000 }),
-          ),
+          collect(broker.execute('let n = 0; for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(() => r(n++), 10)); return n', { timeout: 5000 })),
         );
         for (const events of await Promise.all(runs)) expect(finalOf(events)).toMatchObject({ ok: true, result: 5 });
       }, 30_000);

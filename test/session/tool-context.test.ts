@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import type { ExecutionContext } from '../../src/tools/types.js';
 import { collect } from '../helpers/broker.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import { BrokerError } from '../../src/protocol/errors.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { collect } from '../helpers/broker.js';
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { BrokerOptions } from '../../src/broker-options.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
-import { silentLogger } from '../../src/session/types.js';
+import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { collect } from '../helpers/broker.js';
 

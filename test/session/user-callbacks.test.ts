@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
-import type { Logger } from '../../src/session/types.js';
+import type { Logger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { collect } from '../helpers/broker.js';
 
