@@ -46,14 +46,15 @@ function rawRequest(
 }
 
 /**
- * POSTs to `url` declaring a 3 MiB JSON body but sending none of it, on a connection of its
- * own, and reads the answer: a server that checks Content-Length answers at once. (Body bytes
- * the server never reads would turn its close into a reset that can race the answer.)
+ * POSTs to `url` with `headers` on a connection of its own, lets `send` write (or not) the
+ * body, and answers the status and error code of the answer. A request error after the answer
+ * started is ignored: the server may close once it has answered.
  */
-/** POSTs 3 MiB of JSON in chunks (no Content-Length) and answers the status and error code. */
-function streamedTooLarge(url: string): Promise<[number, string]> {
+function codedAnswer(url: string, headers: Record<string, string>, send: (req: http.ClientRequest) => void): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+    let answered = false;
+    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      answered = true;
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
@@ -66,8 +67,25 @@ function streamedTooLarge(url: string): Promise<[number, string]> {
         }
       });
     });
-    // The server may stop reading (and close) once it has answered.
-    req.on('error', () => undefined);
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
+    send(req);
+  });
+}
+
+/**
+ * POSTs to `url` declaring a 3 MiB JSON body but sending none of it, on a connection of its
+ * own, and reads the answer: a server that checks Content-Length answers at once. (Body bytes
+ * the server never reads would turn its close into a reset that can race the answer.)
+ */
+function declaredTooLarge(url: string): Promise<[number, string]> {
+  return codedAnswer(url, { 'content-length': String(3 * 1024 * 1024) }, (req) => req.flushHeaders());
+}
+
+/** POSTs 3 MiB of JSON in chunks (no Content-Length) and answers the status and error code. */
+function streamedTooLarge(url: string): Promise<[number, string]> {
+  return codedAnswer(url, { 'transfer-encoding': 'chunked' }, (req) => {
     const chunk = `"${'x'.repeat(64 * 1024 - 2)}"`;
     req.write('{"code":"return 1","context":{"pad":[');
     let sent = 0;
@@ -79,30 +97,6 @@ function streamedTooLarge(url: string): Promise<[number, string]> {
       req.end(']}}');
     };
     pump();
-  });
-}
-
-function declaredTooLarge(url: string): Promise<[number, string]> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => {
-          req.destroy();
-          try {
-            resolve([res.statusCode ?? 0, (JSON.parse(text) as { error: { code: string } }).error.code]);
-          } catch (err) {
-            reject(err);
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    req.flushHeaders();
   });
 }
 
