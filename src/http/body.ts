@@ -43,24 +43,20 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBy
   if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
     throw new BrokerError('UNSUPPORTED_MEDIA_TYPE', 'the body must be UTF-8 encoded JSON');
   }
-  const length = c.req.header('content-length');
-  refuseDeclaredTooLarge(c, length, maxBytes);
-  read.add(c.req.raw);
-  // With a Content-Length (checked above; the HTTP parser holds the body to it) the body is read
-  // in one go, the fast path of every server adapter; a chunked body is read under the cap.
-  const text = length !== undefined ? await readWhole(c.req.raw) : await readText(c.req.raw, maxBytes);
-  return parseJson(text, schema);
+  return parseJson(await readBodyText(c, maxBytes), schema);
 }
 
 /**
  * Reads a body as UTF-8 text under `maxBytes` (413 PAYLOAD_TOO_LARGE from a Content-Length
- * over it, or once a streamed body passes it), for a route that hands the text on unparsed
- * (the Workers front door forwarding a new session to its object).
+ * over it, or once a streamed body passes it): what `readJson` parses, and what the Workers
+ * front door forwards unparsed to a new session's object.
  */
 export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
   const length = c.req.header('content-length');
   refuseDeclaredTooLarge(c, length, maxBytes);
   read.add(c.req.raw);
+  // With a Content-Length (checked above; the HTTP parser holds the body to it) the body is read
+  // in one go, the fast path of every server adapter; a chunked body is read under the cap.
   return length !== undefined ? readWhole(c.req.raw) : readText(c.req.raw, maxBytes);
 }
 

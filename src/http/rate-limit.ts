@@ -130,8 +130,3 @@ export function createRateLimiter(config: RateLimitConfig, store: Counters, clie
     },
   };
 }
-
-/** The rate-limit middleware alone, on any store with counters. */
-export function rateLimit(config: RateLimitConfig, store: Counters, clientIp: (c: Context<AppEnv>) => string, logger: Logger): MiddlewareHandler<AppEnv> {
-  return createRateLimiter(config, store, clientIp, logger).middleware;
-}

@@ -2,7 +2,7 @@ import { LuaStore } from './lua-store.js';
 import { reach, remoteTimeouts, runCommand, type RemoteStoreOptions } from './remote.js';
 import { SubscribedChannels, type ChannelLink, type ChannelSink } from './subscribed-channels.js';
 import type { Unsubscribe } from './types.js';
-import { UpstashStream, type UpstashSubscriber } from './upstash-stream.js';
+import { UpstashStream, type UpstashStreamClient, type UpstashSubscriber } from './upstash-stream.js';
 
 export type { UpstashSubscriber };
 
@@ -11,13 +11,11 @@ export type { UpstashSubscriber };
  * here rather than picked from the package's types, so that the published declarations do not
  * need the optional peer `@upstash/redis`.
  */
-export interface UpstashClient {
+export interface UpstashClient extends UpstashStreamClient {
   evalsha(sha1: string, keys: string[], args: string[]): Promise<unknown>;
   eval(script: string, keys: string[], args: string[]): Promise<unknown>;
   scriptLoad(script: string): Promise<unknown>;
   ping(): Promise<unknown>;
-  subscribe(channel: string): UpstashSubscriber;
-  publish(channel: string, message: string): Promise<unknown>;
 }
 
 /**

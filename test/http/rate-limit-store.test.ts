@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onError } from '../../src/http/errors.js';
-import { rateLimit } from '../../src/http/rate-limit.js';
+import { createRateLimiter } from '../../src/http/rate-limit.js';
 import type { AppEnv } from '../../src/http/types.js';
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -60,7 +60,7 @@ describe('rate limiting while its store is down', () => {
   });
 });
 
-describe('rateLimit', () => {
+describe('createRateLimiter', () => {
   it('needs only counters: an object with increment() alone limits requests', async () => {
     const memory = new MemoryStore();
     const keys: string[] = [];
@@ -73,10 +73,7 @@ describe('rateLimit', () => {
     };
     const app = new Hono<AppEnv>();
     app.onError(onError(silentLogger));
-    app.use(
-      '*',
-      rateLimit({ windowMs: 60_000, maxRequests: 2 }, counters, () => '203.0.113.7', silentLogger),
-    );
+    app.use('*', createRateLimiter({ windowMs: 60_000, maxRequests: 2 }, counters, () => '203.0.113.7', silentLogger).middleware);
     app.get('/ping', (c) => c.text('pong'));
     const http = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s as Server));
