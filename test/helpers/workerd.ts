@@ -39,6 +39,21 @@ export async function bundleWorker(entry: string, name: string, external: string
   return out;
 }
 
+/**
+ * The Miniflare options that load a Worker `bundleWorker` wrote to `out`. Its modules are listed
+ * by hand: the bundle keeps computed `import()`s (Node-only paths) Miniflare cannot follow.
+ */
+export function workerModules(out: string) {
+  return {
+    modules: [
+      { type: 'ESModule' as const, path: join(out, 'worker.js') },
+      { type: 'CompiledWasm' as const, path: join(out, 'quickjs.wasm') },
+    ],
+    modulesRoot: out,
+    compatibilityDate: '2026-04-20',
+  };
+}
+
 /** Bundles test/workers/worker.ts (once per process). */
 function bundle(): Promise<void> {
   bundled ??= bundleWorker('test/workers/worker.ts', 'workerd-test').then(() => undefined);
@@ -60,13 +75,7 @@ export interface Workerd {
 export async function startWorkerd(bindings: Record<string, string> = {}): Promise<Workerd> {
   await bundle();
   const options = {
-    // Listed by hand: the bundle keeps computed `import()`s (Node-only paths) Miniflare cannot follow.
-    modules: [
-      { type: 'ESModule', path: join(outdir, 'worker.js') },
-      { type: 'CompiledWasm', path: join(outdir, 'quickjs.wasm') },
-    ],
-    modulesRoot: outdir,
-    compatibilityDate: '2026-04-20',
+    ...workerModules(outdir),
     durableObjects: {
       ENCLAVE_SESSION: { className: 'EnclaveSession', useSQLite: true },
       ENCLAVE_COUNTERS: { className: 'EnclaveCounters', useSQLite: true },

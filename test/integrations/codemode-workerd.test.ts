@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleWorker } from '../helpers/workerd.js';
+import { bundleWorker, workerModules } from '../helpers/workerd.js';
 
 // @cloudflare/codemode imports `cloudflare:workers`: it loads only in workerd, so these tests
 // bundle a Worker (codemode-worker.ts) and run it in a real workerd through Miniflare.
@@ -13,12 +13,7 @@ let url: string;
 beforeAll(async () => {
   await bundleWorker('test/integrations/codemode-worker.ts', 'codemode-workerd', ['node:*']);
   mf = new Miniflare({
-    modules: [
-      { type: 'ESModule', path: join(outdir, 'worker.js') },
-      { type: 'CompiledWasm', path: join(outdir, 'quickjs.wasm') },
-    ],
-    modulesRoot: outdir,
-    compatibilityDate: '2026-04-20',
+    ...workerModules(outdir),
     compatibilityFlags: ['nodejs_compat'],
     host: '127.0.0.1',
     port: 0,

@@ -4,7 +4,7 @@ import { Miniflare } from 'miniflare';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { bundleWorker } from '../helpers/workerd.js';
+import { bundleWorker, workerModules } from '../helpers/workerd.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const outdir = join(root, '.scratch', 'workerd-mcp-test');
@@ -29,12 +29,7 @@ describe('MCP on workerd', () => {
   beforeAll(async () => {
     await bundle();
     mf = new Miniflare({
-      modules: [
-        { type: 'ESModule', path: join(outdir, 'worker.js') },
-        { type: 'CompiledWasm', path: join(outdir, 'quickjs.wasm') },
-      ],
-      modulesRoot: outdir,
-      compatibilityDate: '2026-04-20',
+      ...workerModules(outdir),
       durableObjects: {
         ENCLAVE_SESSION: { className: 'EnclaveSession', useSQLite: true },
         ENCLAVE_COUNTERS: { className: 'EnclaveCounters', useSQLite: true },
