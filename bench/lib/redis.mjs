@@ -20,3 +20,15 @@ export async function withCluster(fn) {
     await cluster.stop();
   }
 }
+
+/** A redis URL, or `cluster:host:port,host:port,…` for a Redis Cluster. */
+export async function redisClient(spec) {
+  const { Redis, Cluster } = await import('ioredis');
+  if (!spec.startsWith('cluster:')) return new Redis(spec);
+  return new Cluster(
+    spec
+      .slice('cluster:'.length)
+      .split(',')
+      .map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
+  );
+}

@@ -7,17 +7,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-
-async function redisClient(spec) {
-  const { Redis, Cluster } = await import('ioredis');
-  if (!spec.startsWith('cluster:')) return new Redis(spec);
-  return new Cluster(
-    spec
-      .slice('cluster:'.length)
-      .split(',')
-      .map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
-  );
-}
+import { redisClient } from './redis.mjs';
 
 if (process.argv[2] === 'serve') {
   const { EnclaveBroker } = await import('../../src/broker.ts');

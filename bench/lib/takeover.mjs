@@ -11,21 +11,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { redisClient } from './redis.mjs';
 
 // D2_LEASE_MS=default: the broker's default lease (and renew and watch intervals), for T1.
 const LEASE_MS = process.env.D2_LEASE_MS === 'default' ? undefined : Number(process.env.D2_LEASE_MS ?? 1000);
 const CALLS = 50;
-/** A redis URL, or `cluster:host:port,host:port,…` for a Redis Cluster. */
-async function redisClient(spec) {
-  const { Redis, Cluster } = await import('ioredis');
-  if (!spec.startsWith('cluster:')) return new Redis(spec);
-  return new Cluster(
-    spec
-      .slice('cluster:'.length)
-      .split(',')
-      .map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
-  );
-}
 
 if (process.argv[2] === 'serve') {
   const { EnclaveBroker } = await import('../../src/broker.ts');
