@@ -1,6 +1,8 @@
-import { isWasmAbort, ModulePool, type ModulePoolOptions } from '../sandbox/modules.js';
+import { disposePending } from '../sandbox/disposal.js';
+import { isWasmAbort } from '../sandbox/errors.js';
+import { ModulePool, type ModulePoolOptions } from '../sandbox/modules.js';
 import { needsTypedArrays } from '../sandbox/intrinsics.js';
-import { disposePending, QuickJSSandbox } from '../sandbox/sandbox.js';
+import { QuickJSSandbox } from '../sandbox/sandbox.js';
 import type { SandboxFailure, SandboxHandle, SandboxListener, SandboxSpec, ToolSettlement } from '../sandbox/types.js';
 import type { Executor, ExecutorStats } from './executor.js';
 import { isServerRuntime } from '../util/runtime.js';
