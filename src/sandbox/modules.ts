@@ -4,7 +4,6 @@ import { CappedMemory } from './capped-memory.js';
 import { findInterruptCounter, type InterruptCounter } from './interrupt-counter.js';
 import { isServerRuntime } from '../util/runtime.js';
 
-
 /** What a module knows of the sandbox living in it. */
 export interface ModuleTenant {
   crash(reason: string): void;

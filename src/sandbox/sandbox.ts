@@ -10,7 +10,6 @@ import type { ModulePool, ModuleSlot } from './modules.js';
 import { borrow } from './raw.js';
 import type { SandboxFailure, SandboxHandle, SandboxListener, SandboxSpec, ToolSettlement } from './types.js';
 
-
 /** Jobs run between two looks at whether the agent's function settled. */
 const JOB_BATCH = 256;
 
