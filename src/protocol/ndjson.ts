@@ -7,9 +7,41 @@ export function encodeLine(value: unknown): string {
 /**
  * Splits a byte stream into parsed JSON lines. Blank lines are skipped; a line that is not
  * valid JSON throws a `SyntaxError` naming its position.
+ *
+ * The body is locked when this is called, not at the first read: Node's `fetch` (undici)
+ * cancels the body of a `Response` that is garbage-collected while its body is unlocked, which
+ * would close a stream the caller means to read later. Stopping early (`return`, `break`, or
+ * a `throw` into it), even before the first read, cancels the body, which tells the server the
+ * reader went away.
  */
-export async function* decodeNdjson<T = unknown>(body: ReadableStream<Uint8Array>): AsyncGenerator<T> {
+export function decodeNdjson<T = unknown>(body: ReadableStream<Uint8Array>): AsyncGenerator<T> {
   const reader = body.getReader();
+  const lines = readLines<T>(reader);
+  const { next, return: stop, throw: raise } = lines;
+  let started = false;
+  /** A generator stopped before it started never runs its `finally`: let the body go here. */
+  const letGoUnstarted = async () => {
+    if (started) return;
+    started = true;
+    await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  };
+  lines.next = (...args) => {
+    started = true;
+    return next.apply(lines, args);
+  };
+  lines.return = async (value) => {
+    await letGoUnstarted();
+    return stop.call(lines, value);
+  };
+  lines.throw = async (err) => {
+    await letGoUnstarted();
+    return raise.call(lines, err);
+  };
+  return lines;
+}
+
+async function* readLines<T>(reader: ReadableStreamDefaultReader<Uint8Array>): AsyncGenerator<T> {
   const decoder = new TextDecoder();
   let buffer = '';
   let line = 0;
