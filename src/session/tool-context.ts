@@ -1,4 +1,4 @@
-import type { CallerIdentity, ExecutionContext, ToolProgress } from '../tools/types.js';
+import { ON_ABORT, type AbortListenable, type CallerIdentity, type ExecutionContext, type ToolProgress } from '../tools/types.js';
 
 /** What a call's context needs from its session. */
 export interface CallOwner {
@@ -7,6 +7,8 @@ export interface CallOwner {
   readonly contextFrozen: Readonly<Record<string, unknown>>;
   /** The call's abort controller, made on first use (most handlers never look at it). */
   signalOf(callId: string): AbortSignal;
+  /** Runs `listener` when the call's signal would fire, without making the signal. */
+  onAbort(callId: string, listener: () => void): void;
   reportProgress(callId: string, update: ToolProgress): void;
 }
 
@@ -15,7 +17,7 @@ export interface CallOwner {
  * small object: `signal` is made on first read; `progress` is an own function, so that a
  * handler may take it out of the context (`async (args, { progress }) => …`).
  */
-export class ToolCallContext implements ExecutionContext {
+export class ToolCallContext implements ExecutionContext, AbortListenable {
   readonly sessionId: string;
   readonly context: Readonly<Record<string, unknown>>;
   readonly progress: (update: ToolProgress) => void;
@@ -39,5 +41,9 @@ export class ToolCallContext implements ExecutionContext {
 
   get signal(): AbortSignal {
     return this.#owner.signalOf(this.callId);
+  }
+
+  [ON_ABORT](listener: () => void): void {
+    this.#owner.onAbort(this.callId, listener);
   }
 }
