@@ -9,7 +9,6 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
 import { ErrorCode, McpError, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { CatalogChangedPayload } from '../protocol/events.js';
 import { BrokerError, errorText } from '../protocol/errors.js';
@@ -22,6 +21,7 @@ import type { ToolRegistry } from '../tools/registry.js';
 import { listenAbort, type ExecutionContext, type ToolDefinition } from '../tools/types.js';
 import { CallSignal } from './call-signal.js';
 import { assertSourceName, brokerToolName } from './naming.js';
+import { McpSchemaValidator } from './schema-validator.js';
 import type { McpHttpSourceConfig, McpSourceConfig, McpStdioSourceConfig } from './types.js';
 import { unwrapCallResult, type CallAnswer } from './unwrap.js';
 import { unref } from '../util/timers.js';
@@ -149,7 +149,7 @@ export class McpSources {
       client = new Client(
         { name: 'enclave-broker', version: '0.1.0' },
         {
-          jsonSchemaValidator: new CfWorkerJsonSchemaValidator(),
+          jsonSchemaValidator: new McpSchemaValidator(),
           listChanged: { tools: { autoRefresh: false, debounceMs: 50, onChanged: () => void this.refresh(state, client!) } },
         },
       );
