@@ -1,4 +1,5 @@
-import { ON_ABORT, type AbortListenable, type CallerIdentity, type ExecutionContext, type ToolProgress } from '../tools/types.js';
+import { ON_ABORT, type AbortListenable } from '../tools/abort.js';
+import type { CallerIdentity, ExecutionContext, ToolProgress } from '../tools/types.js';
 
 /** What a call's context needs from its session. */
 export interface CallOwner {

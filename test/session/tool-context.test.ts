@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import { listenAbort, type ExecutionContext } from '../../src/tools/types.js';
+import { listenAbort } from '../../src/tools/abort.js';
+import type { ExecutionContext } from '../../src/tools/types.js';
 import { collect } from '../helpers/broker.js';
 
 describe("a server tool's execution context", () => {
