@@ -56,8 +56,17 @@ async function viaBroker(n, tool = 'fx:add') {
   return us;
 }
 
-await direct(200);
-await viaBroker(200);
+// Warm-up to the steady state of both sides. The direct client settles within a few hundred
+// calls; V8 goes on re-optimizing the broker's session path over its first ≈ 15 sessions
+// (with --trace-opt: 65 TurboFan compiles in the 10 sessions after one warm-up session, none
+// after the 16th), and on two cores those background compiles take CPU from the MCP server's
+// process. So the warm-up runs many short sessions, on every side alike.
+const WARMUP_SESSIONS = Number(process.env.BENCH_MCP_WARMUP ?? 20);
+for (let i = 0; i < WARMUP_SESSIONS; i++) {
+  await direct(100);
+  await viaBroker(100);
+  await viaBroker(100, 'noop');
+}
 const directs = [];
 const brokers = [];
 const noops = [];

@@ -7,8 +7,8 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
 import { ErrorCode, McpError, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { CatalogChangedPayload } from '../protocol/events.js';
 import { BrokerError, errorText } from '../protocol/errors.js';
@@ -18,8 +18,11 @@ import { createArgsValidator } from '../openapi/validate.js';
 import type { FetchLike } from '../openapi/types.js';
 import type { Logger } from '../logger.js';
 import type { ToolRegistry } from '../tools/registry.js';
+import { listenAbort } from '../tools/abort.js';
 import type { ExecutionContext, ToolDefinition } from '../tools/types.js';
+import { CallSignal } from './call-signal.js';
 import { assertSourceName, brokerToolName } from './naming.js';
+import { McpSchemaValidator } from './schema-validator.js';
 import type { McpHttpSourceConfig, McpSourceConfig, McpStdioSourceConfig } from './types.js';
 import { unwrapCallResult, type CallAnswer } from './unwrap.js';
 import { unref } from '../util/timers.js';
@@ -147,7 +150,7 @@ export class McpSources {
       client = new Client(
         { name: 'enclave-broker', version: '0.1.0' },
         {
-          jsonSchemaValidator: new CfWorkerJsonSchemaValidator(),
+          jsonSchemaValidator: new McpSchemaValidator(),
           listChanged: { tools: { autoRefresh: false, debounceMs: 50, onChanged: () => void this.refresh(state, client!) } },
         },
       );
@@ -326,7 +329,6 @@ export class McpSources {
       );
     }
     const timeout = state.config.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const label = `MCP source ${state.config.name}`;
     return {
       name,
       description: tool.description ?? tool.title ?? tool.name,
@@ -336,41 +338,54 @@ export class McpSources {
       ...(validateArgs ? { validateArgs } : {}),
       ...(needsApproval(state.config.approvals, tool) ? { needsApproval: true } : {}),
       source: state.config.name,
-      handler: async (args: Record<string, unknown>, context?: ExecutionContext): Promise<unknown> => {
-        const client = state.up ? state.client : undefined;
-        if (!client)
-          throw new BrokerError('TOOL_ERROR', `${label} is unavailable${state.lastError ? ` (${state.lastError})` : ''}; the broker is reconnecting`);
-        let answer: CallAnswer;
-        try {
-          answer = (await client.callTool({ name: tool.name, arguments: args }, undefined, {
-            timeout,
-            resetTimeoutOnProgress: true,
-            ...(context?.signal ? { signal: context.signal } : {}),
-            ...(context
-              ? {
-                  onprogress: (p) =>
-                    context.progress({
-                      progress: p.progress,
-                      ...(p.total !== undefined ? { total: p.total } : {}),
-                      ...(p.message !== undefined ? { message: p.message } : {}),
-                    }),
-                }
-              : {}),
-          })) as CallAnswer;
-        } catch (err) {
-          if (context?.signal.aborted) throw new BrokerError('CANCELLED', `${name}: the call was cancelled`);
-          if (err instanceof McpError && err.code === ErrorCode.RequestTimeout)
-            throw new BrokerError('TOOL_TIMEOUT', `${name}: no answer within ${timeout} ms`);
-          if (isConnectionFailure(err)) {
-            if (state.client === client) this.markDown(state, errorText(err));
-            throw new BrokerError('TOOL_ERROR', `${label} is unavailable (${errorText(err)}); the broker is reconnecting`);
-          }
-          throw new BrokerError('TOOL_ERROR', `${name}: ${(err as Error).message}`);
-        }
-        return unwrapCallResult(name, answer);
-      },
+      handler: (args: Record<string, unknown>, context?: ExecutionContext) => this.callRemote(state, tool.name, name, timeout, args, context),
     };
   }
+
+  /**
+   * One `tools/call`. The request goes out in the same tick as the guest's call (no await
+   * before the SDK writes it), and a call costs as few objects as it can: its options, its
+   * signal, and progress handed to the context's own `progress` (which reads `progress`,
+   * `total` and `message` of what it gets, as the SDK's progress notification has them).
+   */
+  private async callRemote(
+    state: SourceState,
+    toolName: string,
+    name: string,
+    timeout: number,
+    args: Record<string, unknown>,
+    context: ExecutionContext | undefined,
+  ): Promise<unknown> {
+    const client = state.up ? state.client : undefined;
+    if (!client)
+      throw new BrokerError('TOOL_ERROR', `${sourceLabel(state)} is unavailable${state.lastError ? ` (${state.lastError})` : ''}; the broker is reconnecting`);
+    const options: RequestOptions = { timeout, resetTimeoutOnProgress: true };
+    let signal: CallSignal | undefined;
+    if (context) {
+      const callSignal = new CallSignal();
+      signal = callSignal;
+      listenAbort(context, () => callSignal.abort());
+      options.signal = callSignal.asAbortSignal();
+      options.onprogress = context.progress;
+    }
+    let answer: CallAnswer;
+    try {
+      answer = (await client.callTool({ name: toolName, arguments: args }, undefined, options)) as CallAnswer;
+    } catch (err) {
+      if (signal?.aborted) throw new BrokerError('CANCELLED', `${name}: the call was cancelled`);
+      if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) throw new BrokerError('TOOL_TIMEOUT', `${name}: no answer within ${timeout} ms`);
+      if (isConnectionFailure(err)) {
+        if (state.client === client) this.markDown(state, errorText(err));
+        throw new BrokerError('TOOL_ERROR', `${sourceLabel(state)} is unavailable (${errorText(err)}); the broker is reconnecting`);
+      }
+      throw new BrokerError('TOOL_ERROR', `${name}: ${(err as Error).message}`);
+    }
+    return unwrapCallResult(name, answer);
+  }
+}
+
+function sourceLabel(state: SourceState): string {
+  return `MCP source ${state.config.name}`;
 }
 
 /** Whether a remote tool waits for an approval before each call (`approvals` of its source). */

@@ -1,5 +1,6 @@
 /** Argument validation of actions against their `inputSchema` (no code generation: runs on Workers). */
 import { Validator, type OutputUnit } from '@cfworker/json-schema';
+import { simpleCheck } from './simple-schema.js';
 
 export interface ArgsCheck {
   args: Record<string, unknown>;
@@ -38,9 +39,11 @@ export function formatProblems(errors: OutputUnit[]): string[] {
 /**
  * A `validateArgs` for a JSON Schema object: checks the arguments and fills top-level
  * defaults. Returns the arguments (a copy when defaults were added) and the problems found.
+ * Arguments a simple schema certainly accepts skip the full validator (simple-schema.ts).
  */
 export function createArgsValidator(schema: Record<string, unknown>): (input: Record<string, unknown>) => ArgsCheck {
   const validator = new Validator(schema as never, '2020-12', false);
+  const fast = simpleCheck(schema);
   const properties = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
   const defaults = Object.entries(properties).filter(([, s]) => s && typeof s === 'object' && s.default !== undefined);
   return (input) => {
@@ -51,6 +54,7 @@ export function createArgsValidator(schema: Record<string, unknown>): (input: Re
         args[name] = structuredClone(s.default);
       }
     }
+    if (fast?.(args)) return { args, problems: [] };
     const result = validator.validate(args);
     return { args, problems: result.valid ? [] : formatProblems(result.errors) };
   };

@@ -24,6 +24,8 @@ type CallState = {
   handler: 'server' | 'client';
   startedAt: number;
   abort?: AbortController;
+  /** Told when the call's signal would fire (`ON_ABORT`), for handlers that skip the signal. */
+  onAbort?: Array<() => void>;
   /** Kept only when the logger may log argument values (`logToolArgs`). */
   args?: Record<string, unknown>;
   /** Durable sessions: its outcome is journaled (or being journaled); no other is taken. */
@@ -92,6 +94,11 @@ export class ToolCalls {
         // Settled, or the session ended: a signal that has fired.
         return AbortSignal.abort();
       },
+      onAbort: (callId, listener) => {
+        const call = this.calls.get(callId);
+        if (call) (call.onAbort ??= []).push(listener);
+        else callAbortListener(listener);
+      },
       reportProgress: (callId, update) => host.reportProgress(callId, update),
     };
     this.approvals = new Approvals({
@@ -139,7 +146,10 @@ export class ToolCalls {
 
   /** The session ended: handlers still running see their signal fire, and no call is left. */
   endAll(): void {
-    for (const call of this.calls.values()) call.abort?.abort();
+    for (const call of this.calls.values()) {
+      call.abort?.abort();
+      if (call.onAbort) for (const listener of call.onAbort) callAbortListener(listener);
+    }
     this.calls.clear();
   }
 
@@ -366,5 +376,14 @@ export class ToolCalls {
     const [callId, call] = waiting[0]!;
     const more = waiting.length > 1 ? ` and ${waiting.length - 1} more` : '';
     return `${message} while waiting for ${call.handler === 'client' ? 'client tool' : 'tool'} ${JSON.stringify(call.toolName)} (${callId})${more}`;
+  }
+}
+
+/** Runs an abort listener; one that throws is ignored (the session ends all the same). */
+function callAbortListener(listener: () => void): void {
+  try {
+    listener();
+  } catch {
+    // the handler's own failure
   }
 }

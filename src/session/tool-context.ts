@@ -1,3 +1,4 @@
+import { ON_ABORT, type AbortListenable } from '../tools/abort.js';
 import type { CallerIdentity, ExecutionContext, ToolProgress } from '../tools/types.js';
 
 /** What a call's context needs from its session. */
@@ -7,6 +8,8 @@ export interface CallOwner {
   readonly contextFrozen: Readonly<Record<string, unknown>>;
   /** The call's abort controller, made on first use (most handlers never look at it). */
   signalOf(callId: string): AbortSignal;
+  /** Runs `listener` when the call's signal would fire, without making the signal. */
+  onAbort(callId: string, listener: () => void): void;
   reportProgress(callId: string, update: ToolProgress): void;
 }
 
@@ -15,7 +18,7 @@ export interface CallOwner {
  * small object: `signal` is made on first read; `progress` is an own function, so that a
  * handler may take it out of the context (`async (args, { progress }) => …`).
  */
-export class ToolCallContext implements ExecutionContext {
+export class ToolCallContext implements ExecutionContext, AbortListenable {
   readonly sessionId: string;
   readonly context: Readonly<Record<string, unknown>>;
   readonly progress: (update: ToolProgress) => void;
@@ -39,5 +42,9 @@ export class ToolCallContext implements ExecutionContext {
 
   get signal(): AbortSignal {
     return this.#owner.signalOf(this.callId);
+  }
+
+  [ON_ABORT](listener: () => void): void {
+    this.#owner.onAbort(this.callId, listener);
   }
 }

@@ -156,6 +156,17 @@ describe('an MCP source over stdio', () => {
     expect(after.instance).not.toBe(before.instance);
   });
 
+  it('a session that ends cancels its call on the server (the session’s AbortSignal)', async () => {
+    const before = (await result(broker, 'return await callTool("local:cancelled", {})')) as number;
+    const timedOut: StreamEvent[] = [];
+    for await (const e of broker.execute('return await callTool("local:slow", { ms: 3000 })', { timeout: 300 })) timedOut.push(e);
+    expect(timedOut.at(-1)!.payload).toMatchObject({ ok: false, error: { code: 'TIMEOUT' } });
+    await until(
+      async () => (((await result(broker, 'return await callTool("local:cancelled", {})')) as number) > before ? true : undefined),
+      'the server to see the cancellation',
+    );
+  });
+
   it('relays the server’s progress as tool_progress events', async () => {
     const events = await run(broker, 'return await callTool("local:slow", { ms: 150 })');
     expect(events.at(-1)!.payload).toMatchObject({ ok: true, result: 'done' });
