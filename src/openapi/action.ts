@@ -5,6 +5,7 @@ import { isJsonContentType } from './body.js';
 import { sendRequest } from './http.js';
 import { buildQuery, serializeCookieParam, serializeHeaderParam, serializePathParam } from './serialize.js';
 import { joinUrl } from './servers.js';
+import { urlGuard } from './ssrf.js';
 import type { ActionSpec, FetchLike, ParamSpec } from './types.js';
 import { createArgsValidator } from './validate.js';
 
@@ -78,6 +79,7 @@ export function buildRequest(spec: ActionSpec, settings: CallSettings, args: Rec
 export function createActionTool(spec: ActionSpec, settings: CallSettings): ToolDefinition {
   const validateArgs = createArgsValidator(spec.inputSchema);
   const label = spec.name;
+  const guard = urlGuard(settings.trustedBase);
   return {
     name: spec.name,
     description: spec.description ?? `${spec.method} ${spec.path}`,
@@ -99,7 +101,7 @@ export function createActionTool(spec: ActionSpec, settings: CallSettings): Tool
         timeoutMs: settings.timeoutMs,
         maxResponseBytes: settings.maxResponseBytes,
         label,
-        ...(settings.trustedBase ? { trustedBase: settings.trustedBase } : {}),
+        guard,
         ...(context?.signal ? { signal: context.signal } : {}),
       });
       return response.body;
