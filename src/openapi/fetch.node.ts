@@ -87,23 +87,61 @@ function send(
         reject(fetchFailed(new RangeError(`status ${status} is not a final answer`)));
         return;
       }
-      // Until the body is read or dropped, an abort closes the connection.
-      abort.onAbort(() => res.destroy());
       resolve(new NodeAnswer(res, status, abort));
     });
     request.end(body);
   });
 }
 
-/** An answer of node:http, its body read from the `IncomingMessage` itself. */
+/**
+ * How much of a body is taken in before `read` says how much it wants; past this the answer
+ * waits, paused. (`sendRequest` asks in the turn after the headers, so this is rarely reached.)
+ */
+const EARLY_BYTES = 64 * 1024;
+
+/**
+ * An answer of node:http, its body read from the `IncomingMessage` itself. It is taken in from
+ * the start (a small answer usually arrives with its headers), so that `read` finds it there
+ * instead of waiting for the stream to be resumed and to end in later turns.
+ */
 class NodeAnswer implements UpstreamAnswer {
   private used = false;
+  private ended = false;
+  /** Why the body cannot be read (the connection failed, or the call was aborted). */
+  private failure: { error: unknown } | undefined;
+  /** Chunks taken in before `read` (undefined once it was called). */
+  private early: Buffer[] | undefined = [];
+  private earlyBytes = 0;
+  /** The `read` under way. */
+  private reader: { text: CappedText; resolve: (body: CappedBody) => void; reject: (error: unknown) => void } | undefined;
 
   constructor(
     private readonly res: http.IncomingMessage,
     readonly status: number,
     private readonly abort: AbortWatch,
-  ) {}
+  ) {
+    abort.onAbort(() => {
+      res.destroy();
+      this.fail(abort.reason);
+    });
+    res.on('data', (chunk: Buffer) => {
+      if (this.reader) this.feed(this.reader.text, chunk);
+      else if (this.early) {
+        this.early.push(chunk);
+        this.earlyBytes += chunk.byteLength;
+        if (this.earlyBytes >= EARLY_BYTES) res.pause();
+      }
+    });
+    res.once('end', () => {
+      this.ended = true;
+      if (this.reader) this.settle();
+      else abort.onAbort(undefined);
+    });
+    res.on('error', (err) => this.fail(new TypeError('terminated', { cause: err })));
+    res.once('close', () => {
+      if (!res.complete) this.fail(new TypeError('terminated'));
+    });
+  }
 
   header(name: string): string | null {
     const value = this.res.headers[name];
@@ -115,57 +153,64 @@ class NodeAnswer implements UpstreamAnswer {
     const { res, abort } = this;
     if (this.used) return Promise.reject(new TypeError('the body was already read'));
     this.used = true;
-    if (abort.aborted) {
+    if (abort.aborted || this.failure) {
       res.destroy();
-      return Promise.reject(abort.reason);
+      return Promise.reject(abort.aborted ? abort.reason : this.failure!.error);
     }
     if (!keepStart && declaredTooLarge(this.header('content-length'), limit)) {
       abort.onAbort(undefined);
       res.destroy();
       return Promise.reject(new BodyTooLargeError(limit));
     }
+    const text = new CappedText(limit, keepStart);
+    const early = this.early!;
+    this.early = undefined;
     return new Promise<CappedBody>((resolve, reject) => {
-      const text = new CappedText(limit, keepStart);
-      let open = true;
-      const finish = (error?: unknown) => {
-        if (!open) return;
-        open = false;
-        abort.onAbort(undefined);
-        if (error === undefined) resolve(text.result());
-        else reject(error);
-      };
-      abort.onAbort(() => {
-        res.destroy();
-        finish(abort.reason);
-      });
-      res.on('data', (chunk: Buffer) => {
-        if (!open) return;
-        let more: boolean;
-        try {
-          more = text.add(chunk);
-        } catch (err) {
-          // Past the cap: the connection stops downloading.
-          res.destroy();
-          finish(err);
-          return;
-        }
-        if (!more) {
-          res.destroy();
-          finish();
-        }
-      });
-      res.once('end', () => finish());
-      res.on('error', (err) => finish(abort.aborted ? abort.reason : new TypeError('terminated', { cause: err })));
-      res.once('close', () => {
-        if (!res.complete) finish(abort.aborted ? abort.reason : new TypeError('terminated'));
-      });
+      this.reader = { text, resolve, reject };
+      for (const chunk of early) if (!this.feed(text, chunk)) return;
+      if (this.ended) this.settle();
+      else if (res.isPaused()) res.resume();
     });
   }
 
   discard(): Promise<void> {
     this.used = true;
+    this.early = undefined;
     this.abort.onAbort(undefined);
     this.res.destroy();
     return Promise.resolve();
+  }
+
+  /** One chunk for the `read` under way; false once it is settled (past the cap). */
+  private feed(text: CappedText, chunk: Buffer): boolean {
+    let more: boolean;
+    try {
+      more = text.add(chunk);
+    } catch (err) {
+      // Past the cap: the connection stops downloading.
+      this.res.destroy();
+      this.settle({ error: err });
+      return false;
+    }
+    if (more) return true;
+    this.res.destroy();
+    this.settle();
+    return false;
+  }
+
+  private fail(error: unknown): void {
+    if (this.ended || this.failure) return;
+    this.failure = { error: this.abort.aborted ? this.abort.reason : error };
+    if (this.reader) this.settle(this.failure);
+  }
+
+  /** Ends the `read` under way: with its text, or with `failed`'s error. */
+  private settle(failed?: { error: unknown }): void {
+    const reader = this.reader;
+    if (!reader) return;
+    this.reader = undefined;
+    this.abort.onAbort(undefined);
+    if (failed) reader.reject(failed.error);
+    else reader.resolve(reader.text.result());
   }
 }

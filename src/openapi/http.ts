@@ -121,7 +121,6 @@ async function viaFetch(fetchFn: FetchLike, request: HopRequest, abort: CallAbor
 export async function sendRequest(request: OutgoingRequest, options: SendOptions): Promise<UpstreamResponse> {
   const abort = new CallAbort(options.timeoutMs, options.signal);
   const exchange = exchangeOf(options.fetch);
-  const origin = hostPort(request.url);
   let { url, method, body } = request;
   // Copied only when a redirect changes it.
   let headers = request.headers;
@@ -145,7 +144,7 @@ export async function sendRequest(request: OutgoingRequest, options: SendOptions
           });
         }
         const next = new URL(location, url);
-        if (hostPort(next) !== origin || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+        if (hostPort(next) !== hostPort(request.url) || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
           throw new BrokerError('UPSTREAM_ERROR', `${options.label}: redirect to another host (${next.host}) refused`, {
             status: response.status,
             reason: 'redirect',

@@ -173,7 +173,7 @@ for (const [label, fetchFn] of [
       /** A raw node:http service for one test, and the petstore actions pointing at it. */
       async function rawService(
         handle: (req: IncomingMessage, res: ServerResponse) => void,
-        extra: { timeoutMs?: number } = {},
+        extra: { timeoutMs?: number; maxResponseBytes?: number } = {},
       ): Promise<{ reg: ToolRegistry; connections: () => number; close: () => Promise<void> }> {
         const server = createServer(handle);
         let connections = 0;
@@ -270,6 +270,21 @@ for (const [label, fetchFn] of [
             code: 'UPSTREAM_ERROR',
             details: { reason: 'response_too_large', maxResponseBytes: 64 * 1024 },
           });
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('reads a large answer sent at once, up to its cap', async () => {
+        const names = Array.from({ length: 30_000 }, (_, i) => `pet-${i}`);
+        const raw = await rawService(
+          (_req, res) => {
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ names }));
+          },
+          { maxResponseBytes: 1024 * 1024 },
+        );
+        try {
+          expect(await raw.reg.get('raw_getPet')!.handler({ petId: 1 }, ctx())).toEqual({ names });
         } finally {
           await raw.close();
         }
