@@ -63,7 +63,21 @@ function send(
   const protocol = url.protocol as 'http:' | 'https:';
   return new Promise<UpstreamAnswer>((resolve, reject) => {
     let settled = false;
-    const request = (protocol === 'https:' ? https : http).request(url, { method, headers, agent: agents[protocol] });
+    const agent = agents[protocol];
+    // The options `urlToHttpOptions` would give, made directly (a URL with credentials, which
+    // only a redirect to the source's own base host may carry, goes the long way: as auth).
+    const request =
+      url.username || url.password
+        ? (protocol === 'https:' ? https : http).request(url, { method, headers, agent })
+        : (protocol === 'https:' ? https : http).request({
+            protocol,
+            hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+            port: url.port,
+            path: `${url.pathname}${url.search}`,
+            method,
+            headers,
+            agent,
+          });
     abort.onAbort(() => request.destroy(abortError(abort.reason)));
     request.on('error', (err) => {
       if (settled) return;

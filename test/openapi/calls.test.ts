@@ -324,6 +324,26 @@ for (const [label, fetchFn] of [
           }
         });
 
+      it('calls a service on an IPv6 address, with a base path and a query', async () => {
+        const server = createServer((req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: req.url, host: req.headers.host }));
+        });
+        await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+        try {
+          const reg = new ToolRegistry();
+          const spec = (await import('./fixtures.js')).petstoreSpec();
+          const baseUrl = `http://[::1]:${(server.address() as AddressInfo).port}/v1/`;
+          await new CatalogHandler(reg, [{ name: 'six', spec, baseUrl }], fetchFn ? { fetch: fetchFn } : {}).refresh();
+          expect(await reg.get('six_listPets')!.handler({ limit: 5 }, ctx())).toEqual({
+            url: '/v1/pets?limit=5',
+            host: `[::1]:${(server.address() as AddressInfo).port}`,
+          });
+        } finally {
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        }
+      });
+
       it('reports a refused connection as UPSTREAM_ERROR', async () => {
         const reg = new ToolRegistry();
         const spec = (await import('./fixtures.js')).petstoreSpec();
