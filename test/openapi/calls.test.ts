@@ -12,7 +12,7 @@ import { startService, type TestService } from './fixtures.js';
 // Every call behaviour holds for the global fetch and for the Node transport (fetch.node.ts).
 for (const [label, fetchFn] of [
   ['global fetch', undefined],
-  ['node:http transport', nodeHttpFetch],
+  ['Node transport', nodeHttpFetch],
 ] as Array<[string, FetchLike | undefined]>) {
   describe(label, () => {
     let service: TestService;
@@ -306,23 +306,24 @@ for (const [label, fetchFn] of [
         }
       });
 
-      // The Node transport's own pool (undici manages the global fetch's).
-      if (fetchFn === nodeHttpFetch)
-        it('sends sequential calls over one kept-alive connection, error answers included', async () => {
-          const raw = await rawService((req, res) => {
-            const ok = req.url === '/pets/1';
-            res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' }).end(ok ? '{"pet":{"id":1}}' : '{"message":"no such pet"}');
-          });
-          try {
-            const getPet = raw.reg.get('raw_getPet')!;
-            for (let i = 0; i < 3; i++) expect(await getPet.handler({ petId: 1 }, ctx())).toEqual({ pet: { id: 1 } });
-            await expect(getPet.handler({ petId: 2 }, ctx())).rejects.toMatchObject({ code: 'UPSTREAM_ERROR', details: { status: 404 } });
-            expect(await getPet.handler({ petId: 1 }, ctx())).toEqual({ pet: { id: 1 } });
-            expect(raw.connections()).toBe(1);
-          } finally {
-            await raw.close();
-          }
+      it('sends sequential calls over kept-alive connections, error answers included', async () => {
+        const raw = await rawService((req, res) => {
+          const ok = req.url === '/pets/1';
+          res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' }).end(ok ? '{"pet":{"id":1}}' : '{"message":"no such pet"}');
         });
+        try {
+          const getPet = raw.reg.get('raw_getPet')!;
+          for (let i = 0; i < 4; i++) {
+            expect(await getPet.handler({ petId: 1 }, ctx())).toEqual({ pet: { id: 1 } });
+            await expect(getPet.handler({ petId: 2 }, ctx())).rejects.toMatchObject({ code: 'UPSTREAM_ERROR', details: { status: 404 } });
+          }
+          // undici may open a second connection for a call made in the turn the first one's
+          // answer ended (before it counts that connection free again); never one per call.
+          expect(raw.connections()).toBeLessThanOrEqual(2);
+        } finally {
+          await raw.close();
+        }
+      });
 
       it('calls a service on an IPv6 address, with a base path and a query', async () => {
         const server = createServer((req, res) => {
