@@ -345,6 +345,45 @@ for (const [label, fetchFn] of [
         }
       });
 
+      // The Node transport's own retry (Node's fetch does not retry).
+      if (fetchFn === nodeHttpFetch)
+        it('sends an idempotent call again once when a kept-alive connection closes under it, not a POST', async () => {
+          const seen = new WeakMap<object, number>();
+          // Set: the server closes the next kept-alive connection a request arrives on, once.
+          let closeNext = true;
+          let closed = 0;
+          const raw = await rawService((req, res) => {
+            const count = (seen.get(req.socket) ?? 0) + 1;
+            seen.set(req.socket, count);
+            if (count > 1 && closeNext) {
+              closeNext = false;
+              closed++;
+              req.socket.destroy();
+              return;
+            }
+            req.resume();
+            res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end('{"pet":{"id":1}}');
+          });
+          try {
+            const getPet = raw.reg.get('raw_getPet')!;
+            for (let i = 0; i < 10 && closed === 0; i++) expect(await getPet.handler({ petId: 1 }, ctx())).toEqual({ pet: { id: 1 } });
+            expect(closed).toBe(1);
+            closeNext = true;
+            const createPet = raw.reg.get('raw_createPet')!;
+            let failed: BrokerError | undefined;
+            for (let i = 0; i < 10 && !failed; i++) {
+              failed = await createPet.handler({ body: { name: 'Tom' } }, ctx()).then(
+                () => undefined,
+                (err: BrokerError) => err,
+              );
+            }
+            expect(closed).toBe(2);
+            expect(failed).toMatchObject({ code: 'UPSTREAM_ERROR', details: { reason: 'network' } });
+          } finally {
+            await raw.close();
+          }
+        });
+
       it('reports a refused connection as UPSTREAM_ERROR', async () => {
         const reg = new ToolRegistry();
         const spec = (await import('./fixtures.js')).petstoreSpec();
