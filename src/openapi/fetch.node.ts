@@ -75,11 +75,19 @@ function send(agent: Dispatcher, options: Dispatcher.DispatchOptions, abort: Abo
     let answer: DispatchedAnswer | undefined;
     let cancel: ((err: Error) => void) | undefined;
     let settled = false;
+    // Before a connection takes the request (a connect may take long), an abort settles the
+    // call at once; the request is dropped when it gets one.
+    abort.onAbort(() => {
+      if (cancel) cancel(abortError(abort.reason));
+      else if (!settled) {
+        settled = true;
+        reject(abort.reason);
+      }
+    });
     agent.dispatch(options, {
       onConnect(abortRequest) {
         cancel = abortRequest;
         if (abort.aborted) abortRequest(abortError(abort.reason));
-        else abort.onAbort(() => abortRequest(abortError(abort.reason)));
       },
       onHeaders(status, rawHeaders, resume) {
         // 1xx informational answers (103 Early Hints): the final one follows.
