@@ -2,9 +2,9 @@
 import { BrokerError } from '../protocol/errors.js';
 import type { ExecutionContext, ToolDefinition } from '../tools/types.js';
 import { isJsonContentType } from './body.js';
-import { sendRequest } from './http.js';
+import { type OutgoingRequest, sendRequest } from './http.js';
 import { buildQuery, serializeCookieParam, serializeHeaderParam, serializePathParam } from './serialize.js';
-import { joinUrl } from './servers.js';
+import { urlGuard } from './ssrf.js';
 import type { ActionSpec, FetchLike, ParamSpec } from './types.js';
 import { createArgsValidator } from './validate.js';
 
@@ -36,48 +36,71 @@ function encodeBody(mediaType: string, value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** Builds the HTTP request of one call. Throws `TOOL_ARGS_INVALID` for a missing path parameter. */
-export function buildRequest(spec: ActionSpec, settings: CallSettings, args: Record<string, unknown>) {
-  const present = (p: ParamSpec) => args[p.argName] !== undefined && args[p.argName] !== null;
-  let path = spec.path;
-  for (const param of spec.params) {
-    if (param.in !== 'path') continue;
-    if (!present(param)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} is required`);
-    const value = serializePathParam(param, args[param.argName]);
-    // `.` and `..` (also as %2e) would be path navigation, not a value: refuse them.
-    if (/^(\.|%2e){1,2}$/i.test(value)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} must not be "${value}"`);
-    path = path.split(`{${param.name}}`).join(value);
-  }
-  const query = buildQuery(spec.params.filter((p) => p.in === 'query' && present(p)).map((param) => ({ param, value: args[param.argName] })));
-  const url = new URL(joinUrl(settings.baseUrl, path) + (query ? `?${query}` : ''));
+/**
+ * The request builder of one action: what every call shares (its parameters by location, the
+ * base URL's origin and path, the static headers) is worked out once. The builder throws
+ * `TOOL_ARGS_INVALID` for a missing path parameter or arguments that lead outside the service.
+ */
+export function compileRequest(spec: ActionSpec, settings: CallSettings): (args: Record<string, unknown>) => OutgoingRequest {
+  const pathParams = spec.params.filter((p) => p.in === 'path');
+  const placeholders = pathParams.map((p) => `{${p.name}}`);
+  const queryParams = spec.params.filter((p) => p.in === 'query');
+  const headerParams = spec.params.filter((p) => p.in === 'header' || p.in === 'cookie');
+  const origin = settings.baseUrl.origin;
   const basePath = settings.baseUrl.pathname.replace(/\/+$/, '');
-  if (url.origin !== settings.baseUrl.origin || !url.pathname.startsWith(basePath)) {
-    throw new BrokerError('TOOL_ARGS_INVALID', `${spec.name}: the arguments lead outside the service`);
-  }
+  const staticHeaders = Object.entries(settings.headers);
+  const body = spec.body;
 
-  const headers = new Headers({ accept: 'application/json, */*;q=0.8' });
-  const cookies: string[] = [];
-  for (const param of spec.params) {
-    if (!present(param)) continue;
-    if (param.in === 'header') headers.set(param.name, serializeHeaderParam(param, args[param.argName]));
-    if (param.in === 'cookie') cookies.push(serializeCookieParam(param, args[param.argName]));
-  }
-  if (cookies.length) headers.set('cookie', cookies.join('; '));
-  // The source's static headers (credentials) win over header parameters.
-  for (const [name, value] of Object.entries(settings.headers)) headers.set(name, value);
+  return (args) => {
+    const present = (p: ParamSpec) => args[p.argName] !== undefined && args[p.argName] !== null;
+    let path = spec.path;
+    for (let i = 0; i < pathParams.length; i++) {
+      const param = pathParams[i]!;
+      if (!present(param)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} is required`);
+      const value = serializePathParam(param, args[param.argName]);
+      // `.` and `..` (also as %2e) would be path navigation, not a value: refuse them.
+      if (/^(\.|%2e){1,2}$/i.test(value)) throw new BrokerError('TOOL_ARGS_INVALID', `${param.argName} must not be "${value}"`);
+      path = path.split(placeholders[i]!).join(value);
+    }
+    const queryEntries: Array<{ param: ParamSpec; value: unknown }> = [];
+    for (const param of queryParams) if (present(param)) queryEntries.push({ param, value: args[param.argName] });
+    const query = queryEntries.length ? buildQuery(queryEntries) : '';
+    const url = new URL(`${origin}${basePath}${path.startsWith('/') ? path : `/${path}`}${query ? `?${query}` : ''}`);
+    if (url.origin !== origin || !url.pathname.startsWith(basePath)) {
+      throw new BrokerError('TOOL_ARGS_INVALID', `${spec.name}: the arguments lead outside the service`);
+    }
 
-  let body: string | undefined;
-  if (spec.body && args[spec.body.argName] !== undefined) {
-    body = encodeBody(spec.body.mediaType, args[spec.body.argName]);
-    headers.set('content-type', spec.body.mediaType);
-  }
-  return { url, method: spec.method, headers, ...(body !== undefined ? { body } : {}) };
+    const headers = new Headers({ accept: 'application/json, */*;q=0.8' });
+    const cookies: string[] = [];
+    for (const param of headerParams) {
+      if (!present(param)) continue;
+      if (param.in === 'header') headers.set(param.name, serializeHeaderParam(param, args[param.argName]));
+      else cookies.push(serializeCookieParam(param, args[param.argName]));
+    }
+    if (cookies.length) headers.set('cookie', cookies.join('; '));
+    // The source's static headers (credentials) win over header parameters.
+    for (const [name, value] of staticHeaders) headers.set(name, value);
+
+    const request: OutgoingRequest = { url, method: spec.method, headers };
+    if (body && args[body.argName] !== undefined) {
+      request.body = encodeBody(body.mediaType, args[body.argName]);
+      headers.set('content-type', body.mediaType);
+    }
+    return request;
+  };
+}
+
+/** Builds the HTTP request of one call (see `compileRequest`). */
+export function buildRequest(spec: ActionSpec, settings: CallSettings, args: Record<string, unknown>): OutgoingRequest {
+  return compileRequest(spec, settings)(args);
 }
 
 /** The tool of one action: validated by its `inputSchema`, handled by an HTTP call. */
 export function createActionTool(spec: ActionSpec, settings: CallSettings): ToolDefinition {
   const validateArgs = createArgsValidator(spec.inputSchema);
   const label = spec.name;
+  const guard = urlGuard(settings.trustedBase);
+  const build = compileRequest(spec, settings);
   return {
     name: spec.name,
     description: spec.description ?? `${spec.method} ${spec.path}`,
@@ -89,7 +112,7 @@ export function createActionTool(spec: ActionSpec, settings: CallSettings): Tool
     async handler(args: Record<string, unknown>, context?: ExecutionContext): Promise<unknown> {
       let request;
       try {
-        request = buildRequest(spec, settings, args ?? {});
+        request = build(args ?? {});
       } catch (err) {
         if (err instanceof BrokerError) throw err;
         throw new BrokerError('TOOL_ARGS_INVALID', `${label}: ${(err as Error).message}`);
@@ -99,7 +122,7 @@ export function createActionTool(spec: ActionSpec, settings: CallSettings): Tool
         timeoutMs: settings.timeoutMs,
         maxResponseBytes: settings.maxResponseBytes,
         label,
-        ...(settings.trustedBase ? { trustedBase: settings.trustedBase } : {}),
+        guard,
         ...(context?.signal ? { signal: context.signal } : {}),
       });
       return response.body;

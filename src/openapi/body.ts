@@ -16,43 +16,83 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Whether a declared `Content-Length` already says the body is larger than `limit`. */
+export function declaredTooLarge(contentLength: string | null, limit: number): boolean {
+  const declared = Number(contentLength);
+  return contentLength !== null && Number.isFinite(declared) && declared > limit;
+}
+
+/**
+ * A body's bytes gathered under a cap, whichever transport reads them. `add` throws a
+ * `BodyTooLargeError` past the cap, or with `keepStart` keeps the start and answers false
+ * (the caller stops reading either way).
+ */
+export class CappedText {
+  private readonly chunks: Uint8Array[] = [];
+  private bytes = 0;
+  private truncated = false;
+
+  constructor(
+    private readonly limit: number,
+    private readonly keepStart: boolean,
+  ) {}
+
+  add(chunk: Uint8Array): boolean {
+    if (this.bytes + chunk.byteLength > this.limit) {
+      if (!this.keepStart) throw new BodyTooLargeError(this.limit);
+      this.chunks.push(chunk.subarray(0, this.limit - this.bytes));
+      this.bytes = this.limit;
+      this.truncated = true;
+      return false;
+    }
+    this.chunks.push(chunk);
+    this.bytes += chunk.byteLength;
+    return true;
+  }
+
+  /** The text read (UTF-8, as `TextDecoder` decodes it: a leading BOM dropped). */
+  result(): CappedBody {
+    const { chunks, bytes, truncated } = this;
+    if (chunks.length === 1) return { text: decoder.decode(chunks[0]), truncated, bytes };
+    const all = new Uint8Array(bytes);
+    let offset = 0;
+    for (const chunk of chunks) {
+      all.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return { text: decoder.decode(all), truncated, bytes };
+  }
+}
+
 /**
  * Reads a body as UTF-8 text, at most `limit` bytes. Past the cap the stream is cancelled
  * (so the connection stops downloading) and either a `BodyTooLargeError` is thrown or, with
  * `keepStart`, the start is returned with `truncated: true`.
  */
 export async function readCapped(response: Response, limit: number, keepStart = false): Promise<CappedBody> {
-  const declared = Number(response.headers.get('content-length'));
-  if (!keepStart && Number.isFinite(declared) && declared > limit) {
+  if (!keepStart && declaredTooLarge(response.headers.get('content-length'), limit)) {
     await response.body?.cancel().catch(() => {});
     throw new BodyTooLargeError(limit);
   }
   if (!response.body) return { text: '', truncated: false, bytes: 0 };
   const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  let truncated = false;
+  const text = new CappedText(limit, keepStart);
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (bytes + value.byteLength > limit) {
+    let more: boolean;
+    try {
+      more = text.add(value);
+    } catch (err) {
       await reader.cancel().catch(() => {});
-      if (!keepStart) throw new BodyTooLargeError(limit);
-      chunks.push(value.subarray(0, limit - bytes));
-      bytes = limit;
-      truncated = true;
+      throw err;
+    }
+    if (!more) {
+      await reader.cancel().catch(() => {});
       break;
     }
-    chunks.push(value);
-    bytes += value.byteLength;
   }
-  const all = new Uint8Array(bytes);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { text: decoder.decode(all), truncated, bytes };
+  return text.result();
 }
 
 export function isJsonContentType(contentType: string | null): boolean {

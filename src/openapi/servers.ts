@@ -28,9 +28,3 @@ export function resolveBaseUrl(doc: OpenApiDocument, baseUrl?: string, specUrl?:
   if (specUrl) return new URL('/', specUrl);
   throw new Error('no base URL: set baseUrl, or give the spec an absolute servers[0].url');
 }
-
-/** `base` + `path` (the base's own path kept, one slash between them), without a query. */
-export function joinUrl(base: URL, path: string): string {
-  const prefix = `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
-  return prefix + (path.startsWith('/') ? path : `/${path}`);
-}

@@ -52,6 +52,26 @@ export function checkUrl(url: URL, trustedBase?: URL): string | undefined {
   return reason;
 }
 
+/** How many decisions a guard keeps (a source's calls go to one or a few hosts). */
+const GUARD_MEMO = 64;
+
+/**
+ * `checkUrl` for one source, remembering its decisions: they depend only on the scheme, the
+ * credentials and the host:port of a URL, so a source whose calls all go to its base URL
+ * decides once instead of parsing the same host on every call.
+ */
+export function urlGuard(trustedBase?: URL): (url: URL) => string | undefined {
+  const memo = new Map<string, string | undefined>();
+  return (url) => {
+    const key = `${url.protocol}//${url.username}:${url.password}@${url.host}`;
+    if (memo.has(key)) return memo.get(key);
+    const reason = checkUrl(url, trustedBase);
+    if (memo.size >= GUARD_MEMO) memo.clear();
+    memo.set(key, reason);
+    return reason;
+  };
+}
+
 function parseIpv4(host: string): number[] | undefined {
   // The WHATWG URL parser has already normalised 127.1, 0x7f.0.0.1 and 2130706433 to dotted quads.
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../src/protocol/errors.js';
@@ -12,7 +12,7 @@ import { startService, type TestService } from './fixtures.js';
 // Every call behaviour holds for the global fetch and for the Node transport (fetch.node.ts).
 for (const [label, fetchFn] of [
   ['global fetch', undefined],
-  ['node:http transport', nodeHttpFetch],
+  ['Node transport', nodeHttpFetch],
 ] as Array<[string, FetchLike | undefined]>) {
   describe(label, () => {
     let service: TestService;
@@ -169,6 +169,220 @@ for (const [label, fetchFn] of [
           await new Promise((resolve) => endless.close(resolve));
         }
       });
+
+      /** A raw node:http service for one test, and the petstore actions pointing at it. */
+      async function rawService(
+        handle: (req: IncomingMessage, res: ServerResponse) => void,
+        extra: { timeoutMs?: number; maxResponseBytes?: number } = {},
+      ): Promise<{ reg: ToolRegistry; connections: () => number; close: () => Promise<void> }> {
+        const server = createServer(handle);
+        let connections = 0;
+        server.on('connection', () => connections++);
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        const reg = new ToolRegistry();
+        const spec = (await import('./fixtures.js')).petstoreSpec();
+        const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        await new CatalogHandler(reg, [{ name: 'raw', spec, baseUrl, maxResponseBytes: 64 * 1024, ...extra }], fetchFn ? { fetch: fetchFn } : {}).refresh();
+        return {
+          reg,
+          connections: () => connections,
+          close: async () => {
+            server.closeAllConnections();
+            await new Promise((resolve) => server.close(resolve));
+          },
+        };
+      }
+
+      it('stops a call whose body stalls when the session signal aborts, and closes the connection', async () => {
+        let closed!: () => void;
+        const serverSawClose = new Promise<void>((resolve) => (closed = resolve));
+        let headersSent!: () => void;
+        const started = new Promise<void>((resolve) => (headersSent = resolve));
+        const raw = await rawService((_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+          res.write('{"pet":');
+          res.once('close', () => closed());
+          headersSent();
+        });
+        try {
+          const controller = new AbortController();
+          const pending = raw.reg.get('raw_getPet')!.handler({ petId: 1 }, ctx(controller.signal));
+          await started;
+          controller.abort();
+          await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' });
+          await serverSawClose;
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('times out a call whose body stalls', async () => {
+        const raw = await rawService(
+          (_req, res) => {
+            res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+            res.write('{"pet":');
+          },
+          { timeoutMs: 200 },
+        );
+        try {
+          await expect(raw.reg.get('raw_getPet')!.handler({ petId: 1 }, ctx())).rejects.toMatchObject({
+            code: 'TOOL_TIMEOUT',
+            details: { reason: 'timeout', timeoutMs: 200 },
+          });
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('reports a connection cut in the middle of the body as UPSTREAM_ERROR', async () => {
+        const raw = await rawService((_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+          res.write('{"pet":', () => res.destroy());
+        });
+        try {
+          await expect(raw.reg.get('raw_getPet')!.handler({ petId: 1 }, ctx())).rejects.toMatchObject({
+            code: 'UPSTREAM_ERROR',
+            details: { reason: 'network' },
+          });
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('keeps the start of a long error body, and refuses a declared length over the cap unread', async () => {
+        const raw = await rawService((req, res) => {
+          if (req.url === '/big') {
+            res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(1024 * 1024) });
+            res.write('x');
+            return;
+          }
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`é${'e'.repeat(10_000)}`);
+        });
+        try {
+          const err = await raw.reg
+            .get('raw_getPet')!
+            .handler({ petId: 1 }, ctx())
+            .catch((e: unknown) => e as BrokerError);
+          expect(err).toMatchObject({ code: 'UPSTREAM_ERROR', details: { status: 500 } });
+          const { body } = (err as BrokerError).details as { body: string };
+          expect(body).toBe(`é${'e'.repeat(4095)}…`);
+          await expect(raw.reg.get('raw_bigPayload')!.handler({}, ctx())).rejects.toMatchObject({
+            code: 'UPSTREAM_ERROR',
+            details: { reason: 'response_too_large', maxResponseBytes: 64 * 1024 },
+          });
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('reads a large answer sent at once, up to its cap', async () => {
+        const names = Array.from({ length: 30_000 }, (_, i) => `pet-${i}`);
+        const raw = await rawService(
+          (_req, res) => {
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ names }));
+          },
+          { maxResponseBytes: 1024 * 1024 },
+        );
+        try {
+          expect(await raw.reg.get('raw_getPet')!.handler({ petId: 1 }, ctx())).toEqual({ names });
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('answers JSON split over many chunks, a UTF-8 character cut between two', async () => {
+        const raw = await rawService((_req, res) => {
+          const bytes = Buffer.from(JSON.stringify({ pet: { id: 1, name: 'Rébus'.repeat(2000) } }));
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const cut = bytes.indexOf(Buffer.from('é')) + 1;
+          res.write(bytes.subarray(0, cut));
+          setImmediate(() => res.end(bytes.subarray(cut)));
+        });
+        try {
+          const answer = (await raw.reg.get('raw_getPet')!.handler({ petId: 1 }, ctx())) as { pet: { name: string } };
+          expect(answer.pet.name).toBe('Rébus'.repeat(2000));
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('sends sequential calls over kept-alive connections, error answers included', async () => {
+        const raw = await rawService((req, res) => {
+          const ok = req.url === '/pets/1';
+          res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' }).end(ok ? '{"pet":{"id":1}}' : '{"message":"no such pet"}');
+        });
+        try {
+          const getPet = raw.reg.get('raw_getPet')!;
+          for (let i = 0; i < 4; i++) {
+            expect(await getPet.handler({ petId: 1 }, ctx())).toEqual({ pet: { id: 1 } });
+            await expect(getPet.handler({ petId: 2 }, ctx())).rejects.toMatchObject({ code: 'UPSTREAM_ERROR', details: { status: 404 } });
+          }
+          // undici may open a second connection for a call made in the turn the first one's
+          // answer ended (before it counts that connection free again); never one per call.
+          expect(raw.connections()).toBeLessThanOrEqual(2);
+        } finally {
+          await raw.close();
+        }
+      });
+
+      it('calls a service on an IPv6 address, with a base path and a query', async () => {
+        const server = createServer((req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: req.url, host: req.headers.host }));
+        });
+        await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+        try {
+          const reg = new ToolRegistry();
+          const spec = (await import('./fixtures.js')).petstoreSpec();
+          const baseUrl = `http://[::1]:${(server.address() as AddressInfo).port}/v1/`;
+          await new CatalogHandler(reg, [{ name: 'six', spec, baseUrl }], fetchFn ? { fetch: fetchFn } : {}).refresh();
+          expect(await reg.get('six_listPets')!.handler({ limit: 5 }, ctx())).toEqual({
+            url: '/v1/pets?limit=5',
+            host: `[::1]:${(server.address() as AddressInfo).port}`,
+          });
+        } finally {
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        }
+      });
+
+      // The Node transport's own retry (Node's fetch does not retry).
+      if (fetchFn === nodeHttpFetch)
+        it('sends an idempotent call again once when a kept-alive connection closes under it, not a POST', async () => {
+          const seen = new WeakMap<object, number>();
+          // Set: the server closes the next kept-alive connection a request arrives on, once.
+          let closeNext = true;
+          let closed = 0;
+          const raw = await rawService((req, res) => {
+            const count = (seen.get(req.socket) ?? 0) + 1;
+            seen.set(req.socket, count);
+            if (count > 1 && closeNext) {
+              closeNext = false;
+              closed++;
+              req.socket.destroy();
+              return;
+            }
+            req.resume();
+            res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end('{"pet":{"id":1}}');
+          });
+          try {
+            const getPet = raw.reg.get('raw_getPet')!;
+            for (let i = 0; i < 10 && closed === 0; i++) expect(await getPet.handler({ petId: 1 }, ctx())).toEqual({ pet: { id: 1 } });
+            expect(closed).toBe(1);
+            closeNext = true;
+            const createPet = raw.reg.get('raw_createPet')!;
+            let failed: BrokerError | undefined;
+            for (let i = 0; i < 10 && !failed; i++) {
+              failed = await createPet.handler({ body: { name: 'Tom' } }, ctx()).then(
+                () => undefined,
+                (err: BrokerError) => err,
+              );
+            }
+            expect(closed).toBe(2);
+            expect(failed).toMatchObject({ code: 'UPSTREAM_ERROR', details: { reason: 'network' } });
+          } finally {
+            await raw.close();
+          }
+        });
 
       it('reports a refused connection as UPSTREAM_ERROR', async () => {
         const reg = new ToolRegistry();
