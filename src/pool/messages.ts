@@ -24,13 +24,6 @@ export type ToWorker =
    */
   | { t: 'cmds'; list: SandboxCommand[] };
 
-/**
- * How long a thread looks for the other side's answer before it sleeps (the pool's `poll`, the
- * worker's `awaitHost`): long enough for a tool call's round trip or a short session, short
- * enough that an idle broker spends nothing.
- */
-export const HOT_MS = 0.3;
-
 /** Cells of the hot channel's two doorbells (see doorbell.node.ts) in their shared `Int32Array`. */
 export const BELL_TO_WORKER = 0;
 export const BELL_TO_MAIN = 1;

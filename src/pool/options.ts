@@ -51,6 +51,15 @@ export interface WorkerPoolOptions extends Partial<RuntimePoolOptions> {
   /** Sandboxes one QuickJS module hosts inside a worker before it is replaced (default 100 000). */
   sandboxesPerModule?: number;
   resourceLimits?: WorkerResourceLimits;
+  /**
+   * After a tool result goes to a worker, how long (ms, at most 5) the main thread and the
+   * worker look for each other's next message in a loop before their event loops sleep (Node
+   * only). A round trip then skips two thread wake-ups, but both threads hold a core while they
+   * look: on a machine with cores to spare it makes back-to-back tool calls faster; on a
+   * loaded one (or two cores) it takes the CPU the other thread needs and makes them several
+   * times slower. Default 0: no looking.
+   */
+  handoffSpinMs?: number;
 }
 
 export interface ResolvedPoolOptions extends RuntimePoolOptions {
@@ -60,6 +69,7 @@ export interface ResolvedPoolOptions extends RuntimePoolOptions {
   sandboxesPerModule: number | undefined;
   memoryBudgetBytes: number;
   resourceLimits: WorkerResourceLimits | undefined;
+  handoffSpinMs: number;
 }
 
 /**
@@ -94,6 +104,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number, to
     sandboxesPerModule: options.sandboxesPerModule,
     memoryBudgetBytes: options.memoryBudgetBytes ?? Math.floor(totalMemory * 0.75),
     resourceLimits: options.resourceLimits,
+    handoffSpinMs: options.handoffSpinMs ?? 0,
   };
   integer('minSize', resolved.minSize, 0);
   integer('maxSize', resolved.maxSize, 1);
@@ -110,6 +121,9 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number, to
   positive('heartbeatMs', resolved.heartbeatMs);
   integer('maxEventsPerSandbox', resolved.maxEventsPerSandbox, 1);
   if (resolved.sandboxesPerModule !== undefined) integer('sandboxesPerModule', resolved.sandboxesPerModule, 1);
+  if (typeof resolved.handoffSpinMs !== 'number' || !(resolved.handoffSpinMs >= 0 && resolved.handoffSpinMs <= 5)) {
+    throw new TypeError(`runtimePool.handoffSpinMs must be a number of ms from 0 to 5, got ${String(options.handoffSpinMs)}`);
+  }
   if (!(resolved.memoryBudgetBytes > 0))
     throw new TypeError(`runtimePool.memoryBudgetBytes must be a positive number of bytes, got ${String(options.memoryBudgetBytes)}`);
   return resolved;

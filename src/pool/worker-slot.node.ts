@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { setPriority } from 'node:os';
-import { ABORT_SLOTS, BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, MAX_NESTED, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
+import { ABORT_SLOTS, BELL_TO_MAIN, BELL_TO_WORKER, MAX_NESTED, type FromWorker, type SandboxCommand, type ToWorker } from './messages.js';
 import type { ResolvedPoolOptions } from './options.js';
 import type { RemoteSandbox, SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
@@ -87,6 +87,7 @@ export class WorkerSlot implements SandboxHost {
       bells: this.bells.buffer as SharedArrayBuffer,
       heartbeatMs: options.heartbeatMs,
       maxEventsPerSandbox: options.maxEventsPerSandbox,
+      handoffSpinMs: options.handoffSpinMs,
       ...(options.sandboxesPerModule ? { sandboxesPerModule: options.sandboxesPerModule } : {}),
     };
     this.worker = new Worker(workerEntry(), {
@@ -195,8 +196,9 @@ export class WorkerSlot implements SandboxHost {
     this.wake();
     // After a tool result the guest usually answers within microseconds (its next tool call or
     // its end); a session's start takes longer, and is not waited for this way.
-    if (this.port && this.outstanding > 0 && list.some((c) => c.t === 'settle' || c.t === 'fire')) {
-      this.hotUntil = performance.now() + HOT_MS;
+    const spin = this.options.handoffSpinMs;
+    if (spin > 0 && this.port && this.outstanding > 0 && list.some((c) => c.t === 'settle' || c.t === 'fire')) {
+      this.hotUntil = performance.now() + spin;
       if (!this.polling) {
         this.polling = true;
         setImmediate(this.poll);
@@ -205,7 +207,7 @@ export class WorkerSlot implements SandboxHost {
   };
 
   /**
-   * Reads the worker's answers as they arrive, for up to HOT_MS after a tool result was sent,
+   * Reads the worker's answers as they arrive, for up to `handoffSpinMs` after a tool result was sent,
    * instead of letting the event loop sleep until the worker's message wakes it: waking a
    * sleeping thread costs far more than a tool call's round trip. One look per turn of the
    * event loop: I/O and timers run in between as usual.
@@ -222,7 +224,7 @@ export class WorkerSlot implements SandboxHost {
       this.onMessage(m.message as FromWorker);
     }
     // An answer often leads to the next command at once (a tool result after a tool call).
-    if (received) this.hotUntil = performance.now() + HOT_MS;
+    if (received) this.hotUntil = performance.now() + this.options.handoffSpinMs;
     if (this.outstanding > 0 && performance.now() < this.hotUntil) setImmediate(this.poll);
     else this.polling = false;
   };

@@ -4,7 +4,7 @@ import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from '
 import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
 import { Doorbell } from './doorbell.node.js';
 import { InlineExecutor } from './inline.js';
-import { BELL_TO_MAIN, BELL_TO_WORKER, HOT_MS, MAX_NESTED, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
+import { BELL_TO_MAIN, BELL_TO_WORKER, MAX_NESTED, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
 
 /**
  * Entry of a pool worker thread: an `InlineExecutor` (so the same `ModulePool` and
@@ -28,6 +28,8 @@ export interface WorkerBootData {
   heartbeatMs: number;
   maxEventsPerSandbox: number;
   sandboxesPerModule?: number;
+  /** How long `awaitHost` looks for the main thread's answer (ms; 0: not at all). */
+  handoffSpinMs: number;
 }
 
 const BATCH_MAX = 256;
@@ -301,16 +303,18 @@ const HOT_TURN_MS = 5;
 
 /**
  * While guest code waits for tool results from the main thread, looks for them for up to
- * HOT_MS before this thread's event loop goes to sleep: a tool call's round trip is far
- * shorter than the wake-up of a sleeping thread. Runs only with a pending tool call, never
+ * `handoffSpinMs` (a pool option, default 0: not at all) before this thread's event loop goes
+ * to sleep: a tool call's round trip is shorter than the wake-up of a sleeping thread when
+ * the main thread has a core of its own meanwhile. Runs only with a pending tool call, never
  * for idle or spinning sandboxes. Results that keep coming are taken for at most HOT_TURN_MS
  * in a row; then the event loop turns (timers, heartbeats) and delivers the next one itself.
  */
 function awaitHost(): void {
-  if (hot === port || typeof receiveMessageOnPort !== 'function') return;
+  const spin = boot.handoffSpinMs;
+  if (!(spin > 0) || hot === port || typeof receiveMessageOnPort !== 'function') return;
   const began = performance.now();
   const last = began + HOT_TURN_MS;
-  let until = began + HOT_MS;
+  let until = began + spin;
   let working = 0;
   while (awaitingHost > 0 && performance.now() < until) {
     const received = fromMain.receive(hot);
@@ -324,7 +328,7 @@ function awaitHost(): void {
     runBatch(message.list);
     until = performance.now();
     working += until - t0;
-    until = Math.min(until + HOT_MS, last);
+    until = Math.min(until + spin, last);
   }
   guest[1] = guest[1]! + Math.max(0, performance.now() - began - working);
 }

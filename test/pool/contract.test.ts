@@ -4,3 +4,5 @@ import { executorContract } from './executor-contract.js';
 
 executorContract('InlineExecutor', () => new InlineExecutor());
 executorContract('WorkerPoolExecutor', () => new WorkerPoolExecutor({ minSize: 1, maxSize: 2, terminateGraceMs: 1000 }));
+// The same contract with both threads looking for each other's answers after a tool result.
+executorContract('WorkerPoolExecutor with handoffSpinMs', () => new WorkerPoolExecutor({ minSize: 1, maxSize: 2, terminateGraceMs: 1000, handoffSpinMs: 0.3 }));

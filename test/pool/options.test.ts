@@ -6,7 +6,8 @@ describe('runtime pool options', () => {
     expect(defaultPoolOptions(8)).toMatchObject({ minSize: 1, maxSize: 8 });
     expect(defaultPoolOptions(1).maxSize).toBe(2);
     const r = resolvePoolOptions({}, 4);
-    expect(r).toMatchObject({ minSize: 1, maxSize: 4, scaleUpThreshold: 0.75, scaleDownThreshold: 0.25, scaleInterval: 1000 });
+    expect(r).toMatchObject({ minSize: 1, maxSize: 4, scaleUpThreshold: 0.75, scaleDownThreshold: 0.25, scaleInterval: 1000, handoffSpinMs: 0 });
+    expect(resolvePoolOptions({ handoffSpinMs: 0.3 }, 4).handoffSpinMs).toBe(0.3);
   });
 
   it('keeps a consistent pool when only some options are given', () => {
@@ -27,6 +28,9 @@ describe('runtime pool options', () => {
     [{ scaleInterval: 0 }, /scaleInterval must be a positive number/],
     [{ terminateGraceMs: Infinity }, /terminateGraceMs/],
     [{ maxEventsPerSandbox: 0 }, /maxEventsPerSandbox/],
+    [{ handoffSpinMs: -1 }, /handoffSpinMs must be a number of ms from 0 to 5/],
+    [{ handoffSpinMs: 6 }, /handoffSpinMs must be a number of ms from 0 to 5/],
+    [{ handoffSpinMs: Number.NaN }, /handoffSpinMs/],
   ])('rejects %o with a TypeError', (options, message) => {
     expect(() => resolvePoolOptions(options, 2)).toThrow(TypeError);
     expect(() => resolvePoolOptions(options, 2)).toThrow(message);

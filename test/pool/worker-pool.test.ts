@@ -255,8 +255,11 @@ describe('WorkerPoolExecutor scaling', () => {
     expect(starts).toEqual([4]);
   });
 
-  it('has a worker whose guest waits for a tool result look for it before sleeping', async () => {
-    const p = pool({ minSize: 1, maxSize: 1, scaleInterval: 50 });
+  it.each([
+    [0.3, true],
+    [undefined, false],
+  ])('with handoffSpinMs %s, has a worker whose guest waits for a tool result look for it before sleeping: %s', async (handoffSpinMs, looks) => {
+    const p = pool({ minSize: 1, maxSize: 1, scaleInterval: 50, ...(handoffSpinMs === undefined ? {} : { handoffSpinMs }) });
     await p.warm();
     expect(p.stats().workers[0]!.awaitedMs).toBe(0);
     const r = run(p, spec('let n = 0; for (let i = 0; i < 500; i++) n += (await callTool("echo", { i })).i; return n'), (_n, args) => ({
@@ -264,7 +267,7 @@ describe('WorkerPoolExecutor scaling', () => {
       resultJson: JSON.stringify(args),
     }));
     expect(await r.done).toEqual({ ok: true, resultJson: String((499 * 500) / 2) });
-    expect(p.stats().workers[0]!.awaitedMs).toBeGreaterThan(0);
+    expect(p.stats().workers[0]!.awaitedMs > 0).toBe(looks);
   });
 
   it('adds a worker at once when every worker is running guest code', async () => {
