@@ -123,7 +123,7 @@ export function createActionTool(spec: ActionSpec, settings: CallSettings): Tool
         maxResponseBytes: settings.maxResponseBytes,
         label,
         guard,
-        ...(context?.signal ? { signal: context.signal } : {}),
+        ...(context ? { context } : {}),
       });
       return response.body;
     },

@@ -6,6 +6,8 @@ import { BrokerError } from '../protocol/errors.js';
 import { BodyTooLargeError, parseBody } from './body.js';
 import { type AbortWatch, type HopRequest, type UpstreamAnswer, answerOf, exchangeOf } from './exchange.js';
 import { hostPort } from './ssrf.js';
+import { listenAbort } from '../tools/abort.js';
+import type { ExecutionContext } from '../tools/types.js';
 import type { FetchLike } from './types.js';
 
 export const MAX_REDIRECTS = 5;
@@ -25,8 +27,8 @@ export interface SendOptions {
   maxResponseBytes: number;
   /** The SSRF guard of the source (see `urlGuard`): why a URL is refused, or undefined. */
   guard: (url: URL) => string | undefined;
-  /** Aborts the request (the session's signal). */
-  signal?: AbortSignal;
+  /** The call's context: its cancel (see `listenAbort`) aborts the request. */
+  context?: ExecutionContext;
   /** Names the call in error messages. */
   label: string;
 }
@@ -48,7 +50,7 @@ function truncatedBody(text: string, truncated: boolean, contentType: string | n
 }
 
 /**
- * What ends a call early: its timeout, or the caller's signal. An `AbortWatch` for a transport's
+ * What ends a call early: its timeout, or its cancel (`listenAbort`). An `AbortWatch` for a transport's
  * `exchange`, and an `AbortSignal` (made on first read) for a `fetch`. (Cheaper than
  * `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: that pair cost ≈ 30 µs a call on Node
  * 20, a good part of an action's own overhead on a loopback service.)
@@ -57,26 +59,24 @@ class CallAbort implements AbortWatch {
   aborted = false;
   reason: unknown;
   timedOut = false;
+  cancelled = false;
   private controller: AbortController | undefined;
   private listener: (() => void) | undefined;
   private readonly timer: ReturnType<typeof setTimeout>;
-  private readonly onOuterAbort: (() => void) | undefined;
+  private readonly stopListening: (() => void) | undefined;
 
-  constructor(
-    timeoutMs: number,
-    private readonly outer?: AbortSignal,
-  ) {
+  constructor(timeoutMs: number, context?: ExecutionContext) {
     this.timer = setTimeout(() => {
       this.timedOut = true;
       this.fire(new DOMException('The operation timed out.', 'TimeoutError'));
     }, timeoutMs);
     (this.timer as { unref?: () => void }).unref?.();
-    if (outer) {
-      if (outer.aborted) this.fire(outer.reason);
-      else {
-        this.onOuterAbort = () => this.fire(outer.reason);
-        outer.addEventListener('abort', this.onOuterAbort, { once: true });
-      }
+    if (context) {
+      // Through the call's own hook: no AbortSignal is made for it (see listenAbort).
+      this.stopListening = listenAbort(context, () => {
+        this.cancelled = true;
+        this.fire(new DOMException('The call was cancelled.', 'AbortError'));
+      });
     }
   }
 
@@ -106,7 +106,7 @@ class CallAbort implements AbortWatch {
   done(): void {
     clearTimeout(this.timer);
     this.listener = undefined;
-    if (this.onOuterAbort) this.outer!.removeEventListener('abort', this.onOuterAbort);
+    this.stopListening?.();
   }
 }
 
@@ -119,7 +119,7 @@ async function viaFetch(fetchFn: FetchLike, request: HopRequest, abort: CallAbor
 
 /** Sends the request; resolves to the parsed 2xx answer or throws a `BrokerError`. */
 export async function sendRequest(request: OutgoingRequest, options: SendOptions): Promise<UpstreamResponse> {
-  const abort = new CallAbort(options.timeoutMs, options.signal);
+  const abort = new CallAbort(options.timeoutMs, options.context);
   const exchange = exchangeOf(options.fetch);
   let { url, method, body } = request;
   // Copied only when a redirect changes it.
@@ -180,7 +180,7 @@ export async function sendRequest(request: OutgoingRequest, options: SendOptions
         maxResponseBytes: err.limit,
       });
     }
-    if (options.signal?.aborted) throw new BrokerError('CANCELLED', `${options.label}: cancelled`);
+    if (abort.cancelled) throw new BrokerError('CANCELLED', `${options.label}: cancelled`);
     if (abort.timedOut) {
       throw new BrokerError('TOOL_TIMEOUT', `${options.label}: no answer within ${options.timeoutMs} ms`, {
         reason: 'timeout',

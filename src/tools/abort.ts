@@ -17,15 +17,22 @@ export interface AbortListenable {
 
 /**
  * Runs `listener` when the call of `context` is cancelled: through the broker's own hook when
- * the context has one, else through its `signal`.
+ * the context has one, else through its `signal`. Returns what stops listening (the broker's
+ * own contexts drop their listeners when the call settles; a caller's signal may outlive it).
  */
-export function listenAbort(context: ExecutionContext, listener: () => void): void {
+export function listenAbort(context: ExecutionContext, listener: () => void): () => void {
   const hook = (context as Partial<AbortListenable>)[ON_ABORT];
   if (typeof hook === 'function') {
     hook.call(context, listener);
-    return;
+    return ignore;
   }
   const signal = context.signal;
-  if (signal.aborted) listener();
-  else signal.addEventListener('abort', listener, { once: true });
+  if (signal.aborted) {
+    listener();
+    return ignore;
+  }
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener('abort', listener);
 }
+
+function ignore(): void {}

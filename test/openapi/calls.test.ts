@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import { BrokerError } from '../../src/protocol/errors.js';
 import { CatalogHandler } from '../../src/openapi/catalog.js';
 import { nodeHttpFetch } from '../../src/openapi/fetch.node.js';
 import type { FetchLike } from '../../src/openapi/types.js';
+import { ON_ABORT } from '../../src/tools/abort.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import type { ExecutionContext } from '../../src/tools/types.js';
 import { startService, type TestService } from './fixtures.js';
@@ -133,6 +135,30 @@ for (const [label, fetchFn] of [
         const pending = callError('petstore_slow', {}, controller.signal);
         controller.abort();
         expect((await pending).code).toBe('CANCELLED');
+      });
+
+      it("stops through the session's own cancel hook, without making the call's AbortSignal", async () => {
+        let cancel: (() => void) | undefined;
+        const hooked = {
+          ...ctx(),
+          get signal(): AbortSignal {
+            throw new Error('the signal was made');
+          },
+          [ON_ABORT](listener: () => void) {
+            cancel = listener;
+          },
+        } as ExecutionContext;
+        const pending = registry.get('petstore_slow')!.handler({}, hooked);
+        expect(cancel).toBeDefined();
+        cancel!();
+        await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' });
+      });
+
+      it("leaves no listener on a caller's signal once its calls are over", async () => {
+        const controller = new AbortController();
+        for (let i = 0; i < 3; i++) await call('petstore_getPet', { petId: 1 }, controller.signal);
+        await callError('petstore_slow', {}, controller.signal);
+        expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
       });
 
       it('rejects a call without its path parameter', async () => {
