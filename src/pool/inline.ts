@@ -92,6 +92,11 @@ export class InlineExecutor implements Executor {
     };
   }
 
+  /** The WASM memories of the modules serving a sandbox now, for tests that damage one from outside. */
+  busyMemoriesForTest(): WebAssembly.Memory[] {
+    return this.modules.busyMemoriesForTest();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const spare of this.spares.splice(0)) if (!spare.slot.crashed) spare.discard();

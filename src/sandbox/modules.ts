@@ -166,6 +166,11 @@ export class ModulePool {
     return this.all.size;
   }
 
+  /** The memories of the modules serving a sandbox, for tests that damage one from outside. */
+  busyMemoriesForTest(): WebAssembly.Memory[] {
+    return [...this.all].filter((slot) => slot.tenant !== undefined).map((slot) => slot.memory);
+  }
+
   /** Drops the idle modules; those serving a sandbox go when it ends. */
   close(): void {
     this.closed = true;
