@@ -25,8 +25,9 @@ export const tasks = [
   },
   {
     id: 'B2',
-    rows: ['B2', 'P3'],
-    title: '1,000 sequential no-op server tool calls: the packed package as the issue states it (default, inline); bench/lib/inproc.mjs (inline; P3 pool)',
+    rows: ['B2', 'P3', 'B2 thread'],
+    title:
+      '1,000 sequential no-op server tool calls: the packed package as the issue states it (default, inline); bench/lib/inproc.mjs (inline; P3 pool); the bare thread round trip under them',
     run: inproc.b2,
   },
   { id: 'R1', rows: ['R1'], title: 'RSS and heap kept per ended session after many short sessions (pool, inline)', run: inproc.r1 },

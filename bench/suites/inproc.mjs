@@ -1,4 +1,4 @@
-// In-process benchmarks (each in a child process): B2/P3, R1, B3/P4, O1, O2.
+// In-process benchmarks (each in a child process): B2/P3 (and the thread round-trip floor), R1, B3/P4, O1, O2.
 import { intoProject, packedProject } from '../lib/packed.mjs';
 import { runNodeJson } from '../lib/proc.mjs';
 
@@ -40,6 +40,17 @@ export async function b2() {
       pass: r.perCallUs <= goal,
     });
   }
+  // The floor under the pool's figures: a bare worker-thread round trip, no QuickJS, no broker.
+  const floor = await runNodeJson(new URL('../lib/handoff-floor.mjs', import.meta.url).pathname, []);
+  const inline = rows.find((r) => r.name === 'B2 tool call inline');
+  const inlineUs = inline ? Number.parseFloat(inline.figure) : Number.NaN;
+  rows.push({
+    name: 'B2 thread round-trip floor',
+    figure: `${us(floor.waitUs)} per round trip (the worker sleeps in Atomics.wait, as the pool's does); inline + floor ${us(inlineUs + floor.waitUs)}`,
+    baseline: `both sides event-driven ${us(floor.portUs)}`,
+    ratio: floor.waitUs / floor.portUs,
+    goal: 'for scale (info)',
+  });
   return rows;
 }
 
