@@ -117,6 +117,7 @@ export async function f1() {
           }),
         );
       }
+      if (process.env.BENCH_F1_TRACE === '1') process.stderr.write(`[bench]   F1 K=${k} rounds (ms): ${times.map((t) => t.toFixed(0)).join(' ')}\n`);
       const figure = p99(times);
       rows.push({
         name: `F1 K=${k}`,
