@@ -10,10 +10,20 @@ export interface BrokerProcess {
   child: ChildProcess;
   /** Everything the process printed on stdout (its first line, then LOG_WARNINGS lines). */
   output(): string;
+  /** The LOG_WARNINGS lines printed so far, parsed. */
+  warnings(): LoggedLine[];
   /** SIGKILL: the process dies without closing anything. */
   kill(): Promise<void>;
   /** Graceful stop (closes stdin). */
   stop(): Promise<void>;
+}
+
+/** A warning or error the process logged (LOG_WARNINGS=1): its level, message and fields. */
+export interface LoggedLine {
+  level: string;
+  msg: string;
+  sessionId?: string;
+  [field: string]: unknown;
 }
 
 /** Starts `test/fixtures/multiproc-broker.ts` in its own Node process with `env` (and Node flags). */
@@ -40,6 +50,12 @@ export async function startBrokerProcess(env: Record<string, string>, nodeArgs: 
     instanceId,
     child,
     output: () => out,
+    warnings: () =>
+      out
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as LoggedLine),
     async kill() {
       const done = gone();
       child.kill('SIGKILL');

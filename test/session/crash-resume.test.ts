@@ -51,6 +51,17 @@ async function startUntilAsk(url: string) {
   return { id, reader, seen, callId: call.payload.callId, logged };
 }
 
+/** Answers the client call, reads the rest of the stream and the stored log: they must agree. */
+async function answerAsk(url: string, started: Awaited<ReturnType<typeof startUntilAsk>>): Promise<StreamEvent[]> {
+  const { id, reader, seen, callId } = started;
+  const posted = await postJson(`${url}/sessions/${id}/tool-result`, { callId, result: 'forty-two' });
+  expect(posted.status).toBe(200);
+  const rest = await reader.rest();
+  const log = await readEvents(await fetch(`${url}/sessions/${id}/events`));
+  expect(log).toEqual([...seen, ...rest]);
+  return log;
+}
+
 function expectResumed(seen: StreamEvent[], log: StreamEvent[], logged: { t0: number; r0: number }): void {
   expect(finalOf(log)).toMatchObject({
     ok: true,
@@ -99,20 +110,16 @@ describe('a sandbox crash in a durable session on the memory store', () => {
 
   it('runs again on a new worker when its pool worker dies, and goes on', async () => {
     const { url, executor } = await pool();
-    const { id, reader, seen, callId, logged } = await startUntilAsk(url);
-    expect(logged.runs).toEqual([1, 2]);
+    const started = await startUntilAsk(url);
+    const { id } = started;
+    expect(started.logged.runs).toEqual([1, 2]);
 
     const dead = executor.workersForTest()[0]!;
     await dead.terminate();
     // The session is running again, on the replacement worker.
     await until(() => executor.workersForTest()[0] !== dead && executor.stats().active === 1);
 
-    const posted = await postJson(`${url}/sessions/${id}/tool-result`, { callId, result: 'forty-two' });
-    expect(posted.status).toBe(200);
-    const rest = await reader.rest();
-    const log = await readEvents(await fetch(`${url}/sessions/${id}/events`));
-    expect(log).toEqual([...seen, ...rest]);
-    expectResumed(seen, log, logged);
+    expectResumed(started.seen, await answerAsk(url, started), started.logged);
     expect(runs.get(id)).toBe(3);
   });
 
@@ -157,7 +164,8 @@ describe('a WASM module crash in a durable session on the memory store (inline)'
       handler: async (args) => ({ v: args.v, runs: 1 }),
     });
     server = await startBroker({ tools, executor, logger });
-    const { id, reader, seen, callId, logged } = await startUntilAsk(server.url);
+    const started = await startUntilAsk(server.url);
+    const { id } = started;
 
     // The session's module is damaged while its code waits (as an engine fault would leave it):
     // every pointer the engine reads next is out of bounds, and the module traps.
@@ -165,12 +173,7 @@ describe('a WASM module crash in a durable session on the memory store (inline)'
     expect(others).toEqual([]);
     new Uint8Array(memory!.buffer).fill(0xff);
 
-    const posted = await postJson(`${server.url}/sessions/${id}/tool-result`, { callId, result: 'forty-two' });
-    expect(posted.status).toBe(200);
-    const rest = await reader.rest();
-    const log = await readEvents(await fetch(`${server.url}/sessions/${id}/events`));
-    expect(log).toEqual([...seen, ...rest]);
-    expectResumed(seen, log, logged);
+    expectResumed(started.seen, await answerAsk(server.url, started), started.logged);
     expect(warnings.filter((w) => w.sessionId === id && w.msg.startsWith('the sandbox crashed'))).toMatchObject([{ restart: 1 }]);
     expect(executor.stats().modules).toBe(2);
   });
@@ -184,27 +187,17 @@ describe('a WASM module crash in another session (inline, in its own process)', 
     // A small host stack: the other session's deep recursion overflows it inside the engine,
     // which takes its QuickJS module down (QuickJS's own stack check would have kept it).
     broker = await startBrokerProcess({ STORE: 'memory', LOG_WARNINGS: '1' }, ['--stack-size=120']);
-    const { id, reader, seen, callId, logged } = await startUntilAsk(broker.url);
+    const started = await startUntilAsk(broker.url);
 
     const bomb = await readEvents(await postJson(`${broker.url}/execute`, { code: 'function f(n) { return f(n + 1) + 1 } return f(0)' }));
     expect(finalOf(bomb).error).toMatchObject({ code: 'STACK_OVERFLOW' });
 
-    const posted = await postJson(`${broker.url}/sessions/${id}/tool-result`, { callId, result: 'forty-two' });
-    expect(posted.status).toBe(200);
-    const rest = await reader.rest();
-    const log = await readEvents(await fetch(`${broker.url}/sessions/${id}/events`));
-    expect(log).toEqual([...seen, ...rest]);
-    expectResumed(seen, log, logged);
+    expectResumed(started.seen, await answerAsk(broker.url, started), started.logged);
     // It was not run again: nothing of the crash reached it.
-    const warnings = broker
-      .output()
-      .split('\n')
-      .slice(1)
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg: string; sessionId?: string; code?: string });
+    const warnings = broker.warnings();
     expect(warnings.filter((w) => w.msg.startsWith('the sandbox crashed'))).toEqual([]);
     const limits = warnings.filter((w) => w.msg === 'session limit hit');
     expect(limits).toMatchObject([{ code: 'STACK_OVERFLOW' }]);
-    expect(limits[0]!.sessionId).not.toBe(id);
+    expect(limits[0]!.sessionId).not.toBe(started.id);
   });
 });

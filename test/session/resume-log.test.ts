@@ -41,13 +41,7 @@ describe('resuming a session whose owner died', () => {
     expect(posted.status).toBe(200);
     expect(finalOf(await follower.rest())).toMatchObject({ ok: true, result: 'yes' });
 
-    const warnings = b
-      .output()
-      .split('\n')
-      .slice(1)
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { level: string; msg: string; sessionId?: string; owner?: string })
-      .filter((l) => l.sessionId === id && /resum/.test(l.msg));
+    const warnings = b.warnings().filter((l) => l.sessionId === id && /resum/.test(l.msg));
     expect(warnings).toEqual([{ level: 'warn', msg: 'resuming a session: its owner stopped', sessionId: id, owner: a.instanceId }]);
   });
 });
