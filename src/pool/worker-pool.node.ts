@@ -110,14 +110,13 @@ export class WorkerPoolExecutor implements Executor {
    * the process's resident memory passed `memoryBudgetBytes`, or when every worker is held
    * by guest code that does not reach its interrupt (or by as many sandboxes inside sandboxes
    * as a thread takes) and the pool is at twice `maxSize` already. A spinning guest that polls
-   * its interrupt does not count: a worker takes new sessions inside it; nor does one whose
-   * thread is starved of CPU (see `WorkerSlot.wedged`).
+   * its interrupt does not count: a worker takes new sessions inside it.
    */
   accepting(): boolean {
     if (this.closed) return false;
     const now = Date.now();
     if (this.residentBytes(now) > this.options.memoryBudgetBytes) return false;
-    if (this.workers.some((w) => !w.gone && (!w.ready || !w.wedged(now)))) return true;
+    if (this.workers.some((w) => !w.gone && (!w.ready || !w.stuck(now)))) return true;
     return this.workers.length < this.options.maxSize * 2;
   }
 

@@ -7,8 +7,6 @@ import type { RemoteSandbox, SandboxHost } from './remote-sandbox.js';
 import type { WorkerBootData } from './worker.node.js';
 import { workerEntry } from './worker-url.node.js';
 import { Doorbell } from './doorbell.node.js';
-import { StallJudge } from './stall-judge.js';
-import { threadCpuMs } from './thread-cpu.node.js';
 import { runtime } from '../util/runtime.js';
 
 export interface SlotEvents {
@@ -138,21 +136,6 @@ export class WorkerSlot implements SandboxHost {
   stuck(now = Date.now()): boolean {
     return this.stalled(now) && !this.responsive(now);
   }
-
-  /**
-   * Stuck, and its thread has had the CPU since its guest last polled: inside a native
-   * built-in. A thread that did not get the CPU (a busy machine; the low priority of a
-   * spinning guest) is only starved: it takes work at its next poll (see stall-judge.ts).
-   */
-  wedged(now = Date.now()): boolean {
-    if (!this.stuck(now)) return false;
-    const poll = this.guest[2]!;
-    // It polls: held by as many sandboxes inside its guest as it takes, not starved.
-    if (now - poll <= RESPONSIVE_MS) return true;
-    return this.stallJudge.ranWithoutPolling(poll, threadCpuMs(this.tid));
-  }
-
-  private readonly stallJudge = new StallJudge(RESPONSIVE_MS);
 
   /** Milliseconds the worker spent looking for tool results before sleeping (see worker.node.ts). */
   get awaitedMs(): number {
