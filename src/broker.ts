@@ -298,15 +298,16 @@ const PENDING_EXECUTOR: Executor = {
 };
 
 /**
- * The worker pool on Node and Bun unless `runtimePool: false` (or a `wasmModule` was given,
- * as on Workers); sandboxes run inline otherwise. The pool's file is Node-only, so it is
+ * The worker pool on Node and Bun, with each session's first turn on this thread (see
+ * pool/first-turn.ts), unless `runtimePool: false` (or a `wasmModule` was given, as on
+ * Workers); sandboxes run inline otherwise. The pool's file is Node-only, so it is
  * imported by a computed specifier that bundlers for other runtimes leave alone.
  */
 async function createExecutor(options: BrokerOptions, logger: Logger): Promise<Executor> {
   if (options.runtimePool !== false && !options.wasmModule && isServerRuntime()) {
-    const specifier = './pool/worker-pool.node.js';
-    const { WorkerPoolExecutor } = (await import(/* @vite-ignore */ specifier)) as typeof import('./pool/worker-pool.node.js');
-    return new WorkerPoolExecutor({ ...(options.runtimePool || {}), logger: poolLogger(logger) });
+    const specifier = './pool/default-executor.node.js';
+    const { createPoolExecutor } = (await import(/* @vite-ignore */ specifier)) as typeof import('./pool/default-executor.node.js');
+    return createPoolExecutor({ ...(options.runtimePool || {}), logger: poolLogger(logger) });
   }
   return new InlineExecutor(options.wasmModule ? { wasmModule: options.wasmModule } : {});
 }

@@ -38,7 +38,36 @@ export class InlineExecutor implements Executor {
   }
 
   start(spec: SandboxSpec, listener: SandboxListener): SandboxHandle {
+    const now = this.startNow(spec, listener);
+    if (now) return now;
     this.active++;
+    const counted = this.counted(listener);
+    const handle = new DeferredHandle();
+    void Promise.resolve(this.modules.acquire()).then(
+      (s) => handle.launch(new QuickJSSandbox(this.modules, s, spec, counted)),
+      () => counted.onDone({ ok: false, error: { code: 'SANDBOX_CRASHED', message: 'the sandbox engine failed to load', recoverable: true } }),
+    );
+    return handle;
+  }
+
+  /**
+   * Starts a sandbox and runs its code up to its first wait within this call, when a prepared
+   * sandbox or an idle module is ready; undefined (nothing started) when one would have to load.
+   */
+  startNow(spec: SandboxSpec, listener: SandboxListener): SandboxHandle | undefined {
+    // Spares are prepared without typed arrays (see intrinsics.ts).
+    const spare = needsTypedArrays(spec.code) ? undefined : this.takeSpare();
+    const slot = spare ? undefined : this.modules.acquireReady();
+    if (!spare && !slot) return undefined;
+    this.active++;
+    const sandbox = spare ?? new QuickJSSandbox(this.modules, slot!, spec);
+    sandbox.start(spec, this.counted(listener));
+    this.scheduleRefill();
+    return sandbox;
+  }
+
+  /** The listener, with this executor's count of active sandboxes kept. */
+  private counted(listener: SandboxListener): SandboxListener {
     const counted: SandboxListener = {
       onToolCall: (id, name, args) => listener.onToolCall(id, name, args),
       onStdout: (chunk) => listener.onStdout(chunk),
@@ -54,26 +83,7 @@ export class InlineExecutor implements Executor {
       counted.onTimerSet = (id, ms) => listener.onTimerSet!(id, ms);
       counted.onTimerCleared = (id) => listener.onTimerCleared?.(id);
     }
-    // Spares are prepared without typed arrays (see intrinsics.ts).
-    const spare = needsTypedArrays(spec.code) ? undefined : this.takeSpare();
-    if (spare) {
-      spare.start(spec, counted);
-      this.scheduleRefill();
-      return spare;
-    }
-    const slot = this.modules.acquire();
-    if (!(slot instanceof Promise)) {
-      const sandbox = new QuickJSSandbox(this.modules, slot, spec);
-      sandbox.start(spec, counted);
-      this.scheduleRefill();
-      return sandbox;
-    }
-    const handle = new DeferredHandle();
-    slot.then(
-      (s) => handle.launch(new QuickJSSandbox(this.modules, s, spec, counted)),
-      () => counted.onDone({ ok: false, error: { code: 'SANDBOX_CRASHED', message: 'the sandbox engine failed to load', recoverable: true } }),
-    );
-    return handle;
+    return counted;
   }
 
   /** Loads modules and prepares the spare sandboxes, so that the next sessions start at once. */

@@ -12,6 +12,12 @@ export interface RuntimePoolOptions {
   scaleInterval: number;
 }
 
+/**
+ * The QuickJS stack limit of sandboxes in the pool (and of first turns, which must see the
+ * same): the pool gives each worker a 64 MB stack (worker-slot.node.ts), room for all of it.
+ */
+export const POOL_QUICKJS_STACK_BYTES = 256 * 1024;
+
 export interface PoolLogger {
   debug(message: string, data?: Record<string, unknown>): void;
   info(message: string, data?: Record<string, unknown>): void;
@@ -60,6 +66,13 @@ export interface WorkerPoolOptions extends Partial<RuntimePoolOptions> {
    * times slower. Default 0: no looking.
    */
   handoffSpinMs?: number;
+  /**
+   * Milliseconds a new session's code may run on the main thread before a worker takes it
+   * (from the start, nothing of the first try seen): code that ends in its first turn, without
+   * a tool call or a timer, then never costs a thread hand-off. 0 sends every session to a
+   * worker. Default 2 (see first-turn.ts for what bounds the main thread).
+   */
+  firstTurnMs?: number;
 }
 
 export interface ResolvedPoolOptions extends RuntimePoolOptions {
@@ -70,6 +83,7 @@ export interface ResolvedPoolOptions extends RuntimePoolOptions {
   memoryBudgetBytes: number;
   resourceLimits: WorkerResourceLimits | undefined;
   handoffSpinMs: number;
+  firstTurnMs: number;
 }
 
 /**
@@ -105,6 +119,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number, to
     memoryBudgetBytes: options.memoryBudgetBytes ?? Math.floor(totalMemory * 0.75),
     resourceLimits: options.resourceLimits,
     handoffSpinMs: options.handoffSpinMs ?? 0,
+    firstTurnMs: options.firstTurnMs ?? 2,
   };
   integer('minSize', resolved.minSize, 0);
   integer('maxSize', resolved.maxSize, 1);
@@ -123,6 +138,9 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number, to
   if (resolved.sandboxesPerModule !== undefined) integer('sandboxesPerModule', resolved.sandboxesPerModule, 1);
   if (typeof resolved.handoffSpinMs !== 'number' || !(resolved.handoffSpinMs >= 0 && resolved.handoffSpinMs <= 5)) {
     throw new TypeError(`runtimePool.handoffSpinMs must be a number of ms from 0 to 5, got ${String(options.handoffSpinMs)}`);
+  }
+  if (typeof resolved.firstTurnMs !== 'number' || !(resolved.firstTurnMs >= 0 && resolved.firstTurnMs <= 50)) {
+    throw new TypeError(`runtimePool.firstTurnMs must be a number of ms from 0 to 50, got ${String(options.firstTurnMs)}`);
   }
   if (!(resolved.memoryBudgetBytes > 0))
     throw new TypeError(`runtimePool.memoryBudgetBytes must be a positive number of bytes, got ${String(options.memoryBudgetBytes)}`);

@@ -5,6 +5,7 @@ import type { SandboxHandle, SandboxListener } from '../sandbox/types.js';
 import { Doorbell } from './doorbell.node.js';
 import { InlineExecutor } from './inline.js';
 import { BELL_TO_MAIN, BELL_TO_WORKER, MAX_NESTED, type FromWorker, type SandboxCommand, type SandboxEvent, type ToWorker } from './messages.js';
+import { POOL_QUICKJS_STACK_BYTES } from './options.js';
 
 /**
  * Entry of a pool worker thread: an `InlineExecutor` (so the same `ModulePool` and
@@ -65,8 +66,7 @@ const executor = new InlineExecutor({
   // Without a module from the main thread the pool compiles its own (same as inline).
   wasmModule: async () => (await wasm) ?? (await import('../sandbox/wasm.node.js')).compileQuickJSWasm(),
   ...(boot.sandboxesPerModule ? { sandboxesPerModule: boot.sandboxesPerModule } : {}),
-  // The pool gives each worker a 64 MB stack (worker-slot.node.ts): room for the full QuickJS stack.
-  maxStackBytes: 256 * 1024,
+  maxStackBytes: POOL_QUICKJS_STACK_BYTES,
   // Sessions started inside a guest's interrupt need a module at once: loading one waits for
   // this thread's event loop (see takeNestedWork).
   spareModules: 8,

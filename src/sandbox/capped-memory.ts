@@ -22,6 +22,11 @@ export class CappedMemory extends WebAssembly.Memory {
    * allocation failed for good.
    */
   refused = false;
+  /**
+   * When set, a refusal stays `refused` even if a smaller grow fits afterwards: any refusal
+   * ends the sandbox (see `SandboxSpec.memoryCeilingBytes`). Cleared by `limit()`.
+   */
+  sticky = false;
   /** Called at each refusal (the sandbox makes its guest's next interrupt poll count). */
   onRefused: (() => void) | undefined;
 
@@ -39,7 +44,7 @@ export class CappedMemory extends WebAssembly.Memory {
       throw REFUSED;
     }
     const previous = super.grow(delta);
-    this.refused = false;
+    if (!this.sticky) this.refused = false;
     return previous;
   }
 
@@ -52,6 +57,7 @@ export class CappedMemory extends WebAssembly.Memory {
   limit(bytes: number): void {
     this.ceiling = Math.max(this.buffer.byteLength, bytes);
     this.refused = false;
+    this.sticky = false;
   }
 }
 

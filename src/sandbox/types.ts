@@ -29,6 +29,14 @@ export interface SandboxSpec {
    * read from this plan (see tool-namespace.ts).
    */
   toolNamespace?: string;
+  /**
+   * A host-side ceiling below `limits.memoryLimitBytes` (the engine's own limit stays that):
+   * the module's memory may grow by this much, and the first refusal ends the sandbox with
+   * `MEMORY_LIMIT` even when the guest catches the engine's error and goes on. For a run whose
+   * `MEMORY_LIMIT` means "run it again elsewhere with the full limit" (pool/first-turn.ts):
+   * nothing the guest sees differs from a run under the full limit that did not reach it.
+   */
+  memoryCeilingBytes?: number;
 }
 
 export type SandboxErrorCode =

@@ -3,6 +3,8 @@ import type { BrokerOptions } from '../../src/broker-options.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { decodeNdjson } from '../../src/protocol/ndjson.js';
 import { silentLogger } from '../../src/logger.js';
+import { FirstTurnExecutor } from '../../src/pool/first-turn.js';
+import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
 
 export interface TestServer {
   broker: EnclaveBroker;
@@ -86,4 +88,12 @@ export async function collect(iterable: AsyncIterable<StreamEvent>): Promise<Str
   const out: StreamEvent[] = [];
   for await (const e of iterable) out.push(e);
   return out;
+}
+
+/** The worker pool of a broker built with default executor options (behind its first turns). */
+export function workerPoolOf(broker: EnclaveBroker): WorkerPoolExecutor {
+  const executor = broker.executor!;
+  const pool = executor instanceof FirstTurnExecutor ? executor.pool : executor;
+  if (!(pool instanceof WorkerPoolExecutor)) throw new Error(`the broker runs no worker pool (${executor.kind})`);
+  return pool;
 }

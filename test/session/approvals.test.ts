@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveBroker } from '../../src/broker.js';
 import type { StreamEvent } from '../../src/protocol/events.js';
 import { silentLogger } from '../../src/logger.js';
-import type { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import { finalOf } from '../helpers/broker.js';
+import { finalOf, workerPoolOf } from '../helpers/broker.js';
 
 // Tools registered with `needsApproval` wait for a decision (broker.approve / broker.reject)
 // before their handler runs.
@@ -343,7 +342,7 @@ describe('approvals across a sandbox crash (worker pool, memory store)', () => {
       runtimePool: { minSize: 1, maxSize: 1, scaleUpThreshold: 0.99, scaleDownThreshold: 0, scaleInterval: 60_000 },
     });
     await broker.ready();
-    const executor = broker.executor as WorkerPoolExecutor;
+    const executor = workerPoolOf(broker);
     const code = 'const a = await callTool("pay", { amount: 1 }); const b = await callTool("pay", { amount: 2 }); return [a.paid, b.paid]';
     let decisions = 0;
     const events = await run(broker, code, async (e) => {

@@ -5,7 +5,7 @@ import type { StreamEvent } from '../../src/protocol/events.js';
 import { silentLogger } from '../../src/logger.js';
 import { InlineExecutor } from '../../src/pool/inline.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import { eventReader, finalOf, postJson, readEvents, startBroker, type TestServer } from '../helpers/broker.js';
+import { eventReader, finalOf, postJson, readEvents, startBroker, workerPoolOf, type TestServer } from '../helpers/broker.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 
 // With the memory store (durable by default), a session whose sandbox crashes — its pool
@@ -105,7 +105,7 @@ describe('a sandbox crash in a durable session on the memory store', () => {
       tools,
       runtimePool: { minSize: 1, maxSize: 1, scaleUpThreshold: 0.99, scaleDownThreshold: 0, scaleInterval: 60_000 },
     });
-    return { url: server.url, executor: server.broker.executor as WorkerPoolExecutor };
+    return { url: server.url, executor: workerPoolOf(server.broker) };
   }
 
   it('runs again on a new worker when its pool worker dies, and goes on', async () => {
