@@ -4,20 +4,24 @@ import type { Executor } from './executor.js';
 import { DEFAULT_FIRST_TURN, FirstTurnExecutor } from './first-turn.js';
 import { InlineExecutor } from './inline.js';
 import { POOL_QUICKJS_STACK_BYTES, type WorkerPoolOptions } from './options.js';
+import { createTurnGuard } from './turn-guard.node.js';
 import { WorkerPoolExecutor } from './worker-pool.node.js';
 
 /**
  * The worker pool, fronted by first turns on the calling thread (see first-turn.ts) unless
  * `firstTurnMs` is 0. The first turns use the pool's compiled WASM and its QuickJS stack limit.
+ * On Bun they are off unless `firstTurnMs` is given: their watchdog is V8's.
  */
 export function createPoolExecutor(options: WorkerPoolOptions): Executor {
   const pool = new WorkerPoolExecutor(options);
   const { firstTurnMs, sandboxesPerModule } = pool.settings;
-  if (firstTurnMs === 0) return pool;
-  const inline = new InlineExecutor({
-    wasmModule: compileQuickJSWasm,
-    maxStackBytes: POOL_QUICKJS_STACK_BYTES,
-    ...(sandboxesPerModule ? { sandboxesPerModule } : {}),
-  });
-  return new FirstTurnExecutor(pool, inline, { ...DEFAULT_FIRST_TURN, sliceMs: firstTurnMs });
+  const onBun = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
+  if (firstTurnMs === 0 || (onBun && options.firstTurnMs === undefined)) return pool;
+  const inline = () =>
+    new InlineExecutor({
+      wasmModule: compileQuickJSWasm,
+      maxStackBytes: POOL_QUICKJS_STACK_BYTES,
+      ...(sandboxesPerModule ? { sandboxesPerModule } : {}),
+    });
+  return new FirstTurnExecutor(pool, inline, createTurnGuard(), { ...DEFAULT_FIRST_TURN, sliceMs: firstTurnMs });
 }

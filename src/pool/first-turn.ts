@@ -3,6 +3,7 @@ import { mentionsTools } from '../sandbox/tool-namespace.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, SandboxSpec } from '../sandbox/types.js';
 import type { Executor, ExecutorStats } from './executor.js';
 import type { InlineExecutor } from './inline.js';
+import type { TurnGuard } from './turn-guard.node.js';
 
 /** How the first turn of a session's code may run on the calling thread. */
 export interface FirstTurnOptions {
@@ -20,6 +21,13 @@ export interface FirstTurnOptions {
    */
   maxWastedShare: number;
 }
+
+/**
+ * Least time a first turn may hold this thread before the watchdog stops it: well above the
+ * slice (which the interrupt enforces) and a garbage collector's pause, so that what it stops is
+ * a native built-in that polls nothing, not this process's own code.
+ */
+const WATCHDOG_MIN_MS = 25;
 
 /** First turns that may be run again back to back before `maxWastedShare` applies. */
 const BURST_SLICES = 5;
@@ -65,13 +73,20 @@ export class FirstTurnExecutor implements Executor {
   private debtMs = 0;
   private debtAt = 0;
 
+  /** First turns the watchdog stopped (each time, the sandboxes of this thread were all replaced). */
+  private stopped = 0;
+  private inline: InlineExecutor;
+
   constructor(
     /** Where sessions go that do not end in their first turn here. */
     readonly pool: Executor,
-    private readonly inline: InlineExecutor,
+    /** Makes the executor of first turns: at the start, and again after the watchdog stopped one. */
+    private readonly makeInline: () => InlineExecutor,
+    private readonly guard: TurnGuard,
     private readonly options: FirstTurnOptions = DEFAULT_FIRST_TURN,
   ) {
     this.kind = pool.kind;
+    this.inline = makeInline();
   }
 
   accepting(): boolean {
@@ -96,13 +111,16 @@ export class FirstTurnExecutor implements Executor {
     };
     if (listener.pollAbort) turn.pollAbort = () => listener.pollAbort!();
     const limits = { ...spec.limits, timeoutMs: Math.min(spec.limits.timeoutMs, this.options.sliceMs) };
-    const handle = this.inline.startNow({ ...spec, limits, memoryCeilingBytes: this.options.memoryBytes }, turn);
+    let finished = true;
+    const guard = (run: () => void) => (finished = this.guard(run, this.watchdogMs()));
+    const handle = this.inline.startNow({ ...spec, limits, memoryCeilingBytes: this.options.memoryBytes }, turn, guard);
+    if (!finished) this.replaceInline();
     if (!handle) {
       // No sandbox ready on this thread (a burst used them up): not worth loading one.
       this.direct.unready++;
       return this.pool.start(spec, listener);
     }
-    if (outcome && !called && (outcome.ok || FINAL.has(outcome.error.code))) {
+    if (finished && outcome && !called && (outcome.ok || FINAL.has(outcome.error.code))) {
       this.stayed++;
       listener.onStarted?.();
       for (const event of buffered) {
@@ -113,13 +131,31 @@ export class FirstTurnExecutor implements Executor {
       return handle;
     }
     // Dropped unseen: the pool runs the code from the start, in the time that is left.
-    if (!outcome) handle.abort({ code: 'CANCELLED', message: 'moved to the pool' });
+    if (!outcome && finished) handle.abort({ code: 'CANCELLED', message: 'moved to the pool' });
     const spent = performance.now() - began;
     this.moved++;
     this.debtMs += spent;
     const moved = this.pool.start(spec, listener);
     if (spent >= 1) moved.extendDeadline(-Math.floor(spent));
     return moved;
+  }
+
+  /** How long a first turn may hold this thread in all, past its slice (a native built-in that polls nothing). */
+  private watchdogMs(): number {
+    return Math.max(WATCHDOG_MIN_MS, 10 * this.options.sliceMs);
+  }
+
+  /**
+   * The watchdog stopped a first turn wherever it was, maybe inside this executor's own
+   * bookkeeping or another sandbox's disposal: nothing of it is trusted again. Its modules go
+   * (each sandbox still in one ends as crashed), and a new executor takes the next first turns.
+   */
+  private replaceInline(): void {
+    this.stopped++;
+    const old = this.inline;
+    this.inline = this.makeInline();
+    void old.close();
+    void this.inline.warm().catch(() => undefined);
   }
 
   /** Why this session's first turn does not run here (code that waits, or turns being wasted), if so. */
@@ -141,7 +177,7 @@ export class FirstTurnExecutor implements Executor {
     return {
       ...pool,
       active: pool.active + inline.active,
-      firstTurn: { stayed: this.stayed, moved: this.moved, direct: { ...this.direct }, modules: inline['modules'] },
+      firstTurn: { stayed: this.stayed, moved: this.moved, stopped: this.stopped, direct: { ...this.direct }, modules: inline['modules'] },
     };
   }
 

@@ -53,15 +53,20 @@ export class InlineExecutor implements Executor {
   /**
    * Starts a sandbox and runs its code up to its first wait within this call, when a prepared
    * sandbox or an idle module is ready; undefined (nothing started) when one would have to load.
+   * `guard`, when given, runs the start and answers false if it stopped it midway (see
+   * turn-guard.node.ts): the sandbox's module is then dropped as crashed, and the sandbox ends
+   * with `SANDBOX_CRASHED`.
    */
-  startNow(spec: SandboxSpec, listener: SandboxListener): SandboxHandle | undefined {
+  startNow(spec: SandboxSpec, listener: SandboxListener, guard?: (start: () => void) => boolean): SandboxHandle | undefined {
     // Spares are prepared without typed arrays (see intrinsics.ts).
     const spare = needsTypedArrays(spec.code) ? undefined : this.takeSpare();
     const slot = spare ? undefined : this.modules.acquireReady();
     if (!spare && !slot) return undefined;
     this.active++;
     const sandbox = spare ?? new QuickJSSandbox(this.modules, slot!, spec);
-    sandbox.start(spec, this.counted(listener));
+    const counted = this.counted(listener);
+    if (!guard) sandbox.start(spec, counted);
+    else if (!guard(() => sandbox.start(spec, counted))) this.modules.crash(sandbox.slot, 'stopped by the watchdog of its thread');
     this.scheduleRefill();
     return sandbox;
   }

@@ -5,6 +5,7 @@ import { FirstTurnExecutor } from '../../src/pool/first-turn.js';
 import { InlineExecutor } from '../../src/pool/inline.js';
 import { POOL_QUICKJS_STACK_BYTES } from '../../src/pool/options.js';
 import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
+import { createTurnGuard } from '../../src/pool/turn-guard.node.js';
 import type { SandboxListener, SandboxSpec } from '../../src/sandbox/types.js';
 import { failureCode, run, spec, type Seen } from './helpers.js';
 
@@ -21,7 +22,7 @@ const closing: Executor[] = [];
 
 async function firstTurns(options: Partial<ConstructorParameters<typeof FirstTurnExecutor>[2]> = {}) {
   const pool = new CountingExecutor({ maxStackBytes: POOL_QUICKJS_STACK_BYTES });
-  const executor = new FirstTurnExecutor(pool, new InlineExecutor({ maxStackBytes: POOL_QUICKJS_STACK_BYTES }), {
+  const executor = new FirstTurnExecutor(pool, () => new InlineExecutor({ maxStackBytes: POOL_QUICKJS_STACK_BYTES }), createTurnGuard(), {
     sliceMs: 2,
     memoryBytes: 4 * 1024 * 1024,
     maxWastedShare: 0.1,
@@ -119,6 +120,23 @@ describe('FirstTurnExecutor', () => {
     // Five slices of debt (2 ms each, paid back at a tenth) allow about six wasted turns.
     expect(direct.throttled).toBeGreaterThan(0);
     expect(moved).toBeLessThanOrEqual(7);
+  });
+
+  it('stops a first turn held by a native built-in that polls nothing, and runs the code in the pool', async () => {
+    // Four billion property look-ups in one call of a built-in: minutes, with no interrupt poll.
+    const executor = createPoolExecutor({ minSize: 1, maxSize: 1, terminateGraceMs: 200, firstTurnMs: 2 });
+    closing.push(executor);
+    await executor.warm();
+    const stats = () => executor.stats()['firstTurn'] as { stayed: number; stopped: number; moved: number };
+    const stuck = run(executor, spec('return Array.prototype.indexOf.call({ length: 2 ** 32 }, 1)', { timeoutMs: 300 }));
+    expect(stats()).toMatchObject({ stopped: 1, moved: 1 });
+    expect(failureCode(await stuck.done)).toBe('TIMEOUT');
+    // First turns go on, in new sandboxes on this thread.
+    for (let i = 0; i < 100 && stats().stayed === 0; i++) {
+      expect(await run(executor, spec('return 1')).done).toEqual({ ok: true, resultJson: '1' });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(stats().stayed).toBeGreaterThan(0);
   });
 
   it('is left out with firstTurnMs 0', async () => {
