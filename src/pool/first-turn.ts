@@ -3,7 +3,13 @@ import { mentionsTools } from '../sandbox/tool-namespace.js';
 import type { SandboxHandle, SandboxListener, SandboxOutcome, SandboxSpec } from '../sandbox/types.js';
 import type { Executor, ExecutorStats } from './executor.js';
 import type { InlineExecutor } from './inline.js';
-import type { TurnGuard } from './turn-guard.node.js';
+
+/**
+ * Runs `fn` on this thread; answers false when it stopped it after `ms` milliseconds, wherever
+ * it was (turn-guard.node.ts: V8's `TerminateExecution`, through `node:vm`). Whatever `fn` was
+ * changing is then left half done, and the caller must drop all of it.
+ */
+export type TurnGuard = (fn: () => void, ms: number) => boolean;
 
 /** How the first turn of a session's code may run on the calling thread. */
 export interface FirstTurnOptions {
@@ -59,8 +65,10 @@ type Buffered = ['out', string] | ['log', LogLevel, string];
  * What bounds the calling thread: each turn runs at most `sliceMs` (its interrupt deadline)
  * and allocates at most `memoryBytes`; turns that had to be run again may take at most
  * `maxWastedShare` of this thread's time, so a flood of spinners (or of native built-ins that
- * do not poll the interrupt) costs it a tenth of its time until admission refuses them. The turn uses the pool's engine settings (stack included), so
- * what the guest sees is what it would see in a worker.
+ * do not poll the interrupt) costs it a tenth of its time until admission refuses them; the
+ * guard stops a turn held past `watchdogMs()` by a built-in that polls nothing. The turn uses
+ * the pool's engine settings (stack included), so what the guest sees is what it would see in
+ * a worker.
  */
 export class FirstTurnExecutor implements Executor {
   readonly kind: string;

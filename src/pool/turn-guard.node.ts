@@ -1,15 +1,12 @@
 /** A watchdog for code that must not hold this thread (Node): V8's own, through `node:vm`. */
 import { createContext, Script } from 'node:vm';
+import type { TurnGuard } from './first-turn.js';
 
 /**
- * Runs `fn` on this thread; answers false when it was stopped after `ms` milliseconds. The
- * stop is V8's `TerminateExecution`, which ends WASM and JavaScript alike, native built-ins
- * of a QuickJS module included, wherever they are: whatever `fn` was changing is left half
- * done, and the caller must drop all of it.
+ * A guard built on `vm` timeouts (a watchdog thread per call: about 50 µs). The stop is V8's
+ * `TerminateExecution`, which ends WASM and JavaScript alike, a native built-in of a QuickJS
+ * module included.
  */
-export type TurnGuard = (fn: () => void, ms: number) => boolean;
-
-/** A guard built on `vm` timeouts (a watchdog thread per call: about 50 µs). */
 export function createTurnGuard(): TurnGuard {
   const context = createContext({ run: undefined as (() => void) | undefined });
   const script = new Script('run()');
