@@ -10,13 +10,14 @@ import { WorkerPoolExecutor } from './worker-pool.node.js';
 /**
  * The worker pool, fronted by first turns on the calling thread (see first-turn.ts) unless
  * `firstTurnMs` is 0. The first turns use the pool's compiled WASM and its QuickJS stack limit.
- * On Bun they are off unless `firstTurnMs` is given: their watchdog is V8's.
+ * They run on Node only: their watchdog is V8's (Bun 1.x accepts `vm`'s `timeout` but does not
+ * stop a loop in WebAssembly with it), so on Bun every session goes to a worker.
  */
 export function createPoolExecutor(options: WorkerPoolOptions): Executor {
   const pool = new WorkerPoolExecutor(options);
   const { firstTurnMs, sandboxesPerModule } = pool.settings;
   const onBun = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
-  if (firstTurnMs === 0 || (onBun && options.firstTurnMs === undefined)) return pool;
+  if (firstTurnMs === 0 || onBun) return pool;
   const inline = () =>
     new InlineExecutor({
       wasmModule: compileQuickJSWasm,

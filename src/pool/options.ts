@@ -70,7 +70,7 @@ export interface WorkerPoolOptions extends Partial<RuntimePoolOptions> {
    * Milliseconds a new session's code may run on the main thread before a worker takes it
    * (from the start, nothing of the first try seen): code that ends in its first turn, without
    * a tool call or a timer, then never costs a thread hand-off. 0 sends every session to a
-   * worker. Default 2 (see first-turn.ts for what bounds the main thread).
+   * worker. Default 2, on Node only (see first-turn.ts for what bounds the main thread).
    */
   firstTurnMs?: number;
 }

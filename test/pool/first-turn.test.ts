@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { EnclaveBroker } from '../../src/broker.js';
+import { silentLogger } from '../../src/logger.js';
 import { createPoolExecutor } from '../../src/pool/default-executor.node.js';
 import type { Executor } from '../../src/pool/executor.js';
 import { FirstTurnExecutor } from '../../src/pool/first-turn.js';
@@ -182,5 +184,22 @@ describe('the default pool executor', () => {
     expect(fronted.stats['kind']).toBe('worker-pool');
     expect(fronted.stats['firstTurn']).toMatchObject({ stayed: expect.any(Number), moved: expect.any(Number) });
     expect((fronted.stats['firstTurn'] as { stayed: number }).stayed).toBeGreaterThan(0);
+  });
+});
+
+describe('EnclaveBroker on Node with default options', () => {
+  it('fronts its worker pool with first turns, counted in /health', async () => {
+    const broker = new EnclaveBroker({ logger: silentLogger });
+    try {
+      await broker.ready();
+      const events = [];
+      for await (const e of broker.execute('return 1 + 2')) events.push(e);
+      expect(events.at(-1)).toMatchObject({ type: 'final', payload: { ok: true, result: 3 } });
+      const health = (await (await broker.app.request('/health')).json()) as { pool: { kind: string; firstTurn: { stayed: number; moved: number } } };
+      expect(health.pool.kind).toBe('worker-pool');
+      expect(health.pool.firstTurn.stayed + health.pool.firstTurn.moved).toBe(1);
+    } finally {
+      await broker.close();
+    }
   });
 });
