@@ -116,6 +116,9 @@ export class FirstTurnExecutor implements Executor {
       onStdout: (chunk) => buffered.push(['out', chunk]),
       onLog: (level, message) => buffered.push(['log', level, message]),
       onDone: (o) => (outcome = o),
+      // The turn's timers get no host timer: one still pending when the turn ends is a wait.
+      onTimerSet: () => undefined,
+      onTimerCleared: () => undefined,
     };
     if (listener.pollAbort) turn.pollAbort = () => listener.pollAbort!();
     const limits = { ...spec.limits, timeoutMs: Math.min(spec.limits.timeoutMs, this.options.sliceMs) };

@@ -53,9 +53,9 @@ export class InlineExecutor implements Executor {
   /**
    * Starts a sandbox and runs its code up to its first wait within this call, when a prepared
    * sandbox or an idle module is ready; undefined (nothing started) when one would have to load.
-   * `guard`, when given, runs the start and answers false if it stopped it midway (see
-   * turn-guard.node.ts): the sandbox's module is then dropped as crashed, and the sandbox ends
-   * with `SANDBOX_CRASHED`.
+   * `guard`, when given, runs the start (see `QuickJSSandbox.startTrial`) and answers false if
+   * it stopped it midway (see turn-guard.node.ts): the sandbox's module is then dropped as
+   * crashed, and the sandbox ends with `SANDBOX_CRASHED`.
    */
   startNow(spec: SandboxSpec, listener: SandboxListener, guard?: (start: () => void) => boolean): SandboxHandle | undefined {
     // Spares are prepared without typed arrays (see intrinsics.ts).
@@ -66,7 +66,7 @@ export class InlineExecutor implements Executor {
     const sandbox = spare ?? new QuickJSSandbox(this.modules, slot!, spec);
     const counted = this.counted(listener);
     if (!guard) sandbox.start(spec, counted);
-    else if (!guard(() => sandbox.start(spec, counted))) this.modules.crash(sandbox.slot, 'stopped by the watchdog of its thread');
+    else if (!sandbox.startTrial(spec, counted, guard)) this.modules.crash(sandbox.slot, 'stopped by the watchdog of its thread');
     this.scheduleRefill();
     return sandbox;
   }

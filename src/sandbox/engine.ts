@@ -95,11 +95,11 @@ export class SandboxEngine {
     if (counter) slot.memory.onRefused = () => counter.trip(ctx, slot.memory);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));
     let clock: VirtualClock | undefined;
-    if (spec.determinism) {
-      clock = installDeterminism(ctx, this.raw, spec.determinism, (h) => this.owned.push(h));
-      // Timer firings are inputs of a deterministic session: the listener decides when they happen.
-      if (listener.onTimerSet) this.timers.reportToListener();
-    }
+    if (spec.determinism) clock = installDeterminism(ctx, this.raw, spec.determinism, (h) => this.owned.push(h));
+    // A listener that runs the guest's timers decides when they fire: a deterministic session
+    // (its firings are inputs, journaled), or a first turn (pool/first-turn.ts), which keeps no
+    // host timer and drops itself when one is left pending.
+    if (listener.onTimerSet) this.timers.reportToListener();
     if (spec.toolNamespace) {
       installToolNamespace(ctx, this.raw, spec.toolNamespace, (h) => this.owned.push(h));
     }

@@ -65,6 +65,32 @@ export class QuickJSSandbox implements SandboxHandle {
     pool.bind(slot, this);
   }
 
+  /**
+   * Set by `startTrial` while its start runs: no host timer is armed or cleared and no disposal
+   * is scheduled, so that nothing of the host's own scheduling is touched from inside the run.
+   */
+  private trial = false;
+  /** A trial ended with its runtime still to free (see `endTrial`). */
+  private disposalDeferred = false;
+
+  /**
+   * Runs `start()` inside `run` (a watchdog that may stop it anywhere, see
+   * pool/turn-guard.node.ts) touching nothing of the host's scheduling (timers, the idle-time
+   * disposal queue) while inside: whatever it would have scheduled is scheduled after `run`
+   * returns. Answers what `run` answered; when false, the caller drops this sandbox's module.
+   */
+  startTrial(spec: SandboxSpec, listener: SandboxListener, run: (start: () => void) => boolean): boolean {
+    this.trial = true;
+    const finished = run(() => this.start(spec, listener));
+    this.trial = false;
+    if (!finished) return false;
+    if (this.disposalDeferred) {
+      this.disposalDeferred = false;
+      disposeWhenIdle(this);
+    } else if (!this.ended) this.armDeadline();
+    return true;
+  }
+
   /** Creates the runtime, installs the globals and runs the code up to its first wait. */
   start(spec?: SandboxSpec, listener?: SandboxListener): void {
     if (spec) this.spec = spec;
@@ -80,7 +106,7 @@ export class QuickJSSandbox implements SandboxHandle {
       this.fail(err);
       return;
     }
-    this.armDeadline();
+    if (!this.trial) this.armDeadline();
     this.enter(() => this.compileAndRun());
   }
 
@@ -365,6 +391,7 @@ export class QuickJSSandbox implements SandboxHandle {
     // Nothing enters the guest once `ended` is set: freeing the runtime can wait until the
     // thread is idle, after the outcome went out (see disposal.ts).
     if (this.tainted) this.dispose();
+    else if (this.trial) this.disposalDeferred = true;
     else disposeWhenIdle(this);
     // A spare (prepared, never started) has no listener.
     if (!this.listener) return;

@@ -129,7 +129,7 @@ export class GuestTimers {
 
   /** Stops every host timer (the session ended); the guest's functions are freed by `dispose`. */
   stopHostTimers(): void {
-    for (const timer of this.pending.values()) clearTimeout(timer.host);
+    for (const timer of this.pending.values()) if (timer.host !== undefined) clearTimeout(timer.host);
   }
 
   /** Frees the timers still pending. */

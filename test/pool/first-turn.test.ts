@@ -3,7 +3,7 @@ import { EnclaveBroker } from '../../src/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { createPoolExecutor } from '../../src/pool/default-executor.node.js';
 import type { Executor } from '../../src/pool/executor.js';
-import { FirstTurnExecutor } from '../../src/pool/first-turn.js';
+import { FirstTurnExecutor, type TurnGuard } from '../../src/pool/first-turn.js';
 import { InlineExecutor } from '../../src/pool/inline.js';
 import { POOL_QUICKJS_STACK_BYTES } from '../../src/pool/options.js';
 import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
@@ -139,6 +139,43 @@ describe('FirstTurnExecutor', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(stats().stayed).toBeGreaterThan(0);
+  });
+
+  it('schedules nothing of the host (timers, immediates) inside its guarded run', async () => {
+    // The watchdog may stop a turn anywhere: inside Node's own timer code it would leave the
+    // process's timer lists half changed. So a turn touches none while the watchdog is armed.
+    const scheduled = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
+    const growth: number[] = [];
+    const real = createTurnGuard();
+    const recording: TurnGuard = (fn, ms) =>
+      real(() => {
+        const before = scheduled();
+        fn();
+        growth.push(scheduled() - before);
+      }, ms);
+    const pool = new CountingExecutor({ maxStackBytes: POOL_QUICKJS_STACK_BYTES });
+    const executor = new FirstTurnExecutor(pool, () => new InlineExecutor({ maxStackBytes: POOL_QUICKJS_STACK_BYTES }), recording, {
+      sliceMs: 50,
+      memoryBytes: 4 * 1024 * 1024,
+      maxWastedShare: 0.1,
+    });
+    closing.push(executor);
+    await executor.warm();
+    const set = 'globalThis["set" + "Timeout"]';
+    const codes = [
+      'return 1',
+      `${set}(() => {}, 0); return 2`,
+      `const t = ${set}(() => {}, 5); globalThis["clear" + "Timeout"](t); return 3`,
+      `await new Promise((r) => ${set}(r, 0)); return 4`,
+      'while (true) {}',
+    ];
+    const results = [];
+    for (const code of codes) results.push(await run(executor, spec(code, { timeoutMs: 300 })).done);
+    expect(results.map((o) => (o.ok ? o.resultJson : o.error.code))).toEqual(['1', '2', '3', '4', 'TIMEOUT']);
+    expect(growth).toHaveLength(codes.length);
+    expect(growth).toEqual(codes.map(() => 0));
+    // The first three ended in their turn; the wait and the spinner went to the pool.
+    expect(pool.started).toBe(2);
   });
 
   it('is left out with firstTurnMs 0', async () => {
