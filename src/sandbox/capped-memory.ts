@@ -24,9 +24,9 @@ export class CappedMemory extends WebAssembly.Memory {
   refused = false;
   /**
    * When set, a refusal stays `refused` even if a smaller grow fits afterwards: any refusal
-   * ends the sandbox (see `SandboxSpec.memoryCeilingBytes`). Cleared by `limit()`.
+   * ends the sandbox (see `SandboxSpec.memoryCeilingBytes`). Set by each `limit()`.
    */
-  sticky = false;
+  private sticky = false;
   /** Called at each refusal (the sandbox makes its guest's next interrupt poll count). */
   onRefused: (() => void) | undefined;
 
@@ -53,11 +53,14 @@ export class CappedMemory extends WebAssembly.Memory {
     this.limit(this.buffer.byteLength + Math.max(0, bytes));
   }
 
-  /** Lets the memory grow up to `bytes` in all (never below what it holds now). */
-  limit(bytes: number): void {
+  /**
+   * Lets the memory grow up to `bytes` in all (never below what it holds now). `sticky`: the
+   * first refusal stays (see the field).
+   */
+  limit(bytes: number, sticky = false): void {
     this.ceiling = Math.max(this.buffer.byteLength, bytes);
     this.refused = false;
-    this.sticky = false;
+    this.sticky = sticky;
   }
 }
 

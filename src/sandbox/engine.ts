@@ -89,8 +89,8 @@ export class SandboxEngine {
     // What bounds the total: the module's memory (its runtime, context and globals included)
     // may grow by the limit past its starting size, and no more. At the
     // ceiling, the guest's next interrupt poll comes at once (see interrupt-counter.ts).
-    slot.memory.limit(slot.baseBytes + Math.min(limits.memoryLimitBytes, spec.memoryCeilingBytes ?? Infinity));
-    if (spec.memoryCeilingBytes !== undefined) slot.memory.sticky = true;
+    const ceiling = spec.memoryCeilingBytes;
+    slot.memory.limit(slot.baseBytes + Math.min(limits.memoryLimitBytes, ceiling ?? Infinity), ceiling !== undefined);
     const counter = this.pool.interruptCounter;
     if (counter) slot.memory.onRefused = () => counter.trip(ctx, slot.memory);
     runtime.setMaxStackSize(Math.min(limits.maxStackBytes, this.pool.maxStackBytes));

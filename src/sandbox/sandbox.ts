@@ -70,7 +70,7 @@ export class QuickJSSandbox implements SandboxHandle {
    * is scheduled, so that nothing of the host's own scheduling is touched from inside the run.
    */
   private trial = false;
-  /** A trial ended with its runtime still to free (see `endTrial`). */
+  /** A trial ended with its runtime still to free: `startTrial` schedules it once out of `run`. */
   private disposalDeferred = false;
 
   /**
@@ -81,8 +81,12 @@ export class QuickJSSandbox implements SandboxHandle {
    */
   startTrial(spec: SandboxSpec, listener: SandboxListener, run: (start: () => void) => boolean): boolean {
     this.trial = true;
-    const finished = run(() => this.start(spec, listener));
-    this.trial = false;
+    let finished: boolean;
+    try {
+      finished = run(() => this.start(spec, listener));
+    } finally {
+      this.trial = false;
+    }
     if (!finished) return false;
     if (this.disposalDeferred) {
       this.disposalDeferred = false;

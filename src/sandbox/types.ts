@@ -93,8 +93,9 @@ export interface SandboxListener {
   onStarted?(): void;
   /**
    * Optional: the listener runs the guest's timers (a deterministic session, whose firings
-   * are journaled; a first turn, which never fires them). The sandbox then keeps no host timer; when the guest yields it reports each timer it set
-   * (and that is still pending) with its delay in ms, and each reported timer it cleared.
+   * are journaled; a first turn, which never fires them). The sandbox then keeps no host
+   * timer; when the guest yields it reports each timer it set (and that is still pending)
+   * with its delay in ms, and each reported timer it cleared.
    * The listener fires a timer with `SandboxHandle.fireTimer` (a timer set and cleared in
    * the same turn of the guest is never reported).
    */
