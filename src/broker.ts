@@ -298,8 +298,8 @@ const PENDING_EXECUTOR: Executor = {
 };
 
 /**
- * The worker pool on Node and Bun, with each session's first turn on this thread (see
- * pool/first-turn.ts), unless `runtimePool: false` (or a `wasmModule` was given, as on
+ * The worker pool on Node and Bun (with each session's first turn on this thread when
+ * `runtimePool.firstTurnMs` is set, see pool/first-turn.ts), unless `runtimePool: false` (or a `wasmModule` was given, as on
  * Workers); sandboxes run inline otherwise. The pool's file is Node-only, so it is
  * imported by a computed specifier that bundlers for other runtimes leave alone.
  */

@@ -8,8 +8,8 @@ import { createTurnGuard } from './turn-guard.node.js';
 import { WorkerPoolExecutor } from './worker-pool.node.js';
 
 /**
- * The worker pool, fronted by first turns on the calling thread (see first-turn.ts) unless
- * `firstTurnMs` is 0. The first turns use the pool's compiled WASM and its QuickJS stack limit.
+ * The worker pool, fronted by first turns on the calling thread (see first-turn.ts) when
+ * `firstTurnMs` is set (it is 0 by default). The first turns use the pool's compiled WASM and its QuickJS stack limit.
  * They run on Node only: their watchdog is V8's (Bun 1.x accepts `vm`'s `timeout` but does not
  * stop a loop in WebAssembly with it), so on Bun every session goes to a worker.
  */

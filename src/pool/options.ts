@@ -70,7 +70,8 @@ export interface WorkerPoolOptions extends Partial<RuntimePoolOptions> {
    * Milliseconds a new session's code may run on the main thread before a worker takes it
    * (from the start, nothing of the first try seen): code that ends in its first turn, without
    * a tool call or a timer, then never costs a thread hand-off. 0 sends every session to a
-   * worker. Default 2, on Node only (see first-turn.ts for what bounds the main thread).
+   * worker, the default: on a machine whose other cores are busy, the watchdog thread each turn
+   * starts costs more than the hand-off it saves. Node only (see first-turn.ts for the bounds).
    */
   firstTurnMs?: number;
 }
@@ -119,7 +120,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions, cores: number, to
     memoryBudgetBytes: options.memoryBudgetBytes ?? Math.floor(totalMemory * 0.75),
     resourceLimits: options.resourceLimits,
     handoffSpinMs: options.handoffSpinMs ?? 0,
-    firstTurnMs: options.firstTurnMs ?? 2,
+    firstTurnMs: options.firstTurnMs ?? 0,
   };
   integer('minSize', resolved.minSize, 0);
   integer('maxSize', resolved.maxSize, 1);

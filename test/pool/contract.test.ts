@@ -8,4 +8,4 @@ executorContract('WorkerPoolExecutor', () => new WorkerPoolExecutor({ minSize: 1
 // The same contract with both threads looking for each other's answers after a tool result.
 executorContract('WorkerPoolExecutor with handoffSpinMs', () => new WorkerPoolExecutor({ minSize: 1, maxSize: 2, terminateGraceMs: 1000, handoffSpinMs: 0.3 }));
 // The default executor: the pool behind first turns on the calling thread.
-executorContract('the pool behind first turns', () => createPoolExecutor({ minSize: 1, maxSize: 2, terminateGraceMs: 1000 }));
+executorContract('the pool behind first turns', () => createPoolExecutor({ minSize: 1, maxSize: 2, terminateGraceMs: 1000, firstTurnMs: 2 }));

@@ -5,7 +5,7 @@ import { createPoolExecutor } from '../../src/pool/default-executor.node.js';
 import type { Executor } from '../../src/pool/executor.js';
 import { FirstTurnExecutor, type TurnGuard } from '../../src/pool/first-turn.js';
 import { InlineExecutor } from '../../src/pool/inline.js';
-import { POOL_QUICKJS_STACK_BYTES } from '../../src/pool/options.js';
+import { POOL_QUICKJS_STACK_BYTES, type RuntimePoolOptions } from '../../src/pool/options.js';
 import { WorkerPoolExecutor } from '../../src/pool/worker-pool.node.js';
 import { createTurnGuard } from '../../src/pool/turn-guard.node.js';
 import type { SandboxListener, SandboxSpec } from '../../src/sandbox/types.js';
@@ -224,9 +224,9 @@ describe('the default pool executor', () => {
   });
 });
 
-describe('EnclaveBroker on Node with default options', () => {
+describe('EnclaveBroker on Node with runtimePool.firstTurnMs', () => {
   it('fronts its worker pool with first turns, counted in /health', async () => {
-    const broker = new EnclaveBroker({ logger: silentLogger });
+    const broker = new EnclaveBroker({ logger: silentLogger, runtimePool: { firstTurnMs: 2 } as unknown as RuntimePoolOptions });
     try {
       await broker.ready();
       const events = [];
